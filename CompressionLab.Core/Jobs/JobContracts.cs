@@ -1,0 +1,57 @@
+namespace CompressionLab.Core.Jobs;
+
+public enum JobState { Queued, Running, Succeeded, Failed, Cancelled, Interrupted }
+
+/// <summary>What a job looks like to a page or the CLI at one moment (immutable).</summary>
+/// <param name="Kind">Machine name of the work, e.g. <c>train</c>, <c>evaluate</c>, <c>sweep</c>.</param>
+/// <param name="Title">What a person reads in the job list.</param>
+/// <param name="ParametersJson">The settings the job was started with (shown and persisted).</param>
+/// <param name="Fraction">0..1 done.</param>
+/// <param name="Eta">Estimated time left, when known.</param>
+/// <param name="Error">A message in words when the job failed.</param>
+/// <param name="ResultJson">The job's result document once it succeeded.</param>
+public sealed record JobSnapshot(
+    Guid Id,
+    string Kind,
+    string Title,
+    string ParametersJson,
+    JobState State,
+    double Fraction,
+    TimeSpan? Eta,
+    string Message,
+    string? Error,
+    string? ResultJson,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? StartedAt,
+    DateTimeOffset? FinishedAt)
+{
+    public bool IsFinished => State is JobState.Succeeded or JobState.Failed or JobState.Cancelled or JobState.Interrupted;
+}
+
+/// <summary>A change to a job; <paramref name="Partial"/> carries a piece of result as it arrives (e.g. one sweep cell, one epoch).</summary>
+public sealed record JobUpdate(JobSnapshot Job, object? Partial);
+
+/// <summary>Handed to running work to report how far it is.</summary>
+public interface IJobProgress
+{
+    /// <summary>Reports the fraction done (0..1) and a message; the scheduler derives the ETA.</summary>
+    void Report(double fraction, string message);
+
+    /// <summary>Publishes a partial result to subscribers (not persisted by the scheduler; the work persists its own results).</summary>
+    void Publish(object partial);
+}
+
+/// <summary>The work of a job: reports progress, honours cancellation, returns a JSON result (or null).</summary>
+public delegate Task<string?> JobWork(IJobProgress progress, CancellationToken cancellationToken);
+
+/// <summary>Runs long work one job at a time (TorchSharp saturates the cores), persists job state.</summary>
+public interface IJobScheduler
+{
+    JobSnapshot Enqueue(string kind, string title, string parametersJson, JobWork work);
+    bool Cancel(Guid id);
+    JobSnapshot? Get(Guid id);
+    IReadOnlyList<JobSnapshot> List();
+
+    /// <summary>Subscribes to every job change; dispose the result to stop. Callbacks come from the worker thread.</summary>
+    IDisposable Subscribe(Action<JobUpdate> onUpdate);
+}
