@@ -105,33 +105,59 @@ public static class SyntheticDataset
         var strayBrightness = random.NextSingle(0.25f, 0.5f);
         var noise = random.NextSingle(0.02f, 0.2f);
 
+        // Only pixels near a stroke need distances; the rest is background noise.
+        var (x0, y0, x1, y1) = Bounds(segments, circle, margin: (width / 2) + 1);
+        var (sx0, sy0, sx1, sy1) = stray is { } st0 ? Bounds([st0], null, margin: 2) : (0, 0, -1, -1);
         for (var y = 0; y < ImageSize; y++)
         {
             for (var x = 0; x < ImageSize; x++)
             {
-                var distance = float.MaxValue;
-                foreach (var s in segments) distance = MathF.Min(distance, DistanceToSegment(x, y, s));
-                if (circle is { } c)
+                var value = 0f;
+                if (x >= x0 && x <= x1 && y >= y0 && y <= y1)
                 {
-                    var r = MathF.Sqrt(((x - c.X) * (x - c.X)) + ((y - c.Y) * (y - c.Y)));
-                    distance = MathF.Min(distance, c.Filled ? MathF.Max(0, r - c.Radius) : MathF.Abs(r - c.Radius));
+                    var squared = float.MaxValue;
+                    foreach (var s in segments) squared = MathF.Min(squared, DistanceSquaredToSegment(x, y, s));
+                    var distance = MathF.Sqrt(squared);
+                    if (circle is { } c)
+                    {
+                        var r = MathF.Sqrt(((x - c.X) * (x - c.X)) + ((y - c.Y) * (y - c.Y)));
+                        distance = MathF.Min(distance, c.Filled ? MathF.Max(0, r - c.Radius) : MathF.Abs(r - c.Radius));
+                    }
+                    value = brightness * Coverage(distance, width);
                 }
-                var value = brightness * Coverage(distance, width);
-                if (stray is { } st) value = MathF.Max(value, strayBrightness * Coverage(DistanceToSegment(x, y, st), 1.5f));
+                if (stray is { } st && x >= sx0 && x <= sx1 && y >= sy0 && y <= sy1)
+                    value = MathF.Max(value, strayBrightness * Coverage(MathF.Sqrt(DistanceSquaredToSegment(x, y, st)), 1.5f));
                 canvas[(y * ImageSize) + x] = value + (noise * random.NextSingle());
             }
         }
     }
 
+    /// <summary>The pixel rectangle (inclusive) that holds every point within <paramref name="margin"/> of the shapes.</summary>
+    private static (int X0, int Y0, int X1, int Y1) Bounds(Segment[] segments, Circle? circle, float margin)
+    {
+        var (minX, minY, maxX, maxY) = (float.MaxValue, float.MaxValue, float.MinValue, float.MinValue);
+        foreach (var s in segments)
+        {
+            (minX, maxX) = (MathF.Min(minX, MathF.Min(s.X0, s.X1)), MathF.Max(maxX, MathF.Max(s.X0, s.X1)));
+            (minY, maxY) = (MathF.Min(minY, MathF.Min(s.Y0, s.Y1)), MathF.Max(maxY, MathF.Max(s.Y0, s.Y1)));
+        }
+        if (circle is { } c)
+        {
+            (minX, maxX) = (MathF.Min(minX, c.X - c.Radius), MathF.Max(maxX, c.X + c.Radius));
+            (minY, maxY) = (MathF.Min(minY, c.Y - c.Radius), MathF.Max(maxY, c.Y + c.Radius));
+        }
+        return ((int)MathF.Floor(minX - margin), (int)MathF.Floor(minY - margin), (int)MathF.Ceiling(maxX + margin), (int)MathF.Ceiling(maxY + margin));
+    }
+
     /// <summary>How much of a pixel a stroke of <paramref name="width"/> covers, with a one-pixel soft edge.</summary>
     private static float Coverage(float distance, float width) => Math.Clamp((width / 2) - distance + 0.5f, 0f, 1f);
 
-    private static float DistanceToSegment(float x, float y, Segment s)
+    private static float DistanceSquaredToSegment(float x, float y, Segment s)
     {
         var (dx, dy) = (s.X1 - s.X0, s.Y1 - s.Y0);
         var lengthSquared = (dx * dx) + (dy * dy);
         var t = lengthSquared == 0 ? 0 : Math.Clamp((((x - s.X0) * dx) + ((y - s.Y0) * dy)) / lengthSquared, 0f, 1f);
         var (px, py) = (s.X0 + (t * dx) - x, s.Y0 + (t * dy) - y);
-        return MathF.Sqrt((px * px) + (py * py));
+        return (px * px) + (py * py);
     }
 }
