@@ -15,6 +15,30 @@ public static class IdxDataset
     /// <summary>True when all four files are in the folder (gzip or raw).</summary>
     public static bool IsPresent(string folder) => FileStems.All(stem => FindFile(folder, stem) is not null);
 
+    /// <summary>The files (stems, without .gz) of the four that are not in the folder.</summary>
+    public static IReadOnlyList<string> MissingFiles(string folder) => FileStems.Where(stem => FindFile(folder, stem) is null).ToArray();
+
+    /// <summary>
+    /// Image counts and size from the four files' headers only (cheap: no pixels are read), checking that
+    /// each labels file has as many items as its images file. The data itself is checked by <see cref="Load"/>.
+    /// </summary>
+    public static IdxDatasetSummary ReadSummary(string folder)
+    {
+        var paths = FileStems.Select(stem => FindFile(folder, stem)
+            ?? throw new FileNotFoundException($"{stem}(.gz) is missing in {folder}.")).ToArray();
+        var trainImages = IdxReader.ReadHeader(paths[0], expectedDimensions: 3);
+        var trainLabels = IdxReader.ReadHeader(paths[1], expectedDimensions: 1);
+        var testImages = IdxReader.ReadHeader(paths[2], expectedDimensions: 3);
+        var testLabels = IdxReader.ReadHeader(paths[3], expectedDimensions: 1);
+        if (trainLabels.Count != trainImages.Count)
+            throw new IdxFormatException(paths[1], $"has {trainLabels.Count} labels but {Path.GetFileName(paths[0])} has {trainImages.Count} images");
+        if (testLabels.Count != testImages.Count)
+            throw new IdxFormatException(paths[3], $"has {testLabels.Count} labels but {Path.GetFileName(paths[2])} has {testImages.Count} images");
+        if (trainImages.Dimensions[1] != testImages.Dimensions[1] || trainImages.Dimensions[2] != testImages.Dimensions[2])
+            throw new IdxFormatException(paths[2], $"images are {testImages.Dimensions[1]}×{testImages.Dimensions[2]} but train images are {trainImages.Dimensions[1]}×{trainImages.Dimensions[2]}");
+        return new IdxDatasetSummary(trainImages.Count, testImages.Count, trainImages.Dimensions[1], trainImages.Dimensions[2]);
+    }
+
     public static Dataset LoadFashionMnist(string folder) => Load(FashionMnistName, folder, FashionMnistClasses);
 
     public static Dataset Load(string name, string folder, IReadOnlyList<string> classNames)
@@ -51,3 +75,6 @@ public static class IdxDataset
         return null;
     }
 }
+
+/// <summary>What the headers of an IDX dataset's four files say: image counts per part and image size.</summary>
+public sealed record IdxDatasetSummary(int TrainCount, int TestCount, int Height, int Width);
