@@ -52,7 +52,10 @@ public interface IJobScheduler
     JobSnapshot? Get(Guid id);
     IReadOnlyList<JobSnapshot> List();
 
-    /// <summary>Subscribes to every job change; dispose the result to stop. Callbacks come from the worker thread.</summary>
+    /// <summary>
+    /// Subscribes to every job change; dispose the result to stop. Callbacks come from the thread that made the
+    /// change (the worker's, or the caller's of Enqueue/Cancel), one job's changes in order; keep them short.
+    /// </summary>
     IDisposable Subscribe(Action<JobUpdate> onUpdate);
 
     /// <summary>

@@ -164,10 +164,14 @@ public sealed class JobScheduler : BackgroundService, IJobScheduler
         }
 
         // Not active here: either it ended (its final state is saved before it leaves _active) or it is not ours.
-        var stored = _store.Load(id) ?? throw new KeyNotFoundException($"There is no job with id {id}.");
-        return stored.IsFinished
-            ? Task.FromResult(stored)
-            : throw new InvalidOperationException($"Job {id} ('{stored.Title}') is run by another process; it can only be awaited there.");
+        var stored = _store.Load(id);
+        return stored switch
+        {
+            null => Task.FromException<JobSnapshot>(new KeyNotFoundException($"There is no job with id {id}.")),
+            { IsFinished: true } => Task.FromResult(stored),
+            _ => Task.FromException<JobSnapshot>(new InvalidOperationException(
+                $"Job {id} ('{stored.Title}') is run by another process; it can only be awaited there.")),
+        };
     }
 
     /// <summary>Time left when <paramref name="fraction"/> of the work took <paramref name="elapsed"/>, assuming a steady pace.</summary>
@@ -264,7 +268,9 @@ public sealed class JobScheduler : BackgroundService, IJobScheduler
             var result = await Task.Run(() => run.Work(run, cancellation.Token), CancellationToken.None).ConfigureAwait(false);
             lock (run.Gate)
             {
-                Finish(run, JobState.Succeeded, run.Snapshot.Message, error: null, result, fraction: 1);
+                // A cancel that came too late must not leave "Cancelling…" on a job that finished.
+                var message = run.Cancellation.IsCancellationRequested ? "Finished before the cancel took effect" : run.Snapshot.Message;
+                Finish(run, JobState.Succeeded, message, error: null, result, fraction: 1);
             }
         }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
