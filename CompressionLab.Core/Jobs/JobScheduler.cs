@@ -47,13 +47,22 @@ public sealed class JobScheduler : BackgroundService, IJobScheduler
         database.EnsureMigrated();
         var locks = database.PathInside("locks");
         _lease = SchedulerLease.Acquire(locks);
-        var interrupted = _store.InterruptAbandoned(owner => SchedulerLease.IsHeld(locks, owner), _time.GetUtcNow());
-        if (interrupted > 0)
+        try
         {
-            _logger.LogWarning("Marked {Count} job(s) left running or queued by a stopped app as interrupted.", interrupted);
-        }
+            var interrupted = _store.InterruptAbandoned(owner => SchedulerLease.IsHeld(locks, owner), _time.GetUtcNow());
+            if (interrupted > 0)
+            {
+                _logger.LogWarning("Marked {Count} job(s) left running or queued by a stopped app as interrupted.", interrupted);
+            }
 
-        SchedulerLease.RemoveStale(locks, DateTime.UtcNow.AddMinutes(-10));
+            // File times are real, not the injected clock's.
+            SchedulerLease.RemoveStale(locks, DateTime.UtcNow.AddMinutes(-10));
+        }
+        catch
+        {
+            _lease.Dispose();
+            throw;
+        }
     }
 
     public JobSnapshot Enqueue(string kind, string title, string parametersJson, JobWork work)
