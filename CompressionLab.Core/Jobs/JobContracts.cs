@@ -52,6 +52,34 @@ public interface IJobScheduler
     JobSnapshot? Get(Guid id);
     IReadOnlyList<JobSnapshot> List();
 
-    /// <summary>Subscribes to every job change; dispose the result to stop. Callbacks come from the worker thread.</summary>
+    /// <summary>
+    /// Subscribes to every job change; dispose the result to stop. Callbacks come from the thread that made the
+    /// change (the worker's, or the caller's of Enqueue/Cancel), one job's changes in order; keep them short.
+    /// </summary>
     IDisposable Subscribe(Action<JobUpdate> onUpdate);
+
+    /// <summary>
+    /// Completes with the job's final snapshot once it has succeeded, failed, been cancelled or interrupted
+    /// (at once when it already has). Throws <see cref="KeyNotFoundException"/> for an unknown id.
+    /// </summary>
+    /// <remarks>Built on <see cref="Subscribe"/> and <see cref="Get"/> so that any implementation (a test fake too) has it.</remarks>
+    async Task<JobSnapshot> WaitAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        var finished = new TaskCompletionSource<JobSnapshot>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var subscription = Subscribe(update =>
+        {
+            if (update.Job.Id == id && update.Job.IsFinished)
+            {
+                finished.TrySetResult(update.Job);
+            }
+        });
+        // Read after subscribing, so an end between the two is not missed.
+        var now = Get(id) ?? throw new KeyNotFoundException($"There is no job with id {id}.");
+        if (now.IsFinished)
+        {
+            return now;
+        }
+
+        return await finished.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
 }

@@ -1,0 +1,38 @@
+using CompressionLab.Core.Jobs;
+using CompressionLab.Core.Workspace;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace CompressionLab.Core;
+
+public static class CompressionLabCoreServices
+{
+    /// <summary>
+    /// Registers the engine's services: options from the <c>Workspace</c> and <c>Jobs</c> sections of
+    /// <paramref name="config"/>, the workspace database and model store, and the job scheduler (as
+    /// <see cref="IJobScheduler"/> and as the hosted service that runs the jobs).
+    /// </summary>
+    public static IServiceCollection AddCompressionLabCore(this IServiceCollection services, IConfiguration config)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(config);
+
+        services.Configure<WorkspaceOptions>(config.GetSection(WorkspaceOptions.SectionName));
+        services.Configure<JobOptions>(config.GetSection(JobOptions.SectionName));
+        services.TryAddSingleton(TimeProvider.System);
+
+        services.TryAddSingleton(sp => new WorkspaceDatabase(sp.GetRequiredService<IOptions<WorkspaceOptions>>().Value));
+        services.TryAddSingleton(sp => new ModelStore(sp.GetRequiredService<WorkspaceDatabase>(), sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton(sp => new JobScheduler(
+            sp.GetRequiredService<WorkspaceDatabase>(),
+            sp.GetRequiredService<IOptions<JobOptions>>().Value,
+            sp.GetService<ILogger<JobScheduler>>(),
+            sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<IJobScheduler>(sp => sp.GetRequiredService<JobScheduler>());
+        services.AddHostedService(sp => sp.GetRequiredService<JobScheduler>());
+        return services;
+    }
+}

@@ -1,0 +1,52 @@
+namespace CompressionLab.Core.Workspace;
+
+/// <summary>One step of the workspace schema; applied once, in version order, inside a transaction.</summary>
+/// <param name="Version">1, 2, 3, ... without gaps.</param>
+/// <param name="Name">What the step adds, for the <c>schema_version</c> table and error messages.</param>
+/// <param name="Sql">One or more SQL statements.</param>
+public sealed record WorkspaceMigration(int Version, string Name, string Sql);
+
+/// <summary>
+/// The whole history of the workspace database, oldest first. A feature that needs a table appends
+/// one line here. Never edit or reorder a migration that has shipped: workspaces already carry it.
+/// </summary>
+public static class WorkspaceSchema
+{
+    public static IReadOnlyList<WorkspaceMigration> Migrations { get; } =
+    [
+        new(1, "models", """
+            CREATE TABLE models (
+                id              TEXT PRIMARY KEY,
+                display_name    TEXT NOT NULL,
+                architecture    TEXT NOT NULL,
+                dataset         TEXT NOT NULL,
+                top1            REAL NULL,
+                parameter_count INTEGER NOT NULL,
+                content_hash    TEXT NOT NULL UNIQUE,
+                file_path       TEXT NOT NULL,
+                created_at      TEXT NOT NULL,
+                metadata_json   TEXT NOT NULL DEFAULT '{}'
+            );
+            """),
+        new(2, "jobs", """
+            CREATE TABLE jobs (
+                id              TEXT PRIMARY KEY,
+                kind            TEXT NOT NULL,
+                title           TEXT NOT NULL,
+                parameters_json TEXT NOT NULL,
+                state           TEXT NOT NULL,
+                fraction        REAL NOT NULL DEFAULT 0,
+                eta_seconds     REAL NULL,
+                message         TEXT NOT NULL DEFAULT '',
+                error           TEXT NULL,
+                result_json     TEXT NULL,
+                created_at      TEXT NOT NULL,
+                started_at      TEXT NULL,
+                finished_at     TEXT NULL,
+                owner           TEXT NULL
+            );
+            CREATE INDEX jobs_by_created_at ON jobs (created_at DESC);
+            CREATE INDEX jobs_by_state ON jobs (state);
+            """),
+    ];
+}
