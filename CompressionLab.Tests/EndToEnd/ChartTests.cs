@@ -10,7 +10,7 @@ public class ChartTests(DashboardApp app)
     {
         await using var tab = await app.OpenTabAsync();
         var page = tab.Page;
-        await page.GotoAsync("/diagnostics/charts");
+        await tab.GotoAsync("/diagnostics/charts");
 
         // plotly draws a heatmap as an image in its heatmap layer and writes each cell's count as text.
         var heatmap = page.GetByTestId("heatmap-chart");

@@ -32,6 +32,16 @@ public sealed class DashboardTab : IAsyncDisposable
         get { lock (errors) { return [.. errors]; } }
     }
 
+    /// <summary>
+    /// Opens a page of the dashboard and waits until its circuit is interactive, so clicks reach the server
+    /// (before that the page is only prerendered HTML).
+    /// </summary>
+    public async Task GotoAsync(string path)
+    {
+        await Page.GotoAsync(path);
+        await Page.Locator("[data-interactive=true]").WaitForAsync();
+    }
+
     /// <summary>Saves a full-page screenshot as &lt;name&gt;.png in <see cref="DashboardApp.ScreenshotFolder"/>.</summary>
     public async Task<string> ScreenshotAsync(string name)
     {

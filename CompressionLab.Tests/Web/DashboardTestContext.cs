@@ -1,4 +1,5 @@
 using CompressionLab.Core.Jobs;
+using Microsoft.AspNetCore.Components;
 using Microsoft.Extensions.DependencyInjection;
 using MudBlazor.Services;
 
@@ -24,6 +25,8 @@ public abstract class DashboardTestContext : BunitContext, IAsyncLifetime
         });
         Services.AddOptions();
         Services.AddSingleton<IJobScheduler>(Scheduler);
+        // Pages render as in the live app (interactive server); this must follow the service registrations.
+        SetRendererInfo(new RendererInfo("Server", isInteractive: true));
     }
 
     internal FakeJobScheduler Scheduler { get; } = new();

@@ -32,4 +32,16 @@ public class JobTextTests
     [Fact]
     public void AFailureWithoutAMessageStillSaysItFailed() =>
         Assert.Equal("Failed without an error message.", JobText.Detail(FakeJobScheduler.Job("a", JobState.Failed)));
+
+    [Fact]
+    public void TimesOfTodayShowTheClockOnlyOlderOnesTheDayToo()
+    {
+        var now = new DateTimeOffset(2025, 6, 3, 15, 0, 0, TimeSpan.Zero).ToLocalTime();
+        var today = new DateTimeOffset(now.Year, now.Month, now.Day, 9, 7, 0, now.Offset);
+        var before = today.AddDays(-2);
+
+        Assert.Equal("09:07", JobText.Time(today, now));
+        Assert.Equal(before.ToString("MMM d", System.Globalization.CultureInfo.InvariantCulture) + " 09:07", JobText.Time(before, now));
+        Assert.Equal("—", JobText.Time(null, now));
+    }
 }

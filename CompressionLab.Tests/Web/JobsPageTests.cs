@@ -22,6 +22,7 @@ public class JobsPageTests : DashboardTestContext
         Assert.Equal("epoch 3/8", running.QuerySelector("[data-testid=job-message]")!.TextContent.Trim());
         var finished = RowOf(page, "Sweep lenet-5");
         Assert.Equal("Succeeded", finished.QuerySelector("[data-testid=job-state]")!.TextContent.Trim());
+        Assert.Equal("sweep", finished.QuerySelector("[data-testid=job-kind]")!.TextContent.Trim());
         Assert.Equal("—", finished.QuerySelector("[data-testid=job-eta]")!.TextContent.Trim());
     }
 

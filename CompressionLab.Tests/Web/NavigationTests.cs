@@ -41,6 +41,7 @@ public class NavigationTests : DashboardTestContext
         Assert.Equal("CompressionLab", layout.Find("[data-testid=app-title]").TextContent.Trim());
         Assert.Equal(7, layout.FindAll("a.mud-nav-link").Count);
         Assert.Equal("page body", layout.Find("#page-body").TextContent);
+        Assert.Equal("true", layout.Find(".mud-layout").GetAttribute("data-interactive"));
     }
 
     [Theory]

@@ -52,8 +52,20 @@ public static class JobText
         };
     }
 
-    public static string Time(DateTimeOffset? at) =>
-        at is { } value ? value.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) : "—";
+    /// <summary>A short local time: "14:05" today, "Nov 28 14:05" on another day; a dash when not yet.</summary>
+    public static string Time(DateTimeOffset? at, DateTimeOffset now)
+    {
+        if (at is not { } value)
+        {
+            return "—";
+        }
+        var local = value.ToLocalTime();
+        var format = local.Date == now.ToLocalTime().Date ? "HH:mm" : "MMM d HH:mm";
+        return local.ToString(format, CultureInfo.InvariantCulture);
+    }
+
+    public static string FullTime(DateTimeOffset? at) =>
+        at is { } value ? value.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss zzz", CultureInfo.InvariantCulture) : "";
 
     /// <summary>The line a person reads about what happened: the error for a failure, an explanation for an interruption.</summary>
     public static string Detail(JobSnapshot job) => job.State switch
