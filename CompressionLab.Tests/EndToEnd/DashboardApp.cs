@@ -149,8 +149,13 @@ public sealed partial class DashboardApp : IAsyncLifetime
         process = new Process { StartInfo = start, EnableRaisingEvents = true };
         process.OutputDataReceived += (_, line) => Record(line.Data);
         process.ErrorDataReceived += (_, line) => Record(line.Data);
-        process.Exited += (_, _) => listening.TrySetException(new InvalidOperationException(
-            $"The dashboard exited with code {process.ExitCode} before it listened. Its output:\n{Output}"));
+        process.Exited += (_, _) =>
+        {
+            // Waiting again lets the redirected output drain, so the message holds the app's last words.
+            process.WaitForExit();
+            listening.TrySetException(new InvalidOperationException(
+                $"The dashboard exited with code {process.ExitCode} before it listened. Its output:\n{Output}"));
+        };
         if (!process.Start())
         {
             throw new InvalidOperationException($"Could not start '{start.FileName} {webDll}'.");
