@@ -1,0 +1,126 @@
+using CompressionLab.Core.Jobs;
+using CompressionLab.Web.Components.Pages.Jobs;
+
+namespace CompressionLab.Tests.Web;
+
+public class JobsPageTests : DashboardTestContext
+{
+    [Fact]
+    public void ListsEveryJobWithStateProgressEtaAndMessage()
+    {
+        Scheduler.Add(FakeJobScheduler.Job("Train vgg-small", JobState.Running, 0.42, "epoch 3/8", eta: TimeSpan.FromSeconds(185)));
+        Scheduler.Add(FakeJobScheduler.Job("Sweep lenet-5", JobState.Succeeded, 1, "done", kind: "sweep"));
+
+        var page = Render<JobsPage>();
+
+        var titles = page.FindAll("[data-testid=job-title]").Select(cell => cell.TextContent.Trim()).ToList();
+        Assert.Equal(["Sweep lenet-5", "Train vgg-small"], titles.Order());
+        var running = RowOf(page, "Train vgg-small");
+        Assert.Equal("Running", running.QuerySelector("[data-testid=job-state]")!.TextContent.Trim());
+        Assert.Equal("42\u00a0%", running.QuerySelector("[data-testid=job-percent]")!.TextContent.Trim());
+        Assert.Equal("3 min 05 s", running.QuerySelector("[data-testid=job-eta]")!.TextContent.Trim());
+        Assert.Equal("epoch 3/8", running.QuerySelector("[data-testid=job-message]")!.TextContent.Trim());
+        var finished = RowOf(page, "Sweep lenet-5");
+        Assert.Equal("Succeeded", finished.QuerySelector("[data-testid=job-state]")!.TextContent.Trim());
+        Assert.Equal("sweep", finished.QuerySelector("[data-testid=job-kind]")!.TextContent.Trim());
+        Assert.Equal("—", finished.QuerySelector("[data-testid=job-eta]")!.TextContent.Trim());
+    }
+
+    [Fact]
+    public void ShowsFailuresInWordsAndInterruptedJobsAsInterrupted()
+    {
+        Scheduler.Add(FakeJobScheduler.Job("Train lenet-5", JobState.Failed, 0.3, "epoch 1/4",
+            error: "The checkpoint file 'a.bin' is truncated."));
+        Scheduler.Add(FakeJobScheduler.Job("Sweep vgg-tiny", JobState.Interrupted, 0.6, "layer stage2.conv1", kind: "sweep"));
+
+        var page = Render<JobsPage>();
+
+        var failed = RowOf(page, "Train lenet-5");
+        Assert.Equal("Failed", failed.QuerySelector("[data-testid=job-state]")!.TextContent.Trim());
+        Assert.Equal("The checkpoint file 'a.bin' is truncated.", failed.QuerySelector("[data-testid=job-message]")!.TextContent.Trim());
+        var interrupted = RowOf(page, "Sweep vgg-tiny");
+        Assert.Equal("Interrupted", interrupted.QuerySelector("[data-testid=job-state]")!.TextContent.Trim());
+        Assert.Contains("app stopped while this job was running", interrupted.QuerySelector("[data-testid=job-message]")!.TextContent);
+        Assert.Contains("layer stage2.conv1", interrupted.QuerySelector("[data-testid=job-message]")!.TextContent);
+        Assert.Empty(page.FindAll("[data-testid=cancel-job]"));
+    }
+
+    [Fact]
+    public void SaysSoWhenThereAreNoJobs()
+    {
+        var page = Render<JobsPage>();
+
+        Assert.Contains("No jobs yet", page.Find("[data-testid=no-jobs]").TextContent);
+    }
+
+    [Fact]
+    public async Task UpdatesLiveWhenTheSchedulerPublishesFromItsWorkerThread()
+    {
+        var job = Scheduler.Add(FakeJobScheduler.Job("Train vgg-tiny", JobState.Running, 0.10, "epoch 1/5"));
+        var page = Render<JobsPage>();
+        Assert.Equal("10\u00a0%", RowOf(page, "Train vgg-tiny").QuerySelector("[data-testid=job-percent]")!.TextContent.Trim());
+
+        await Task.Run(() => Scheduler.Publish(job with { Fraction = 0.55, Message = "epoch 3/5" }));
+        page.WaitForAssertion(() =>
+        {
+            var row = RowOf(page, "Train vgg-tiny");
+            Assert.Equal("55\u00a0%", row.QuerySelector("[data-testid=job-percent]")!.TextContent.Trim());
+            Assert.Equal("epoch 3/5", row.QuerySelector("[data-testid=job-message]")!.TextContent.Trim());
+        }, UiTimeout);
+
+        var added = FakeJobScheduler.Job("Evaluate vgg-tiny", kind: "evaluate", createdAt: job.CreatedAt.AddMinutes(1));
+        await Task.Run(() => Scheduler.Publish(added));
+        page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=job-title]").Count), UiTimeout);
+        Assert.Equal("Evaluate vgg-tiny", page.FindAll("[data-testid=job-title]")[0].TextContent.Trim());
+    }
+
+    [Fact]
+    public async Task ShowsTheLastOfAQuickBurstOfUpdates()
+    {
+        var job = Scheduler.Add(FakeJobScheduler.Job("Train lenet-300-100", JobState.Running));
+        var page = Render<JobsPage>();
+
+        await Task.Run(() =>
+        {
+            for (var batch = 1; batch <= 200; batch++)
+            {
+                Scheduler.Publish(job with { Fraction = batch / 200.0, Message = $"batch {batch}/200" });
+            }
+        });
+
+        page.WaitForAssertion(() =>
+            Assert.Equal("batch 200/200", RowOf(page, "Train lenet-300-100").QuerySelector("[data-testid=job-message]")!.TextContent.Trim()),
+            UiTimeout);
+    }
+
+    [Fact]
+    public void CancelAsksTheSchedulerToCancelThatJob()
+    {
+        var running = Scheduler.Add(FakeJobScheduler.Job("Train vgg-small", JobState.Running, 0.2));
+        var queued = Scheduler.Add(FakeJobScheduler.Job("Sweep vgg-small", JobState.Queued, kind: "sweep"));
+        Scheduler.Add(FakeJobScheduler.Job("Old run", JobState.Cancelled));
+        var page = Render<JobsPage>();
+
+        Assert.Equal(2, page.FindAll("[data-testid=cancel-job]").Count);
+        Assert.Null(RowOf(page, "Old run").QuerySelector("[data-testid=cancel-job]"));
+
+        RowOf(page, "Sweep vgg-small").QuerySelector("[data-testid=cancel-job]")!.Click();
+
+        Assert.Equal([queued.Id], Scheduler.CancelRequests);
+        Assert.DoesNotContain(running.Id, Scheduler.CancelRequests);
+    }
+
+    [Fact]
+    public async Task DisposingThePageEndsItsSubscription()
+    {
+        Render<JobsPage>();
+        Assert.Equal(1, Scheduler.SubscriberCount);
+
+        await DisposeComponentsAsync();
+
+        Assert.Equal(0, Scheduler.SubscriberCount);
+    }
+
+    private static AngleSharp.Dom.IElement RowOf(IRenderedComponent<JobsPage> page, string title) =>
+        page.FindAll("tr").Single(row => row.QuerySelector("[data-testid=job-title]")?.TextContent.Trim() == title);
+}
