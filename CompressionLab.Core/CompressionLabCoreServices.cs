@@ -1,3 +1,4 @@
+using CompressionLab.Core.Data;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Workspace;
 using Microsoft.Extensions.Configuration;
@@ -12,7 +13,8 @@ public static class CompressionLabCoreServices
 {
     /// <summary>
     /// Registers the engine's services: options from the <c>Workspace</c> and <c>Jobs</c> sections of
-    /// <paramref name="config"/>, the workspace database and model store, and the job scheduler (as
+    /// <paramref name="config"/> (and <c>Datasets</c>), the dataset catalog, the workspace database and
+    /// model store, and the job scheduler (as
     /// <see cref="IJobScheduler"/> and as the hosted service that runs the jobs).
     /// </summary>
     public static IServiceCollection AddCompressionLabCore(this IServiceCollection services, IConfiguration config)
@@ -22,7 +24,10 @@ public static class CompressionLabCoreServices
 
         services.Configure<WorkspaceOptions>(config.GetSection(WorkspaceOptions.SectionName));
         services.Configure<JobOptions>(config.GetSection(JobOptions.SectionName));
+        services.Configure<DatasetOptions>(config.GetSection(DatasetOptions.SectionName));
         services.TryAddSingleton(TimeProvider.System);
+
+        services.TryAddSingleton(sp => new DatasetCatalog(sp.GetRequiredService<IOptions<DatasetOptions>>().Value));
 
         services.TryAddSingleton(sp => new WorkspaceDatabase(sp.GetRequiredService<IOptions<WorkspaceOptions>>().Value));
         services.TryAddSingleton(sp => new ModelStore(sp.GetRequiredService<WorkspaceDatabase>(), sp.GetRequiredService<TimeProvider>()));

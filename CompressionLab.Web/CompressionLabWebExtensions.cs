@@ -1,8 +1,7 @@
-using CompressionLab.Core.Jobs;
+using CompressionLab.Core;
 using CompressionLab.Web.Components;
 using CompressionLab.Web.Services;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using MudBlazor.Services;
 
 namespace CompressionLab.Web;
@@ -25,8 +24,7 @@ public static class CompressionLabWebExtensions
             .AddInteractiveServerComponents();
         builder.Services.AddMudServices();
 
-        // Until the real scheduler is registered (before this call), pages see an empty job list.
-        builder.Services.TryAddSingleton<IJobScheduler, UnwiredJobScheduler>();
+        builder.Services.AddCompressionLabCore(builder.Configuration);
         return builder;
     }
 
