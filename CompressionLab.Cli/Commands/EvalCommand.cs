@@ -19,10 +19,10 @@ public sealed class EvalCommand : ICliCommand
 
     public int Run(ParsedOptions options, CliContext context)
     {
-        var path = Path.GetFullPath(options.RequiredString("model"));
-        if (!File.Exists(path)) throw new UsageException("--model", $"file not found: {path}");
         var split = options.Choice("split", "test", "val") ?? "test";
         var limit = options.Int("limit", 1, int.MaxValue);
+        var path = Path.GetFullPath(options.RequiredString("model"));
+        if (!File.Exists(path)) throw new UsageException("--model", $"file not found: {path}");
         var dataset = DatasetSource.Load(options.RequiredString("dataset"));
         var images = split == "val" ? DatasetSource.SplitTrain(dataset).Validation : dataset.Test;
 

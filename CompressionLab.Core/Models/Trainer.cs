@@ -55,7 +55,7 @@ public static class Trainer
             for (var epoch = 1; epoch <= settings.Epochs; epoch++)
             {
                 var epochStart = clock.Elapsed;
-                double lossSum = 0;
+                double lossSum = 0, learningRate = 0;
                 long correct = 0, seen = 0;
                 model.train();
                 using var order = randperm(count, generator: generator);
@@ -80,6 +80,7 @@ public static class Trainer
                         var loss = nn.functional.cross_entropy(logits, targets);
                         loss.backward();
                         optimizer.step();
+                        learningRate = optimizer.ParamGroups.First().LearningRate; // the rate this step used
                         schedule.step();
 
                         lossSum += loss.item<float>() * size;
@@ -99,7 +100,7 @@ public static class Trainer
                     }
                     progress?.Invoke(new TrainingProgress(
                         epoch, settings.Epochs, batch, batchesPerEpoch,
-                        lossSum / seen, (double)correct / seen, optimizer.ParamGroups.First().LearningRate,
+                        lossSum / seen, (double)correct / seen, learningRate,
                         (double)done / totalBatches, clock.Elapsed, Eta(clock.Elapsed, done, totalBatches), summary));
                 }
             }
