@@ -1,3 +1,4 @@
+using CompressionLab.Core.Data;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -98,6 +99,15 @@ public sealed class ClassifierNetwork : nn.Module<Tensor, Tensor>
     };
 
     public long ParameterCount => parameters().Sum(p => p.numel());
+
+    /// <summary>Throws an <see cref="ArgumentException"/> when <paramref name="images"/> do not fit this model's input or classes.</summary>
+    public void CheckAccepts(LabeledImages images)
+    {
+        if (ClassCount != images.ClassCount)
+            throw new ArgumentException($"Model {Architecture} has {ClassCount} classes but {images.Name} has {images.ClassCount}.");
+        if (InputHeight != images.Height || InputWidth != images.Width)
+            throw new ArgumentException($"Model {Architecture} takes {InputHeight}×{InputWidth} images but {images.Name} has {images.Height}×{images.Width}.");
+    }
 
     public override Tensor forward(Tensor input) => ForwardFrom(0, input);
 

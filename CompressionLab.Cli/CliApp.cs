@@ -1,0 +1,88 @@
+using System.Runtime.InteropServices;
+using CompressionLab.Cli.Commands;
+using CompressionLab.Core.Models;
+
+namespace CompressionLab.Cli;
+
+/// <summary>What a command gets to work with: where to print, and a token that Ctrl+C cancels.</summary>
+/// <param name="Out">Results; with <c>--json</c> the last line written here is the JSON object.</param>
+/// <param name="Err">Progress and errors.</param>
+public sealed record CliContext(TextWriter Out, TextWriter Err, CancellationToken CancellationToken);
+
+/// <summary>A headless command: declares its options and runs with them parsed.</summary>
+public interface ICliCommand
+{
+    string Name { get; }
+    string Summary { get; }
+    IReadOnlyList<OptionSpec> Options { get; }
+
+    /// <summary>Runs the command; returns the exit code. Throws <see cref="UsageException"/> for bad arguments.</summary>
+    int Run(ParsedOptions options, CliContext context);
+}
+
+/// <summary>The CLI's entry point, callable in-process (tests) as well as from <c>Program</c>.</summary>
+public static class CliApp
+{
+    public const int Success = 0;
+    public const int Failure = 1;
+    public const int BadArguments = 2;
+    public const int Cancelled = 130; // as a shell reports a process ended by SIGINT
+
+    public static IReadOnlyList<ICliCommand> Commands { get; } = [new DatasetsCommand(), new TrainCommand(), new EvalCommand()];
+
+    public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
+    {
+        if (args.Length == 0)
+        {
+            error.WriteLine("error: no command given. " + CommandList());
+            return BadArguments;
+        }
+        if (args[0] is "help" or "--help" or "-h")
+        {
+            WriteHelp(output);
+            return Success;
+        }
+        var command = Commands.FirstOrDefault(c => c.Name == args[0]);
+        if (command is null)
+        {
+            error.WriteLine($"error: {args[0]}: unknown command. {CommandList()}");
+            return BadArguments;
+        }
+        try
+        {
+            var options = ParsedOptions.Parse(command.Name, args[1..], command.Options);
+            return command.Run(options, new CliContext(output, error, cancellationToken));
+        }
+        catch (UsageException e)
+        {
+            error.WriteLine($"error: {e.Message}");
+            return BadArguments;
+        }
+        catch (OperationCanceledException)
+        {
+            error.WriteLine("cancelled");
+            return Cancelled;
+        }
+        catch (Exception e) when (e is CheckpointException or IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException or ExternalException)
+        {
+            error.WriteLine($"error: {OneLine(e.Message)}");
+            return Failure;
+        }
+    }
+
+    private static string CommandList() => $"Commands: {string.Join(", ", Commands.Select(c => c.Name))} (see 'help').";
+
+    private static void WriteHelp(TextWriter output)
+    {
+        output.WriteLine("compressionlab <command> [options]");
+        foreach (var command in Commands)
+        {
+            output.WriteLine();
+            output.WriteLine($"  {command.Name}: {command.Summary}");
+            foreach (var option in command.Options)
+                output.WriteLine($"    {option.Usage,-22} {option.Help}{(option.Required ? " (required)" : "")}");
+        }
+    }
+
+    internal static string OneLine(string text) => text.ReplaceLineEndings(" ");
+}

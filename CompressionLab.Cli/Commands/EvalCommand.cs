@@ -1,0 +1,58 @@
+using CompressionLab.Core.Models;
+
+namespace CompressionLab.Cli.Commands;
+
+/// <summary><c>eval --model FILE --dataset NAME [--split test|val] [--limit N] [--json]</c>: measures a checkpoint.</summary>
+public sealed class EvalCommand : ICliCommand
+{
+    public string Name => "eval";
+    public string Summary => "evaluate a checkpoint (top-1, top-5, loss; seconds = evaluation time)";
+
+    public IReadOnlyList<OptionSpec> Options { get; } =
+    [
+        new("model", "checkpoint file", Required: true, ValueName: "FILE"),
+        new("dataset", "dataset name (see 'datasets')", Required: true, ValueName: "NAME"),
+        new("split", "test (default) or val (the validation hold-out of the train part)", ValueName: "test|val"),
+        new("limit", "evaluate the first N images only", ValueName: "N"),
+        new("json", "print one JSON object as the last line", IsFlag: true),
+    ];
+
+    public int Run(ParsedOptions options, CliContext context)
+    {
+        var split = options.Choice("split", "test", "val") ?? "test";
+        var limit = options.Int("limit", 1, int.MaxValue);
+        var path = Path.GetFullPath(options.RequiredString("model"));
+        if (!File.Exists(path)) throw new UsageException("--model", $"file not found: {path}");
+        var dataset = DatasetSource.Load(options.RequiredString("dataset"));
+        var images = split == "val" ? DatasetSource.SplitTrain(dataset).Validation : dataset.Test;
+
+        TorchRuntime.Configure();
+        using var checkpoint = Checkpoint.Load(path);
+        try
+        {
+            checkpoint.Model.CheckAccepts(images);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException("--dataset", e.Message);
+        }
+        var result = Evaluator.Evaluate(checkpoint.Model, images, limit, cancellationToken: context.CancellationToken);
+
+        if (options.Flag("json"))
+        {
+            CliJson.WriteLine(context.Out, new Dictionary<string, object>
+            {
+                ["top1"] = CliJson.Round(result.Top1),
+                ["top5"] = CliJson.Round(result.Top5),
+                ["loss"] = CliJson.Round(result.Loss),
+                ["samples"] = result.Samples,
+                ["seconds"] = CliJson.Round(result.Seconds, 3),
+            });
+        }
+        else
+        {
+            context.Out.WriteLine($"{checkpoint.Metadata.Architecture} on {images.Name}: top-1 {result.Top1:P2}, top-5 {result.Top5:P2}, loss {result.Loss:F4}, {result.Samples} images in {result.Seconds:F2} s");
+        }
+        return CliApp.Success;
+    }
+}

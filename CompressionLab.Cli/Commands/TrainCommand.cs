@@ -1,0 +1,110 @@
+using System.Diagnostics;
+using CompressionLab.Core.Models;
+using static TorchSharp.torch;
+
+namespace CompressionLab.Cli.Commands;
+
+/// <summary>
+/// <c>train --arch NAME --dataset NAME [--epochs N] [--seed S] [--limit N] --out FILE [--json]</c>: trains a zoo
+/// model from scratch on the train part (the official train images minus the validation hold-out),
+/// reports validation accuracy per epoch, measures top-1 on the full test split, saves a checkpoint.
+/// </summary>
+public sealed class TrainCommand : ICliCommand
+{
+    public string Name => "train";
+    public string Summary => "train a zoo model from scratch and save a checkpoint";
+
+    public IReadOnlyList<OptionSpec> Options { get; } =
+    [
+        new("arch", $"architecture: {string.Join(", ", ModelZoo.Architectures)}", Required: true, ValueName: "NAME"),
+        new("dataset", "dataset name (see 'datasets')", Required: true, ValueName: "NAME"),
+        new("epochs", "epochs (default per architecture)", ValueName: "N"),
+        new("seed", "seed for weights, shuffling, flips, dropout (default 1)", ValueName: "S"),
+        new("limit", "train on the first N training images only (quick runs)", ValueName: "N"),
+        new("out", "checkpoint file to write", Required: true, ValueName: "FILE"),
+        new("json", "print one JSON object as the last line", IsFlag: true),
+    ];
+
+    public int Run(ParsedOptions options, CliContext context)
+    {
+        var clock = Stopwatch.StartNew();
+        var arch = options.RequiredString("arch");
+        if (!ModelZoo.Architectures.Contains(arch))
+            throw new UsageException("--arch", $"unknown architecture '{arch}' (known: {string.Join(", ", ModelZoo.Architectures)})");
+        var defaults = TrainingSettings.ForArchitecture(arch);
+        var settings = defaults with
+        {
+            Epochs = options.Int("epochs", 1, 1000) ?? defaults.Epochs,
+            Seed = options.Int("seed", 0, int.MaxValue) ?? defaults.Seed,
+        };
+        var limit = options.Int("limit", 2, int.MaxValue);
+        var output = OutputPath(options.RequiredString("out"));
+        var dataset = DatasetSource.Load(options.RequiredString("dataset"));
+        var (train, validation) = DatasetSource.SplitTrain(dataset);
+        if (limit is int n) train = train.Take(n);
+
+        TorchRuntime.Configure();
+        manual_seed(settings.Seed);
+        using var model = ModelZoo.Create(arch, dataset.Train.ClassCount, dataset.Train.Height, dataset.Train.Width);
+        var log = context.Err;
+        log.WriteLine($"training {arch} ({model.ParameterCount:N0} parameters) on {train.Count} images of {dataset.Name} for {settings.Epochs} epochs, seed {settings.Seed}, {get_num_threads()} threads");
+        var training = Trainer.Train(model, train, settings, validation, p => Report(log, p), context.CancellationToken);
+
+        var test = Evaluator.Evaluate(model, dataset.Test, cancellationToken: context.CancellationToken);
+        var metadata = Checkpoint.Save(model, output, dataset.Name, dataset.Train.ClassNames, test.Top1, settings);
+        var seconds = clock.Elapsed.TotalSeconds;
+        log.WriteLine($"test top-1 {test.Top1:P2}, top-5 {test.Top5:P2}, loss {test.Loss:F4}; training {training.Seconds:F0} s, total {seconds:F0} s");
+
+        if (options.Flag("json"))
+        {
+            CliJson.WriteLine(context.Out, new Dictionary<string, object>
+            {
+                ["arch"] = arch,
+                ["dataset"] = dataset.Name,
+                ["epochs"] = training.EpochsRun,
+                ["top1"] = CliJson.Round(test.Top1),
+                ["seconds"] = CliJson.Round(seconds, 1),
+                ["out"] = output,
+                ["contentHash"] = metadata.ContentHash,
+            });
+        }
+        else
+        {
+            context.Out.WriteLine($"{arch}: test top-1 {test.Top1:P2} in {seconds:F0} s, saved to {output}");
+        }
+        return CliApp.Success;
+    }
+
+    /// <summary>Checked before training so a long run cannot end in an unwritable path.</summary>
+    private static string OutputPath(string path)
+    {
+        var full = Path.GetFullPath(path);
+        if (Directory.Exists(full)) throw new UsageException("--out", $"{full} is a folder; give a file name");
+        var folder = Path.GetDirectoryName(full)!;
+        try
+        {
+            Directory.CreateDirectory(folder);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException("--out", $"cannot create the folder {folder} ({e.Message})");
+        }
+        return full;
+    }
+
+    private static void Report(TextWriter log, TrainingProgress p)
+    {
+        if (p.CompletedEpoch is { } epoch)
+        {
+            var validation = epoch.ValidationTop1 is double top1 ? $", validation top-1 {top1:P2} loss {epoch.ValidationLoss:F4}" : "";
+            log.WriteLine($"epoch {epoch.Epoch}/{p.Epochs}: train loss {epoch.TrainLoss:F4} accuracy {epoch.TrainAccuracy:P2}{validation} ({epoch.Seconds:F1} s)");
+        }
+        else if (p.Batch % 50 == 0)
+        {
+            log.WriteLine($"epoch {p.Epoch}/{p.Epochs} batch {p.Batch}/{p.BatchesPerEpoch}: loss {p.Loss:F4} accuracy {p.Accuracy:P1} lr {p.LearningRate:0.###e0} eta {Format(p.Eta)}");
+        }
+    }
+
+    private static string Format(TimeSpan? eta) =>
+        eta is { } t ? (t.TotalHours >= 1 ? t.ToString(@"h\:mm\:ss") : t.ToString(@"m\:ss")) : "?";
+}

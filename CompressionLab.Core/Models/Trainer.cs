@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using CompressionLab.Core.Data;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace CompressionLab.Core.Models;
+
+/// <summary>Trains a zoo classifier with cross-entropy (see <see cref="TrainingSettings"/> for the recipe).</summary>
+public static class Trainer
+{
+    /// <summary>
+    /// Trains <paramref name="model"/> in place and leaves it in eval mode. The same seed, data, settings
+    /// and thread count give the same weights (set <c>torch.manual_seed</c> before creating the model
+    /// for the initial weights to match too).
+    /// </summary>
+    /// <param name="validation">When given, evaluated after every epoch (reported in the history).</param>
+    /// <param name="progress">Called on the training thread after every batch; keep it quick.</param>
+    /// <param name="cancellationToken">
+    /// Checked between batches: a cancelled run throws <see cref="OperationCanceledException"/> with the
+    /// model holding the weights of the last finished step (in eval mode).
+    /// </param>
+    public static TrainingResult Train(
+        ClassifierNetwork model,
+        LabeledImages train,
+        TrainingSettings settings,
+        LabeledImages? validation = null,
+        Action<TrainingProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(settings);
+        settings.Validate();
+        model.CheckAccepts(train);
+        if (validation is not null) model.CheckAccepts(validation);
+        if (train.Count < 2) throw new ArgumentException($"{train.Name} has {train.Count} images; training needs at least 2.");
+
+        var count = train.Count;
+        var batchSize = Math.Min(settings.BatchSize, count);
+        // A last batch of one image would break BatchNorm's batch statistics; it is dropped instead.
+        var batchesPerEpoch = (count / batchSize) + (count % batchSize >= 2 ? 1 : 0);
+        var totalBatches = settings.Epochs * batchesPerEpoch;
+
+        manual_seed(settings.Seed); // dropout draws from the global generator
+        using var generator = new Generator((ulong)settings.Seed);
+        using var pixels = ImageTensors.Pixels(train);
+        using var labels = ImageTensors.Labels(train);
+        using var optimizer = optim.AdamW(model.parameters(), lr: settings.MaxLearningRate, weight_decay: settings.WeightDecay);
+        var schedule = optim.lr_scheduler.OneCycleLR(optimizer, settings.MaxLearningRate, total_steps: totalBatches);
+
+        var history = new List<EpochSummary>();
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            for (var epoch = 1; epoch <= settings.Epochs; epoch++)
+            {
+                var epochStart = clock.Elapsed;
+                double lossSum = 0, learningRate = 0;
+                long correct = 0, seen = 0;
+                model.train();
+                using var order = randperm(count, generator: generator);
+                for (var batch = 1; batch <= batchesPerEpoch; batch++)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var start = (batch - 1) * batchSize;
+                    var size = Math.Min(batchSize, count - start);
+                    using (var scope = NewDisposeScope())
+                    {
+                        var indices = order.narrow(0, start, size);
+                        var inputs = ImageTensors.Normalize(pixels.index_select(0, indices));
+                        var targets = labels.index_select(0, indices);
+                        if (settings.HorizontalFlip)
+                        {
+                            var mirror = rand(size, generator: generator).lt(0.5).view(size, 1, 1, 1);
+                            inputs = where(mirror, inputs.flip(3), inputs);
+                        }
+
+                        optimizer.zero_grad();
+                        var logits = model.call(inputs);
+                        var loss = nn.functional.cross_entropy(logits, targets);
+                        loss.backward();
+                        optimizer.step();
+                        learningRate = optimizer.ParamGroups.First().LearningRate; // the rate this step used
+                        schedule.step();
+
+                        lossSum += loss.item<float>() * size;
+                        correct += logits.argmax(1).eq(targets).sum().item<long>();
+                        seen += size;
+                    }
+
+                    var done = ((epoch - 1) * batchesPerEpoch) + batch;
+                    var isLast = batch == batchesPerEpoch;
+                    EpochSummary? summary = null;
+                    if (isLast)
+                    {
+                        var check = validation is null ? null : Evaluator.Evaluate(model, validation, cancellationToken: cancellationToken);
+                        summary = new EpochSummary(epoch, lossSum / seen, (double)correct / seen, check?.Top1, check?.Loss,
+                            (clock.Elapsed - epochStart).TotalSeconds);
+                        history.Add(summary);
+                    }
+                    progress?.Invoke(new TrainingProgress(
+                        epoch, settings.Epochs, batch, batchesPerEpoch,
+                        lossSum / seen, (double)correct / seen, learningRate,
+                        (double)done / totalBatches, clock.Elapsed, Eta(clock.Elapsed, done, totalBatches), summary));
+                }
+            }
+        }
+        finally
+        {
+            model.eval();
+        }
+
+        var last = history[^1];
+        return new TrainingResult(history.Count, last.TrainLoss, last.TrainAccuracy, clock.Elapsed.TotalSeconds, history, settings);
+    }
+
+    private static TimeSpan? Eta(TimeSpan elapsed, int done, int total) =>
+        done == 0 ? null : elapsed * ((double)(total - done) / done);
+}

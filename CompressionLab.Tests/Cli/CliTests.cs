@@ -1,0 +1,128 @@
+using System.Text.Json;
+using CompressionLab.Cli;
+
+namespace CompressionLab.Tests.Cli;
+
+public sealed class CliTests : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("clab-cli-tests-").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var code = CliApp.Run(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    private static JsonElement LastJsonLine(string output)
+    {
+        var last = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[^1];
+        return JsonDocument.Parse(last).RootElement;
+    }
+
+    [Theory]
+    [InlineData("", "no command")]
+    [InlineData("frobnicate", "frobnicate")]
+    [InlineData("train --arch vgg-tiny --dataset fashion-mnist", "--out")]
+    [InlineData("train --arch", "--arch")]
+    [InlineData("train --arch resnet-9000 --dataset fashion-mnist --out m.ckpt", "--arch")]
+    [InlineData("train --arch vgg-tiny --dataset imagenet --out m.ckpt", "--dataset")]
+    [InlineData("train --arch vgg-tiny --dataset fashion-mnist --out m.ckpt --epochs many", "--epochs")]
+    [InlineData("train --arch vgg-tiny --dataset fashion-mnist --out m.ckpt --epochs 0", "--epochs")]
+    [InlineData("train --arch vgg-tiny --dataset fashion-mnist --out m.ckpt --seed -3", "--seed")]
+    [InlineData("train --arch vgg-tiny --dataset fashion-mnist --out m.ckpt --colour blue", "--colour")]
+    [InlineData("train --arch vgg-tiny --arch vgg-small --dataset fashion-mnist --out m.ckpt", "--arch")]
+    [InlineData("train --arch vgg-tiny --dataset fashion-mnist --out m.ckpt --json=yes", "--json")]
+    [InlineData("train vgg-tiny", "vgg-tiny")]
+    [InlineData("eval --model /nonexistent/model.ckpt --dataset fashion-mnist", "--model")]
+    [InlineData("eval --dataset fashion-mnist", "--model")]
+    [InlineData("eval --model /nonexistent/model.ckpt --dataset fashion-mnist --split train", "--split")]
+    [InlineData("eval --model /nonexistent/model.ckpt --dataset fashion-mnist --limit 12x", "--limit")]
+    [InlineData("datasets --verbose", "--verbose")]
+    public void BadArgumentsExitNonZeroWithOneLineNamingTheArgument(string commandLine, string named)
+    {
+        var args = commandLine.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+
+        var (code, output, error) = Run(args);
+
+        Assert.Equal(CliApp.BadArguments, code);
+        Assert.Equal("", output);
+        var lines = error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.Contains(named, lines[0]);
+        Assert.StartsWith("error: ", lines[0]);
+    }
+
+    [Fact]
+    public void HelpListsEveryCommandAndSucceeds()
+    {
+        var (code, output, _) = Run("help");
+
+        Assert.Equal(CliApp.Success, code);
+        foreach (var command in CliApp.Commands) Assert.Contains($"  {command.Name}: ", output);
+        Assert.Contains("--arch NAME", output);
+    }
+
+    [Fact]
+    public void DatasetsListsFashionMnistWithItsCounts()
+    {
+        var (code, output, _) = Run("datasets", "--json");
+
+        Assert.Equal(CliApp.Success, code);
+        var fashion = LastJsonLine(output).GetProperty("datasets").EnumerateArray()
+            .Single(d => d.GetProperty("name").GetString() == "fashion-mnist");
+        Assert.Equal(60000, fashion.GetProperty("train").GetInt32());
+        Assert.Equal(10000, fashion.GetProperty("test").GetInt32());
+        Assert.False(fashion.GetProperty("synthetic").GetBoolean());
+        Assert.Equal(Path.GetFullPath(TestData.FashionMnistFolder), fashion.GetProperty("path").GetString());
+    }
+
+    [Fact]
+    public void TrainThenEvalRoundTrip()
+    {
+        var model = Path.Combine(_folder, "sub", "lenet.ckpt");
+
+        var train = Run("train", "--arch", "lenet-300-100", "--dataset", "fashion-mnist", "--limit", "500", "--epochs", "1",
+            "--seed", "4", "--out", model, "--json");
+
+        Assert.True(train.Code == CliApp.Success, train.Err);
+        var trained = LastJsonLine(train.Out);
+        Assert.Equal("lenet-300-100", trained.GetProperty("arch").GetString());
+        Assert.Equal(model, trained.GetProperty("out").GetString());
+        Assert.True(File.Exists(model));
+        var top1 = trained.GetProperty("top1").GetDouble();
+        Assert.InRange(top1, 0.3, 1.0); // 500 images, one epoch: well above chance (0.1)
+        Assert.True(trained.GetProperty("seconds").GetDouble() > 0);
+        Assert.Contains("epoch 1/1", train.Err); // progress went to stderr
+
+        var eval = Run("eval", "--model", model, "--dataset", "fashion-mnist", "--json");
+
+        Assert.True(eval.Code == CliApp.Success, eval.Err);
+        var measured = LastJsonLine(eval.Out);
+        Assert.Equal(10000, measured.GetProperty("samples").GetInt32());
+        Assert.Equal(top1, measured.GetProperty("top1").GetDouble()); // train reports top-1 on the same full test split
+        Assert.InRange(measured.GetProperty("top5").GetDouble(), top1, 1.0);
+        Assert.True(measured.GetProperty("loss").GetDouble() > 0);
+
+        var validation = Run("eval", "--model", model, "--dataset", "fashion-mnist", "--split", "val", "--limit", "300", "--json");
+        Assert.Equal(CliApp.Success, validation.Code);
+        Assert.Equal(300, LastJsonLine(validation.Out).GetProperty("samples").GetInt32());
+    }
+
+    [Fact]
+    public void CorruptModelFileIsOneLineNamingTheFile()
+    {
+        var path = Path.Combine(_folder, "broken.ckpt");
+        File.WriteAllText(path, "CLABCKPT but then nonsense");
+
+        var (code, output, error) = Run("eval", "--model", path, "--dataset", "fashion-mnist", "--json");
+
+        Assert.Equal(CliApp.Failure, code);
+        Assert.Equal("", output);
+        Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains(path, error);
+    }
+}
