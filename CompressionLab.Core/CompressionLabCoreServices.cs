@@ -1,5 +1,6 @@
 using CompressionLab.Core.Data;
 using CompressionLab.Core.Jobs;
+using CompressionLab.Core.Models;
 using CompressionLab.Core.Workspace;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -14,8 +15,9 @@ public static class CompressionLabCoreServices
     /// <summary>
     /// Registers the engine's services: options from the <c>Workspace</c> and <c>Jobs</c> sections of
     /// <paramref name="config"/> (and <c>Datasets</c>), the dataset catalog, the workspace database and
-    /// model store, and the job scheduler (as
-    /// <see cref="IJobScheduler"/> and as the hosted service that runs the jobs).
+    /// model store, the job scheduler (as
+    /// <see cref="IJobScheduler"/> and as the hosted service that runs the jobs), the Fashion-MNIST downloader,
+    /// and <see cref="ModelJobs"/> (starts train, evaluate and download jobs).
     /// </summary>
     public static IServiceCollection AddCompressionLabCore(this IServiceCollection services, IConfiguration config)
     {
@@ -28,6 +30,9 @@ public static class CompressionLabCoreServices
         services.TryAddSingleton(TimeProvider.System);
 
         services.TryAddSingleton(sp => new DatasetCatalog(sp.GetRequiredService<IOptions<DatasetOptions>>().Value));
+        // No overall timeout: the downloader abandons a transfer that stalls, and a slow link may need minutes.
+        services.TryAddSingleton(sp => new DatasetDownloader(
+            sp.GetRequiredService<IOptions<DatasetOptions>>().Value, new HttpClient { Timeout = Timeout.InfiniteTimeSpan }));
 
         services.TryAddSingleton(sp => new WorkspaceDatabase(sp.GetRequiredService<IOptions<WorkspaceOptions>>().Value));
         services.TryAddSingleton(sp => new ModelStore(sp.GetRequiredService<WorkspaceDatabase>(), sp.GetRequiredService<TimeProvider>()));
@@ -38,6 +43,9 @@ public static class CompressionLabCoreServices
             sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<IJobScheduler>(sp => sp.GetRequiredService<JobScheduler>());
         services.AddHostedService(sp => sp.GetRequiredService<JobScheduler>());
+        services.TryAddSingleton(sp => new ModelJobs(
+            sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(),
+            sp.GetRequiredService<ModelStore>(), sp.GetRequiredService<DatasetDownloader>()));
         return services;
     }
 }

@@ -1,0 +1,196 @@
+using System.Diagnostics;
+using System.Globalization;
+using CompressionLab.Core.Data;
+using CompressionLab.Core.Jobs;
+using CompressionLab.Core.Workspace;
+using static TorchSharp.torch;
+
+namespace CompressionLab.Core.Models;
+
+/// <summary>What to train: a zoo architecture from scratch on a catalog dataset.</summary>
+/// <param name="Epochs">Null: the architecture's default (<see cref="TrainingSettings.ForArchitecture"/>).</param>
+/// <param name="TrainingImages">
+/// Train on a class-stratified subset of this many images of the train part (quick runs); null: all of it.
+/// </param>
+/// <param name="DisplayName">What the model is called in the workspace; null: derived from the settings.</param>
+public sealed record TrainingRequest(
+    string Architecture,
+    string Dataset,
+    int? Epochs = null,
+    int Seed = 1,
+    int? TrainingImages = null,
+    string? DisplayName = null)
+{
+    public const int MaxEpochs = 1000;
+
+    /// <summary>The job list's title.</summary>
+    public string Title => $"Train {Architecture} on {Dataset}";
+
+    /// <summary>Throws an <see cref="ArgumentException"/> naming the first setting that makes no sense.</summary>
+    public void Validate()
+    {
+        if (!ModelZoo.Architectures.Contains(Architecture))
+            throw new ArgumentException($"Unknown architecture '{Architecture}'. Known: {string.Join(", ", ModelZoo.Architectures)}.");
+        if (string.IsNullOrWhiteSpace(Dataset)) throw new ArgumentException("Choose a dataset to train on.");
+        if (Epochs is < 1 or > MaxEpochs) throw new ArgumentException($"Epochs must be between 1 and {MaxEpochs} (got {Epochs}).");
+        if (Seed < 0) throw new ArgumentException($"The seed must be zero or positive (got {Seed}).");
+        if (TrainingImages is < 2) throw new ArgumentException($"Training images must be at least 2, or all (got {TrainingImages}).");
+    }
+
+    /// <summary>The architecture's defaults with this request's epochs and seed.</summary>
+    public TrainingSettings Settings()
+    {
+        var defaults = TrainingSettings.ForArchitecture(Architecture);
+        return defaults with { Epochs = Epochs ?? defaults.Epochs, Seed = Seed };
+    }
+
+    /// <summary>The name the model gets when none was given, e.g. "vgg-tiny · 10 epochs · seed 1" (plus the image count of a quick run).</summary>
+    public string ResolvedDisplayName(int trainingImages)
+    {
+        if (!string.IsNullOrWhiteSpace(DisplayName)) return DisplayName.Trim();
+        var epochs = Settings().Epochs;
+        var images = TrainingImages is null ? "" : string.Create(CultureInfo.InvariantCulture, $" · {trainingImages:N0} images");
+        return string.Create(CultureInfo.InvariantCulture, $"{Architecture} · {epochs} epoch{(epochs == 1 ? "" : "s")}{images} · seed {Seed}");
+    }
+}
+
+/// <summary>What a finished training job stored (its JSON result).</summary>
+/// <param name="Top1">Top-1 fraction (0..1) on the full test split.</param>
+/// <param name="Seconds">Wall-clock time of the whole job (loading, training, evaluation, saving).</param>
+public sealed record TrainingJobResult(
+    Guid ModelId,
+    string DisplayName,
+    string Architecture,
+    string Dataset,
+    double Top1,
+    double Top5,
+    double Loss,
+    int Epochs,
+    int TrainingImages,
+    long ParameterCount,
+    double Seconds);
+
+/// <summary>
+/// Trains a zoo model on a catalog dataset as a job: the train part (the official train images minus the
+/// validation hold-out of <see cref="Split"/>, or a stratified subset of it) with validation after every
+/// epoch, then top-1 on the full test split, then the checkpoint goes into the workspace's model store.
+/// A cancelled or failed run stores nothing.
+/// </summary>
+public static class TrainingJob
+{
+    public const string Kind = "train";
+
+    /// <summary>Share of the progress bar the training loop fills; evaluation and saving take the rest.</summary>
+    private const double TrainingShare = 0.96;
+
+    public static JobWork Create(TrainingRequest request, DatasetCatalog catalog, ModelStore store)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(store);
+        request.Validate();
+        return (progress, cancellationToken) =>
+            Task.FromResult<string?>(ModelJobJson.Write(Run(request, catalog, store, progress, cancellationToken)));
+    }
+
+    /// <summary>
+    /// The split every model job uses: <see cref="DatasetSplits.DefaultValidationSize"/> validation images when the
+    /// train part has at least twice that many, else a fifth of it (a small configured synthetic set).
+    /// </summary>
+    public static DatasetSplit Split(Dataset dataset)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        var count = dataset.Train.Count;
+        var validation = count >= 2 * DatasetSplits.DefaultValidationSize ? DatasetSplits.DefaultValidationSize : count / 5;
+        return DatasetSplits.Create(dataset, validation);
+    }
+
+    /// <summary>The images a request trains on (all of the split's train part, or its stratified subset).</summary>
+    public static LabeledImages TrainingImages(TrainingRequest request, DatasetSplit split)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(split);
+        if (request.TrainingImages is not int wanted) return split.Train;
+        if (wanted > split.Train.Count)
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
+                $"Training images: {wanted:N0} asked, but the train part of {split.DatasetName} has {split.Train.Count:N0} " +
+                $"(its official train images minus {split.Validation.Count:N0} held out for validation)."));
+        return StratifiedSubset.Take(split.Train, wanted, request.Seed);
+    }
+
+    public static TrainingJobResult Run(
+        TrainingRequest request,
+        DatasetCatalog catalog,
+        ModelStore store,
+        IJobProgress progress,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(progress);
+        request.Validate();
+        var clock = Stopwatch.StartNew();
+
+        progress.Report(0, $"Loading {request.Dataset}");
+        var dataset = catalog.Load(request.Dataset);
+        var split = Split(dataset);
+        var train = TrainingImages(request, split);
+        var settings = request.Settings();
+        cancellationToken.ThrowIfCancellationRequested();
+
+        progress.Report(0, $"Building {request.Architecture}");
+        manual_seed(settings.Seed); // the initial weights, so the same request gives the same model
+        using var model = ModelZoo.Create(request.Architecture, dataset.Train.ClassCount, dataset.Train.Height, dataset.Train.Width);
+        Trainer.Train(model, train, settings, split.Validation, p =>
+        {
+            progress.Report(p.Fraction * TrainingShare, Describe(p));
+            if (p.CompletedEpoch is { } epoch) progress.Publish(epoch);
+        }, cancellationToken);
+
+        progress.Report(TrainingShare, string.Create(CultureInfo.InvariantCulture, $"Evaluating on the {dataset.Test.Count:N0} test images"));
+        var test = Evaluator.Evaluate(model, dataset.Test, cancellationToken: cancellationToken);
+        // The last moment a cancel is honoured: from here on the model is stored whole or not at all.
+        cancellationToken.ThrowIfCancellationRequested();
+
+        progress.Report(0.99, "Saving the checkpoint into the workspace");
+        var name = request.ResolvedDisplayName(train.Count);
+        Directory.CreateDirectory(store.ModelsFolder);
+        var temporary = Path.Combine(store.ModelsFolder, $".training-{Guid.NewGuid():N}.tmp");
+        try
+        {
+            var metadata = Checkpoint.Save(model, temporary, dataset.Name, dataset.Train.ClassNames, test.Top1, settings);
+            var seconds = clock.Elapsed.TotalSeconds;
+            var details = ModelJobJson.Write(new
+            {
+                source = "trained",
+                epochs = settings.Epochs,
+                seed = settings.Seed,
+                trainingImages = train.Count,
+                top5 = test.Top5,
+                loss = test.Loss,
+                seconds,
+                weightsHash = metadata.ContentHash,
+                settings,
+            });
+            var record = store.Import(temporary, new ModelEntry(name, request.Architecture, dataset.Name, test.Top1, metadata.ParameterCount, details));
+            return new TrainingJobResult(record.Id, record.DisplayName, record.Architecture, record.Dataset, test.Top1, test.Top5, test.Loss,
+                settings.Epochs, train.Count, metadata.ParameterCount, seconds);
+        }
+        finally
+        {
+            if (File.Exists(temporary)) File.Delete(temporary);
+        }
+    }
+
+    /// <summary>"epoch 2/6 · batch 120/430 · loss 0.412 · acc 85.1%", and the validation top-1 when an epoch ends.</summary>
+    public static string Describe(TrainingProgress p)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        var line = string.Create(CultureInfo.InvariantCulture,
+            $"epoch {p.Epoch}/{p.Epochs} · batch {p.Batch}/{p.BatchesPerEpoch} · loss {p.Loss:0.000} · acc {p.Accuracy * 100:0.0}%");
+        return p.CompletedEpoch?.ValidationTop1 is double top1
+            ? line + string.Create(CultureInfo.InvariantCulture, $" · validation {top1 * 100:0.0}%")
+            : line;
+    }
+}
