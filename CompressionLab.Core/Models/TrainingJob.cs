@@ -100,10 +100,12 @@ public static class TrainingJob
     public static DatasetSplit Split(Dataset dataset)
     {
         ArgumentNullException.ThrowIfNull(dataset);
-        var count = dataset.Train.Count;
-        var validation = count >= 2 * DatasetSplits.DefaultValidationSize ? DatasetSplits.DefaultValidationSize : count / 5;
-        return DatasetSplits.Create(dataset, validation);
+        return DatasetSplits.Create(dataset, ValidationSize(dataset.Train.Count));
     }
+
+    /// <summary>How many of <paramref name="officialTrainCount"/> images <see cref="Split"/> holds out for validation.</summary>
+    public static int ValidationSize(int officialTrainCount) =>
+        officialTrainCount >= 2 * DatasetSplits.DefaultValidationSize ? DatasetSplits.DefaultValidationSize : officialTrainCount / 5;
 
     /// <summary>The images a request trains on (all of the split's train part, or its stratified subset).</summary>
     public static LabeledImages TrainingImages(TrainingRequest request, DatasetSplit split)
