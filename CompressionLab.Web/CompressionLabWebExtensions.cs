@@ -1,4 +1,6 @@
 using CompressionLab.Core;
+using CompressionLab.Core.Models;
+using CompressionLab.Core.Workspace;
 using CompressionLab.Web.Components;
 using CompressionLab.Web.Services;
 using Microsoft.AspNetCore.Http.Features;
@@ -11,6 +13,9 @@ public static class CompressionLabWebExtensions
 {
     public static WebApplicationBuilder AddCompressionLabWeb(this WebApplicationBuilder builder)
     {
+        // Before anything loads libtorch: idle OpenMP threads must sleep, not spin, or jobs crawl on a busy machine.
+        TorchRuntime.PrepareEnvironment();
+
         // Serve the static web assets of packages (MudBlazor, Plotly.Blazor) when the app runs from its
         // build output in any environment, not only Development (the e2e tests start it that way).
         builder.WebHost.UseStaticWebAssets();
@@ -25,6 +30,7 @@ public static class CompressionLabWebExtensions
         builder.Services.AddMudServices();
 
         builder.Services.AddCompressionLabCore(builder.Configuration);
+        builder.Services.AddSingleton<IStarterPairEstimator, MeasuredStarterPairEstimator>();
         return builder;
     }
 
@@ -39,8 +45,28 @@ public static class CompressionLabWebExtensions
         app.UseAntiforgery();
 
         app.MapStaticAssets();
+        app.MapGet("/models/{id:guid}/checkpoint", DownloadCheckpoint);
         app.MapRazorComponents<App>()
             .AddInteractiveServerRenderMode();
         return app;
+    }
+
+    /// <summary>A stored model's checkpoint file, named after the model.</summary>
+    private static IResult DownloadCheckpoint(Guid id, ModelStore store)
+    {
+        if (store.Get(id) is not { } model || !File.Exists(model.FilePath))
+        {
+            return Results.NotFound($"There is no model {id} in the workspace.");
+        }
+        return Results.File(model.FilePath, "application/octet-stream", CheckpointFileName(model));
+    }
+
+    /// <summary>The model's display name as a file name ("vgg-tiny · 10 epochs" becomes "vgg-tiny-10-epochs.ckpt").</summary>
+    public static string CheckpointFileName(ModelRecord model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var characters = model.DisplayName.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '-').ToArray();
+        var name = string.Join('-', new string(characters).Split('-', StringSplitOptions.RemoveEmptyEntries)).Trim('.');
+        return (name.Length == 0 ? model.Architecture : name) + ".ckpt";
     }
 }

@@ -14,7 +14,8 @@ public abstract class DashboardTestContext : BunitContext, IAsyncLifetime
     /// <summary>Long enough for a loaded 2-core CI machine; WaitForAssertion returns as soon as it passes.</summary>
     protected static readonly TimeSpan UiTimeout = TimeSpan.FromSeconds(10);
 
-    protected DashboardTestContext()
+    /// <param name="addServices">Registers what a page under test needs besides these (services cannot be added once rendering began).</param>
+    protected DashboardTestContext(Action<IServiceCollection>? addServices = null)
     {
         JSInterop.Mode = JSRuntimeMode.Loose;
         Services.AddMudServices(options =>
@@ -25,6 +26,7 @@ public abstract class DashboardTestContext : BunitContext, IAsyncLifetime
         });
         Services.AddOptions();
         Services.AddSingleton<IJobScheduler>(Scheduler);
+        addServices?.Invoke(Services);
         // Pages render as in the live app (interactive server); this must follow the service registrations.
         SetRendererInfo(new RendererInfo("Server", isInteractive: true));
     }

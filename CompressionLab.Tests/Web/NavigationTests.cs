@@ -1,6 +1,5 @@
 using CompressionLab.Web.Components.Layout;
 using CompressionLab.Web.Components.Pages.Distillation;
-using CompressionLab.Web.Components.Pages.ModelsData;
 using CompressionLab.Web.Components.Pages.Pruning;
 using CompressionLab.Web.Components.Pages.Quantization;
 using CompressionLab.Web.Components.Pages.Recipe;
@@ -50,7 +49,6 @@ public class NavigationTests : DashboardTestContext
     [InlineData(typeof(DistillationPage), "Distillation", "temperature")]
     [InlineData(typeof(QuantizationPage), "Quantization", "INT8")]
     [InlineData(typeof(RecipePage), "Recipe", "recipe")]
-    [InlineData(typeof(ModelsDataPage), "Models & data", "confusion matrix")]
     public void AreasNotBuiltYetSayWhatWillBeThere(Type page, string heading, string wordInSummary)
     {
         var rendered = Render(builder =>
