@@ -65,8 +65,9 @@ public static class CompressionLabWebExtensions
     public static string CheckpointFileName(ModelRecord model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var characters = model.DisplayName.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '-').ToArray();
-        var name = string.Join('-', new string(characters).Split('-', StringSplitOptions.RemoveEmptyEntries)).Trim('.');
+        // Letters, digits, '-' and '_' only: nothing a browser or file system could read as a path.
+        var characters = model.DisplayName.Select(c => char.IsAsciiLetterOrDigit(c) || c is '_' ? c : '-').ToArray();
+        var name = string.Join('-', new string(characters).Split('-', StringSplitOptions.RemoveEmptyEntries));
         return (name.Length == 0 ? model.Architecture : name) + ".ckpt";
     }
 }

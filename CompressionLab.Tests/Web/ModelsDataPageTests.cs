@@ -67,7 +67,9 @@ public abstract class ModelsDataPageTestBase : DashboardTestContext
     internal static IElement RowOf(IRenderedComponent<ModelsDataPage> page, string testId, string value) =>
         page.FindAll("tr").Single(row => row.QuerySelector($"[data-testid={testId}]")?.TextContent.Trim() == value);
 
-    internal static string Text(IRenderedComponent<ModelsDataPage> page, string selector) => page.Find(selector).TextContent.Trim();
+    /// <summary>The element's text with runs of spaces and line breaks (of the markup) read as one space; no-break spaces are kept.</summary>
+    internal static string Text(IRenderedComponent<ModelsDataPage> page, string selector) =>
+        System.Text.RegularExpressions.Regex.Replace(page.Find(selector).TextContent, "[ \t\r\n]+", " ").Trim(' ', '\t', '\r', '\n');
 
     internal JobSnapshot SingleJob(string kind) => Assert.Single(Scheduler.List(), j => j.Kind == kind);
 
@@ -137,6 +139,7 @@ public sealed class ModelsDataPageTests() : ModelsDataPageTestBase(withFashionMn
         Assert.Equal(("60,000", "10,000"), (fashion.QuerySelector("[data-testid=dataset-train]")!.TextContent.Trim(), fashion.QuerySelector("[data-testid=dataset-test]")!.TextContent.Trim()));
         var synthetic = page.Find("[data-testid=dataset-row][data-dataset=synthetic]");
         Assert.Equal("synthetic (generated in code)", synthetic.QuerySelector("[data-testid=synthetic-label]")!.TextContent.Trim());
+        Assert.Equal("generated in code (synthetic shapes, seed 1)", synthetic.QuerySelector("[data-testid=dataset-where]")!.TextContent.Trim());
         Assert.Equal(("12,000", "2,000"), (synthetic.QuerySelector("[data-testid=dataset-train]")!.TextContent.Trim(), synthetic.QuerySelector("[data-testid=dataset-test]")!.TextContent.Trim()));
         Assert.Null(fashion.QuerySelector("[data-testid=synthetic-label]"));
 
@@ -315,9 +318,9 @@ public sealed class ModelsDataPageTests() : ModelsDataPageTestBase(withFashionMn
 
         page.WaitForAssertion(() => Assert.Contains("Estimated time on this machine: about 14 min", Text(page, "[data-testid=first-run-estimate]"), StringComparison.Ordinal), UiTimeout);
         var estimate = Text(page, "[data-testid=first-run-estimate]");
-        Assert.Contains("vgg-small: 288,554 parameters, 7 epochs, about 10 min", estimate, StringComparison.Ordinal);
-        Assert.Contains("vgg-tiny: 29,102 parameters, 10 epochs, about 4 min", estimate, StringComparison.Ordinal);
-        Assert.Contains("An estimate", estimate, StringComparison.Ordinal);
+        Assert.Contains("Teacher vgg-small: 288,554 parameters, 7 epochs of 430 batches, about 10 min", estimate, StringComparison.Ordinal);
+        Assert.Contains("Student vgg-tiny: 29,102 parameters, 10 epochs of 430 batches, about 4 min", estimate, StringComparison.Ordinal);
+        Assert.Contains("An estimate: a few training and evaluation batches", estimate, StringComparison.Ordinal);
         Assert.Equal(["fashion-mnist"], Estimator.Asked);
         Assert.Empty(page.FindAll("[data-testid=first-run-synthetic]"));
 
