@@ -27,7 +27,7 @@ public sealed record TrainingSettings
 
     /// <summary>
     /// Defaults per zoo architecture, chosen to reach the Fashion-MNIST targets within the time
-    /// budget on a 2-core machine (see the README's measured table). Flips only for the CNNs: an MLP
+    /// budget on a 2-core machine (measurements in docs/models.md). Flips only for the CNNs: an MLP
     /// has no spatial prior that mirroring would teach.
     /// </summary>
     public static TrainingSettings ForArchitecture(string architecture) => architecture switch
