@@ -1,66 +1,36 @@
 using CompressionLab.Core.Data;
+using CompressionLab.Core.Models;
 
 namespace CompressionLab.Cli;
 
-/// <summary>A dataset the CLI can use, and where it is.</summary>
-public sealed record DatasetLocation(string Name, string Path, bool Synthetic);
-
 /// <summary>
-/// Where the CLI finds datasets and how it holds out validation images. Stand-in until Core's dataset
-/// catalog and splits land: each concern is one small function so it can be swapped in one place.
+/// The CLI's view of the dataset catalog: the same search order and the same train/validation split as
+/// the dashboard, so a model trained or evaluated here means the same as one from the browser.
 /// </summary>
 public static class DatasetSource
 {
-    public const int ValidationSize = 5_000;
-    public const int ValidationSeed = 1;
+    private static readonly Lazy<DatasetCatalog> Catalog = new(() => new DatasetCatalog(new DatasetOptions()));
 
-    /// <summary>
-    /// Fashion-MNIST in <c>shared/datasets/fashion-mnist</c> beside any ancestor of the working directory or
-    /// of the binary (the layout of development checkouts and CI), then in the Debian package's folder.
-    /// </summary>
-    public static IReadOnlyList<DatasetLocation> Find()
-    {
-        var roots = new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory };
-        var candidates = roots
-            .SelectMany(Ancestors)
-            .Select(dir => System.IO.Path.Combine(dir, "shared", "datasets", IdxDataset.FashionMnistName))
-            .Append("/usr/share/datasets/fashion-mnist");
-        var found = candidates.FirstOrDefault(IdxDataset.IsPresent);
-        return found is null ? [] : [new DatasetLocation(IdxDataset.FashionMnistName, System.IO.Path.GetFullPath(found), Synthetic: false)];
-    }
+    /// <summary>Every dataset available (Fashion-MNIST where found, and the synthetic one).</summary>
+    public static IReadOnlyList<DatasetInfo> Find() => Catalog.Value.List().Datasets;
 
     /// <summary>Loads the dataset named on the command line; <paramref name="argument"/> is named in errors.</summary>
     public static Dataset Load(string name, string argument = "--dataset")
     {
-        var location = Find().FirstOrDefault(d => d.Name == name);
-        if (location is null)
+        try
         {
-            var known = Find().Select(d => d.Name).ToArray();
-            throw new UsageException(argument, name == IdxDataset.FashionMnistName
-                ? "fashion-mnist was not found (looked in shared/datasets/fashion-mnist above the working directory and the program, and /usr/share/datasets/fashion-mnist)"
-                : $"unknown dataset '{name}' (available: {(known.Length == 0 ? "none" : string.Join(", ", known))})");
+            return Catalog.Value.Load(name);
         }
-        return IdxDataset.Load(location.Name, location.Path, IdxDataset.FashionMnistClasses);
+        catch (DatasetNotFoundException e)
+        {
+            throw new UsageException(argument, e.Message);
+        }
     }
 
-    /// <summary>
-    /// Splits the official train part into (train, validation): a seeded random hold-out of
-    /// <see cref="ValidationSize"/> images, the same on every run; train keeps the rest in original order.
-    /// </summary>
+    /// <summary>The split every model job uses: a seeded, class-stratified validation hold-out of the official train part.</summary>
     public static (LabeledImages Train, LabeledImages Validation) SplitTrain(Dataset dataset)
     {
-        var official = dataset.Train;
-        var size = Math.Min(ValidationSize, official.Count / 10);
-        var order = Enumerable.Range(0, official.Count).ToArray();
-        new Random(ValidationSeed).Shuffle(order);
-        var held = order.Take(size).Order().ToArray();
-        var heldSet = held.ToHashSet();
-        var rest = Enumerable.Range(0, official.Count).Where(i => !heldSet.Contains(i)).ToArray();
-        return (official.Subset(rest, $"{dataset.Name}/train"), official.Subset(held, $"{dataset.Name}/val"));
-    }
-
-    private static IEnumerable<string> Ancestors(string start)
-    {
-        for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent) yield return dir.FullName;
+        var split = TrainingJob.Split(dataset);
+        return (split.Train, split.Validation);
     }
 }

@@ -1,5 +1,3 @@
-using CompressionLab.Core.Data;
-
 namespace CompressionLab.Cli.Commands;
 
 /// <summary><c>datasets [--json]</c>: the datasets the CLI can find, where, and how many images each part has.</summary>
@@ -12,16 +10,15 @@ public sealed class DatasetsCommand : ICliCommand
     public int Run(ParsedOptions options, CliContext context)
     {
         var rows = new List<Dictionary<string, object>>();
-        foreach (var location in DatasetSource.Find())
+        foreach (var dataset in DatasetSource.Find())
         {
-            var dataset = IdxDataset.Load(location.Name, location.Path, IdxDataset.FashionMnistClasses);
             rows.Add(new()
             {
-                ["name"] = location.Name,
-                ["path"] = location.Path,
-                ["train"] = dataset.Train.Count,
-                ["test"] = dataset.Test.Count,
-                ["synthetic"] = location.Synthetic,
+                ["name"] = dataset.Name,
+                ["path"] = dataset.Path ?? "",
+                ["train"] = dataset.TrainCount,
+                ["test"] = dataset.TestCount,
+                ["synthetic"] = dataset.IsSynthetic,
             });
         }
         if (options.Flag("json"))
@@ -35,7 +32,7 @@ public sealed class DatasetsCommand : ICliCommand
         else
         {
             foreach (var row in rows)
-                context.Out.WriteLine($"{row["name"],-16} train {row["train"],6}  test {row["test"],6}  {row["path"]}");
+                context.Out.WriteLine($"{row["name"],-16} train {row["train"],6}  test {row["test"],6}  {((bool)row["synthetic"] ? "synthetic (generated in code)" : row["path"])}");
         }
         return CliApp.Success;
     }
