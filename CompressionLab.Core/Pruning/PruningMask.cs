@@ -18,13 +18,15 @@ namespace CompressionLab.Core.Pruning;
 /// </remarks>
 public sealed class PruningMask
 {
+    private readonly ImmutableArray<int> _prunedUnits;
+
     internal PruningMask(string layerName, PruningCriterion criterion, IReadOnlyList<long> weightShape, int unitCount, ImmutableArray<int> prunedUnits, double requestedSparsity)
     {
         LayerName = layerName;
         Criterion = criterion;
         WeightShape = weightShape;
         UnitCount = unitCount;
-        PrunedUnits = prunedUnits;
+        _prunedUnits = prunedUnits;
         RequestedSparsity = requestedSparsity;
     }
 
@@ -49,20 +51,20 @@ public sealed class PruningMask
     public int UnitCount { get; }
 
     /// <summary>Pruned units in ascending order.</summary>
-    public ImmutableArray<int> PrunedUnits { get; }
+    public IReadOnlyList<int> PrunedUnits => _prunedUnits;
 
     /// <summary>The sparsity level asked for; <see cref="Sparsity"/> is what rounding made of it.</summary>
     public double RequestedSparsity { get; }
 
-    public int PrunedCount => PrunedUnits.Length;
+    public int PrunedCount => _prunedUnits.Length;
 
     /// <summary>Fraction of the weight's elements that are zeroed (for filters: pruned filters / filters).</summary>
     public double Sparsity => UnitCount == 0 ? 0 : (double)PrunedCount / UnitCount;
 
-    public bool IsPruned(int unit) => PrunedUnits.BinarySearch(unit) >= 0;
+    public bool IsPruned(int unit) => _prunedUnits.BinarySearch(unit) >= 0;
 
     /// <summary>Pruned units as an int64 index tensor (for index_fill_ along dim 0 or of the flat weight).</summary>
-    internal Tensor UnitIndexTensor() => tensor(PrunedUnits.Select(u => (long)u).ToArray(), ScalarType.Int64);
+    internal Tensor UnitIndexTensor() => tensor(_prunedUnits.Select(u => (long)u).ToArray(), ScalarType.Int64);
 
     /// <summary>True where the weight is zeroed, in the weight's shape.</summary>
     public Tensor PrunedWeights()

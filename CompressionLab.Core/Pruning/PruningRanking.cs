@@ -18,14 +18,17 @@ namespace CompressionLab.Core.Pruning;
 /// </remarks>
 public sealed class PruningRanking
 {
+    private readonly ImmutableArray<int> _order;
+    private readonly ImmutableArray<double> _scores;
+
     private PruningRanking(string layerName, PruningCriterion criterion, FilterNorm norm, IReadOnlyList<long> weightShape, ImmutableArray<int> order, ImmutableArray<double> scores)
     {
         LayerName = layerName;
         Criterion = criterion;
         Norm = norm;
         WeightShape = weightShape;
-        Order = order;
-        Scores = scores;
+        _order = order;
+        _scores = scores;
     }
 
     public string LayerName { get; }
@@ -37,12 +40,12 @@ public sealed class PruningRanking
     public IReadOnlyList<long> WeightShape { get; }
 
     /// <summary>Units in the order they are pruned: <c>Order[0]</c> goes first.</summary>
-    public ImmutableArray<int> Order { get; }
+    public IReadOnlyList<int> Order => _order;
 
     /// <summary>Score of each unit, indexed by unit: |w| for elements, the L1 or L2 norm for filters.</summary>
-    public ImmutableArray<double> Scores { get; }
+    public IReadOnlyList<double> Scores => _scores;
 
-    public int UnitCount => Order.Length;
+    public int UnitCount => _order.Length;
 
     /// <summary>Ranks a layer of a network by a criterion, from its current (dense) weights.</summary>
     public static PruningRanking For(ClassifierNetwork network, string layerName, PruningCriterion criterion, FilterNorm norm = FilterNorm.L1)
@@ -101,7 +104,7 @@ public sealed class PruningRanking
     public PruningMask MaskAt(double sparsity)
     {
         var count = PrunedCount(sparsity, UnitCount);
-        var pruned = Order.AsSpan(0, count).ToArray();
+        var pruned = _order.AsSpan(0, count).ToArray();
         Array.Sort(pruned);
         return new PruningMask(LayerName, Criterion, WeightShape, UnitCount, [.. pruned], sparsity);
     }
