@@ -53,9 +53,28 @@ public static class SweepBenchmark
     /// Runs <paramref name="settings"/> (default: a full element sweep) naive then cached on the same
     /// network and images, after one untimed warm-up batch, and measures the mm peak after both.
     /// </summary>
-    public static SweepBenchmarkResult Run(ClassifierNetwork network, LabeledImages images, SweepSettings? settings = null, CancellationToken cancellationToken = default)
+    /// <param name="threads">libtorch intra-op threads for the run (restored afterwards); null keeps the current setting.
+    /// On a machine other processes are using, 1 thread is much steadier than 2 (see docs/sweep-performance.md).</param>
+    public static SweepBenchmarkResult Run(ClassifierNetwork network, LabeledImages images, SweepSettings? settings = null, int? threads = null, CancellationToken cancellationToken = default)
     {
-        settings ??= new SweepSettings();
+        var previousThreads = get_num_threads();
+        if (threads is { } count)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count, nameof(threads));
+            set_num_threads(count);
+        }
+        try
+        {
+            return RunTimed(network, images, settings ?? new SweepSettings(), cancellationToken);
+        }
+        finally
+        {
+            set_num_threads(previousThreads);
+        }
+    }
+
+    private static SweepBenchmarkResult RunTimed(ClassifierNetwork network, LabeledImages images, SweepSettings settings, CancellationToken cancellationToken)
+    {
         var plan = settings.Normalize(network);
         var cost = SweepCost.Of(network, plan);
 
