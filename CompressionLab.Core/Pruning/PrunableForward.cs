@@ -1,0 +1,258 @@
+using CompressionLab.Core.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace CompressionLab.Core.Pruning;
+
+/// <summary>An evaluation-mode forward pass over a network's blocks in which one layer can be pruned at a time.</summary>
+internal interface IPrunableForward : IDisposable
+{
+    int BlockCount { get; }
+
+    /// <summary>Runs blocks [from, to) on a batch; the input is never modified.</summary>
+    Tensor ForwardRange(int from, int to, Tensor input);
+
+    /// <summary>Puts a mask in force until the result is disposed (then the dense layer is back).</summary>
+    IDisposable Prune(PruningMask mask);
+}
+
+/// <summary>Runs the network's own modules; masks are applied to its live weights and restored afterwards.</summary>
+internal sealed class ModuleForward(ClassifierNetwork network) : IPrunableForward
+{
+    public int BlockCount => network.Blocks.Count;
+
+    public Tensor ForwardRange(int from, int to, Tensor input) => network.ForwardRange(from, to, input);
+
+    public IDisposable Prune(PruningMask mask) => mask.ApplyTo(network);
+
+    public void Dispose()
+    {
+    }
+}
+
+/// <summary>
+/// The network compiled for inference: every conv or linear layer directly followed by a BatchNorm
+/// becomes one conv/linear with folded weight w·γ/√(σ²+ε) and bias (b − μ)·γ/√(σ²+ε) + β, which
+/// saves a full pass over each activation; dropout is skipped; ReLU after a fresh conv/linear output
+/// runs in place. Masks are applied to copies of the folded tensors, so the network is never
+/// touched. Requires eval-mode semantics (running statistics).
+/// </summary>
+internal sealed class FoldedForward : IPrunableForward
+{
+    private readonly List<List<Step>> _blocks = [];
+    private readonly Dictionary<string, AffineStep> _layers = [];
+
+    public FoldedForward(ClassifierNetwork network)
+    {
+        using var noGrad = no_grad();
+        foreach (var block in network.Blocks)
+        {
+            var steps = new List<Step>();
+            var modules = block.Modules;
+            for (var i = 0; i < modules.Count; i++)
+            {
+                var (name, module) = modules[i];
+                var next = i + 1 < modules.Count ? modules[i + 1].Module as TorchSharp.Modules.BatchNorm : null;
+                switch (module)
+                {
+                    case TorchSharp.Modules.Conv2d conv:
+                        if (conv.padding_mode != PaddingModes.Zeros || conv.padding_type is not null || conv.padding is null)
+                            throw new NotSupportedException($"{name}: only zero padding given in pixels can be folded; run the sweep with FoldBatchNorm = false.");
+                        var convStep = AffineStep.Conv(name, conv.weight!, conv.bias, next, conv.stride, conv.padding!, conv.dilation, conv.groups);
+                        steps.Add(convStep);
+                        _layers[name] = convStep;
+                        if (next is not null) i++;
+                        break;
+                    case TorchSharp.Modules.Linear linear:
+                        var linearStep = AffineStep.Linear(name, linear.weight!, linear.bias, next);
+                        steps.Add(linearStep);
+                        _layers[name] = linearStep;
+                        if (next is not null) i++;
+                        break;
+                    case TorchSharp.Modules.ReLU:
+                        steps.Add(new ReluStep());
+                        break;
+                    case TorchSharp.Modules.Dropout or TorchSharp.Modules.Dropout2d or TorchSharp.Modules.Dropout1d:
+                        break;
+                    case TorchSharp.Modules.MaxPool2d or TorchSharp.Modules.AvgPool2d:
+                        steps.Add(new ModuleStep(module, FreshOutput: true));
+                        break;
+                    default:
+                        steps.Add(new ModuleStep(module, FreshOutput: false));
+                        break;
+                }
+            }
+            _blocks.Add(steps);
+        }
+    }
+
+    public int BlockCount => _blocks.Count;
+
+    public Tensor ForwardRange(int from, int to, Tensor input)
+    {
+        var x = input;
+        // "owned" = x was made here, so in-place ops may overwrite it; the caller's input never is.
+        var owned = false;
+        for (var b = from; b < to; b++)
+        {
+            foreach (var step in _blocks[b])
+            {
+                var y = step.Run(x, owned);
+                if (ReferenceEquals(y, x)) continue;
+                if (owned) x.Dispose();
+                owned = step.FreshOutput || owned;
+                x = y;
+            }
+        }
+        return owned ? x : x.alias();
+    }
+
+    public IDisposable Prune(PruningMask mask)
+    {
+        if (!_layers.TryGetValue(mask.LayerName, out var step))
+            throw new ArgumentException($"No prunable layer '{mask.LayerName}' in this network.");
+        return step.Override(mask);
+    }
+
+    public void Dispose()
+    {
+        foreach (var step in _layers.Values) step.Dispose();
+    }
+
+    private abstract class Step
+    {
+        /// <summary>True when the output is a new tensor that nothing else references.</summary>
+        public abstract bool FreshOutput { get; }
+
+        public abstract Tensor Run(Tensor x, bool mayOverwrite);
+    }
+
+    private sealed class ReluStep : Step
+    {
+        public override bool FreshOutput => true;
+
+        public override Tensor Run(Tensor x, bool mayOverwrite) => mayOverwrite ? x.relu_() : x.relu();
+    }
+
+    private sealed class ModuleStep(nn.Module<Tensor, Tensor> module, bool FreshOutput) : Step
+    {
+        public override bool FreshOutput { get; } = FreshOutput;
+
+        public override Tensor Run(Tensor x, bool mayOverwrite) => module.call(x);
+    }
+
+    /// <summary>A conv or linear layer with its following BatchNorm folded in.</summary>
+    private sealed class AffineStep : Step, IDisposable
+    {
+        private readonly string _name;
+        private readonly Tensor _weight;
+        private readonly Tensor? _bias;
+        private readonly Func<Tensor, Tensor, Tensor?, Tensor> _apply;
+        private Tensor? _maskedWeight;
+        private Tensor? _maskedBias;
+
+        private AffineStep(string name, Tensor weight, Tensor? bias, Func<Tensor, Tensor, Tensor?, Tensor> apply)
+        {
+            _name = name;
+            _weight = weight;
+            _bias = bias;
+            _apply = apply;
+        }
+
+        public override bool FreshOutput => true;
+
+        public static AffineStep Conv(string name, Tensor weight, Tensor? bias, TorchSharp.Modules.BatchNorm? norm, long[] stride, long[] padding, long[] dilation, long groups)
+        {
+            var (w, b) = Fold(weight, bias, norm);
+            return new AffineStep(name, w, b, (x, wt, bs) => F.conv2d(x, wt, bs, stride, padding, dilation, groups));
+        }
+
+        public static AffineStep Linear(string name, Tensor weight, Tensor? bias, TorchSharp.Modules.BatchNorm? norm)
+        {
+            var (w, b) = Fold(weight, bias, norm);
+            return new AffineStep(name, w, b, (x, wt, bs) => F.linear(x, wt, bs));
+        }
+
+        /// <summary>Folds in double precision, then rounds once to the weight's type.</summary>
+        private static (Tensor Weight, Tensor? Bias) Fold(Tensor weight, Tensor? bias, TorchSharp.Modules.BatchNorm? norm)
+        {
+            using var scope = NewDisposeScope();
+            if (norm is null)
+                return (weight.detach().clone().MoveToOuterDisposeScope(), bias?.detach().clone().MoveToOuterDisposeScope());
+            var type = weight.dtype;
+            var variance = norm.running_var!.detach().to_type(ScalarType.Float64);
+            var mean = norm.running_mean!.detach().to_type(ScalarType.Float64);
+            var gamma = norm.weight?.detach().to_type(ScalarType.Float64) ?? ones_like(mean);
+            var beta = norm.bias?.detach().to_type(ScalarType.Float64) ?? zeros_like(mean);
+            var scale = gamma / (variance + norm.eps).sqrt();
+            var view = new long[weight.dim()];
+            Array.Fill(view, 1L);
+            view[0] = -1;
+            var folded = (weight.detach().to_type(ScalarType.Float64) * scale.view(view)).to_type(type).contiguous();
+            var foldedBias = bias is null ? beta - (mean * scale) : ((bias.detach().to_type(ScalarType.Float64) - mean) * scale) + beta;
+            return (folded.MoveToOuterDisposeScope(), foldedBias.to_type(type).MoveToOuterDisposeScope());
+        }
+
+        public override Tensor Run(Tensor x, bool mayOverwrite) => _apply(x, _maskedWeight ?? _weight, _maskedWeight is null ? _bias : _maskedBias);
+
+        /// <summary>
+        /// Masks copies of the folded tensors. For filters the bias row goes too, which is exactly
+        /// what zeroing the conv filter, its bias and the following BN's γ and β gives: output 0.
+        /// </summary>
+        public IDisposable Override(PruningMask mask)
+        {
+            if (_maskedWeight is not null)
+                throw new InvalidOperationException($"{_name} is already pruned; dispose the previous mask first.");
+            if (!_weight.shape.SequenceEqual(mask.WeightShape))
+                throw new ArgumentException($"Mask for {_name} expects weight shape [{string.Join(", ", mask.WeightShape)}] but the layer's is [{string.Join(", ", _weight.shape)}].");
+            using var noGrad = no_grad();
+            using var index = mask.UnitIndexTensor();
+            var weight = _weight.clone();
+            var bias = _bias?.clone();
+            if (mask.PrunedCount > 0)
+            {
+                if (mask.Criterion == PruningCriterion.Element)
+                {
+                    using var flat = weight.view(-1);
+                    flat.index_fill_(0, index, 0.0);
+                }
+                else
+                {
+                    weight.index_fill_(0, index, 0.0);
+                    bias?.index_fill_(0, index, 0.0);
+                }
+            }
+            _maskedWeight = weight;
+            _maskedBias = bias;
+            return new Restore(this);
+        }
+
+        public void Dispose()
+        {
+            ClearOverride();
+            _weight.Dispose();
+            _bias?.Dispose();
+        }
+
+        private void ClearOverride()
+        {
+            _maskedWeight?.Dispose();
+            _maskedBias?.Dispose();
+            _maskedWeight = null;
+            _maskedBias = null;
+        }
+
+        private sealed class Restore(AffineStep step) : IDisposable
+        {
+            private bool _done;
+
+            public void Dispose()
+            {
+                if (_done) return;
+                _done = true;
+                step.ClearOverride();
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+using System.Globalization;
+using System.Text.Json;
+using CompressionLab.Core.Pruning;
+
+namespace CompressionLab.Tests.Pruning;
+
+public class SensitivityExportTests
+{
+    private static SensitivityResult Sample() => new(
+        "vgg-small",
+        new SweepSettings { Criterion = PruningCriterion.Filter, Norm = FilterNorm.L2, Levels = [0, 0.05], Layers = ["stage1.conv1", "classifier.fc"], BatchSize = 32 },
+        Samples: 2000,
+        Baseline: new SweepMetrics(91.25, 99.5, 0.25),
+        Cells:
+        [
+            new SweepCell("stage1.conv1", 0, 0, 91.25, 99.5, 0.25, 0),
+            new SweepCell("stage1.conv1", 0.05, 0.0625, 90.5, 99.45, 0.2625, 0.75),
+            new SweepCell("classifier.fc", 0, 0, 91.25, 99.5, 0.25, 0),
+            new SweepCell("classifier.fc", 0.05, 0.1, 81.0, 98.0, 1.5, 10.25),
+        ],
+        Seconds: 12.5,
+        CellsComputed: 2,
+        CellsFromStore: 0);
+
+    [Fact]
+    public void CsvHasDistillersLayoutInInvariantCulture()
+    {
+        var previous = CultureInfo.CurrentCulture;
+        CultureInfo.CurrentCulture = new CultureInfo("de-DE"); // decimal comma: must not leak into the file
+        try
+        {
+            var csv = SensitivityExport.ToDistillerCsv(Sample());
+            Assert.Equal(
+                "parameter,sparsity,top1,top5,loss\n" +
+                "stage1.conv1.weight,0,91.25,99.5,0.25\n" +
+                "stage1.conv1.weight,0.05,90.5,99.45,0.2625\n" +
+                "classifier.fc.weight,0,91.25,99.5,0.25\n" +
+                "classifier.fc.weight,0.05,81,98,1.5\n",
+                csv);
+        }
+        finally
+        {
+            CultureInfo.CurrentCulture = previous;
+        }
+    }
+
+    [Fact]
+    public void JsonCarriesBaselineSettingsAndEveryCellAndReadsBack()
+    {
+        var json = SensitivityExport.ToJson(Sample());
+        using var document = JsonDocument.Parse(json);
+        var root = document.RootElement;
+        Assert.Equal(91.25, root.GetProperty("baseline").GetProperty("top1").GetDouble());
+        Assert.Equal("filter", root.GetProperty("settings").GetProperty("criterion").GetString());
+        Assert.Equal("l2", root.GetProperty("settings").GetProperty("norm").GetString());
+        Assert.Equal(2, root.GetProperty("settings").GetProperty("levels").GetArrayLength());
+        Assert.Equal(4, root.GetProperty("cells").GetArrayLength());
+        var cell = root.GetProperty("cells")[3];
+        Assert.Equal("classifier.fc.weight", cell.GetProperty("parameter").GetString());
+        Assert.Equal(10.25, cell.GetProperty("top1Drop").GetDouble());
+        Assert.Equal(0.1, cell.GetProperty("actualSparsity").GetDouble());
+
+        var back = SensitivityExport.FromJson(json);
+        Assert.Equal(Sample().Cells, back.Cells);
+        Assert.Equal(Sample().Baseline, back.Baseline);
+        Assert.Equal(PruningCriterion.Filter, back.Settings.Criterion);
+        Assert.Equal(FilterNorm.L2, back.Settings.Norm);
+        Assert.Equal(["stage1.conv1", "classifier.fc"], back.Settings.Layers!);
+        Assert.Equal(SensitivityExport.ToJson(Sample()), SensitivityExport.ToJson(back));
+    }
+
+    [Fact]
+    public void CsvOfARealSweepHasOneRowPerCell()
+    {
+        using var network = PruningTestModels.HandMadeMlp();
+        var result = SensitivitySweep.Run(network, PruningTestModels.HandMadeImages(), new SweepSettings { Levels = [0, 0.5, 0.875] });
+        var lines = SensitivityExport.ToDistillerCsv(result).TrimEnd('\n').Split('\n');
+        Assert.Equal(1 + (2 * 3), lines.Length);
+        Assert.Equal("hidden.fc1.weight,0.875,50,100," + result.Cells[2].Loss.ToString("R", CultureInfo.InvariantCulture), lines[3]);
+    }
+}
