@@ -55,7 +55,7 @@ public sealed class SweepHistory
         _time = time ?? TimeProvider.System;
     }
 
-    /// <summary>Records a sweep that is starting; <see cref="SweepRecord.Id"/>, creation time and result are filled here.</summary>
+    /// <summary>Records a sweep that is starting (under <paramref name="id"/>, or a new one); creation time is filled here.</summary>
     public SweepRecord Begin(
         Guid? jobId,
         Guid? modelId,
@@ -65,7 +65,8 @@ public sealed class SweepHistory
         int subsetSize,
         string criterion,
         IReadOnlyList<double> levels,
-        IReadOnlyList<SweepLayer> layers)
+        IReadOnlyList<SweepLayer> layers,
+        Guid? id = null)
     {
         ArgumentNullException.ThrowIfNull(identity);
         ArgumentException.ThrowIfNullOrWhiteSpace(modelName);
@@ -73,7 +74,7 @@ public sealed class SweepHistory
         ArgumentException.ThrowIfNullOrWhiteSpace(criterion);
         ArgumentNullException.ThrowIfNull(levels);
         ArgumentNullException.ThrowIfNull(layers);
-        var record = new SweepRecord(Guid.CreateVersion7(), jobId, modelId, identity.ModelHash, modelName.Trim(), architecture, identity.Dataset,
+        var record = new SweepRecord(id ?? Guid.CreateVersion7(), jobId, modelId, identity.ModelHash, modelName.Trim(), architecture, identity.Dataset,
             identity.Subset, subsetSize, criterion, levels.ToArray(), layers.ToArray(), _time.GetUtcNow(), null, null);
 
         using var connection = _database.OpenConnection();
