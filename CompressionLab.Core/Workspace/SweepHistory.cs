@@ -167,3 +167,43 @@ public sealed class SweepHistory
         return records;
     }
 }
+
+/// <summary>Reads a sweep of the history back as a result, finished or not.</summary>
+public static class SavedSweep
+{
+    /// <summary>
+    /// The finished sweep's stored document; for a sweep that is running or was stopped, the cells the store
+    /// has so far (layers in table order, levels ascending, level 0 from the baseline), with
+    /// <see cref="SensitivityResult.Seconds"/> 0. Null when not even the baseline was measured.
+    /// </summary>
+    public static SensitivityResult? Read(SweepRecord record, SqliteSweepCellStore cells)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        ArgumentNullException.ThrowIfNull(cells);
+        if (record.ResultJson is { } json) return SensitivityExport.FromJson(json);
+        if (cells.Baseline(record.Identity) is not { } baseline) return null;
+
+        var known = cells.Cells(record.Identity, record.Criterion).ToDictionary(c => (c.Layer, c.Sparsity));
+        var list = new List<SweepCell>();
+        foreach (var layer in record.Layers)
+        {
+            foreach (var level in record.Levels)
+            {
+                if (level == 0) list.Add(SweepCell.From(layer.Name, 0, 0, baseline, baseline));
+                else if (known.TryGetValue((layer.Name, level), out var cell)) list.Add(cell);
+            }
+        }
+        var (criterion, norm) = ParseCriterion(record.Criterion);
+        var settings = new SweepSettings { Criterion = criterion, Norm = norm, Levels = record.Levels, Layers = record.Layers.Select(l => l.Name).ToArray() };
+        return new SensitivityResult(record.Architecture, settings, record.SubsetSize, baseline, list, 0, 0, list.Count(c => c.Sparsity > 0));
+    }
+
+    /// <summary>Reads <c>element</c>, <c>filter-l1</c>, <c>filter-l2</c> back into criterion and norm.</summary>
+    public static (PruningCriterion Criterion, FilterNorm Norm) ParseCriterion(string key)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(key);
+        var parts = key.Split('-', 2);
+        var criterion = PruningCriterionText.ParseCriterion(parts[0]);
+        return (criterion, parts.Length == 2 ? PruningCriterionText.ParseNorm(parts[1]) : FilterNorm.L1);
+    }
+}
