@@ -32,11 +32,16 @@ internal sealed class ModuleForward(ClassifierNetwork network) : IPrunableForwar
 }
 
 /// <summary>
-/// The network compiled for inference: every conv or linear layer directly followed by a BatchNorm
-/// becomes one conv/linear with folded weight w·γ/√(σ²+ε) and bias (b − μ)·γ/√(σ²+ε) + β, which
-/// saves a full pass over each activation; dropout is skipped; ReLU after a fresh conv/linear output
-/// runs in place. Masks are applied to copies of the folded tensors, so the network is never
-/// touched. Requires eval-mode semantics (running statistics).
+/// The network compiled for inference (eval-mode semantics: BN uses its running statistics):
+/// <list type="bullet">
+/// <item>every conv or linear layer directly followed by a BatchNorm becomes one conv/linear with
+/// folded weight w·γ/√(σ²+ε) and bias (b − μ)·γ/√(σ²+ε) + β, saving a full pass over the activation;</item>
+/// <item>activations are channels-last (oneDNN's NHWC convs and PyTorch's NHWC max-pool are much
+/// faster than NCHW on this CPU), and a single-input-channel conv runs as im2col + one matrix product;</item>
+/// <item>dropout is skipped; ReLU after a fresh output runs in place.</item>
+/// </list>
+/// Outputs agree with the modules to float rounding. Masks are applied to copies of the folded
+/// tensors, so the network itself is never touched.
 /// </summary>
 internal sealed class FoldedForward : IPrunableForward
 {
@@ -146,18 +151,26 @@ internal sealed class FoldedForward : IPrunableForward
     private sealed class AffineStep : Step, IDisposable
     {
         private readonly string _name;
+        private readonly IReadOnlyList<long> _shape;
         private readonly Tensor _weight;
         private readonly Tensor? _bias;
+        private readonly Func<Tensor, Tensor> _prepare;
         private readonly Func<Tensor, Tensor, Tensor?, Tensor> _apply;
-        private Tensor? _maskedWeight;
+        private readonly Tensor _prepared;
+        private Tensor? _maskedPrepared;
         private Tensor? _maskedBias;
 
-        private AffineStep(string name, Tensor weight, Tensor? bias, Func<Tensor, Tensor, Tensor?, Tensor> apply)
+        /// <param name="weight">The folded weight, in the layer's own shape (masks index it).</param>
+        /// <param name="prepare">Puts a (masked) folded weight into the form <paramref name="apply"/> wants (layout, matrix shape).</param>
+        private AffineStep(string name, Tensor weight, Tensor? bias, Func<Tensor, Tensor> prepare, Func<Tensor, Tensor, Tensor?, Tensor> apply)
         {
             _name = name;
+            _shape = weight.shape;
             _weight = weight;
             _bias = bias;
+            _prepare = prepare;
             _apply = apply;
+            _prepared = Prepare(weight);
         }
 
         public override bool FreshOutput => true;
@@ -165,13 +178,42 @@ internal sealed class FoldedForward : IPrunableForward
         public static AffineStep Conv(string name, Tensor weight, Tensor? bias, TorchSharp.Modules.BatchNorm? norm, long[] stride, long[] padding, long[] dilation, long groups)
         {
             var (w, b) = Fold(weight, bias, norm);
-            return new AffineStep(name, w, b, (x, wt, bs) => F.conv2d(x, wt, bs, stride, padding, dilation, groups));
+            var outputs = w.shape[0];
+            var kernel = new[] { w.shape[2], w.shape[3] };
+            if (w.shape[1] == 1 && groups == 1)
+            {
+                // Single input channel: oneDNN's direct conv is an order of magnitude slower than
+                // im2col + one matrix product here (K = kh·kw is tiny). The product is laid out
+                // [N, H·W, out], i.e. channels-last, which the next layers want anyway.
+                return new AffineStep(name, w, b, t => t.view(outputs, -1).t().contiguous(), (x, wt, bs) =>
+                {
+                    var height = ((x.shape[2] + (2 * padding[0]) - (dilation[0] * (kernel[0] - 1)) - 1) / stride[0]) + 1;
+                    var width = ((x.shape[3] + (2 * padding[1]) - (dilation[1] * (kernel[1] - 1)) - 1) / stride[1]) + 1;
+                    using var columns = F.unfold(x, (kernel[0], kernel[1]), (dilation[0], dilation[1]), (padding[0], padding[1]), (stride[0], stride[1]));
+                    using var rows = columns.transpose(1, 2).reshape(-1, columns.shape[1]);
+                    using var product = bs is null ? rows.mm(wt) : torch.addmm(bs, rows, wt, 1, 1);
+                    return product.view(x.shape[0], height, width, outputs).permute(0, 3, 1, 2);
+                });
+            }
+            // Channels-last: oneDNN's NHWC convs and PyTorch's NHWC max-pool are much faster here than NCHW.
+            return new AffineStep(name, w, b, ChannelsLast.Of, (x, wt, bs) =>
+            {
+                if (ChannelsLast.Is(x)) return F.conv2d(x, wt, bs, stride, padding, dilation, groups);
+                using var input = ChannelsLast.Of(x);
+                return F.conv2d(input, wt, bs, stride, padding, dilation, groups);
+            });
         }
 
         public static AffineStep Linear(string name, Tensor weight, Tensor? bias, TorchSharp.Modules.BatchNorm? norm)
         {
             var (w, b) = Fold(weight, bias, norm);
-            return new AffineStep(name, w, b, (x, wt, bs) => F.linear(x, wt, bs));
+            return new AffineStep(name, w, b, t => t.alias(), (x, wt, bs) => F.linear(x, wt, bs));
+        }
+
+        private Tensor Prepare(Tensor weight)
+        {
+            using var noGrad = no_grad();
+            return _prepare(weight);
         }
 
         /// <summary>Folds in double precision, then rounds once to the weight's type.</summary>
@@ -194,7 +236,7 @@ internal sealed class FoldedForward : IPrunableForward
             return (folded.MoveToOuterDisposeScope(), foldedBias.to_type(type).MoveToOuterDisposeScope());
         }
 
-        public override Tensor Run(Tensor x, bool mayOverwrite) => _apply(x, _maskedWeight ?? _weight, _maskedWeight is null ? _bias : _maskedBias);
+        public override Tensor Run(Tensor x, bool mayOverwrite) => _maskedPrepared is null ? _apply(x, _prepared, _bias) : _apply(x, _maskedPrepared, _maskedBias);
 
         /// <summary>
         /// Masks copies of the folded tensors. For filters the bias row goes too, which is exactly
@@ -202,13 +244,13 @@ internal sealed class FoldedForward : IPrunableForward
         /// </summary>
         public IDisposable Override(PruningMask mask)
         {
-            if (_maskedWeight is not null)
+            if (_maskedPrepared is not null)
                 throw new InvalidOperationException($"{_name} is already pruned; dispose the previous mask first.");
-            if (!_weight.shape.SequenceEqual(mask.WeightShape))
-                throw new ArgumentException($"Mask for {_name} expects weight shape [{string.Join(", ", mask.WeightShape)}] but the layer's is [{string.Join(", ", _weight.shape)}].");
+            if (!_shape.SequenceEqual(mask.WeightShape))
+                throw new ArgumentException($"Mask for {_name} expects weight shape [{string.Join(", ", mask.WeightShape)}] but the layer's is [{string.Join(", ", _shape)}].");
             using var noGrad = no_grad();
             using var index = mask.UnitIndexTensor();
-            var weight = _weight.clone();
+            using var weight = _weight.clone();
             var bias = _bias?.clone();
             if (mask.PrunedCount > 0)
             {
@@ -223,7 +265,7 @@ internal sealed class FoldedForward : IPrunableForward
                     bias?.index_fill_(0, index, 0.0);
                 }
             }
-            _maskedWeight = weight;
+            _maskedPrepared = Prepare(weight);
             _maskedBias = bias;
             return new Restore(this);
         }
@@ -231,15 +273,16 @@ internal sealed class FoldedForward : IPrunableForward
         public void Dispose()
         {
             ClearOverride();
+            _prepared.Dispose();
             _weight.Dispose();
             _bias?.Dispose();
         }
 
         private void ClearOverride()
         {
-            _maskedWeight?.Dispose();
+            _maskedPrepared?.Dispose();
             _maskedBias?.Dispose();
-            _maskedWeight = null;
+            _maskedPrepared = null;
             _maskedBias = null;
         }
 
@@ -254,5 +297,32 @@ internal sealed class FoldedForward : IPrunableForward
                 step.ClearOverride();
             }
         }
+    }
+}
+
+/// <summary>
+/// Channels-last (NHWC in memory, NCHW in shape) tensors, the layout oneDNN's fast CPU convs and
+/// PyTorch's fast max-pool use. TorchSharp has no memory_format argument, so the layout is made by
+/// permuting to NHWC, copying, and permuting back, which PyTorch recognises by the strides.
+/// </summary>
+internal static class ChannelsLast
+{
+    public static bool Is(Tensor x) => x.dim() == 4 && x.stride(1) == 1 && x.stride(3) == x.shape[1];
+
+    public static Tensor Of(Tensor x)
+    {
+        if (x.dim() != 4) return x.alias();
+        using var nhwc = x.permute(0, 2, 3, 1).contiguous();
+        return nhwc.permute(0, 3, 1, 2);
+    }
+
+    /// <summary>An uninitialised [N, C, H, W] tensor laid out like <paramref name="like"/> (channels-last or contiguous).</summary>
+    public static Tensor EmptyLike(Tensor like, long count)
+    {
+        var shape = like.shape.ToArray();
+        shape[0] = count;
+        if (!Is(like) || like.shape[1] == 1) return empty(shape, like.dtype);
+        using var nhwc = empty([count, shape[2], shape[3], shape[1]], like.dtype);
+        return nhwc.permute(0, 3, 1, 2);
     }
 }

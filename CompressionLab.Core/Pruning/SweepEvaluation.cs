@@ -75,12 +75,8 @@ internal static class SweepEvaluation
                 using var scope = NewDisposeScope();
                 var size = Math.Min(batchSize, count - start);
                 var output = forward.ForwardRange(from, to, blockInputs.narrow(0, start, size));
-                if (result is null)
-                {
-                    var shape = output.shape.ToArray();
-                    shape[0] = count;
-                    result = empty(shape, output.dtype).MoveToOuterDisposeScope();
-                }
+                // Same layout as the forward pass produces, so evaluating from the cache runs the same kernels as from scratch.
+                result ??= ChannelsLast.EmptyLike(output, count).MoveToOuterDisposeScope();
                 result.narrow(0, start, size).copy_(output);
             }
             return result!;
