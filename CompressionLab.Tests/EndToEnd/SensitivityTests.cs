@@ -84,7 +84,8 @@ public class SensitivityTests(DashboardApp app, ITestOutputHelper output)
         output.WriteLine($"Points seen in the chart: {string.Join(", ", seen)}; plotly calls: {calls}");
         Assert.Equal(Cells, seen[^1]);
         Assert.Equal(seen.Order(), seen); // only ever grew
-        Assert.True(seen.Count(n => n > 0 && n < Cells) >= 2, $"The curves should grow while the sweep runs; the chart held {string.Join(", ", seen)} points.");
+        // How many intermediate states the chart shows depends on the machine's load (renders are throttled to 4/s).
+        Assert.True(seen.Any(n => n > 0 && n < Cells), $"The curves should grow while the sweep runs; the chart held {string.Join(", ", seen)} points.");
         Assert.True(calls.GetProperty("extendTraces").GetInt32() >= 2, $"plotly calls: {calls}");
         Assert.True(calls.GetProperty("react").GetInt32() <= 2, $"The figure should be extended, not redrawn per cell; plotly calls: {calls}");
         Assert.Contains("parameters", await chart.EvaluateAsync<string>("plot => plot.data[0].hovertemplate"));
@@ -123,8 +124,20 @@ public class SensitivityTests(DashboardApp app, ITestOutputHelper output)
         // A filter sweep of the same model, then the element sweep laid over it (dashed).
         await page.GetByTestId("sweep-criterion").ClickAsync();
         await page.Locator(".mud-popover-open .mud-list-item", new() { HasText = "filter" }).ClickAsync();
+        await Expect(page.GetByTestId("sweep-criterion")).ToContainTextAsync("filter");
+        await Expect(page.Locator(".mud-popover-open")).ToHaveCountAsync(0);
         await page.GetByTestId("start-sweep").ClickAsync();
-        await Expect(page.GetByTestId("curves-title")).ToContainTextAsync("filter-l1");
+        try
+        {
+            await Expect(page.GetByTestId("curves-title")).ToContainTextAsync("filter-l1");
+        }
+        catch (PlaywrightException)
+        {
+            await ScreenshotAsync(tab, "sens-failure");
+            output.WriteLine("Sweep panel: " + await page.GetByTestId("sweep-panel").InnerTextAsync());
+            output.WriteLine("App output: " + app.Output);
+            throw;
+        }
         await Expect(progress).ToHaveAttributeAsync("data-state", "Succeeded");
         await Expect(page.GetByTestId("history-row")).ToHaveCountAsync(2);
         await page.Locator("[data-testid=history-row]", new() { Has = page.Locator("[data-testid=history-criterion]", new() { HasTextString = "element" }) })
