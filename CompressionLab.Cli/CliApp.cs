@@ -28,7 +28,7 @@ public static class CliApp
     public const int BadArguments = 2;
     public const int Cancelled = 130; // as a shell reports a process ended by SIGINT
 
-    public static IReadOnlyList<ICliCommand> Commands { get; } = [new DatasetsCommand(), new TrainCommand(), new EvalCommand()];
+    public static IReadOnlyList<ICliCommand> Commands { get; } = [new DatasetsCommand(), new TrainCommand(), new EvalCommand(), new SweepCommand(), new BenchSweepCommand()];
 
     public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
@@ -42,15 +42,21 @@ public static class CliApp
             WriteHelp(output);
             return Success;
         }
-        var command = Commands.FirstOrDefault(c => c.Name == args[0]);
+        // A command's name may be two words ("bench sweep"); the longest name that starts the arguments wins.
+        var command = Commands
+            .Where(c => c.Name.Split(' ') is var words && words.Length <= args.Length && words.SequenceEqual(args[..words.Length]))
+            .MaxBy(c => c.Name.Length);
         if (command is null)
         {
-            error.WriteLine($"error: {args[0]}: unknown command. {CommandList()}");
+            var group = Commands.Where(c => c.Name.StartsWith(args[0] + " ", StringComparison.Ordinal)).Select(c => $"'{c.Name}'").ToArray();
+            error.WriteLine(group.Length > 0
+                ? $"error: {string.Join(' ', args.Take(2))}: unknown command; use {string.Join(" or ", group)}."
+                : $"error: {args[0]}: unknown command. {CommandList()}");
             return BadArguments;
         }
         try
         {
-            var options = ParsedOptions.Parse(command.Name, args[1..], command.Options);
+            var options = ParsedOptions.Parse(command.Name, args[command.Name.Split(' ').Length..], command.Options);
             return command.Run(options, new CliContext(output, error, cancellationToken));
         }
         catch (UsageException e)

@@ -1,6 +1,7 @@
 using CompressionLab.Core.Data;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
+using CompressionLab.Core.Pruning;
 using CompressionLab.Core.Workspace;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -17,7 +18,8 @@ public static class CompressionLabCoreServices
     /// <paramref name="config"/> (and <c>Datasets</c>), the dataset catalog, the workspace database and
     /// model store, the job scheduler (as
     /// <see cref="IJobScheduler"/> and as the hosted service that runs the jobs), the Fashion-MNIST downloader,
-    /// and <see cref="ModelJobs"/> (starts train, evaluate and download jobs).
+    /// <see cref="ModelJobs"/> (starts train, evaluate and download jobs), and the sweep cell store, history and
+    /// <see cref="SweepJobs"/> (starts sensitivity sweeps).
     /// </summary>
     public static IServiceCollection AddCompressionLabCore(this IServiceCollection services, IConfiguration config)
     {
@@ -46,6 +48,11 @@ public static class CompressionLabCoreServices
         services.TryAddSingleton(sp => new ModelJobs(
             sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(),
             sp.GetRequiredService<ModelStore>(), sp.GetRequiredService<DatasetDownloader>()));
+        services.TryAddSingleton(sp => new SqliteSweepCellStore(sp.GetRequiredService<WorkspaceDatabase>(), sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton(sp => new SweepHistory(sp.GetRequiredService<WorkspaceDatabase>(), sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton(sp => new SweepJobs(
+            sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<ModelStore>(),
+            sp.GetRequiredService<SqliteSweepCellStore>(), sp.GetRequiredService<SweepHistory>()));
         return services;
     }
 }

@@ -1,5 +1,6 @@
 using CompressionLab.Core;
 using CompressionLab.Core.Models;
+using CompressionLab.Core.Pruning;
 using CompressionLab.Core.Workspace;
 using CompressionLab.Web.Components;
 using CompressionLab.Web.Services;
@@ -46,6 +47,8 @@ public static class CompressionLabWebExtensions
 
         app.MapStaticAssets();
         app.MapGet("/models/{id:guid}/checkpoint", DownloadCheckpoint);
+        app.MapGet("/sweeps/{id:guid}/csv", (Guid id, SweepJobs sweeps) => DownloadSweep(id, sweeps, csv: true));
+        app.MapGet("/sweeps/{id:guid}/json", (Guid id, SweepJobs sweeps) => DownloadSweep(id, sweeps, csv: false));
         app.MapRazorComponents<App>()
             .AddInteractiveServerRenderMode();
         return app;
@@ -59,6 +62,26 @@ public static class CompressionLabWebExtensions
             return Results.NotFound($"There is no model {id} in the workspace.");
         }
         return Results.File(model.FilePath, "application/octet-stream", CheckpointFileName(model));
+    }
+
+    /// <summary>
+    /// A sweep of the workspace as Distiller's sensitivity CSV or as the JSON document (baseline, settings, every
+    /// cell); a sweep that is running or was stopped gives the cells it has so far.
+    /// </summary>
+    private static IResult DownloadSweep(Guid id, SweepJobs sweeps, bool csv)
+    {
+        if (sweeps.History.Get(id) is not { } record)
+        {
+            return Results.NotFound($"There is no sweep {id} in the workspace.");
+        }
+        if (SavedSweep.Read(record, sweeps.Cells) is not { } result)
+        {
+            return Results.NotFound($"Sweep {id} has not measured anything yet.");
+        }
+        var name = $"sensitivity-{record.Architecture}-{record.Criterion}-{record.CreatedAt.UtcDateTime:yyyyMMdd-HHmmss}";
+        return csv
+            ? Results.File(System.Text.Encoding.UTF8.GetBytes(SensitivityExport.ToDistillerCsv(result)), "text/csv", name + ".csv")
+            : Results.File(System.Text.Encoding.UTF8.GetBytes(SensitivityExport.ToJson(result)), "application/json", name + ".json");
     }
 
     /// <summary>The model's display name as a file name ("vgg-tiny · 10 epochs" becomes "vgg-tiny-10-epochs.ckpt").</summary>

@@ -48,5 +48,43 @@ public static class WorkspaceSchema
             CREATE INDEX jobs_by_created_at ON jobs (created_at DESC);
             CREATE INDEX jobs_by_state ON jobs (state);
             """),
+        // Sensitivity sweeps: every finished (layer, level) cell keyed by what produced it, so a repeated sweep
+        // is served from here and an interrupted one resumes; and the list of sweeps run, to reopen them.
+        new(3, "sweeps", """
+            CREATE TABLE sweep_cells (
+                model_hash      TEXT NOT NULL,
+                dataset         TEXT NOT NULL,
+                subset          TEXT NOT NULL,
+                criterion       TEXT NOT NULL,
+                layer           TEXT NOT NULL,
+                level           REAL NOT NULL,
+                actual_sparsity REAL NOT NULL,
+                top1            REAL NOT NULL,
+                top5            REAL NOT NULL,
+                loss            REAL NOT NULL,
+                top1_drop       REAL NOT NULL,
+                created_at      TEXT NOT NULL,
+                PRIMARY KEY (model_hash, dataset, subset, criterion, layer, level)
+            ) WITHOUT ROWID;
+            CREATE TABLE sweeps (
+                id              TEXT PRIMARY KEY,
+                job_id          TEXT NULL,
+                model_id        TEXT NULL,
+                model_hash      TEXT NOT NULL,
+                model_name      TEXT NOT NULL,
+                architecture    TEXT NOT NULL,
+                dataset         TEXT NOT NULL,
+                subset          TEXT NOT NULL,
+                subset_size     INTEGER NOT NULL,
+                criterion       TEXT NOT NULL,
+                levels_json     TEXT NOT NULL,
+                layers_json     TEXT NOT NULL,
+                created_at      TEXT NOT NULL,
+                finished_at     TEXT NULL,
+                result_json     TEXT NULL
+            );
+            CREATE INDEX sweeps_by_created_at ON sweeps (created_at DESC);
+            CREATE INDEX sweeps_by_job ON sweeps (job_id);
+            """),
     ];
 }

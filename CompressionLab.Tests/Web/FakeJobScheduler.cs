@@ -54,7 +54,10 @@ internal sealed class FakeJobScheduler : IJobScheduler
     }
 
     /// <summary>Records a change and tells every subscriber, on the calling thread (as the worker does).</summary>
-    public void Publish(JobSnapshot job)
+    public void Publish(JobSnapshot job) => Publish(job, null);
+
+    /// <summary>As <see cref="Publish(JobSnapshot)"/>, with a partial result (e.g. one sweep cell) as the worker publishes it.</summary>
+    public void Publish(JobSnapshot job, object? partial)
     {
         Action<JobUpdate>[] targets;
         lock (gate)
@@ -64,7 +67,7 @@ internal sealed class FakeJobScheduler : IJobScheduler
         }
         foreach (var target in targets)
         {
-            target(new JobUpdate(job, null));
+            target(new JobUpdate(job, partial));
         }
     }
 

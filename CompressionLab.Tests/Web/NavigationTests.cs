@@ -3,7 +3,6 @@ using CompressionLab.Web.Components.Pages.Distillation;
 using CompressionLab.Web.Components.Pages.Pruning;
 using CompressionLab.Web.Components.Pages.Quantization;
 using CompressionLab.Web.Components.Pages.Recipe;
-using CompressionLab.Web.Components.Pages.Sensitivity;
 using Microsoft.AspNetCore.Components;
 
 namespace CompressionLab.Tests.Web;
@@ -44,7 +43,6 @@ public class NavigationTests : DashboardTestContext
     }
 
     [Theory]
-    [InlineData(typeof(SensitivityPage), "Sensitivity", "sparsity")]
     [InlineData(typeof(PruningPlanPage), "Pruning plan", "per stage")]
     [InlineData(typeof(DistillationPage), "Distillation", "temperature")]
     [InlineData(typeof(QuantizationPage), "Quantization", "INT8")]

@@ -31,6 +31,23 @@ internal static class ChartFigures
         // ExtendTrace appends to these lists, so they must exist even for an empty line.
         X = series.X.Cast<object>().ToList(),
         Y = series.Y.Cast<object>().ToList(),
+        Line = series.Color is null && !series.Dashed
+            ? null
+            : new Plotly.Blazor.Traces.ScatterLib.Line { Color = series.Color, Dash = series.Dashed ? "dash" : null },
+        Marker = series.Color is null ? null : new Plotly.Blazor.Traces.ScatterLib.Marker { Color = series.Color, Size = 5 },
+        LegendGroup = series.Group,
+        HoverTemplate = series.HoverTemplate,
+    };
+
+    /// <summary>
+    /// Legend behaviour of a chart whose lines a person compares: one click on an entry shows that line (its
+    /// group) alone, a click on it again shows all; a double click hides or shows just that entry.
+    /// </summary>
+    public static Plotly.Blazor.LayoutLib.Legend IsolatingLegend() => new()
+    {
+        ItemClick = Plotly.Blazor.LayoutLib.LegendLib.ItemClickEnum.ToggleOthers,
+        ItemDoubleClick = Plotly.Blazor.LayoutLib.LegendLib.ItemDoubleClickEnum.Toggle,
+        GroupClick = Plotly.Blazor.LayoutLib.LegendLib.GroupClickEnum.ToggleGroup,
     };
 
     /// <summary>Sets titles and axes on the chart's own layout object (PlotlyChart keeps that instance).</summary>

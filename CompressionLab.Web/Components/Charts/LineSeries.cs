@@ -3,5 +3,17 @@ namespace CompressionLab.Web.Components.Charts;
 /// <summary>One named line of a <see cref="LineChart"/>; <see cref="X"/> and <see cref="Y"/> have equal length.</summary>
 public sealed record LineSeries(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y)
 {
+    /// <summary>A CSS colour; null lets plotly pick one.</summary>
+    public string? Color { get; init; }
+
+    /// <summary>Drawn dashed (e.g. a second sweep laid over the first).</summary>
+    public bool Dashed { get; init; }
+
+    /// <summary>Lines with the same group are shown, hidden and isolated together from the legend.</summary>
+    public string? Group { get; init; }
+
+    /// <summary>A plotly hover template (<c>%{x}</c>, <c>%{y}</c>); null shows plotly's default.</summary>
+    public string? HoverTemplate { get; init; }
+
     public static LineSeries Empty(string name) => new(name, [], []);
 }

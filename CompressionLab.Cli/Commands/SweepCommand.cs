@@ -1,0 +1,127 @@
+using System.Globalization;
+using CompressionLab.Core.Models;
+using CompressionLab.Core.Pruning;
+using CompressionLab.Core.Workspace;
+
+namespace CompressionLab.Cli.Commands;
+
+/// <summary>
+/// <c>sweep --model FILE --dataset NAME --criterion element|filter [--norm l1|l2] [--levels 0,0.1,...] [--layers A,B]
+/// [--limit N] [--csv FILE] [--workspace DIR] [--json]</c>: per-layer pruning sensitivity of a checkpoint on the
+/// stratified validation subset, with cells cached in the workspace (a repeated sweep is read back, an interrupted one resumes).
+/// </summary>
+public sealed class SweepCommand : ICliCommand
+{
+    public string Name => "sweep";
+    public string Summary => "per-layer pruning sensitivity (top-1/top-5 in percent, loss); cells are cached in the workspace";
+
+    public IReadOnlyList<OptionSpec> Options { get; } =
+    [
+        new("model", "checkpoint file", Required: true, ValueName: "FILE"),
+        new("dataset", "dataset name (fashion-mnist or synthetic)", Required: true, ValueName: "NAME"),
+        new("criterion", "element (single weights by |w|) or filter (whole filters/neurons by norm)", Required: true, ValueName: "element|filter"),
+        new("norm", "filter ranking norm, l1 (default) or l2", ValueName: "l1|l2"),
+        new("levels", "sparsity levels in [0, 1), comma-separated (default 0,0.05,...,0.95)", ValueName: "LIST"),
+        new("layers", "layer names, comma-separated (default: every conv and linear layer)", ValueName: "LIST"),
+        new("limit", $"validation images per cell, a stratified subset (default {SweepSubset.DefaultSize})", ValueName: "N"),
+        new("batch", "images per forward pass (default 64; results do not depend on it)", ValueName: "N"),
+        new("csv", "also write Distiller's sensitivity CSV (parameter,sparsity,top1,top5,loss) here", ValueName: "FILE"),
+        new("workspace", "workspace folder for the cell cache (default: the dashboard's)", ValueName: "DIR"),
+        new("json", "print one JSON object as the last line", IsFlag: true),
+    ];
+
+    public int Run(ParsedOptions options, CliContext context)
+    {
+        var path = SweepInputs.ModelPath(options);
+        var csv = options.String("csv") is { } csvPath ? Path.GetFullPath(csvPath) : null;
+        var dataset = SweepInputs.LoadDataset(options);
+        var subset = SweepInputs.Subset(dataset, options);
+
+        TorchRuntime.Configure();
+        using var checkpoint = SweepInputs.LoadCheckpoint(path, subset.Images);
+        var network = checkpoint.Model;
+        var settings = SweepInputs.Settings(options, network);
+
+        using var database = SweepInputs.OpenWorkspace(options);
+        var cells = new SqliteSweepCellStore(database);
+        var identity = new SweepIdentity(checkpoint.Metadata.ContentHash, dataset.Name, subset.Key);
+        var stored = SweepInputs.FindStoredModel(new ModelStore(database), path);
+        var history = new SweepHistory(database);
+        var record = history.Begin(null, stored?.Id, stored?.DisplayName ?? Path.GetFileNameWithoutExtension(path), network.Architecture,
+            identity, subset.Count, settings.CriterionKey, settings.Levels,
+            settings.Layers!.Select(name => SweepLayer.From(network.Layer(name))).ToArray());
+
+        context.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{network.Architecture}: {settings.CriterionKey} sweep of {settings.Layers!.Count} layers × {settings.Levels.Count} levels on {subset.Count:N0} validation images of {dataset.Name} (cells cached in {database.Folder})"));
+        var result = SensitivitySweep.Run(network, subset.Images, settings, cells, identity, new Log(context.Err), context.CancellationToken);
+        history.Finish(record.Id, SensitivityExport.ToJson(result));
+
+        if (csv is not null)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(csv)!);
+            File.WriteAllText(csv, SensitivityExport.ToDistillerCsv(result));
+        }
+
+        if (options.Flag("json"))
+        {
+            CliJson.WriteLine(context.Out, Json(result, subset, dataset.Name, csv, record.Id));
+        }
+        else
+        {
+            WriteTable(context.Out, result);
+        }
+        return CliApp.Success;
+    }
+
+    private static Dictionary<string, object?> Json(SensitivityResult result, SweepSubset subset, string dataset, string? csv, Guid sweepId) => new()
+    {
+        ["baseline"] = new Dictionary<string, object>
+        {
+            ["top1"] = CliJson.Round(result.Baseline.Top1),
+            ["top5"] = CliJson.Round(result.Baseline.Top5),
+            ["loss"] = CliJson.Round(result.Baseline.Loss),
+        },
+        ["cells"] = result.Cells.Count,
+        ["seconds"] = CliJson.Round(result.Seconds, 3),
+        ["layers"] = result.Settings.Layers!.Select(layer => new Dictionary<string, object>
+        {
+            ["name"] = layer,
+            ["points"] = result.CellsOf(layer).Select(c => new Dictionary<string, object>
+            {
+                ["sparsity"] = c.Sparsity,
+                ["top1"] = CliJson.Round(c.Top1),
+                ["top5"] = CliJson.Round(c.Top5),
+                ["loss"] = CliJson.Round(c.Loss),
+            }).ToArray(),
+        }).ToArray(),
+        ["cells_computed"] = result.CellsComputed,
+        ["cells_cached"] = result.CellsFromStore,
+        ["accuracy_unit"] = "percent",
+        ["architecture"] = result.Architecture,
+        ["criterion"] = result.Settings.CriterionKey,
+        ["dataset"] = dataset,
+        ["subset"] = subset.Key,
+        ["samples"] = result.Samples,
+        ["sweep_id"] = sweepId,
+        ["csv"] = csv,
+    };
+
+    private static void WriteTable(TextWriter output, SensitivityResult result)
+    {
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{result.Architecture} {result.Settings.CriterionKey}: baseline top-1 {result.Baseline.Top1:0.00}%, loss {result.Baseline.Loss:0.0000} on {result.Samples} images; {result.Cells.Count} cells ({result.CellsFromStore} cached) in {result.Seconds:0.0} s"));
+        output.WriteLine($"{"layer",-20} {"sparsity",8} {"top1",8} {"top5",8} {"loss",8} {"drop",7}");
+        foreach (var c in result.Cells)
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{c.Layer,-20} {c.Sparsity,8:0.00} {c.Top1,8:0.00} {c.Top5,8:0.00} {c.Loss,8:0.0000} {c.Top1Drop,7:0.00}"));
+    }
+
+    /// <summary>One line per computed cell on stderr (cells read from the cache are counted, not listed).</summary>
+    private sealed class Log(TextWriter err) : IProgress<SweepProgress>
+    {
+        public void Report(SweepProgress value)
+        {
+            if (value.FromStore || value.Cell.Sparsity == 0) return;
+            err.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{SweepJob.Describe(value.Cell)} · cell {value.CellsDone}/{value.CellsTotal} · {value.Fraction * 100:0}%"));
+        }
+    }
+}

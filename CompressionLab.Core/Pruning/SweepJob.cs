@@ -1,0 +1,236 @@
+using System.Globalization;
+using CompressionLab.Core.Data;
+using CompressionLab.Core.Jobs;
+using CompressionLab.Core.Models;
+using CompressionLab.Core.Workspace;
+
+namespace CompressionLab.Core.Pruning;
+
+/// <summary>What sweep to run: a stored model, a catalog dataset's validation subset, a criterion and levels.</summary>
+/// <param name="Dataset">Null: the dataset the model was trained on.</param>
+/// <param name="Levels">Null: <see cref="SweepLevels.Default"/>.</param>
+/// <param name="SubsetSize">Validation images per cell (<see cref="SweepSubset"/>).</param>
+/// <param name="Layers">Null: every layer of the model's table.</param>
+public sealed record SweepRequest(
+    Guid ModelId,
+    string? Dataset = null,
+    PruningCriterion Criterion = PruningCriterion.Element,
+    FilterNorm Norm = FilterNorm.L1,
+    IReadOnlyList<double>? Levels = null,
+    int SubsetSize = SweepSubset.DefaultSize,
+    IReadOnlyList<string>? Layers = null)
+{
+    /// <summary><c>element</c>, <c>filter-l1</c> or <c>filter-l2</c>.</summary>
+    public string CriterionKey => PruningCriterionText.Describe(Criterion, Norm);
+
+    /// <summary>Throws an <see cref="ArgumentException"/> naming the first setting that makes no sense (levels included).</summary>
+    public void Validate()
+    {
+        if (ModelId == Guid.Empty) throw new ArgumentException("Choose a model to sweep.");
+        if (Dataset is not null && string.IsNullOrWhiteSpace(Dataset)) throw new ArgumentException("Choose a dataset to sweep on.");
+        if (!Enum.IsDefined(Criterion)) throw new ArgumentException($"Unknown pruning criterion {Criterion}.");
+        if (!Enum.IsDefined(Norm)) throw new ArgumentException($"Unknown filter norm {Norm}.");
+        if (SubsetSize < 1) throw new ArgumentException($"The subset needs at least one image (got {SubsetSize}).");
+        SweepLevels.Normalize(Levels ?? SweepLevels.Default);
+        if (Layers is { Count: 0 }) throw new ArgumentException("Choose at least one layer, or leave the layers empty for all.");
+    }
+}
+
+/// <summary>First partial result of a sweep job: what will be swept (layers, levels), before any cell.</summary>
+/// <param name="Baseline">The dense model's metrics when the store already had them; otherwise they come with the first cell.</param>
+public sealed record SweepStarted(SweepRecord Sweep, SweepMetrics? Baseline);
+
+/// <summary>A partial result of a sweep job: one finished cell (computed, or read from the store).</summary>
+public sealed record SweepCellFinished(Guid SweepId, SweepCell Cell, bool FromStore, int CellsDone, int CellsTotal, SweepMetrics Baseline);
+
+/// <summary>A finished sweep job's JSON result; the whole sweep is in the workspace's sweep history under <see cref="SweepId"/>.</summary>
+public sealed record SweepJobResult(
+    Guid SweepId,
+    Guid ModelId,
+    string ModelName,
+    string Architecture,
+    string Dataset,
+    string Subset,
+    int SubsetSize,
+    string Criterion,
+    int Cells,
+    int CellsComputed,
+    int CellsFromStore,
+    SweepMetrics Baseline,
+    double Seconds)
+{
+    public static SweepJobResult FromJson(string json) => ModelJobJson.Read<SweepJobResult>(json);
+}
+
+/// <summary>
+/// Runs a sensitivity sweep of a workspace model as a job: loads its checkpoint and the validation subset,
+/// records the sweep in <see cref="SweepHistory"/>, runs <see cref="SensitivitySweep"/> with the SQLite cell
+/// store (each cell persisted as it finishes, cells already there not recomputed), reports "layer · sparsity ·
+/// top-1" with a MAC-weighted fraction, and publishes <see cref="SweepStarted"/> then one
+/// <see cref="SweepCellFinished"/> per cell.
+/// </summary>
+public static class SweepJob
+{
+    public const string Kind = "sweep";
+
+    /// <summary>Share of the bar for loading the data and the checkpoint.</summary>
+    private const double LoadingShare = 0.02;
+
+    public static string Title(ModelRecord model, SweepRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(request);
+        return $"Sweep {model.DisplayName} · {request.CriterionKey} · {request.Dataset ?? model.Dataset}";
+    }
+
+    /// <param name="sweepId">The id the sweep gets in the history (known before the job starts, so the page can find it).</param>
+    /// <param name="jobId">Completes with the job's id once it is queued (recorded beside the sweep).</param>
+    public static JobWork Create(SweepRequest request, Guid sweepId, Task<Guid>? jobId, DatasetCatalog catalog, ModelStore store,
+        SqliteSweepCellStore cells, SweepHistory history)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        request.Validate();
+        return async (progress, cancellationToken) =>
+        {
+            Guid? job = jobId is null ? null : await jobId.ConfigureAwait(false);
+            return ModelJobJson.Write(Run(request, sweepId, job, catalog, store, cells, history, progress, cancellationToken));
+        };
+    }
+
+    public static SweepJobResult Run(
+        SweepRequest request,
+        Guid sweepId,
+        Guid? jobId,
+        DatasetCatalog catalog,
+        ModelStore store,
+        SqliteSweepCellStore cells,
+        SweepHistory history,
+        IJobProgress progress,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(cells);
+        ArgumentNullException.ThrowIfNull(history);
+        ArgumentNullException.ThrowIfNull(progress);
+        request.Validate();
+
+        var model = store.Get(request.ModelId)
+            ?? throw new ArgumentException($"There is no model with id {request.ModelId} in the workspace (was it deleted?).");
+        var datasetName = request.Dataset ?? model.Dataset;
+        progress.Report(0, $"Loading {datasetName}");
+        var dataset = catalog.Load(datasetName);
+        var subset = SweepSubset.Validation(dataset, request.SubsetSize);
+        cancellationToken.ThrowIfCancellationRequested();
+
+        progress.Report(LoadingShare / 2, $"Loading the checkpoint of {model.DisplayName}");
+        using var checkpoint = Checkpoint.Load(model.FilePath);
+        var network = checkpoint.Model;
+        try
+        {
+            network.CheckAccepts(subset.Images);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"{model.DisplayName} cannot be swept on {dataset.Name}: {e.Message}", e);
+        }
+        var settings = new SweepSettings
+        {
+            Criterion = request.Criterion,
+            Norm = request.Norm,
+            Levels = request.Levels ?? SweepLevels.Default,
+            Layers = request.Layers,
+        }.Normalize(network);
+
+        var identity = new SweepIdentity(checkpoint.Metadata.ContentHash, dataset.Name, subset.Key);
+        var layers = settings.Layers!.Select(name => SweepLayer.From(network.Layer(name))).ToArray();
+        var record = history.Begin(jobId, model.Id, model.DisplayName, model.Architecture, identity, subset.Count,
+            settings.CriterionKey, settings.Levels, layers, sweepId);
+        progress.Publish(new SweepStarted(record, cells.Baseline(identity)));
+        progress.Report(LoadingShare, string.Create(CultureInfo.InvariantCulture,
+            $"Evaluating the dense model on {subset.Count:N0} validation images"));
+
+        var result = SensitivitySweep.Run(network, subset.Images, settings, cells, identity, new CellReporter(record.Id, progress), cancellationToken);
+        history.Finish(record.Id, SensitivityExport.ToJson(result));
+        progress.Report(1, string.Create(CultureInfo.InvariantCulture,
+            $"{result.Cells.Count} cells · {result.CellsComputed} computed, {result.CellsFromStore} from the workspace · baseline top-1 {result.Baseline.Top1:0.0}%"));
+        return new SweepJobResult(record.Id, model.Id, model.DisplayName, model.Architecture, dataset.Name, subset.Key, subset.Count,
+            settings.CriterionKey, result.Cells.Count, result.CellsComputed, result.CellsFromStore, result.Baseline, result.Seconds);
+    }
+
+    /// <summary>"stage2.conv1 · 35% · top-1 84.2%": the cell that just finished.</summary>
+    public static string Describe(SweepCell cell)
+    {
+        ArgumentNullException.ThrowIfNull(cell);
+        return string.Create(CultureInfo.InvariantCulture, $"{cell.Layer} · {cell.Sparsity * 100:0.#}% · top-1 {cell.Top1:0.0}%");
+    }
+
+    /// <summary>Turns the engine's per-cell reports into job progress and partial results, on the sweep's thread.</summary>
+    private sealed class CellReporter(Guid sweepId, IJobProgress progress) : IProgress<SweepProgress>
+    {
+        public void Report(SweepProgress value)
+        {
+            progress.Publish(new SweepCellFinished(sweepId, value.Cell, value.FromStore, value.CellsDone, value.CellsTotal, value.Baseline));
+            progress.Report(LoadingShare + ((1 - LoadingShare) * value.Fraction),
+                string.Create(CultureInfo.InvariantCulture, $"{Describe(value.Cell)} · cell {value.CellsDone}/{value.CellsTotal}"));
+        }
+    }
+}
+
+/// <summary>Starts sweep jobs with their parameters recorded, so the dashboard and any other front end start them the same way.</summary>
+public sealed class SweepJobs(IJobScheduler scheduler, DatasetCatalog catalog, ModelStore store, SqliteSweepCellStore cells, SweepHistory history)
+{
+    public SqliteSweepCellStore Cells => cells;
+
+    public SweepHistory History => history;
+
+    /// <exception cref="ArgumentException">The model is not in the workspace, or the request makes no sense.</exception>
+    public JobSnapshot StartSweep(SweepRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        request.Validate();
+        var model = store.Get(request.ModelId)
+            ?? throw new ArgumentException($"There is no model with id {request.ModelId} in the workspace (was it deleted?).");
+        var sweepId = Guid.CreateVersion7();
+        var jobId = new TaskCompletionSource<Guid>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var parameters = ModelJobJson.Write(new
+        {
+            sweepId,
+            request.ModelId,
+            dataset = request.Dataset ?? model.Dataset,
+            criterion = request.CriterionKey,
+            levels = SweepLevels.Normalize(request.Levels ?? SweepLevels.Default),
+            request.SubsetSize,
+            request.Layers,
+        });
+        try
+        {
+            var job = scheduler.Enqueue(SweepJob.Kind, SweepJob.Title(model, request), parameters,
+                SweepJob.Create(request, sweepId, jobId.Task, catalog, store, cells, history));
+            jobId.SetResult(job.Id);
+            return job;
+        }
+        catch (Exception e)
+        {
+            jobId.TrySetException(e);
+            throw;
+        }
+    }
+
+    /// <summary>The sweep id a sweep job was started with (from its parameters), or null for another kind of job.</summary>
+    public static Guid? SweepIdOf(JobSnapshot job)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        if (job.Kind != SweepJob.Kind) return null;
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(job.ParametersJson);
+            return document.RootElement.TryGetProperty("sweepId", out var id) && id.TryGetGuid(out var guid) ? guid : null;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
+}

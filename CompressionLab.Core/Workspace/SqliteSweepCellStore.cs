@@ -1,0 +1,112 @@
+using System.Diagnostics.CodeAnalysis;
+using CompressionLab.Core.Pruning;
+using Microsoft.Data.Sqlite;
+
+namespace CompressionLab.Core.Workspace;
+
+/// <summary>
+/// Sweep cells in the workspace database (<c>sweep_cells</c>), one row per (model hash, dataset, subset,
+/// criterion, layer, level). Each <see cref="Save"/> is its own committed transaction, so a crash or a
+/// restart loses at most the cell being computed; a later sweep of the same identity reads the rest back.
+/// </summary>
+/// <remarks>
+/// Levels are stored as REAL (the same 8-byte IEEE double), so a level parsed from the same text finds its
+/// row by exact equality. Safe to use from several threads and processes (WAL, one connection per call).
+/// </remarks>
+public sealed class SqliteSweepCellStore : ISweepCellStore
+{
+    private const string CellColumns = "layer, level, actual_sparsity, top1, top5, loss, top1_drop";
+
+    private readonly WorkspaceDatabase _database;
+    private readonly TimeProvider _time;
+
+    public SqliteSweepCellStore(WorkspaceDatabase database, TimeProvider? time = null)
+    {
+        _database = database ?? throw new ArgumentNullException(nameof(database));
+        _time = time ?? TimeProvider.System;
+    }
+
+    public bool TryGet(SweepCellKey key, [NotNullWhen(true)] out SweepCell? cell)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        using var connection = _database.OpenConnection();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT {CellColumns} FROM sweep_cells
+            WHERE model_hash = $hash AND dataset = $dataset AND subset = $subset AND criterion = $criterion AND layer = $layer AND level = $level;
+            """;
+        AddKey(command, key);
+        using var reader = command.ExecuteReader();
+        cell = reader.Read() ? ReadCell(reader) : null;
+        return cell is not null;
+    }
+
+    public void Save(SweepCellKey key, SweepCell cell)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(cell);
+        using var connection = _database.OpenConnection();
+        using var command = connection.CreateCommand();
+        // A cell computed again (say, by a CLI run beside the dashboard) has the same numbers; the newest row wins.
+        command.CommandText = """
+            INSERT INTO sweep_cells (model_hash, dataset, subset, criterion, layer, level, actual_sparsity, top1, top5, loss, top1_drop, created_at)
+            VALUES ($hash, $dataset, $subset, $criterion, $layer, $level, $actual, $top1, $top5, $loss, $drop, $created)
+            ON CONFLICT (model_hash, dataset, subset, criterion, layer, level) DO UPDATE SET
+                actual_sparsity = excluded.actual_sparsity, top1 = excluded.top1, top5 = excluded.top5,
+                loss = excluded.loss, top1_drop = excluded.top1_drop, created_at = excluded.created_at;
+            """;
+        AddKey(command, key);
+        command.Parameters.AddWithValue("$actual", cell.ActualSparsity);
+        command.Parameters.AddWithValue("$top1", cell.Top1);
+        command.Parameters.AddWithValue("$top5", cell.Top5);
+        command.Parameters.AddWithValue("$loss", cell.Loss);
+        command.Parameters.AddWithValue("$drop", cell.Top1Drop);
+        command.Parameters.AddWithValue("$created", WorkspaceTime.Format(_time.GetUtcNow()));
+        command.ExecuteNonQuery();
+    }
+
+    /// <summary>
+    /// Every stored cell of one sweep identity and criterion (the dense baseline not included), layers by
+    /// name and levels ascending: what an interrupted or running sweep has finished so far.
+    /// </summary>
+    public IReadOnlyList<SweepCell> Cells(SweepIdentity identity, string criterion)
+    {
+        ArgumentNullException.ThrowIfNull(identity);
+        ArgumentException.ThrowIfNullOrWhiteSpace(criterion);
+        using var connection = _database.OpenConnection();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT {CellColumns} FROM sweep_cells
+            WHERE model_hash = $hash AND dataset = $dataset AND subset = $subset AND criterion = $criterion
+            ORDER BY layer, level;
+            """;
+        AddKey(command, SweepCellKey.For(identity, criterion, "", 0));
+        var cells = new List<SweepCell>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read()) cells.Add(ReadCell(reader));
+        return cells;
+    }
+
+    /// <summary>The stored dense baseline of an identity, if it was evaluated before.</summary>
+    public SweepMetrics? Baseline(SweepIdentity identity) =>
+        TryGet(SweepCellKey.Baseline(identity), out var cell) ? cell.Metrics : null;
+
+    private static void AddKey(SqliteCommand command, SweepCellKey key)
+    {
+        command.Parameters.AddWithValue("$hash", key.ModelHash);
+        command.Parameters.AddWithValue("$dataset", key.Dataset);
+        command.Parameters.AddWithValue("$subset", key.Subset);
+        command.Parameters.AddWithValue("$criterion", key.Criterion);
+        command.Parameters.AddWithValue("$layer", key.Layer);
+        command.Parameters.AddWithValue("$level", key.Level);
+    }
+
+    private static SweepCell ReadCell(SqliteDataReader reader) => new(
+        reader.GetString(0),
+        reader.GetDouble(1),
+        reader.GetDouble(2),
+        reader.GetDouble(3),
+        reader.GetDouble(4),
+        reader.GetDouble(5),
+        reader.GetDouble(6));
+}

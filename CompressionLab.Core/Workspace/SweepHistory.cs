@@ -1,0 +1,209 @@
+using System.Text.Json;
+using CompressionLab.Core.Pruning;
+using Microsoft.Data.Sqlite;
+
+namespace CompressionLab.Core.Workspace;
+
+/// <summary>One sensitivity sweep run in this workspace (finished or not).</summary>
+/// <param name="JobId">The job that ran it (dashboard), or null (CLI).</param>
+/// <param name="ModelId">The workspace model, or null for a checkpoint file outside the store (CLI).</param>
+/// <param name="ModelHash">The weights' content hash; with <see cref="Dataset"/> and <see cref="Subset"/> it keys the cells.</param>
+/// <param name="Subset">Which images, e.g. <c>validation/stratified-2000/3fa2b1c09e1d</c> (see <see cref="SweepIdentity"/>).</param>
+/// <param name="Criterion"><c>element</c>, <c>filter-l1</c> or <c>filter-l2</c>.</param>
+/// <param name="Levels">The levels as run (sorted, distinct).</param>
+/// <param name="Layers">The swept layers in table order.</param>
+/// <param name="ResultJson">The finished sweep (<see cref="SensitivityExport.ToJson"/>), null while it runs or when it stopped early.</param>
+public sealed record SweepRecord(
+    Guid Id,
+    Guid? JobId,
+    Guid? ModelId,
+    string ModelHash,
+    string ModelName,
+    string Architecture,
+    string Dataset,
+    string Subset,
+    int SubsetSize,
+    string Criterion,
+    IReadOnlyList<double> Levels,
+    IReadOnlyList<SweepLayer> Layers,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? FinishedAt,
+    string? ResultJson)
+{
+    public SweepIdentity Identity => new(ModelHash, Dataset, Subset);
+
+    public bool IsFinished => ResultJson is not null;
+
+    /// <summary>Cells the sweep has when complete: layers × levels (level 0 included).</summary>
+    public int CellCount => Layers.Count * Levels.Count;
+}
+
+/// <summary>The <c>sweeps</c> table: which sweeps were run, so that earlier ones can be reopened and compared.</summary>
+public sealed class SweepHistory
+{
+    private const string Columns =
+        "id, job_id, model_id, model_hash, model_name, architecture, dataset, subset, subset_size, criterion, levels_json, layers_json, created_at, finished_at, result_json";
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    private readonly WorkspaceDatabase _database;
+    private readonly TimeProvider _time;
+
+    public SweepHistory(WorkspaceDatabase database, TimeProvider? time = null)
+    {
+        _database = database ?? throw new ArgumentNullException(nameof(database));
+        _time = time ?? TimeProvider.System;
+    }
+
+    /// <summary>Records a sweep that is starting (under <paramref name="id"/>, or a new one); creation time is filled here.</summary>
+    public SweepRecord Begin(
+        Guid? jobId,
+        Guid? modelId,
+        string modelName,
+        string architecture,
+        SweepIdentity identity,
+        int subsetSize,
+        string criterion,
+        IReadOnlyList<double> levels,
+        IReadOnlyList<SweepLayer> layers,
+        Guid? id = null)
+    {
+        ArgumentNullException.ThrowIfNull(identity);
+        ArgumentException.ThrowIfNullOrWhiteSpace(modelName);
+        ArgumentException.ThrowIfNullOrWhiteSpace(architecture);
+        ArgumentException.ThrowIfNullOrWhiteSpace(criterion);
+        ArgumentNullException.ThrowIfNull(levels);
+        ArgumentNullException.ThrowIfNull(layers);
+        var record = new SweepRecord(id ?? Guid.CreateVersion7(), jobId, modelId, identity.ModelHash, modelName.Trim(), architecture, identity.Dataset,
+            identity.Subset, subsetSize, criterion, levels.ToArray(), layers.ToArray(), _time.GetUtcNow(), null, null);
+
+        using var connection = _database.OpenConnection();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            INSERT INTO sweeps ({Columns})
+            VALUES ($id, $job, $model, $hash, $name, $arch, $dataset, $subset, $size, $criterion, $levels, $layers, $created, NULL, NULL);
+            """;
+        command.Parameters.AddWithValue("$id", record.Id.ToString());
+        command.Parameters.AddWithValue("$job", jobId.HasValue ? jobId.Value.ToString() : DBNull.Value);
+        command.Parameters.AddWithValue("$model", modelId.HasValue ? modelId.Value.ToString() : DBNull.Value);
+        command.Parameters.AddWithValue("$hash", record.ModelHash);
+        command.Parameters.AddWithValue("$name", record.ModelName);
+        command.Parameters.AddWithValue("$arch", record.Architecture);
+        command.Parameters.AddWithValue("$dataset", record.Dataset);
+        command.Parameters.AddWithValue("$subset", record.Subset);
+        command.Parameters.AddWithValue("$size", record.SubsetSize);
+        command.Parameters.AddWithValue("$criterion", record.Criterion);
+        command.Parameters.AddWithValue("$levels", JsonSerializer.Serialize(record.Levels, Json));
+        command.Parameters.AddWithValue("$layers", JsonSerializer.Serialize(record.Layers, Json));
+        command.Parameters.AddWithValue("$created", WorkspaceTime.Format(record.CreatedAt));
+        command.ExecuteNonQuery();
+        return record;
+    }
+
+    /// <summary>Stores the finished sweep's document; false when there is no such sweep.</summary>
+    public bool Finish(Guid id, string resultJson)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(resultJson);
+        using var connection = _database.OpenConnection();
+        using var command = connection.CreateCommand();
+        command.CommandText = "UPDATE sweeps SET result_json = $result, finished_at = $finished WHERE id = $id;";
+        command.Parameters.AddWithValue("$result", resultJson);
+        command.Parameters.AddWithValue("$finished", WorkspaceTime.Format(_time.GetUtcNow()));
+        command.Parameters.AddWithValue("$id", id.ToString());
+        return command.ExecuteNonQuery() == 1;
+    }
+
+    /// <summary>All sweeps, newest first.</summary>
+    public IReadOnlyList<SweepRecord> List()
+    {
+        using var connection = _database.OpenConnection();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT {Columns} FROM sweeps ORDER BY created_at DESC, rowid DESC;";
+        return ReadAll(command);
+    }
+
+    public SweepRecord? Get(Guid id)
+    {
+        using var connection = _database.OpenConnection();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT {Columns} FROM sweeps WHERE id = $id;";
+        command.Parameters.AddWithValue("$id", id.ToString());
+        return ReadAll(command).SingleOrDefault();
+    }
+
+    /// <summary>The sweep a dashboard job runs (or ran), once the job has started it.</summary>
+    public SweepRecord? FindByJob(Guid jobId)
+    {
+        using var connection = _database.OpenConnection();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT {Columns} FROM sweeps WHERE job_id = $job ORDER BY created_at DESC LIMIT 1;";
+        command.Parameters.AddWithValue("$job", jobId.ToString());
+        return ReadAll(command).SingleOrDefault();
+    }
+
+    private static List<SweepRecord> ReadAll(SqliteCommand command)
+    {
+        var records = new List<SweepRecord>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            records.Add(new SweepRecord(
+                Guid.Parse(reader.GetString(0)),
+                reader.IsDBNull(1) ? null : Guid.Parse(reader.GetString(1)),
+                reader.IsDBNull(2) ? null : Guid.Parse(reader.GetString(2)),
+                reader.GetString(3),
+                reader.GetString(4),
+                reader.GetString(5),
+                reader.GetString(6),
+                reader.GetString(7),
+                reader.GetInt32(8),
+                reader.GetString(9),
+                JsonSerializer.Deserialize<double[]>(reader.GetString(10), Json) ?? [],
+                JsonSerializer.Deserialize<SweepLayer[]>(reader.GetString(11), Json) ?? [],
+                WorkspaceTime.Parse(reader.GetString(12)),
+                reader.IsDBNull(13) ? null : WorkspaceTime.Parse(reader.GetString(13)),
+                reader.IsDBNull(14) ? null : reader.GetString(14)));
+        }
+        return records;
+    }
+}
+
+/// <summary>Reads a sweep of the history back as a result, finished or not.</summary>
+public static class SavedSweep
+{
+    /// <summary>
+    /// The finished sweep's stored document; for a sweep that is running or was stopped, the cells the store
+    /// has so far (layers in table order, levels ascending, level 0 from the baseline), with
+    /// <see cref="SensitivityResult.Seconds"/> 0. Null when not even the baseline was measured.
+    /// </summary>
+    public static SensitivityResult? Read(SweepRecord record, SqliteSweepCellStore cells)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        ArgumentNullException.ThrowIfNull(cells);
+        if (record.ResultJson is { } json) return SensitivityExport.FromJson(json);
+        if (cells.Baseline(record.Identity) is not { } baseline) return null;
+
+        var known = cells.Cells(record.Identity, record.Criterion).ToDictionary(c => (c.Layer, c.Sparsity));
+        var list = new List<SweepCell>();
+        foreach (var layer in record.Layers)
+        {
+            foreach (var level in record.Levels)
+            {
+                if (level == 0) list.Add(SweepCell.From(layer.Name, 0, 0, baseline, baseline));
+                else if (known.TryGetValue((layer.Name, level), out var cell)) list.Add(cell);
+            }
+        }
+        var (criterion, norm) = ParseCriterion(record.Criterion);
+        var settings = new SweepSettings { Criterion = criterion, Norm = norm, Levels = record.Levels, Layers = record.Layers.Select(l => l.Name).ToArray() };
+        return new SensitivityResult(record.Architecture, settings, record.SubsetSize, baseline, list, 0, 0, list.Count(c => c.Sparsity > 0));
+    }
+
+    /// <summary>Reads <c>element</c>, <c>filter-l1</c>, <c>filter-l2</c> back into criterion and norm.</summary>
+    public static (PruningCriterion Criterion, FilterNorm Norm) ParseCriterion(string key)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(key);
+        var parts = key.Split('-', 2);
+        var criterion = PruningCriterionText.ParseCriterion(parts[0]);
+        return (criterion, parts.Length == 2 ? PruningCriterionText.ParseNorm(parts[1]) : FilterNorm.L1);
+    }
+}

@@ -1,0 +1,135 @@
+using System.Globalization;
+using System.Text.Json;
+using CompressionLab.Cli;
+using CompressionLab.Core.Data;
+using CompressionLab.Core.Models;
+using static TorchSharp.torch;
+
+namespace CompressionLab.Tests.Cli;
+
+/// <summary>The sweep and bench commands in-process, on a random lenet-300-100 and a few dozen Fashion-MNIST validation images.</summary>
+public sealed class SweepCliTests : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("clab-sweep-cli-").FullName;
+    private readonly string _model;
+
+    public SweepCliTests()
+    {
+        manual_seed(3);
+        using var network = ModelZoo.Create(ModelZoo.Lenet300100);
+        _model = Path.Combine(_folder, "lenet.ckpt");
+        Checkpoint.Save(network, _model, IdxDataset.FashionMnistName, IdxDataset.FashionMnistClasses);
+    }
+
+    private string Workspace => Path.Combine(_folder, "workspace");
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var code = CliApp.Run(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    private static JsonElement LastJsonLine(string output) =>
+        JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[^1]).RootElement;
+
+    private (int Code, string Out, string Err) Sweep(params string[] extra) =>
+        Run(["sweep", "--model", _model, "--dataset", "fashion-mnist", "--workspace", Workspace, .. extra]);
+
+    [Fact]
+    public void SweepPrintsTheContractJsonWritesDistillerCsvAndARepeatIsServedFromTheWorkspace()
+    {
+        var csv = Path.Combine(_folder, "out", "sensitivity.csv");
+
+        var first = Sweep("--criterion", "element", "--levels", "0.5,0,0.5", "--limit", "50", "--csv", csv, "--json");
+
+        Assert.True(first.Code == CliApp.Success, first.Err);
+        var json = LastJsonLine(first.Out);
+        Assert.Equal(6, json.GetProperty("cells").GetInt32()); // 3 layers × levels {0, 0.5}
+        Assert.Equal(3, json.GetProperty("cells_computed").GetInt32());
+        Assert.Equal(0, json.GetProperty("cells_cached").GetInt32());
+        Assert.Equal(50, json.GetProperty("samples").GetInt32());
+        Assert.True(json.GetProperty("seconds").GetDouble() > 0);
+        var baseline = json.GetProperty("baseline");
+        var layers = json.GetProperty("layers").EnumerateArray().ToArray();
+        Assert.Equal(["hidden.fc1", "hidden.fc2", "classifier.fc"], layers.Select(l => l.GetProperty("name").GetString()));
+        foreach (var layer in layers)
+        {
+            var points = layer.GetProperty("points").EnumerateArray().ToArray();
+            Assert.Equal([0, 0.5], points.Select(p => p.GetProperty("sparsity").GetDouble()));
+            Assert.Equal(baseline.GetProperty("top1").GetDouble(), points[0].GetProperty("top1").GetDouble()); // level 0 is the baseline
+            Assert.Equal(baseline.GetProperty("loss").GetDouble(), points[0].GetProperty("loss").GetDouble());
+            Assert.All(points, p => Assert.InRange(p.GetProperty("top5").GetDouble(), p.GetProperty("top1").GetDouble(), 100));
+        }
+        Assert.Contains("hidden.fc2 · 50% · top-1 ", first.Err); // progress per computed cell on stderr
+
+        var rows = File.ReadAllLines(csv);
+        Assert.Equal("parameter,sparsity,top1,top5,loss", rows[0]);
+        Assert.Equal(7, rows.Length);
+        Assert.StartsWith("hidden.fc1.weight,0.5,", rows[2], StringComparison.Ordinal);
+        Assert.Equal(PointsOf(layers[0])[1].GetProperty("top1").GetDouble(),
+            double.Parse(rows[2].Split(',')[2], CultureInfo.InvariantCulture), 5);
+
+        var again = Sweep("--criterion", "element", "--levels", "0,0.5", "--limit", "50", "--json");
+        Assert.True(again.Code == CliApp.Success, again.Err);
+        var repeated = LastJsonLine(again.Out);
+        Assert.Equal((0, 3), (repeated.GetProperty("cells_computed").GetInt32(), repeated.GetProperty("cells_cached").GetInt32()));
+        Assert.Equal(json.GetProperty("layers").GetRawText(), repeated.GetProperty("layers").GetRawText());
+
+        // Another criterion is another set of cells.
+        var filter = Sweep("--criterion", "filter", "--norm", "l2", "--levels", "0,0.5", "--limit", "50", "--json");
+        Assert.True(filter.Code == CliApp.Success, filter.Err);
+        Assert.Equal(("filter-l2", 3), (LastJsonLine(filter.Out).GetProperty("criterion").GetString(), LastJsonLine(filter.Out).GetProperty("cells_computed").GetInt32()));
+
+        static JsonElement[] PointsOf(JsonElement layer) => layer.GetProperty("points").EnumerateArray().ToArray();
+    }
+
+    [Theory]
+    [InlineData("--criterion element --levels 0,1.5", "--levels", "1.5")]
+    [InlineData("--criterion element --levels 0,half", "--levels", "'half'")]
+    [InlineData("--criterion element --levels 0,-0.2", "--levels", "-0.2")]
+    [InlineData("--criterion element --layers hidden.fc1,stage9.conv", "--layers", "'stage9.conv'")]
+    [InlineData("--criterion magnitude", "--criterion", "magnitude")]
+    [InlineData("--criterion filter --norm l3", "--norm", "l3")]
+    [InlineData("--criterion element --norm l2", "--norm", "filter")]
+    [InlineData("--criterion element --limit 0", "--limit", "between 1")]
+    [InlineData("--criterion element --limit 5001", "--limit", "5,000")]
+    [InlineData("--levels 0,0.5", "--criterion", "required")]
+    public void BadSweepArgumentsExitNonZeroWithOneLineNamingTheArgument(string commandLine, string argument, string detail)
+    {
+        var (code, output, error) = Sweep(commandLine.Split(' '));
+
+        Assert.Equal(CliApp.BadArguments, code);
+        Assert.Equal("", output);
+        var line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"error: {argument}: ", line, StringComparison.Ordinal);
+        Assert.Contains(detail, line);
+    }
+
+    [Fact]
+    public void BenchSweepReportsBothTimingsTheCeilingAndThePeak()
+    {
+        var (code, output, error) = Run("bench", "sweep", "--model", _model, "--dataset", "fashion-mnist", "--limit", "40",
+            "--levels", "0,0.5,0.9", "--json");
+
+        Assert.True(code == CliApp.Success, error);
+        var json = LastJsonLine(output);
+        foreach (var field in new[] { "naive_seconds", "cached_seconds", "speedup", "flop_ratio", "images_per_second", "gflops", "peak_gflops" })
+            Assert.True(json.GetProperty(field).GetDouble() > 0, field);
+        Assert.True(json.GetProperty("results_identical").GetBoolean());
+        Assert.Equal((40, 6), (json.GetProperty("images").GetInt32(), json.GetProperty("pruned_cells").GetInt32()));
+        Assert.Equal(json.GetProperty("naive_seconds").GetDouble() / json.GetProperty("cached_seconds").GetDouble(), json.GetProperty("speedup").GetDouble(), 1);
+    }
+
+    [Fact]
+    public void BenchWithoutWhatToBenchmarkNamesTheCommand()
+    {
+        var (code, _, error) = Run("bench", "--model", _model);
+
+        Assert.Equal(CliApp.BadArguments, code);
+        Assert.Contains("'bench sweep'", error);
+    }
+}

@@ -1,0 +1,177 @@
+using CompressionLab.Core.Data;
+using CompressionLab.Core.Jobs;
+using CompressionLab.Core.Models;
+using CompressionLab.Core.Pruning;
+using CompressionLab.Core.Workspace;
+using CompressionLab.Tests.Models;
+using static TorchSharp.torch;
+
+namespace CompressionLab.Tests.Pruning;
+
+/// <summary>The sweep job over a temporary workspace, a stored random lenet-300-100 and the small synthetic dataset.</summary>
+public sealed class SweepJobTests : IDisposable
+{
+    private static readonly double[] Levels = [0, 0.5, 0.9];
+    private readonly ModelJobTestBench _bench = new();
+    private readonly SqliteSweepCellStore _cells;
+    private readonly SweepHistory _history;
+    private readonly ModelRecord _model;
+    private readonly string _checkpoint;
+
+    public SweepJobTests()
+    {
+        manual_seed(17);
+        using var network = ModelZoo.Create(ModelZoo.Lenet300100);
+        _checkpoint = Path.Combine(_bench.Workspace.Root, "lenet.ckpt");
+        Checkpoint.Save(network, _checkpoint, SyntheticDataset.Name, SyntheticDataset.ClassNames);
+        _model = CheckpointImport.Import(_bench.Store, _checkpoint).Model;
+        var database = _bench.Workspace.OpenDatabase();
+        _cells = new SqliteSweepCellStore(database);
+        _history = new SweepHistory(database);
+    }
+
+    public void Dispose() => _bench.Dispose();
+
+    private SweepRequest Request(PruningCriterion criterion = PruningCriterion.Element) =>
+        new(_model.Id, Criterion: criterion, Levels: Levels, SubsetSize: 60);
+
+    private SweepJobResult Run(SweepRequest request, RecordingProgress progress, Guid? sweepId = null, CancellationToken cancellationToken = default) =>
+        SweepJob.Run(request, sweepId ?? Guid.NewGuid(), null, _bench.Catalog, _bench.Store, _cells, _history, progress, cancellationToken);
+
+    [Fact]
+    public void PublishesThePlanThenEveryCellAndStoresTheSweep()
+    {
+        var progress = new RecordingProgress();
+        var sweepId = Guid.NewGuid();
+
+        var result = Run(Request(), progress, sweepId);
+
+        // The same numbers as the engine on the same subset.
+        using var checkpoint = Checkpoint.Load(_checkpoint);
+        var subset = SweepSubset.Validation(_bench.Catalog.Load(SyntheticDataset.Name), 60);
+        var expected = SensitivitySweep.Run(checkpoint.Model, subset.Images, new SweepSettings { Levels = Levels });
+        Assert.Equal(expected.Baseline, result.Baseline);
+        Assert.Equal((sweepId, 9, 6, 0, 60, "element", subset.Key), (result.SweepId, result.Cells, result.CellsComputed, result.CellsFromStore, result.SubsetSize, result.Criterion, result.Subset));
+
+        var started = Assert.IsType<SweepStarted>(progress.Partials[0]);
+        Assert.Equal(sweepId, started.Sweep.Id);
+        Assert.Equal(["hidden.fc1", "hidden.fc2", "classifier.fc"], started.Sweep.Layers.Select(l => l.Name));
+        Assert.Equal(235_500, started.Sweep.Layers[0].Parameters);
+        Assert.Null(started.Baseline); // nothing stored yet
+        var cells = progress.Partials.Skip(1).Cast<SweepCellFinished>().ToArray();
+        Assert.Equal(expected.Cells, cells.Select(c => c.Cell));
+        Assert.Equal(Enumerable.Range(1, 9), cells.Select(c => c.CellsDone));
+        Assert.All(cells, c => Assert.Equal((sweepId, 9, false), (c.SweepId, c.CellsTotal, c.FromStore && c.Cell.Sparsity > 0)));
+
+        // Progress rises to 1 and names layer, sparsity and top-1.
+        var fractions = progress.Reports.Select(r => r.Fraction).ToArray();
+        Assert.Equal(fractions.Order(), fractions);
+        Assert.Equal(1, fractions[^1]);
+        Assert.Contains(progress.Reports, r => r.Message.StartsWith("hidden.fc2 · 50% · top-1 ", StringComparison.Ordinal) && r.Message.EndsWith("cell 5/9", StringComparison.Ordinal));
+
+        var record = Assert.Single(_history.List());
+        Assert.Equal((sweepId, _model.Id, "lenet", 60, "element"), (record.Id, record.ModelId, record.ModelName, record.SubsetSize, record.Criterion));
+        Assert.True(record.IsFinished);
+        var stored = SensitivityExport.FromJson(record.ResultJson!);
+        Assert.Equal(expected.Cells, stored.Cells);
+        Assert.Equal(6, _cells.Cells(record.Identity, "element").Count);
+    }
+
+    [Fact]
+    public void ACancelledSweepKeepsItsCellsAndTheNextRunComputesOnlyTheRest()
+    {
+        using var cancel = new CancellationTokenSource();
+        var computed = 0;
+        var first = new RecordingProgress
+        {
+            OnReport = (_, message) =>
+            {
+                if (message.Contains(" · cell ", StringComparison.Ordinal) && !message.Contains(" · 0% · ", StringComparison.Ordinal) && ++computed == 3) cancel.Cancel();
+            },
+        };
+        Assert.ThrowsAny<OperationCanceledException>(() => Run(Request(), first, cancellationToken: cancel.Token));
+        var interrupted = Assert.Single(_history.List());
+        Assert.False(interrupted.IsFinished);
+        Assert.Equal(3, _cells.Cells(interrupted.Identity, "element").Count);
+
+        var second = new RecordingProgress();
+        var result = Run(Request(), second);
+
+        Assert.Equal((3, 3), (result.CellsComputed, result.CellsFromStore));
+        Assert.NotNull(Assert.IsType<SweepStarted>(second.Partials[0]).Baseline); // the baseline was stored by the first run
+        var repeat = Run(Request(), new RecordingProgress());
+        Assert.Equal((0, 6), (repeat.CellsComputed, repeat.CellsFromStore));
+        Assert.Equal(3, _history.List().Count);
+    }
+
+    [Fact]
+    public void FilterSweepIsKeptApartFromElementSweep()
+    {
+        Run(Request(), new RecordingProgress());
+        var filter = Run(Request(PruningCriterion.Filter), new RecordingProgress());
+
+        Assert.Equal((6, 0, "filter-l1"), (filter.CellsComputed, filter.CellsFromStore, filter.Criterion));
+    }
+
+    [Theory]
+    [InlineData("1.5", "Sparsity level 1.5")]
+    [InlineData("-0.1", "Sparsity level -0.1")]
+    public void BadLevelsAreRefusedBeforeAnythingIsQueued(string level, string message)
+    {
+        var request = Request() with { Levels = [0, double.Parse(level, System.Globalization.CultureInfo.InvariantCulture)] };
+        var scheduler = new NoScheduler();
+        var jobs = new SweepJobs(scheduler, _bench.Catalog, _bench.Store, _cells, _history);
+
+        var error = Assert.ThrowsAny<ArgumentException>(() => jobs.StartSweep(request));
+        Assert.Contains(message, error.Message);
+        Assert.Equal(0, scheduler.Enqueued);
+    }
+
+    [Fact]
+    public void TooLargeASubsetAndUnknownLayersAreNamed()
+    {
+        var tooMany = Assert.Throws<ArgumentOutOfRangeException>(() => Run(Request() with { SubsetSize = 121 }, new RecordingProgress()));
+        Assert.Contains("between 1 and 120", tooMany.Message);
+        var unknown = Assert.Throws<ArgumentException>(() => Run(Request() with { Layers = ["hidden.fc9"] }, new RecordingProgress()));
+        Assert.Contains("'hidden.fc9'", unknown.Message);
+    }
+
+    [Fact]
+    public void StartSweepRecordsTheSweepIdInTheJobParameters()
+    {
+        var scheduler = new NoScheduler();
+        var job = new SweepJobs(scheduler, _bench.Catalog, _bench.Store, _cells, _history).StartSweep(Request());
+
+        Assert.Equal(SweepJob.Kind, job.Kind);
+        Assert.Equal("Sweep lenet · element · synthetic", job.Title);
+        Assert.NotNull(SweepJobs.SweepIdOf(job));
+        Assert.Null(SweepJobs.SweepIdOf(job with { Kind = "train" }));
+    }
+
+    /// <summary>Counts what would be queued and runs nothing.</summary>
+    private sealed class NoScheduler : IJobScheduler
+    {
+        public int Enqueued { get; private set; }
+
+        public JobSnapshot Enqueue(string kind, string title, string parametersJson, JobWork work)
+        {
+            Enqueued++;
+            return new JobSnapshot(Guid.NewGuid(), kind, title, parametersJson, JobState.Queued, 0, null, "", null, null, DateTimeOffset.UnixEpoch, null, null);
+        }
+
+        public bool Cancel(Guid id) => false;
+
+        public JobSnapshot? Get(Guid id) => null;
+
+        public IReadOnlyList<JobSnapshot> List() => [];
+
+        public IDisposable Subscribe(Action<JobUpdate> onUpdate) => new Nothing();
+
+        private sealed class Nothing : IDisposable
+        {
+            public void Dispose()
+            {
+            }
+        }
+    }
+}

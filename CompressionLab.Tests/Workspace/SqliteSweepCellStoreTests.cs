@@ -1,0 +1,116 @@
+using CompressionLab.Core.Models;
+using CompressionLab.Core.Pruning;
+using CompressionLab.Core.Workspace;
+using CompressionLab.Tests.Pruning;
+
+namespace CompressionLab.Tests.Workspace;
+
+public sealed class SqliteSweepCellStoreTests : IDisposable
+{
+    private static readonly SweepIdentity Identity = new("ab12", "fashion-mnist", "validation/stratified-64/0011");
+    private readonly TempWorkspace _workspace = new();
+
+    public void Dispose() => _workspace.Dispose();
+
+    [Fact]
+    public void CellsRoundTripExactlyAcrossReopenedDatabases()
+    {
+        var cell = new SweepCell("stage1.conv1", 0.15, 0.1499, 81.25, 97.5, 0.61234567890123, 3.75);
+        var key = SweepCellKey.For(Identity, "filter-l2", "stage1.conv1", 0.15);
+        new SqliteSweepCellStore(_workspace.OpenDatabase()).Save(key, cell);
+
+        var reopened = new SqliteSweepCellStore(_workspace.OpenDatabase());
+
+        Assert.True(reopened.TryGet(key, out var read));
+        Assert.Equal(cell, read); // bit-exact doubles
+        // Any part of the key that differs finds nothing.
+        Assert.False(reopened.TryGet(key with { Level = 0.1 + 0.05 }, out _)); // 0.15000000000000002 is another level
+        Assert.False(reopened.TryGet(key with { Criterion = "filter-l1" }, out _));
+        Assert.False(reopened.TryGet(key with { Subset = "validation/stratified-65/0011" }, out _));
+        Assert.False(reopened.TryGet(key with { ModelHash = "ab13" }, out _));
+        Assert.False(reopened.TryGet(key with { Layer = "stage1.conv2" }, out _));
+        Assert.Equal([cell], reopened.Cells(Identity, "filter-l2"));
+        Assert.Empty(reopened.Cells(Identity, "element"));
+    }
+
+    [Fact]
+    public void SavingACellAgainReplacesIt()
+    {
+        var store = new SqliteSweepCellStore(_workspace.OpenDatabase());
+        var key = SweepCellKey.For(Identity, "element", "fc1", 0.5);
+        store.Save(key, new SweepCell("fc1", 0.5, 0.5, 80, 95, 0.7, 1));
+        store.Save(key, new SweepCell("fc1", 0.5, 0.5, 79, 94, 0.8, 2));
+
+        Assert.True(store.TryGet(key, out var cell));
+        Assert.Equal(79, cell.Top1);
+        Assert.Single(store.Cells(Identity, "element"));
+    }
+
+    [Fact]
+    public void InterruptedSweepResumesWithOnlyTheMissingCellsAndARepeatIsServedFromTheStore()
+    {
+        using var network = PruningTestModels.RandomZooModel(ModelZoo.Lenet300100, seed: 5);
+        var images = PruningTestModels.FashionTest(64);
+        var settings = new SweepSettings { Levels = [0, 0.3, 0.6, 0.9], BatchSize = 32 };
+        var total = network.Layers.Count * 3; // levels above 0
+        var reference = SensitivitySweep.Run(network, images, settings);
+
+        // The first run is stopped after its fourth computed cell, as a cancel or a crash would stop it.
+        using (var cancel = new CancellationTokenSource())
+        {
+            var store = new SqliteSweepCellStore(_workspace.OpenDatabase());
+            var computed = 0;
+            var progress = new Synchronous(p =>
+            {
+                if (!p.FromStore && p.Cell.Sparsity > 0 && ++computed == 4) cancel.Cancel();
+            });
+            Assert.ThrowsAny<OperationCanceledException>(() =>
+                SensitivitySweep.Run(network, images, settings, store, Identity, progress, cancel.Token));
+        }
+
+        var resumed = SensitivitySweep.Run(network, images, settings, new SqliteSweepCellStore(_workspace.OpenDatabase()), Identity);
+        Assert.Equal(4, resumed.CellsFromStore);
+        Assert.Equal(total - 4, resumed.CellsComputed);
+        Assert.Equal(reference.Baseline, resumed.Baseline);
+        Assert.Equal(reference.Cells, resumed.Cells);
+
+        var again = SensitivitySweep.Run(network, images, settings, new SqliteSweepCellStore(_workspace.OpenDatabase()), Identity);
+        Assert.Equal(0, again.CellsComputed);
+        Assert.Equal(total, again.CellsFromStore);
+        Assert.Equal(reference.Cells, again.Cells);
+        Assert.True(again.Seconds < resumed.Seconds, $"served from the store in {again.Seconds:0.000} s, computed in {resumed.Seconds:0.000} s");
+    }
+
+    [Fact]
+    public void HistoryListsSweepsNewestFirstAndKeepsTheirResult()
+    {
+        var clock = new ManualClock();
+        var history = new SweepHistory(_workspace.OpenDatabase(), clock);
+        SweepLayer[] layers = [new("hidden.fc1", "hidden", "linear", 235_500), new("classifier.fc", "classifier", "linear", 1010)];
+        var first = history.Begin(null, null, "lenet a", "lenet-300-100", Identity, 64, "element", [0, 0.5], layers);
+        clock.Advance(TimeSpan.FromMinutes(1));
+        var job = Guid.NewGuid();
+        var second = history.Begin(job, Guid.NewGuid(), "lenet a", "lenet-300-100", Identity, 64, "filter-l1", [0, 0.5], layers);
+
+        Assert.True(history.Finish(first.Id, "{\"done\":true}"));
+        Assert.False(history.Finish(Guid.NewGuid(), "{}"));
+
+        var listed = history.List();
+        Assert.Equal([second.Id, first.Id], listed.Select(s => s.Id));
+        Assert.Equal("{\"done\":true}", listed[1].ResultJson);
+        Assert.True(listed[1].IsFinished);
+        Assert.False(listed[0].IsFinished);
+        Assert.Equal(layers, listed[0].Layers);
+        Assert.Equal([0, 0.5], listed[0].Levels);
+        Assert.Equal(4, listed[0].CellCount);
+        Assert.Equal(Identity, listed[0].Identity);
+        Assert.Equal(second.Id, history.FindByJob(job)?.Id);
+        Assert.Null(history.FindByJob(Guid.NewGuid()));
+    }
+
+    /// <summary>Reports on the sweep's own thread, unlike <see cref="Progress{T}"/>.</summary>
+    private sealed class Synchronous(Action<SweepProgress> report) : IProgress<SweepProgress>
+    {
+        public void Report(SweepProgress value) => report(value);
+    }
+}

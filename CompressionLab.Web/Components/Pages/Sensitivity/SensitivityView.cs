@@ -1,0 +1,142 @@
+using CompressionLab.Core.Pruning;
+using CompressionLab.Core.Workspace;
+
+namespace CompressionLab.Web.Components.Pages.Sensitivity;
+
+/// <summary>What the curves show: top-1, top-5, loss, or the top-1 drop against the dense model.</summary>
+public enum SweepMetric
+{
+    Top1,
+    Top5,
+    Loss,
+    Drop,
+}
+
+/// <summary>What adding a cell to a <see cref="SensitivityView"/> did.</summary>
+public enum CellAddition
+{
+    /// <summary>New, and after every level its line already had: it extends the line.</summary>
+    Appended,
+
+    /// <summary>New, but below a level already shown: the line must be redrawn.</summary>
+    Inserted,
+
+    /// <summary>Already known (e.g. read from the workspace, then published again).</summary>
+    Known,
+
+    /// <summary>Not a layer of this sweep.</summary>
+    Ignored,
+}
+
+/// <summary>
+/// One sweep as the page holds it while it grows: its plan (layers, levels) and the cells known so far, per
+/// layer in level order. Pure state; the page turns it into lines, rows and a ranking.
+/// </summary>
+public sealed class SensitivityView
+{
+    private readonly Dictionary<string, SortedList<double, SweepCell>> _cells;
+
+    public SensitivityView(SweepRecord sweep, SweepMetrics? baseline = null)
+    {
+        Sweep = sweep ?? throw new ArgumentNullException(nameof(sweep));
+        Baseline = baseline;
+        _cells = sweep.Layers.ToDictionary(l => l.Name, _ => new SortedList<double, SweepCell>());
+    }
+
+    /// <summary>The sweep's record with whatever cells (and baseline) the result has.</summary>
+    public static SensitivityView From(SweepRecord sweep, SensitivityResult? result)
+    {
+        var view = new SensitivityView(sweep, result?.Baseline);
+        foreach (var cell in result?.Cells ?? []) view.Add(cell, result!.Baseline);
+        return view;
+    }
+
+    public SweepRecord Sweep { get; }
+
+    public SweepMetrics? Baseline { get; private set; }
+
+    public IReadOnlyList<SweepLayer> Layers => Sweep.Layers;
+
+    /// <summary>Cells known, level 0 included.</summary>
+    public int CellCount => _cells.Values.Sum(c => c.Count);
+
+    public bool IsComplete => CellCount == Sweep.CellCount;
+
+    /// <summary>The sweep's position of <paramref name="layer"/> in its table, or -1.</summary>
+    public int IndexOf(string layer)
+    {
+        for (var i = 0; i < Sweep.Layers.Count; i++)
+            if (Sweep.Layers[i].Name == layer) return i;
+        return -1;
+    }
+
+    public CellAddition Add(SweepCell cell, SweepMetrics baseline)
+    {
+        ArgumentNullException.ThrowIfNull(cell);
+        ArgumentNullException.ThrowIfNull(baseline);
+        Baseline ??= baseline;
+        if (!_cells.TryGetValue(cell.Layer, out var line)) return CellAddition.Ignored;
+        if (line.ContainsKey(cell.Sparsity)) return CellAddition.Known;
+        var appended = line.Count == 0 || cell.Sparsity > line.Keys[^1];
+        line.Add(cell.Sparsity, cell);
+        return appended ? CellAddition.Appended : CellAddition.Inserted;
+    }
+
+    /// <summary>The known cells of a layer, levels ascending.</summary>
+    public IReadOnlyList<SweepCell> CellsOf(string layer) =>
+        _cells.TryGetValue(layer, out var line) ? [.. line.Values] : [];
+
+    /// <summary>Every known cell, layers in table order, levels ascending.</summary>
+    public IEnumerable<SweepCell> Cells => Sweep.Layers.SelectMany(l => _cells[l.Name].Values);
+
+    public static double Value(SweepCell cell, SweepMetric metric)
+    {
+        ArgumentNullException.ThrowIfNull(cell);
+        return metric switch
+        {
+            SweepMetric.Top1 => cell.Top1,
+            SweepMetric.Top5 => cell.Top5,
+            SweepMetric.Loss => cell.Loss,
+            SweepMetric.Drop => cell.Top1Drop,
+            _ => throw new ArgumentOutOfRangeException(nameof(metric), metric, null),
+        };
+    }
+}
+
+/// <summary>One layer's place in the sensitivity ranking.</summary>
+/// <param name="SafeSparsity">
+/// The largest level up to which every measured level's top-1 drop stays at or under the threshold (0 when
+/// even the first pruned level exceeds it).
+/// </param>
+/// <param name="DropAtHighest">The drop at the highest level measured so far.</param>
+/// <param name="Complete">Every level of the sweep has been measured for this layer.</param>
+public sealed record LayerSensitivity(string Layer, string Stage, long Parameters, double SafeSparsity, double HighestLevel, double DropAtHighest, bool Complete);
+
+public static class SensitivityRanking
+{
+    /// <summary>
+    /// Layers from most to least sensitive: smallest safe sparsity first; among equals, the larger drop at the
+    /// highest level first, then table order. Layers with no pruned level measured yet are left out.
+    /// </summary>
+    public static IReadOnlyList<LayerSensitivity> Rank(SensitivityView view, double thresholdPoints)
+    {
+        ArgumentNullException.ThrowIfNull(view);
+        var ranked = new List<(LayerSensitivity Entry, int Order)>();
+        for (var i = 0; i < view.Layers.Count; i++)
+        {
+            var layer = view.Layers[i];
+            var cells = view.CellsOf(layer.Name);
+            if (!cells.Any(c => c.Sparsity > 0)) continue;
+            var safe = 0.0;
+            foreach (var cell in cells)
+            {
+                if (cell.Top1Drop > thresholdPoints) break;
+                safe = cell.Sparsity;
+            }
+            var last = cells[^1];
+            ranked.Add((new LayerSensitivity(layer.Name, layer.Stage, layer.Parameters, safe, last.Sparsity, last.Top1Drop,
+                cells.Count == view.Sweep.Levels.Count), i));
+        }
+        return [.. ranked.OrderBy(r => r.Entry.SafeSparsity).ThenByDescending(r => r.Entry.DropAtHighest).ThenBy(r => r.Order).Select(r => r.Entry)];
+    }
+}
