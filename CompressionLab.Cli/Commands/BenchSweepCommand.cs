@@ -38,7 +38,7 @@ public sealed class BenchSweepCommand : ICliCommand
         var settings = SweepInputs.Settings(options, checkpoint.Model, defaultCriterion: "element");
         context.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{checkpoint.Model.Architecture}: {settings.CriterionKey} sweep of {settings.Layers!.Count} layers × {settings.Levels.Count} levels on {subset.Count:N0} images, naive then cached"));
-        var r = SweepBenchmark.Run(checkpoint.Model, subset.Images, settings, context.CancellationToken);
+        var r = SweepBenchmark.Run(checkpoint.Model, subset.Images, settings, cancellationToken: context.CancellationToken);
 
         if (options.Flag("json"))
         {
