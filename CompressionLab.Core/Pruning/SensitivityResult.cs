@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace CompressionLab.Core.Pruning;
 
 /// <summary>Accuracy of one evaluation: top-1 and top-5 in percent (as Distiller's CSV), mean cross-entropy loss.</summary>
@@ -10,6 +12,7 @@ public sealed record SweepMetrics(double Top1, double Top5, double Loss);
 /// <param name="Top1Drop">Baseline top-1 minus this cell's top-1, in percentage points (positive = worse).</param>
 public sealed record SweepCell(string Layer, double Sparsity, double ActualSparsity, double Top1, double Top5, double Loss, double Top1Drop)
 {
+    [JsonIgnore]
     public SweepMetrics Metrics => new(Top1, Top5, Loss);
 
     public static SweepCell From(string layer, double sparsity, double actualSparsity, SweepMetrics metrics, SweepMetrics baseline) =>

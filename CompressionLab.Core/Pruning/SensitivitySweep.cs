@@ -38,7 +38,39 @@ public static class SensitivitySweep
         ISweepCellStore? store,
         SweepIdentity? identity,
         IProgress<SweepProgress>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default) =>
+        Run(network, images, settings, store, identity, progress, twin: null, cancellationToken);
+
+    /// <summary>
+    /// A cached sweep that also evaluates every computed cell the naive way, alternating the two per
+    /// cell and timing each (for <see cref="SweepBenchmark"/>: load that drifts during a long run then
+    /// hits both ways alike instead of whichever half ran later).
+    /// </summary>
+    internal static (SensitivityResult Cached, NaiveTwin Naive) RunInterleaved(ClassifierNetwork network, LabeledImages images, SweepSettings settings, CancellationToken cancellationToken)
+    {
+        var twin = new NaiveTwin();
+        var result = Run(network, images, settings with { Mode = SweepMode.Cached }, store: null, identity: null, progress: null, twin, cancellationToken);
+        return (result, twin);
+    }
+
+    /// <summary>What the naive way gave and cost, measured beside a cached run.</summary>
+    internal sealed class NaiveTwin
+    {
+        public Stopwatch NaiveTime { get; } = new();
+        public Stopwatch CachedTime { get; } = new();
+        public SweepMetrics? Baseline { get; set; }
+        public List<SweepCell> Cells { get; } = [];
+    }
+
+    private static SensitivityResult Run(
+        ClassifierNetwork network,
+        LabeledImages images,
+        SweepSettings settings,
+        ISweepCellStore? store,
+        SweepIdentity? identity,
+        IProgress<SweepProgress>? progress,
+        NaiveTwin? twin,
+        CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(images);
@@ -55,7 +87,7 @@ public static class SensitivitySweep
         network.eval();
         try
         {
-            var run = new SweepRun(network, images, plan, store, identity, progress, cancellationToken);
+            var run = new SweepRun(network, images, plan, store, identity, progress, twin, cancellationToken);
             var (baseline, cells) = run.Execute();
             return new SensitivityResult(network.Architecture, plan, images.Count, baseline, cells, stopwatch.Elapsed.TotalSeconds, run.CellsComputed, run.CellsFromStore);
         }
@@ -73,6 +105,7 @@ public static class SensitivitySweep
         ISweepCellStore? store,
         SweepIdentity? identity,
         IProgress<SweepProgress>? progress,
+        NaiveTwin? twin,
         CancellationToken cancellationToken)
     {
         private readonly LayerInfo[] _layers = plan.Layers!.Select(network.Layer).ToArray();
@@ -122,13 +155,21 @@ public static class SensitivitySweep
                 if (baseline is null)
                 {
                     var from = 0;
+                    twin?.CachedTime.Start();
                     if (plan.Mode == SweepMode.Cached && firstWork >= 0)
                     {
                         MoveCache(_layers[firstWork].BlockIndex);
                         from = cacheBlock;
                     }
                     baseline = SweepEvaluation.Evaluate(forward, from, from == 0 ? inputs.Images : cache, inputs.Labels, plan.BatchSize, cancellationToken);
+                    twin?.CachedTime.Stop();
                     store?.Save(SweepCellKey.Baseline(identity!), SweepCell.From("", 0, 0, baseline, baseline));
+                }
+                if (twin is not null)
+                {
+                    twin.NaiveTime.Start();
+                    twin.Baseline = SweepEvaluation.Evaluate(forward, 0, inputs.Images, inputs.Labels, plan.BatchSize, cancellationToken);
+                    twin.NaiveTime.Stop();
                 }
 
                 foreach (var layer in _layers)
@@ -138,7 +179,9 @@ public static class SensitivitySweep
                     if (todo.Count > 0)
                     {
                         ranking = PruningRanking.For(network, layer.Name, plan.Criterion, plan.Norm);
+                        twin?.CachedTime.Start();
                         if (plan.Mode == SweepMode.Cached) MoveCache(layer.BlockIndex);
+                        twin?.CachedTime.Stop();
                     }
                     foreach (var level in plan.Levels)
                     {
@@ -157,6 +200,9 @@ public static class SensitivitySweep
                         else
                         {
                             var mask = ranking!.MaskAt(level);
+                            var naiveFirst = twin is not null && CellsComputed % 2 == 0;
+                            if (naiveFirst) RunTwin(mask, layer, level, baseline);
+                            twin?.CachedTime.Start();
                             SweepMetrics metrics;
                             using (forward.Prune(mask))
                             {
@@ -164,6 +210,8 @@ public static class SensitivitySweep
                                     ? SweepEvaluation.Evaluate(forward, layer.BlockIndex, cache, inputs.Labels, plan.BatchSize, cancellationToken)
                                     : SweepEvaluation.Evaluate(forward, 0, inputs.Images, inputs.Labels, plan.BatchSize, cancellationToken);
                             }
+                            twin?.CachedTime.Stop();
+                            if (twin is not null && !naiveFirst) RunTwin(mask, layer, level, baseline);
                             cell = SweepCell.From(layer.Name, level, mask.Sparsity, metrics, baseline);
                             store?.Save(SweepCellKey.For(identity!, criterion, layer.Name, level), cell);
                             CellsComputed++;
@@ -181,6 +229,16 @@ public static class SensitivitySweep
                 if (!ReferenceEquals(cache, inputs.Images)) cache.Dispose();
             }
             return (baseline, cells);
+
+            void RunTwin(PruningMask mask, LayerInfo layer, double level, SweepMetrics cachedBaseline)
+            {
+                twin!.NaiveTime.Start();
+                SweepMetrics metrics;
+                using (forward.Prune(mask))
+                    metrics = SweepEvaluation.Evaluate(forward, 0, inputs.Images, inputs.Labels, plan.BatchSize, cancellationToken);
+                twin.NaiveTime.Stop();
+                twin.Cells.Add(SweepCell.From(layer.Name, level, mask.Sparsity, metrics, twin.Baseline ?? cachedBaseline));
+            }
 
             // Advances the held block input to a later block, releasing the earlier one.
             void MoveCache(int block)

@@ -7,7 +7,11 @@ namespace CompressionLab.Core.Pruning;
 
 /// <summary>
 /// One benchmark run: the same sweep timed naive and cached in one process, beside the FLOP ceiling
-/// of caching and the machine's measured fp32 matrix-multiply peak.
+/// of caching and the machine's measured fp32 matrix-multiply peak. The two ways are interleaved
+/// cell by cell (each cell evaluated both ways, alternating which goes first) and their times summed
+/// separately: naive = its baseline + a full pass per cell; cached = the baseline from the first
+/// layer's block input + the block-input chain + a suffix per cell. On a shared machine, load that
+/// changes during the run then weighs on both alike.
 /// </summary>
 /// <param name="Images">Images per cell.</param>
 /// <param name="PrunedCells">Cells that needed an evaluation (levels above 0).</param>
@@ -50,21 +54,44 @@ public sealed record SweepBenchmarkResult(
 public static class SweepBenchmark
 {
     /// <summary>
-    /// Runs <paramref name="settings"/> (default: a full element sweep) naive then cached on the same
-    /// network and images, after one untimed warm-up batch, and measures the mm peak after both.
+    /// Runs <paramref name="settings"/> (default: a full element sweep) both ways, interleaved, on
+    /// the same network and images after one untimed warm-up, and takes the better of two mm peak
+    /// measurements (before and after).
     /// </summary>
-    public static SweepBenchmarkResult Run(ClassifierNetwork network, LabeledImages images, SweepSettings? settings = null, CancellationToken cancellationToken = default)
+    /// <param name="threads">libtorch intra-op threads for the run (restored afterwards); null keeps the current setting.
+    /// On a machine other processes are using, 1 thread is much steadier than 2 (see docs/sweep-performance.md).</param>
+    public static SweepBenchmarkResult Run(ClassifierNetwork network, LabeledImages images, SweepSettings? settings = null, int? threads = null, CancellationToken cancellationToken = default)
     {
-        settings ??= new SweepSettings();
+        var previousThreads = get_num_threads();
+        if (threads is { } count)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count, nameof(threads));
+            set_num_threads(count);
+        }
+        try
+        {
+            return RunTimed(network, images, settings ?? new SweepSettings(), cancellationToken);
+        }
+        finally
+        {
+            set_num_threads(previousThreads);
+        }
+    }
+
+    private static SweepBenchmarkResult RunTimed(ClassifierNetwork network, LabeledImages images, SweepSettings settings, CancellationToken cancellationToken)
+    {
         var plan = settings.Normalize(network);
         var cost = SweepCost.Of(network, plan);
 
         Warm(network, images, plan, cancellationToken);
-        var naive = SensitivitySweep.Run(network, images, plan with { Mode = SweepMode.Naive }, cancellationToken: cancellationToken);
-        var cached = SensitivitySweep.Run(network, images, plan with { Mode = SweepMode.Cached }, cancellationToken: cancellationToken);
-        var peak = MeasureMatrixMultiplyGflops();
+        var peakBefore = MeasureMatrixMultiplyGflops();
+        var (cached, naive) = SensitivitySweep.RunInterleaved(network, images, plan, cancellationToken);
+        var peak = Math.Max(peakBefore, MeasureMatrixMultiplyGflops());
+        var naiveSeconds = naive.NaiveTime.Elapsed.TotalSeconds;
+        var cachedSeconds = naive.CachedTime.Elapsed.TotalSeconds;
 
-        var identical = naive.Baseline == cached.Baseline && naive.Cells.SequenceEqual(cached.Cells);
+        var computed = cached.Cells.Where(c => c.Sparsity > 0).ToArray();
+        var identical = naive.Baseline == cached.Baseline && naive.Cells.SequenceEqual(computed);
         var naiveFlops = 2.0 * cost.NaiveMacs * images.Count;
         var cachedFlops = 2.0 * cost.CachedMacs * images.Count;
         var forwards = (1.0 + cost.PrunedCells) * images.Count;
@@ -74,13 +101,13 @@ public static class SweepBenchmark
             plan.Layers!.Count,
             plan.Levels.Count,
             cost.PrunedCells,
-            naive.Seconds,
-            cached.Seconds,
-            naive.Seconds / cached.Seconds,
+            naiveSeconds,
+            cachedSeconds,
+            naiveSeconds / cachedSeconds,
             cost.FlopRatio,
-            forwards / naive.Seconds,
-            naiveFlops / naive.Seconds / 1e9,
-            cachedFlops / cached.Seconds / 1e9,
+            forwards / naiveSeconds,
+            naiveFlops / naiveSeconds / 1e9,
+            cachedFlops / cachedSeconds / 1e9,
             peak,
             get_num_threads(),
             plan.BatchSize,

@@ -11,7 +11,7 @@ public class SweepBenchmarkTests
         using var network = PruningTestModels.RandomZooModel(ModelZoo.VggTiny, seed: 31);
         var images = PruningTestModels.FashionTest(32);
         var settings = new SweepSettings { Levels = [0, 0.5, 0.9], Layers = ["stage1.conv2", "stage3.conv2"], BatchSize = 16 };
-        var result = SweepBenchmark.Run(network, images, settings);
+        var result = SweepBenchmark.Run(network, images, settings, threads: 1);
 
         Assert.True(result.ResultsIdentical);
         Assert.Equal(SweepCost.Of(network, settings).FlopRatio, result.FlopRatio);
@@ -21,6 +21,7 @@ public class SweepBenchmarkTests
         Assert.True(result.PeakGflops > 0 && result.Gflops > 0 && result.CachedGflops > 0);
         Assert.True(result.PeakRssBytes > 0);
         Assert.Equal(16, result.BatchSize);
+        Assert.Equal(1, result.Threads);
     }
 
     [Fact]
