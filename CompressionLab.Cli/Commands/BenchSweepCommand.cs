@@ -5,7 +5,7 @@ using CompressionLab.Core.Pruning;
 namespace CompressionLab.Cli.Commands;
 
 /// <summary>
-/// <c>bench sweep --model FILE --dataset NAME [--limit N] [--criterion element|filter] [--levels LIST] [--batch N] [--json]</c>:
+/// <c>bench sweep --model FILE --dataset NAME [--limit N] [--criterion element|filter] [--levels LIST] [--batch N] [--threads N] [--json]</c>:
 /// the same sweep timed naive (whole network per cell) and cached (prefix caching) in one process, beside the FLOP
 /// ceiling of caching and the machine's measured fp32 matrix-multiply peak. No cell cache is used: both runs compute.
 /// </summary>
@@ -24,6 +24,7 @@ public sealed class BenchSweepCommand : ICliCommand
         new("levels", "sparsity levels (default 0,0.05,...,0.95)", ValueName: "LIST"),
         new("layers", "layer names, comma-separated (default: all)", ValueName: "LIST"),
         new("batch", "images per forward pass (default 64)", ValueName: "N"),
+        new("threads", "intra-op threads for the timed runs (default: one per core)", ValueName: "N"),
         new("json", "print one JSON object as the last line", IsFlag: true),
     ];
 
@@ -38,7 +39,8 @@ public sealed class BenchSweepCommand : ICliCommand
         var settings = SweepInputs.Settings(options, checkpoint.Model, defaultCriterion: "element");
         context.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{checkpoint.Model.Architecture}: {settings.CriterionKey} sweep of {settings.Layers!.Count} layers × {settings.Levels.Count} levels on {subset.Count:N0} images, naive then cached"));
-        var r = SweepBenchmark.Run(checkpoint.Model, subset.Images, settings, cancellationToken: context.CancellationToken);
+        var threads = options.Int("threads", 1, 1024);
+        var r = SweepBenchmark.Run(checkpoint.Model, subset.Images, settings, threads, context.CancellationToken);
 
         if (options.Flag("json"))
         {
