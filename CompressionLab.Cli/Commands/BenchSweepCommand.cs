@@ -46,8 +46,8 @@ public sealed class BenchSweepCommand : ICliCommand
         {
             CliJson.WriteLine(context.Out, new Dictionary<string, object>
             {
-                ["naive_seconds"] = CliJson.Round(r.NaiveSeconds, 3),
-                ["cached_seconds"] = CliJson.Round(r.CachedSeconds, 3),
+                ["naive_seconds"] = CliJson.Round(r.NaiveSeconds),
+                ["cached_seconds"] = CliJson.Round(r.CachedSeconds),
                 ["speedup"] = CliJson.Round(r.Speedup, 4),
                 ["flop_ratio"] = CliJson.Round(r.FlopRatio, 4),
                 ["speedup_of_ceiling"] = CliJson.Round(r.SpeedupOfCeiling, 4),
