@@ -13,7 +13,7 @@ namespace CompressionLab.Cli.Commands;
 public sealed class SweepCommand : ICliCommand
 {
     public string Name => "sweep";
-    public string Summary => "per-layer pruning sensitivity (top-1/top-5 in percent, loss); cells are cached in the workspace";
+    public string Summary => "per-layer pruning sensitivity (top-1/top-5, loss); cells are cached in the workspace";
 
     public IReadOnlyList<OptionSpec> Options { get; } =
     [
@@ -73,12 +73,18 @@ public sealed class SweepCommand : ICliCommand
         return CliApp.Success;
     }
 
+    /// <summary>
+    /// The engine keeps sweep accuracies in percent, as Distiller's sensitivity CSV has them (the --csv
+    /// file keeps that); the JSON reports fractions like <c>train</c> and <c>eval</c>, so one script reads all three alike.
+    /// </summary>
+    private static double Fraction(double percent) => CliJson.Round(percent / 100.0, 8);
+
     private static Dictionary<string, object?> Json(SensitivityResult result, SweepSubset subset, string dataset, string? csv, Guid sweepId) => new()
     {
         ["baseline"] = new Dictionary<string, object>
         {
-            ["top1"] = CliJson.Round(result.Baseline.Top1),
-            ["top5"] = CliJson.Round(result.Baseline.Top5),
+            ["top1"] = Fraction(result.Baseline.Top1),
+            ["top5"] = Fraction(result.Baseline.Top5),
             ["loss"] = CliJson.Round(result.Baseline.Loss),
         },
         ["cells"] = result.Cells.Count,
@@ -89,14 +95,14 @@ public sealed class SweepCommand : ICliCommand
             ["points"] = result.CellsOf(layer).Select(c => new Dictionary<string, object>
             {
                 ["sparsity"] = c.Sparsity,
-                ["top1"] = CliJson.Round(c.Top1),
-                ["top5"] = CliJson.Round(c.Top5),
+                ["top1"] = Fraction(c.Top1),
+                ["top5"] = Fraction(c.Top5),
                 ["loss"] = CliJson.Round(c.Loss),
             }).ToArray(),
         }).ToArray(),
         ["cells_computed"] = result.CellsComputed,
         ["cells_cached"] = result.CellsFromStore,
-        ["accuracy_unit"] = "percent",
+        ["accuracy_unit"] = "fraction",
         ["architecture"] = result.Architecture,
         ["criterion"] = result.Settings.CriterionKey,
         ["dataset"] = dataset,

@@ -30,7 +30,7 @@ public sealed class ModelBlock
         var x = input;
         foreach (var (_, module) in Modules)
         {
-            var next = module.call(x);
+            var next = SingleChannelConv.ForwardModule(module, x);
             if (!ReferenceEquals(x, input)) x.Dispose();
             x = next;
         }

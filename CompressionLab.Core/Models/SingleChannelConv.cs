@@ -1,0 +1,47 @@
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace CompressionLab.Core.Models;
+
+/// <summary>
+/// A conv with one input channel (the first layer of every zoo CNN on grey images) computed as
+/// im2col + one matrix product, giving a channels-last output (NHWC in memory, NCHW in shape).
+/// </summary>
+/// <remarks>
+/// Why: oneDNN's direct conv runs a 1-channel conv far below the CPU's matrix-multiply speed (K = kh·kw
+/// is tiny), in the forward pass and again for the weight gradient; and its NCHW output keeps the whole
+/// network in NCHW, where this CPU's convs, BatchNorm and max-pool are slower than in channels-last.
+/// A channels-last input makes every later conv, BatchNorm, ReLU and max-pool stay channels-last
+/// (PyTorch recognises the layout by the strides), which trains vgg-small measurably faster (see
+/// docs/models.md). Autograd differentiates it like any other expression; the module's own weight and
+/// bias are used, so checkpoints, pruning masks and the layer table see the ordinary Conv2d.
+/// </remarks>
+internal static class SingleChannelConv
+{
+    /// <summary>Runs one module of a block: this path for a single-input-channel conv, the module otherwise.</summary>
+    public static Tensor ForwardModule(TorchSharp.torch.nn.Module<Tensor, Tensor> module, Tensor x) =>
+        module is TorchSharp.Modules.Conv2d conv && Applies(conv) ? Forward(conv, x) : module.call(x);
+
+    public static bool Applies(TorchSharp.Modules.Conv2d conv) =>
+        conv.weight is { } weight && weight.dim() == 4 && weight.shape[1] == 1 && conv.groups == 1
+        && conv.padding_mode == TorchSharp.PaddingModes.Zeros && conv.padding_type is null && conv.padding is { Length: 2 };
+
+    public static Tensor Forward(TorchSharp.Modules.Conv2d conv, Tensor x)
+    {
+        if (x.dim() != 4 || x.shape[1] != 1) return conv.call(x); // let the module report the shape error
+        var weight = conv.weight!;
+        var outputs = weight.shape[0];
+        var (kh, kw) = (weight.shape[2], weight.shape[3]);
+        var (sh, sw) = (conv.stride[0], conv.stride[1]);
+        var (ph, pw) = (conv.padding![0], conv.padding[1]);
+        var (dh, dw) = (conv.dilation[0], conv.dilation[1]);
+        var height = ((x.shape[2] + (2 * ph) - (dh * (kh - 1)) - 1) / sh) + 1;
+        var width = ((x.shape[3] + (2 * pw) - (dw * (kw - 1)) - 1) / sw) + 1;
+
+        using var columns = F.unfold(x, (kh, kw), (dh, dw), (ph, pw), (sh, sw)); // [N, kh·kw, H·W]
+        using var rows = columns.transpose(1, 2);                                   // [N, H·W, kh·kw]
+        using var matrix = weight.view(outputs, kh * kw).t();                       // [kh·kw, out]
+        using var product = conv.bias is { } bias ? addmm(bias, rows.reshape(-1, kh * kw), matrix, 1, 1) : rows.reshape(-1, kh * kw).mm(matrix);
+        return product.view(x.shape[0], height, width, outputs).permute(0, 3, 1, 2);
+    }
+}
