@@ -15,120 +15,77 @@ internal sealed class JobStore(WorkspaceDatabase database)
         "id, kind, title, parameters_json, state, fraction, eta_seconds, message, error, result_json, created_at, started_at, finished_at";
 
     /// <summary>Inserts or overwrites the row of <paramref name="job"/>, recording which scheduler runs it.</summary>
-    public void Save(JobSnapshot job, string owner)
-    {
-        using var connection = database.OpenConnection();
-        using var command = connection.CreateCommand();
-        command.CommandText = $"""
+    public void Save(JobSnapshot job, string owner) =>
+        database.Execute(
+            $"""
             INSERT INTO jobs ({Columns}, owner)
             VALUES ($id, $kind, $title, $parameters, $state, $fraction, $eta, $message, $error, $result, $created, $started, $finished, $owner)
             ON CONFLICT (id) DO UPDATE SET
                 state = excluded.state, fraction = excluded.fraction, eta_seconds = excluded.eta_seconds,
                 message = excluded.message, error = excluded.error, result_json = excluded.result_json,
                 started_at = excluded.started_at, finished_at = excluded.finished_at, owner = excluded.owner;
-            """;
-        command.Parameters.AddWithValue("$id", job.Id.ToString());
-        command.Parameters.AddWithValue("$kind", job.Kind);
-        command.Parameters.AddWithValue("$title", job.Title);
-        command.Parameters.AddWithValue("$parameters", job.ParametersJson);
-        command.Parameters.AddWithValue("$state", job.State.ToString());
-        command.Parameters.AddWithValue("$fraction", job.Fraction);
-        command.Parameters.AddWithValue("$eta", job.Eta is { } eta ? eta.TotalSeconds : DBNull.Value);
-        command.Parameters.AddWithValue("$message", job.Message);
-        command.Parameters.AddWithValue("$error", (object?)job.Error ?? DBNull.Value);
-        command.Parameters.AddWithValue("$result", (object?)job.ResultJson ?? DBNull.Value);
-        command.Parameters.AddWithValue("$created", WorkspaceTime.Format(job.CreatedAt));
-        command.Parameters.AddWithValue("$started", (object?)WorkspaceTime.Format(job.StartedAt) ?? DBNull.Value);
-        command.Parameters.AddWithValue("$finished", (object?)WorkspaceTime.Format(job.FinishedAt) ?? DBNull.Value);
-        command.Parameters.AddWithValue("$owner", owner);
-        command.ExecuteNonQuery();
-    }
+            """,
+            ("$id", job.Id.ToString()),
+            ("$kind", job.Kind),
+            ("$title", job.Title),
+            ("$parameters", job.ParametersJson),
+            ("$state", job.State.ToString()),
+            ("$fraction", job.Fraction),
+            ("$eta", job.Eta?.TotalSeconds),
+            ("$message", job.Message),
+            ("$error", job.Error),
+            ("$result", job.ResultJson),
+            ("$created", WorkspaceTime.Format(job.CreatedAt)),
+            ("$started", WorkspaceTime.Format(job.StartedAt)),
+            ("$finished", WorkspaceTime.Format(job.FinishedAt)),
+            ("$owner", owner));
 
-    public JobSnapshot? Load(Guid id)
-    {
-        using var connection = database.OpenConnection();
-        using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {Columns} FROM jobs WHERE id = $id;";
-        command.Parameters.AddWithValue("$id", id.ToString());
-        return ReadAll(command).SingleOrDefault();
-    }
+    public JobSnapshot? Load(Guid id) =>
+        database.QuerySingleOrDefault($"SELECT {Columns} FROM jobs WHERE id = $id;", ReadJob, ("$id", id.ToString()));
 
     /// <summary>The newest <paramref name="limit"/> jobs, newest first.</summary>
-    public IReadOnlyList<JobSnapshot> LoadRecent(int limit)
-    {
-        using var connection = database.OpenConnection();
-        using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {Columns} FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT $limit;";
-        command.Parameters.AddWithValue("$limit", limit);
-        return ReadAll(command);
-    }
+    public IReadOnlyList<JobSnapshot> LoadRecent(int limit) =>
+        database.Query($"SELECT {Columns} FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT $limit;", ReadJob, ("$limit", limit));
 
     /// <summary>
     /// Marks Queued and Running jobs whose scheduler is gone (<paramref name="ownerIsAlive"/> says no) as
     /// <see cref="JobState.Interrupted"/>, so no job shows as running forever after a crash or restart.
     /// </summary>
     /// <returns>How many jobs were marked.</returns>
-    public int InterruptAbandoned(Func<string?, bool> ownerIsAlive, DateTimeOffset now)
+    public int InterruptAbandoned(Func<string?, bool> ownerIsAlive, DateTimeOffset now) => database.InTransaction(transaction =>
     {
-        using var connection = database.OpenConnection();
-        using var transaction = connection.BeginTransaction();
-        var abandoned = new List<(string Id, string State)>();
-        using (var find = connection.CreateCommand())
+        var unfinished = transaction.Query(
+            "SELECT id, state, owner FROM jobs WHERE state IN ('Queued', 'Running');",
+            row => (Id: row.GetString(0), State: row.GetString(1), Owner: row.IsDBNull(2) ? null : row.GetString(2)));
+        var abandoned = unfinished.Where(job => !ownerIsAlive(job.Owner)).ToList();
+        foreach (var (id, state, _) in abandoned)
         {
-            find.Transaction = transaction;
-            find.CommandText = "SELECT id, state, owner FROM jobs WHERE state IN ('Queued', 'Running');";
-            using var reader = find.ExecuteReader();
-            while (reader.Read())
-            {
-                var owner = reader.IsDBNull(2) ? null : reader.GetString(2);
-                if (!ownerIsAlive(owner))
-                {
-                    abandoned.Add((reader.GetString(0), reader.GetString(1)));
-                }
-            }
-        }
-
-        foreach (var (id, state) in abandoned)
-        {
-            using var mark = connection.CreateCommand();
-            mark.Transaction = transaction;
-            mark.CommandText = """
+            transaction.Execute(
+                """
                 UPDATE jobs SET state = 'Interrupted', eta_seconds = NULL, error = $error, finished_at = $now
                 WHERE id = $id AND state IN ('Queued', 'Running');
-                """;
-            mark.Parameters.AddWithValue("$error", state == nameof(JobState.Running) ? StoppedWhileRunning : StoppedBeforeStart);
-            mark.Parameters.AddWithValue("$now", WorkspaceTime.Format(now));
-            mark.Parameters.AddWithValue("$id", id);
-            mark.ExecuteNonQuery();
+                """,
+                ("$error", state == nameof(JobState.Running) ? StoppedWhileRunning : StoppedBeforeStart),
+                ("$now", WorkspaceTime.Format(now)),
+                ("$id", id));
         }
 
-        transaction.Commit();
         return abandoned.Count;
-    }
+    });
 
-    private static List<JobSnapshot> ReadAll(SqliteCommand command)
-    {
-        var jobs = new List<JobSnapshot>();
-        using var reader = command.ExecuteReader();
-        while (reader.Read())
-        {
-            jobs.Add(new JobSnapshot(
-                Guid.Parse(reader.GetString(0)),
-                reader.GetString(1),
-                reader.GetString(2),
-                reader.GetString(3),
-                // A state this version does not know (written by a newer one) is shown as interrupted, not as a crash.
-                Enum.TryParse<JobState>(reader.GetString(4), out var state) ? state : JobState.Interrupted,
-                reader.GetDouble(5),
-                reader.IsDBNull(6) ? null : TimeSpan.FromSeconds(reader.GetDouble(6)),
-                reader.GetString(7),
-                reader.IsDBNull(8) ? null : reader.GetString(8),
-                reader.IsDBNull(9) ? null : reader.GetString(9),
-                WorkspaceTime.Parse(reader.GetString(10)),
-                reader.IsDBNull(11) ? null : WorkspaceTime.Parse(reader.GetString(11)),
-                reader.IsDBNull(12) ? null : WorkspaceTime.Parse(reader.GetString(12))));
-        }
-
-        return jobs;
-    }
+    private static JobSnapshot ReadJob(SqliteDataReader row) => new(
+        Guid.Parse(row.GetString(0)),
+        row.GetString(1),
+        row.GetString(2),
+        row.GetString(3),
+        // A state this version does not know (written by a newer one) is shown as interrupted, not as a crash.
+        Enum.TryParse<JobState>(row.GetString(4), out var state) ? state : JobState.Interrupted,
+        row.GetDouble(5),
+        row.IsDBNull(6) ? null : TimeSpan.FromSeconds(row.GetDouble(6)),
+        row.GetString(7),
+        row.IsDBNull(8) ? null : row.GetString(8),
+        row.IsDBNull(9) ? null : row.GetString(9),
+        WorkspaceTime.Parse(row.GetString(10)),
+        row.IsDBNull(11) ? null : WorkspaceTime.Parse(row.GetString(11)),
+        row.IsDBNull(12) ? null : WorkspaceTime.Parse(row.GetString(12)));
 }

@@ -115,84 +115,42 @@ public sealed class ModelStore
     }
 
     /// <summary>All models, newest first.</summary>
-    public IReadOnlyList<ModelRecord> List()
-    {
-        using var connection = _database.OpenConnection();
-        using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {Columns} FROM models ORDER BY created_at DESC, rowid DESC;";
-        return ReadAll(command);
-    }
+    public IReadOnlyList<ModelRecord> List() =>
+        _database.Query($"SELECT {Columns} FROM models ORDER BY created_at DESC, rowid DESC;", ReadRecord);
 
-    public ModelRecord? Get(Guid id)
-    {
-        using var connection = _database.OpenConnection();
-        using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {Columns} FROM models WHERE id = $id;";
-        command.Parameters.AddWithValue("$id", id.ToString());
-        return ReadAll(command).SingleOrDefault();
-    }
+    public ModelRecord? Get(Guid id) =>
+        _database.QuerySingleOrDefault($"SELECT {Columns} FROM models WHERE id = $id;", ReadRecord, ("$id", id.ToString()));
 
     /// <summary>The model whose file has this SHA-256 (hex, any case), if the workspace holds it.</summary>
     public ModelRecord? FindByHash(string contentHash)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(contentHash);
-        using var connection = _database.OpenConnection();
-        using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {Columns} FROM models WHERE content_hash = $hash;";
-        command.Parameters.AddWithValue("$hash", contentHash.Trim().ToLowerInvariant());
-        return ReadAll(command).SingleOrDefault();
+        return _database.QuerySingleOrDefault($"SELECT {Columns} FROM models WHERE content_hash = $hash;", ReadRecord,
+            ("$hash", contentHash.Trim().ToLowerInvariant()));
     }
 
     /// <summary>Removes the row and its checkpoint file; false when there is no such model.</summary>
-    public bool Delete(Guid id)
+    public bool Delete(Guid id) => _database.InTransaction(transaction =>
     {
-        using var connection = _database.OpenConnection();
-        using var transaction = connection.BeginTransaction();
-        string? relativePath;
-        using (var find = connection.CreateCommand())
-        {
-            find.Transaction = transaction;
-            find.CommandText = "SELECT file_path FROM models WHERE id = $id;";
-            find.Parameters.AddWithValue("$id", id.ToString());
-            relativePath = find.ExecuteScalar() as string;
-        }
-
+        var relativePath = transaction.QuerySingleOrDefault("SELECT file_path FROM models WHERE id = $id;",
+            row => row.GetString(0), ("$id", id.ToString()));
         if (relativePath is null)
         {
             return false;
         }
 
-        using (var delete = connection.CreateCommand())
-        {
-            delete.Transaction = transaction;
-            delete.CommandText = "DELETE FROM models WHERE id = $id;";
-            delete.Parameters.AddWithValue("$id", id.ToString());
-            delete.ExecuteNonQuery();
-        }
-
+        transaction.Execute("DELETE FROM models WHERE id = $id;", ("$id", id.ToString()));
         // Content hashes are unique, so no other row shares this file. If deleting it fails the row stays.
         File.Delete(_database.PathInside(relativePath));
-        transaction.Commit();
         return true;
-    }
+    });
 
     /// <summary>Records a newly measured top-1 (fraction in [0, 1], or null to clear it); null when there is no such model.</summary>
     public ModelRecord? UpdateAccuracy(Guid id, double? top1)
     {
         CheckTop1(top1, nameof(top1));
-        using (var connection = _database.OpenConnection())
-        using (var command = connection.CreateCommand())
-        {
-            command.CommandText = "UPDATE models SET top1 = $top1 WHERE id = $id;";
-            command.Parameters.AddWithValue("$top1", top1.HasValue ? top1.Value : DBNull.Value);
-            command.Parameters.AddWithValue("$id", id.ToString());
-            if (command.ExecuteNonQuery() == 0)
-            {
-                return null;
-            }
-        }
-
-        return Get(id);
+        var updated = _database.Execute("UPDATE models SET top1 = $top1 WHERE id = $id;", ("$top1", top1), ("$id", id.ToString()));
+        return updated == 0 ? null : Get(id);
     }
 
     private ModelRecord Insert(ModelEntry metadata, string hash, string relativePath)
@@ -209,25 +167,24 @@ public sealed class ModelStore
             _time.GetUtcNow(),
             string.IsNullOrWhiteSpace(metadata.MetadataJson) ? "{}" : metadata.MetadataJson);
 
-        using var connection = _database.OpenConnection();
-        using var command = connection.CreateCommand();
         // ON CONFLICT: another process imported the same bytes a moment ago; its row wins.
-        command.CommandText = $"""
+        var inserted = _database.Execute(
+            $"""
             INSERT INTO models ({Columns})
             VALUES ($id, $name, $arch, $dataset, $top1, $params, $hash, $path, $created, $metadata)
             ON CONFLICT (content_hash) DO NOTHING;
-            """;
-        command.Parameters.AddWithValue("$id", record.Id.ToString());
-        command.Parameters.AddWithValue("$name", record.DisplayName);
-        command.Parameters.AddWithValue("$arch", record.Architecture);
-        command.Parameters.AddWithValue("$dataset", record.Dataset);
-        command.Parameters.AddWithValue("$top1", record.Top1.HasValue ? record.Top1.Value : DBNull.Value);
-        command.Parameters.AddWithValue("$params", record.ParameterCount);
-        command.Parameters.AddWithValue("$hash", hash);
-        command.Parameters.AddWithValue("$path", relativePath);
-        command.Parameters.AddWithValue("$created", WorkspaceTime.Format(record.CreatedAt));
-        command.Parameters.AddWithValue("$metadata", record.MetadataJson);
-        return command.ExecuteNonQuery() == 1
+            """,
+            ("$id", record.Id.ToString()),
+            ("$name", record.DisplayName),
+            ("$arch", record.Architecture),
+            ("$dataset", record.Dataset),
+            ("$top1", record.Top1),
+            ("$params", record.ParameterCount),
+            ("$hash", hash),
+            ("$path", relativePath),
+            ("$created", WorkspaceTime.Format(record.CreatedAt)),
+            ("$metadata", record.MetadataJson));
+        return inserted == 1
             ? record
             : FindByHash(hash) ?? throw new InvalidOperationException($"The model with hash {hash} vanished while it was being imported.");
     }
@@ -268,27 +225,17 @@ public sealed class ModelStore
         return (Convert.ToHexStringLower(sha.GetHashAndReset()), length);
     }
 
-    private List<ModelRecord> ReadAll(SqliteCommand command)
-    {
-        var records = new List<ModelRecord>();
-        using var reader = command.ExecuteReader();
-        while (reader.Read())
-        {
-            records.Add(new ModelRecord(
-                Guid.Parse(reader.GetString(0)),
-                reader.GetString(1),
-                reader.GetString(2),
-                reader.GetString(3),
-                reader.IsDBNull(4) ? null : reader.GetDouble(4),
-                reader.GetInt64(5),
-                reader.GetString(6),
-                _database.PathInside(reader.GetString(7)),
-                WorkspaceTime.Parse(reader.GetString(8)),
-                reader.GetString(9)));
-        }
-
-        return records;
-    }
+    private ModelRecord ReadRecord(SqliteDataReader row) => new(
+        Guid.Parse(row.GetString(0)),
+        row.GetString(1),
+        row.GetString(2),
+        row.GetString(3),
+        row.IsDBNull(4) ? null : row.GetDouble(4),
+        row.GetInt64(5),
+        row.GetString(6),
+        _database.PathInside(row.GetString(7)),
+        WorkspaceTime.Parse(row.GetString(8)),
+        row.GetString(9));
 
     private static void CheckEntry(ModelEntry metadata)
     {

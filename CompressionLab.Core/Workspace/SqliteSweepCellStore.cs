@@ -29,15 +29,13 @@ public sealed class SqliteSweepCellStore : ISweepCellStore
     public bool TryGet(SweepCellKey key, [NotNullWhen(true)] out SweepCell? cell)
     {
         ArgumentNullException.ThrowIfNull(key);
-        using var connection = _database.OpenConnection();
-        using var command = connection.CreateCommand();
-        command.CommandText = $"""
+        cell = _database.QuerySingleOrDefault(
+            $"""
             SELECT {CellColumns} FROM sweep_cells
             WHERE model_hash = $hash AND dataset = $dataset AND subset = $subset AND criterion = $criterion AND layer = $layer AND level = $level;
-            """;
-        AddKey(command, key);
-        using var reader = command.ExecuteReader();
-        cell = reader.Read() ? ReadCell(reader) : null;
+            """,
+            ReadCell,
+            KeyParameters(key));
         return cell is not null;
     }
 
@@ -45,24 +43,24 @@ public sealed class SqliteSweepCellStore : ISweepCellStore
     {
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(cell);
-        using var connection = _database.OpenConnection();
-        using var command = connection.CreateCommand();
         // A cell computed again (say, by a CLI run beside the dashboard) has the same numbers; the newest row wins.
-        command.CommandText = """
+        _database.Execute(
+            """
             INSERT INTO sweep_cells (model_hash, dataset, subset, criterion, layer, level, actual_sparsity, top1, top5, loss, top1_drop, created_at)
             VALUES ($hash, $dataset, $subset, $criterion, $layer, $level, $actual, $top1, $top5, $loss, $drop, $created)
             ON CONFLICT (model_hash, dataset, subset, criterion, layer, level) DO UPDATE SET
                 actual_sparsity = excluded.actual_sparsity, top1 = excluded.top1, top5 = excluded.top5,
                 loss = excluded.loss, top1_drop = excluded.top1_drop, created_at = excluded.created_at;
-            """;
-        AddKey(command, key);
-        command.Parameters.AddWithValue("$actual", cell.ActualSparsity);
-        command.Parameters.AddWithValue("$top1", cell.Top1);
-        command.Parameters.AddWithValue("$top5", cell.Top5);
-        command.Parameters.AddWithValue("$loss", cell.Loss);
-        command.Parameters.AddWithValue("$drop", cell.Top1Drop);
-        command.Parameters.AddWithValue("$created", WorkspaceTime.Format(_time.GetUtcNow()));
-        command.ExecuteNonQuery();
+            """,
+            [
+                .. KeyParameters(key),
+                ("$actual", cell.ActualSparsity),
+                ("$top1", cell.Top1),
+                ("$top5", cell.Top5),
+                ("$loss", cell.Loss),
+                ("$drop", cell.Top1Drop),
+                ("$created", WorkspaceTime.Format(_time.GetUtcNow())),
+            ]);
     }
 
     /// <summary>
@@ -73,40 +71,36 @@ public sealed class SqliteSweepCellStore : ISweepCellStore
     {
         ArgumentNullException.ThrowIfNull(identity);
         ArgumentException.ThrowIfNullOrWhiteSpace(criterion);
-        using var connection = _database.OpenConnection();
-        using var command = connection.CreateCommand();
-        command.CommandText = $"""
+        return _database.Query(
+            $"""
             SELECT {CellColumns} FROM sweep_cells
             WHERE model_hash = $hash AND dataset = $dataset AND subset = $subset AND criterion = $criterion
             ORDER BY layer, level;
-            """;
-        AddKey(command, SweepCellKey.For(identity, criterion, "", 0));
-        var cells = new List<SweepCell>();
-        using var reader = command.ExecuteReader();
-        while (reader.Read()) cells.Add(ReadCell(reader));
-        return cells;
+            """,
+            ReadCell,
+            KeyParameters(SweepCellKey.For(identity, criterion, "", 0)));
     }
 
     /// <summary>The stored dense baseline of an identity, if it was evaluated before.</summary>
     public SweepMetrics? Baseline(SweepIdentity identity) =>
         TryGet(SweepCellKey.Baseline(identity), out var cell) ? cell.Metrics : null;
 
-    private static void AddKey(SqliteCommand command, SweepCellKey key)
-    {
-        command.Parameters.AddWithValue("$hash", key.ModelHash);
-        command.Parameters.AddWithValue("$dataset", key.Dataset);
-        command.Parameters.AddWithValue("$subset", key.Subset);
-        command.Parameters.AddWithValue("$criterion", key.Criterion);
-        command.Parameters.AddWithValue("$layer", key.Layer);
-        command.Parameters.AddWithValue("$level", key.Level);
-    }
+    private static (string Name, object? Value)[] KeyParameters(SweepCellKey key) =>
+    [
+        ("$hash", key.ModelHash),
+        ("$dataset", key.Dataset),
+        ("$subset", key.Subset),
+        ("$criterion", key.Criterion),
+        ("$layer", key.Layer),
+        ("$level", key.Level),
+    ];
 
-    private static SweepCell ReadCell(SqliteDataReader reader) => new(
-        reader.GetString(0),
-        reader.GetDouble(1),
-        reader.GetDouble(2),
-        reader.GetDouble(3),
-        reader.GetDouble(4),
-        reader.GetDouble(5),
-        reader.GetDouble(6));
+    private static SweepCell ReadCell(SqliteDataReader row) => new(
+        row.GetString(0),
+        row.GetDouble(1),
+        row.GetDouble(2),
+        row.GetDouble(3),
+        row.GetDouble(4),
+        row.GetDouble(5),
+        row.GetDouble(6));
 }

@@ -77,26 +77,24 @@ public sealed class SweepHistory
         var record = new SweepRecord(id ?? Guid.CreateVersion7(), jobId, modelId, identity.ModelHash, modelName.Trim(), architecture, identity.Dataset,
             identity.Subset, subsetSize, criterion, levels.ToArray(), layers.ToArray(), _time.GetUtcNow(), null, null);
 
-        using var connection = _database.OpenConnection();
-        using var command = connection.CreateCommand();
-        command.CommandText = $"""
+        _database.Execute(
+            $"""
             INSERT INTO sweeps ({Columns})
             VALUES ($id, $job, $model, $hash, $name, $arch, $dataset, $subset, $size, $criterion, $levels, $layers, $created, NULL, NULL);
-            """;
-        command.Parameters.AddWithValue("$id", record.Id.ToString());
-        command.Parameters.AddWithValue("$job", jobId.HasValue ? jobId.Value.ToString() : DBNull.Value);
-        command.Parameters.AddWithValue("$model", modelId.HasValue ? modelId.Value.ToString() : DBNull.Value);
-        command.Parameters.AddWithValue("$hash", record.ModelHash);
-        command.Parameters.AddWithValue("$name", record.ModelName);
-        command.Parameters.AddWithValue("$arch", record.Architecture);
-        command.Parameters.AddWithValue("$dataset", record.Dataset);
-        command.Parameters.AddWithValue("$subset", record.Subset);
-        command.Parameters.AddWithValue("$size", record.SubsetSize);
-        command.Parameters.AddWithValue("$criterion", record.Criterion);
-        command.Parameters.AddWithValue("$levels", JsonSerializer.Serialize(record.Levels, Json));
-        command.Parameters.AddWithValue("$layers", JsonSerializer.Serialize(record.Layers, Json));
-        command.Parameters.AddWithValue("$created", WorkspaceTime.Format(record.CreatedAt));
-        command.ExecuteNonQuery();
+            """,
+            ("$id", record.Id.ToString()),
+            ("$job", jobId?.ToString()),
+            ("$model", modelId?.ToString()),
+            ("$hash", record.ModelHash),
+            ("$name", record.ModelName),
+            ("$arch", record.Architecture),
+            ("$dataset", record.Dataset),
+            ("$subset", record.Subset),
+            ("$size", record.SubsetSize),
+            ("$criterion", record.Criterion),
+            ("$levels", JsonSerializer.Serialize(record.Levels, Json)),
+            ("$layers", JsonSerializer.Serialize(record.Layers, Json)),
+            ("$created", WorkspaceTime.Format(record.CreatedAt)));
         return record;
     }
 
@@ -104,68 +102,41 @@ public sealed class SweepHistory
     public bool Finish(Guid id, string resultJson)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(resultJson);
-        using var connection = _database.OpenConnection();
-        using var command = connection.CreateCommand();
-        command.CommandText = "UPDATE sweeps SET result_json = $result, finished_at = $finished WHERE id = $id;";
-        command.Parameters.AddWithValue("$result", resultJson);
-        command.Parameters.AddWithValue("$finished", WorkspaceTime.Format(_time.GetUtcNow()));
-        command.Parameters.AddWithValue("$id", id.ToString());
-        return command.ExecuteNonQuery() == 1;
+        return _database.Execute(
+            "UPDATE sweeps SET result_json = $result, finished_at = $finished WHERE id = $id;",
+            ("$result", resultJson),
+            ("$finished", WorkspaceTime.Format(_time.GetUtcNow())),
+            ("$id", id.ToString())) == 1;
     }
 
     /// <summary>All sweeps, newest first.</summary>
-    public IReadOnlyList<SweepRecord> List()
-    {
-        using var connection = _database.OpenConnection();
-        using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {Columns} FROM sweeps ORDER BY created_at DESC, rowid DESC;";
-        return ReadAll(command);
-    }
+    public IReadOnlyList<SweepRecord> List() =>
+        _database.Query($"SELECT {Columns} FROM sweeps ORDER BY created_at DESC, rowid DESC;", ReadRecord);
 
-    public SweepRecord? Get(Guid id)
-    {
-        using var connection = _database.OpenConnection();
-        using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {Columns} FROM sweeps WHERE id = $id;";
-        command.Parameters.AddWithValue("$id", id.ToString());
-        return ReadAll(command).SingleOrDefault();
-    }
+    public SweepRecord? Get(Guid id) =>
+        _database.QuerySingleOrDefault($"SELECT {Columns} FROM sweeps WHERE id = $id;", ReadRecord, ("$id", id.ToString()));
 
     /// <summary>The sweep a dashboard job runs (or ran), once the job has started it.</summary>
-    public SweepRecord? FindByJob(Guid jobId)
-    {
-        using var connection = _database.OpenConnection();
-        using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {Columns} FROM sweeps WHERE job_id = $job ORDER BY created_at DESC LIMIT 1;";
-        command.Parameters.AddWithValue("$job", jobId.ToString());
-        return ReadAll(command).SingleOrDefault();
-    }
+    public SweepRecord? FindByJob(Guid jobId) =>
+        _database.QuerySingleOrDefault($"SELECT {Columns} FROM sweeps WHERE job_id = $job ORDER BY created_at DESC LIMIT 1;", ReadRecord,
+            ("$job", jobId.ToString()));
 
-    private static List<SweepRecord> ReadAll(SqliteCommand command)
-    {
-        var records = new List<SweepRecord>();
-        using var reader = command.ExecuteReader();
-        while (reader.Read())
-        {
-            records.Add(new SweepRecord(
-                Guid.Parse(reader.GetString(0)),
-                reader.IsDBNull(1) ? null : Guid.Parse(reader.GetString(1)),
-                reader.IsDBNull(2) ? null : Guid.Parse(reader.GetString(2)),
-                reader.GetString(3),
-                reader.GetString(4),
-                reader.GetString(5),
-                reader.GetString(6),
-                reader.GetString(7),
-                reader.GetInt32(8),
-                reader.GetString(9),
-                JsonSerializer.Deserialize<double[]>(reader.GetString(10), Json) ?? [],
-                JsonSerializer.Deserialize<SweepLayer[]>(reader.GetString(11), Json) ?? [],
-                WorkspaceTime.Parse(reader.GetString(12)),
-                reader.IsDBNull(13) ? null : WorkspaceTime.Parse(reader.GetString(13)),
-                reader.IsDBNull(14) ? null : reader.GetString(14)));
-        }
-        return records;
-    }
+    private static SweepRecord ReadRecord(SqliteDataReader row) => new(
+        Guid.Parse(row.GetString(0)),
+        row.IsDBNull(1) ? null : Guid.Parse(row.GetString(1)),
+        row.IsDBNull(2) ? null : Guid.Parse(row.GetString(2)),
+        row.GetString(3),
+        row.GetString(4),
+        row.GetString(5),
+        row.GetString(6),
+        row.GetString(7),
+        row.GetInt32(8),
+        row.GetString(9),
+        JsonSerializer.Deserialize<double[]>(row.GetString(10), Json) ?? [],
+        JsonSerializer.Deserialize<SweepLayer[]>(row.GetString(11), Json) ?? [],
+        WorkspaceTime.Parse(row.GetString(12)),
+        row.IsDBNull(13) ? null : WorkspaceTime.Parse(row.GetString(13)),
+        row.IsDBNull(14) ? null : row.GetString(14));
 }
 
 /// <summary>Reads a sweep of the history back as a result, finished or not.</summary>

@@ -6,7 +6,8 @@ namespace CompressionLab.Core.Workspace;
 /// <summary>
 /// The workspace's SQLite file (<c>workspace.db</c> in the workspace folder): created on first use and
 /// brought up to the newest schema of <see cref="WorkspaceSchema.Migrations"/> before the first
-/// connection is handed out. Stores open their own short-lived connections through <see cref="OpenConnection"/>.
+/// connection is handed out. Stores run their statements through <see cref="Query{T}"/>, <see cref="Execute"/> and
+/// <see cref="InTransaction{T}"/>, each on a short-lived connection of its own; <see cref="OpenConnection"/> is there for the rest.
 /// </summary>
 public sealed class WorkspaceDatabase : IDisposable
 {
@@ -54,6 +55,46 @@ public sealed class WorkspaceDatabase : IDisposable
     {
         EnsureMigrated();
         return OpenUnmigrated();
+    }
+
+    /// <summary>Runs <paramref name="sql"/> and maps each row it returns, in the order returned.</summary>
+    /// <param name="parameters">Bound by name (<c>$id</c>, ...); a null value is bound as SQL NULL.</param>
+    public IReadOnlyList<T> Query<T>(string sql, Func<SqliteDataReader, T> map, params (string Name, object? Value)[] parameters)
+    {
+        using var connection = OpenConnection();
+        return WorkspaceSql.Query(connection, transaction: null, sql, map, parameters);
+    }
+
+    /// <summary>
+    /// The one row <paramref name="sql"/> returns, mapped; default (null for a class) when it returns none.
+    /// Throws <see cref="InvalidOperationException"/> when it returns more than one.
+    /// </summary>
+    /// <param name="parameters">Bound by name (<c>$id</c>, ...); a null value is bound as SQL NULL.</param>
+    public T? QuerySingleOrDefault<T>(string sql, Func<SqliteDataReader, T> map, params (string Name, object? Value)[] parameters) =>
+        Query(sql, map, parameters).SingleOrDefault();
+
+    /// <summary>Runs a statement that returns no rows (INSERT, UPDATE, DELETE, ...).</summary>
+    /// <param name="parameters">Bound by name (<c>$id</c>, ...); a null value is bound as SQL NULL.</param>
+    /// <returns>How many rows it inserted, updated or deleted.</returns>
+    public int Execute(string sql, params (string Name, object? Value)[] parameters)
+    {
+        using var connection = OpenConnection();
+        return WorkspaceSql.Execute(connection, transaction: null, sql, parameters);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> in one transaction on a connection of its own and commits when it returns;
+    /// when it throws, nothing it wrote is kept. The transaction is BEGIN IMMEDIATE: it takes the write lock
+    /// at the start, so what <paramref name="work"/> reads cannot change under it before its writes land.
+    /// </summary>
+    public T InTransaction<T>(Func<WorkspaceTransaction, T> work)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        using var connection = OpenConnection();
+        using var transaction = connection.BeginTransaction(deferred: false);
+        var result = work(new WorkspaceTransaction(connection, transaction));
+        transaction.Commit();
+        return result;
     }
 
     /// <summary>Creates the folder and database if needed and applies missing migrations; safe to call repeatedly.</summary>
@@ -120,15 +161,15 @@ public sealed class WorkspaceDatabase : IDisposable
         var connection = new SqliteConnection(_connectionString);
         connection.Open();
         // With WAL, NORMAL cannot corrupt the file; a power cut may only lose the last commits.
-        Execute(connection, "PRAGMA synchronous = NORMAL;");
+        WorkspaceSql.Execute(connection, transaction: null, "PRAGMA synchronous = NORMAL;");
         return connection;
     }
 
     private void Migrate(SqliteConnection connection)
     {
         // WAL lets the dashboard read while a job writes; the mode is stored in the file.
-        Execute(connection, "PRAGMA journal_mode = WAL;");
-        Execute(connection, """
+        WorkspaceSql.Execute(connection, transaction: null, "PRAGMA journal_mode = WAL;");
+        WorkspaceSql.Execute(connection, transaction: null, """
             CREATE TABLE IF NOT EXISTS schema_version (
                 version    INTEGER PRIMARY KEY,
                 name       TEXT NOT NULL,
@@ -155,14 +196,12 @@ public sealed class WorkspaceDatabase : IDisposable
 
             try
             {
-                Execute(connection, migration.Sql, transaction);
-                using var record = connection.CreateCommand();
-                record.Transaction = transaction;
-                record.CommandText = "INSERT INTO schema_version (version, name, applied_at) VALUES ($version, $name, $appliedAt);";
-                record.Parameters.AddWithValue("$version", migration.Version);
-                record.Parameters.AddWithValue("$name", migration.Name);
-                record.Parameters.AddWithValue("$appliedAt", DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture));
-                record.ExecuteNonQuery();
+                WorkspaceSql.Execute(connection, transaction, migration.Sql);
+                WorkspaceSql.Execute(connection, transaction,
+                    "INSERT INTO schema_version (version, name, applied_at) VALUES ($version, $name, $appliedAt);",
+                    ("$version", migration.Version),
+                    ("$name", migration.Name),
+                    ("$appliedAt", DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture)));
                 transaction.Commit();
             }
             catch (SqliteException ex)
@@ -173,21 +212,8 @@ public sealed class WorkspaceDatabase : IDisposable
         }
     }
 
-    private static int ReadVersion(SqliteConnection connection, SqliteTransaction? transaction)
-    {
-        using var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = "SELECT COALESCE(MAX(version), 0) FROM schema_version;";
-        return Convert.ToInt32(command.ExecuteScalar(), CultureInfo.InvariantCulture);
-    }
-
-    private static void Execute(SqliteConnection connection, string sql, SqliteTransaction? transaction = null)
-    {
-        using var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
-    }
+    private static int ReadVersion(SqliteConnection connection, SqliteTransaction? transaction) =>
+        WorkspaceSql.Query(connection, transaction, "SELECT COALESCE(MAX(version), 0) FROM schema_version;", row => row.GetInt32(0)).Single();
 
     private static void CheckOrder(IReadOnlyList<WorkspaceMigration> migrations)
     {
