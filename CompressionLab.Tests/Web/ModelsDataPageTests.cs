@@ -411,7 +411,21 @@ public sealed class ModelsDataPageTests() : ModelsDataPageTestBase(withFashionMn
         await page.Find("[data-testid=train-starter-pair]").ClickAsync(new MouseEventArgs());
 
         Assert.Equal([estimate.Id], Scheduler.CancelRequests);
-        Assert.Equal(2, Scheduler.List().Count(j => j.Kind == TrainingJob.Kind));
+        var trainings = Scheduler.List().Where(j => j.Kind == TrainingJob.Kind).ToList();
+        Assert.Equal(2, trainings.Count);
+        page.WaitForAssertion(() => Assert.Empty(page.FindAll("[data-testid=first-run-card]")), UiTimeout);
+
+        // Both trainings cancelled too: the card is back, with a new estimate queued in place of the cancelled one.
+        await Task.Run(() =>
+        {
+            Scheduler.Publish(estimate with { State = JobState.Cancelled });
+            foreach (var training in trainings)
+            {
+                Scheduler.Publish(training with { State = JobState.Cancelled });
+            }
+        });
+        page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-testid=estimate-queued]")), UiTimeout);
+        Assert.Equal(JobState.Queued, Assert.Single(Scheduler.List(), j => j.Kind == StarterPairEstimateJob.Kind && j.Id != estimate.Id).State);
     }
 
     [Fact]
