@@ -31,7 +31,7 @@ public static class CompressionLabWebExtensions
         builder.Services.AddMudServices();
 
         builder.Services.AddCompressionLabCore(builder.Configuration);
-        builder.Services.AddSingleton<IStarterPairEstimator, MeasuredStarterPairEstimator>();
+        builder.Services.AddSingleton<StarterPairEstimates>();
         return builder;
     }
 

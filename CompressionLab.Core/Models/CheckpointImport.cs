@@ -13,19 +13,25 @@ public sealed record CheckpointImportResult(ModelRecord Model, bool AlreadyPrese
 /// </summary>
 public static class CheckpointImport
 {
+    /// <summary>What the folders of staged uploads are called, inside the models folder.</summary>
+    public const string StagingPrefix = ".upload-";
+
     /// <summary>Validates <paramref name="file"/> and stores a copy of it.</summary>
     /// <param name="displayName">Null: the file's name without its extension.</param>
-    public static CheckpointImportResult Import(ModelStore store, string file, string? displayName = null)
+    /// <param name="cancellationToken">Honoured until the file is valid; from then on the copy is stored whole or not at all.</param>
+    public static CheckpointImportResult Import(ModelStore store, string file, string? displayName = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentException.ThrowIfNullOrWhiteSpace(file);
 
+        cancellationToken.ThrowIfCancellationRequested();
         CheckpointMetadata metadata;
         using (var checkpoint = Checkpoint.Load(file)) metadata = checkpoint.Metadata;
 
         string hash;
         using (var stream = File.OpenRead(file)) hash = Convert.ToHexStringLower(SHA256.HashData(stream));
         if (store.FindByHash(hash) is { } existing) return new CheckpointImportResult(existing, AlreadyPresent: true);
+        cancellationToken.ThrowIfCancellationRequested();
 
         var name = string.IsNullOrWhiteSpace(displayName) ? Path.GetFileNameWithoutExtension(file) : displayName.Trim();
         if (string.IsNullOrWhiteSpace(name)) name = metadata.Architecture;
@@ -41,40 +47,99 @@ public static class CheckpointImport
         return new CheckpointImportResult(record, AlreadyPresent: false);
     }
 
+    /// <summary>Validates and stores a staged upload under its original name (errors name the file the person chose, not the staged copy).</summary>
+    public static CheckpointImportResult Import(ModelStore store, StagedCheckpoint staged, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(staged);
+        try
+        {
+            return Import(store, staged.FilePath, cancellationToken: cancellationToken);
+        }
+        catch (CheckpointException e)
+        {
+            throw new CheckpointException(staged.FileName, e.Problem, e);
+        }
+    }
+
     /// <summary>
-    /// Copies <paramref name="content"/> (e.g. a browser upload) to a temporary file inside the workspace, then
-    /// <see cref="Import(ModelStore, string, string?)"/>s it under <paramref name="fileName"/>'s name; the temporary file is always deleted.
+    /// Copies <paramref name="content"/> (e.g. a browser upload) to a temporary file inside the workspace, in a
+    /// folder of its own under <paramref name="fileName"/>'s name; dispose the result to delete it. Nothing is
+    /// checked yet: that is <see cref="Import(ModelStore, StagedCheckpoint, CancellationToken)"/>'s work, done by
+    /// an import job (<see cref="CheckpointImportJob"/>), because it loads the model with TorchSharp.
     /// </summary>
-    public static async Task<CheckpointImportResult> ImportAsync(ModelStore store, Stream content, string fileName, CancellationToken cancellationToken = default)
+    /// <remarks>A copy that fails or is cancelled leaves nothing behind.</remarks>
+    public static async Task<StagedCheckpoint> StageAsync(ModelStore store, Stream content, string fileName, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(content);
         ArgumentException.ThrowIfNullOrWhiteSpace(fileName);
 
+        var name = Path.GetFileName(fileName);
+        if (string.IsNullOrWhiteSpace(name)) throw new ArgumentException($"'{fileName}' does not name a file.", nameof(fileName));
         Directory.CreateDirectory(store.ModelsFolder);
-        // A folder of its own under the original name, so error messages name the file the person chose.
-        var folder = Path.Combine(store.ModelsFolder, $".upload-{Guid.NewGuid():N}");
-        var staged = Path.Combine(folder, Path.GetFileName(fileName));
+        var staged = new StagedCheckpoint(Path.Combine(store.ModelsFolder, $"{StagingPrefix}{Guid.NewGuid():N}"), name);
         try
         {
-            Directory.CreateDirectory(folder);
-            await using (var output = new FileStream(staged, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true))
+            Directory.CreateDirectory(staged.Folder);
+            await using (var output = new FileStream(staged.FilePath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true))
             {
                 await content.CopyToAsync(output, cancellationToken).ConfigureAwait(false);
             }
-            try
-            {
-                return Import(store, staged);
-            }
-            catch (CheckpointException e)
-            {
-                // The staged path means nothing to the person who uploaded the file.
-                throw new CheckpointException(fileName, e.Problem, e);
-            }
+            staged.Bytes = new FileInfo(staged.FilePath).Length;
+            return staged;
         }
-        finally
+        catch
         {
-            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+            staged.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Stages <paramref name="content"/> and imports it at once, on the calling thread (the CLI and tests;
+    /// the dashboard runs the import as a job); the temporary file is always deleted.
+    /// </summary>
+    public static async Task<CheckpointImportResult> ImportAsync(ModelStore store, Stream content, string fileName, CancellationToken cancellationToken = default)
+    {
+        using var staged = await StageAsync(store, content, fileName, cancellationToken).ConfigureAwait(false);
+        return Import(store, staged, cancellationToken);
+    }
+}
+
+/// <summary>
+/// An uploaded checkpoint copied into a temporary folder of the workspace, not yet checked. Disposing it deletes
+/// the folder; that is safe from any thread and more than once (the import job and the job's end both do it).
+/// </summary>
+public sealed class StagedCheckpoint : IDisposable
+{
+    private int _deleted;
+
+    internal StagedCheckpoint(string folder, string fileName)
+    {
+        Folder = folder;
+        FileName = fileName;
+        FilePath = Path.Combine(folder, fileName);
+    }
+
+    /// <summary>The temporary folder, inside the workspace's models folder.</summary>
+    public string Folder { get; }
+
+    /// <summary>The name the person chose (no folder).</summary>
+    public string FileName { get; }
+
+    /// <summary>The staged copy: <see cref="FileName"/> inside <see cref="Folder"/>.</summary>
+    public string FilePath { get; }
+
+    public long Bytes { get; internal set; }
+
+    public bool IsDeleted => Volatile.Read(ref _deleted) == 1;
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _deleted, 1) == 0 && Directory.Exists(Folder))
+        {
+            Directory.Delete(Folder, recursive: true);
         }
     }
 }

@@ -25,13 +25,29 @@ public static class StarterPair
         new(Student, dataset, Seed: seed, DisplayName: $"Student {Student}"),
     ];
 
-    /// <summary>Measures both architectures on <paramref name="dataset"/> (a few batches each; see <see cref="TrainingTimeEstimate.Measure"/>).</summary>
-    public static IReadOnlyList<TrainingTimeEstimate> Estimate(Dataset dataset)
+    /// <summary>
+    /// Measures both architectures on <paramref name="dataset"/> (a few batches each; see <see cref="TrainingTimeEstimate.Measure"/>),
+    /// teacher first. Run it as a job (<see cref="StarterPairEstimateJob"/>): it keeps the cores busy while it measures.
+    /// </summary>
+    /// <param name="measuring">Told which request (and its index) is about to be measured.</param>
+    /// <param name="cancellationToken">Honoured before each architecture.</param>
+    public static IReadOnlyList<TrainingTimeEstimate> Estimate(
+        Dataset dataset,
+        Action<int, TrainingRequest>? measuring = null,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(dataset);
         var split = TrainingJob.Split(dataset);
-        return Requests(dataset.Name)
-            .Select(r => TrainingTimeEstimate.Measure(r.Architecture, split.Train, split.Validation.Count, dataset.Test.Count, r.Settings()))
-            .ToArray();
+        var requests = Requests(dataset.Name);
+        var estimates = new List<TrainingTimeEstimate>(requests.Count);
+        for (var i = 0; i < requests.Count; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var request = requests[i];
+            measuring?.Invoke(i, request);
+            estimates.Add(TrainingTimeEstimate.Measure(request.Architecture, split.Train, split.Validation.Count, dataset.Test.Count, request.Settings()));
+        }
+
+        return estimates;
     }
 }

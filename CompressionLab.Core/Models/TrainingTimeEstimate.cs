@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json.Serialization;
 using CompressionLab.Core.Data;
 using static TorchSharp.torch;
 
@@ -21,6 +22,7 @@ public sealed record TrainingTimeEstimate(
     int EvaluatedImages,
     long ParameterCount)
 {
+    [JsonIgnore]
     public TimeSpan Total =>
         TimeSpan.FromSeconds((Epochs * BatchesPerEpoch * SecondsPerBatch) + (EvaluatedImages * SecondsPerEvaluatedImage));
 

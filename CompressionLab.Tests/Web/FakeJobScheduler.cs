@@ -2,13 +2,17 @@ using CompressionLab.Core.Jobs;
 
 namespace CompressionLab.Tests.Web;
 
-/// <summary>A scheduler that runs nothing: tests add jobs, publish changes and read what pages asked for.</summary>
+/// <summary>
+/// A scheduler that runs nothing by itself: tests add jobs, publish changes and read what pages asked for, or play
+/// the worker with <see cref="RunAsync"/> to run the work a page queued.
+/// </summary>
 internal sealed class FakeJobScheduler : IJobScheduler
 {
     private readonly object gate = new();
     private readonly Dictionary<Guid, JobSnapshot> jobs = [];
     private readonly List<Action<JobUpdate>> subscribers = [];
     private readonly List<Guid> cancelRequests = [];
+    private readonly Dictionary<Guid, JobWork> works = [];
 
     public bool CancelSucceeds { get; set; } = true;
 
@@ -74,8 +78,47 @@ internal sealed class FakeJobScheduler : IJobScheduler
     public JobSnapshot Enqueue(string kind, string title, string parametersJson, JobWork work)
     {
         var job = Job(title, kind: kind) with { ParametersJson = parametersJson };
+        lock (gate)
+        {
+            works[job.Id] = work;
+        }
         Publish(job);
         return job;
+    }
+
+    /// <summary>
+    /// Plays the worker for a queued job: publishes Running, runs its work on the calling thread (reports are
+    /// published as progress), then publishes how it ended, as the real scheduler words it.
+    /// </summary>
+    public async Task<JobSnapshot> RunAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        JobWork work;
+        JobSnapshot job;
+        lock (gate)
+        {
+            work = works[id];
+            job = jobs[id];
+        }
+        var running = job with { State = JobState.Running, StartedAt = job.CreatedAt.AddSeconds(1), Message = "Started" };
+        Publish(running);
+        var progress = new Progress(this, id);
+        JobSnapshot final;
+        try
+        {
+            var result = await work(progress, cancellationToken);
+            final = Get(id)! with { State = JobState.Succeeded, Fraction = 1, ResultJson = result };
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            final = Get(id)! with { State = JobState.Cancelled, Message = "Cancelled" };
+        }
+        catch (Exception e)
+        {
+            final = Get(id)! with { State = JobState.Failed, Error = e.Message };
+        }
+        final = final with { FinishedAt = final.CreatedAt.AddMinutes(1) };
+        Publish(final);
+        return final;
     }
 
     public bool Cancel(Guid id)
@@ -124,5 +167,13 @@ internal sealed class FakeJobScheduler : IJobScheduler
                 owner.subscribers.Remove(onUpdate);
             }
         }
+    }
+
+    private sealed class Progress(FakeJobScheduler owner, Guid id) : IJobProgress
+    {
+        public void Report(double fraction, string message) =>
+            owner.Publish(owner.Get(id)! with { Fraction = fraction, Message = message });
+
+        public void Publish(object partial) => owner.Publish(owner.Get(id)!, partial);
     }
 }

@@ -46,4 +46,20 @@ public class JobBoardTests
 
         Assert.Equal(0, scheduler.SubscriberCount);
     }
+
+    [Fact]
+    public void AheadOfAQueuedJobAreTheRunningJobsThenThoseQueuedBeforeIt()
+    {
+        var scheduler = new FakeJobScheduler();
+        var start = new DateTimeOffset(2025, 3, 1, 8, 0, 0, TimeSpan.Zero);
+        var earlier = scheduler.Add(FakeJobScheduler.Job("queued earlier", createdAt: start.AddMinutes(1)));
+        var running = scheduler.Add(FakeJobScheduler.Job("running", JobState.Running, 0.5, createdAt: start));
+        scheduler.Add(FakeJobScheduler.Job("finished", JobState.Succeeded, createdAt: start.AddMinutes(2)));
+        var job = scheduler.Add(FakeJobScheduler.Job("this one", createdAt: start.AddMinutes(3)));
+        scheduler.Add(FakeJobScheduler.Job("queued later", createdAt: start.AddMinutes(4)));
+        using var board = new JobBoard(scheduler, () => { });
+
+        Assert.Equal([running.Id, earlier.Id], board.Ahead(job).Select(j => j.Id));
+        Assert.Empty(board.Ahead(job with { State = JobState.Running }));
+    }
 }

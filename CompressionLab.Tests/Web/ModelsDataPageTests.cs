@@ -8,6 +8,7 @@ using CompressionLab.Web.Components.Charts;
 using CompressionLab.Web.Components.Pages.ModelsData;
 using CompressionLab.Web.Services;
 using Microsoft.AspNetCore.Components.Forms;
+using Microsoft.AspNetCore.Components.Web;
 using Microsoft.Extensions.DependencyInjection;
 using MudBlazor;
 using MudBlazor.Extensions;
@@ -38,7 +39,35 @@ public abstract class ModelsDataPageTestBase : DashboardTestContext
 
     internal DatasetCatalog Catalog => services.Catalog;
 
-    internal FixedEstimator Estimator => services.Estimator;
+    /// <summary>Every file under the workspace's models folder (staged uploads too), relative to it.</summary>
+    internal string[] ModelFiles() =>
+        Directory.Exists(Store.ModelsFolder)
+            ? [.. Directory.GetFileSystemEntries(Store.ModelsFolder, "*", SearchOption.AllDirectories).Select(p => Path.GetRelativePath(Store.ModelsFolder, p))]
+            : [];
+
+    /// <summary>What an estimate job would have measured: two made-up estimates.</summary>
+    internal static string EstimateResult(string dataset = "fashion-mnist") => ModelJobJson.Write(new StarterPairEstimate(dataset,
+    [
+        // 7·430·0.2 s + 45,000·0.4 ms = 620 s; 10·430·0.05 s + 60,000·0.1 ms = 221 s; together 841 s, about 14 min.
+        new("vgg-small", 7, 430, 0.2, 0.0004, 45_000, 288_554),
+        new("vgg-tiny", 10, 430, 0.05, 0.0001, 60_000, 29_102),
+    ], Seconds: 4.2));
+
+    /// <summary>A lenet-5 checkpoint (top-1 87.65 % recorded) and a copy of it with a flipped weight byte.</summary>
+    internal (byte[] Valid, byte[] Corrupt) CheckpointBytes()
+    {
+        manual_seed(41);
+        var path = WriteFile($"{Guid.NewGuid():N}.ckpt", []);
+        using (var network = ModelZoo.Create(ModelZoo.Lenet5))
+        {
+            Checkpoint.Save(network, path, "fashion-mnist", IdxDataset.FashionMnistClasses, top1: 0.8765);
+        }
+        var valid = File.ReadAllBytes(path);
+        File.Delete(path);
+        var corrupt = (byte[])valid.Clone();
+        corrupt[^5] ^= 0x5A;
+        return (valid, corrupt);
+    }
 
     protected override void Dispose(bool disposing)
     {
@@ -95,34 +124,13 @@ public abstract class ModelsDataPageTestBase : DashboardTestContext
 
         public DatasetCatalog Catalog { get; }
 
-        public FixedEstimator Estimator { get; } = new();
-
         public void Register(IServiceCollection services)
         {
             services.AddSingleton(Store);
             services.AddSingleton(Catalog);
             services.AddSingleton(sp => new ModelJobs(sp.GetRequiredService<CompressionLab.Core.Jobs.IJobScheduler>(), Catalog, Store,
                 new DatasetDownloader(Options, new HttpClient())));
-            services.AddSingleton<IStarterPairEstimator>(Estimator);
-        }
-    }
-
-    /// <summary>Answers at once with two made-up estimates, or with what a test sets.</summary>
-    internal sealed class FixedEstimator : IStarterPairEstimator
-    {
-        public List<string> Asked { get; } = [];
-
-        public Func<string, Task<IReadOnlyList<TrainingTimeEstimate>>> Answer { get; set; } = _ => Task.FromResult<IReadOnlyList<TrainingTimeEstimate>>(
-        [
-            // 7·430·0.2 s + 45,000·0.4 ms = 620 s; 10·430·0.05 s + 60,000·0.1 ms = 221 s; together 841 s, about 14 min.
-            new("vgg-small", 7, 430, 0.2, 0.0004, 45_000, 288_554),
-            new("vgg-tiny", 10, 430, 0.05, 0.0001, 60_000, 29_102),
-        ]);
-
-        public Task<IReadOnlyList<TrainingTimeEstimate>> EstimateAsync(string dataset)
-        {
-            lock (Asked) Asked.Add(dataset);
-            return Answer(dataset);
+            services.AddSingleton<StarterPairEstimates>();
         }
     }
 }
@@ -180,7 +188,7 @@ public sealed class ModelsDataPageTests() : ModelsDataPageTestBase(withFashionMn
         page.Find("input[data-testid=train-epochs]").Change("1");
         page.Find("input[data-testid=train-seed]").Change("5");
         page.Find("input[data-testid=train-images]").Change("2000");
-        page.Find("[data-testid=start-training]").Click();
+        await page.Find("[data-testid=start-training]").ClickAsync(new MouseEventArgs());
 
         var job = SingleJob(TrainingJob.Kind);
         Assert.Equal("Train lenet-300-100 on synthetic", job.Title);
@@ -199,9 +207,9 @@ public sealed class ModelsDataPageTests() : ModelsDataPageTestBase(withFashionMn
         page.Find("input[data-testid=train-epochs]").Change("0");
         page.Find("input[data-testid=train-seed]").Change("-3");
         page.Find("input[data-testid=train-images]").Change("1000000");
-        page.Find("[data-testid=start-training]").Click();
+        await page.Find("[data-testid=start-training]").ClickAsync(new MouseEventArgs());
 
-        Assert.Empty(Scheduler.List());
+        Assert.DoesNotContain(Scheduler.List(), j => j.Kind == TrainingJob.Kind);
         var form = page.Find("[data-testid=train-form]").TextContent;
         Assert.Contains("Enter a whole number of epochs from 1 to 1000.", form, StringComparison.Ordinal);
         Assert.Contains("Enter a seed of 0 or more.", form, StringComparison.Ordinal);
@@ -214,7 +222,7 @@ public sealed class ModelsDataPageTests() : ModelsDataPageTestBase(withFashionMn
     {
         var page = Render<ModelsDataPage>();
         Assert.NotNull(page.Find("[data-testid=no-models]"));
-        page.Find("[data-testid=start-training]").Click();
+        await page.Find("[data-testid=start-training]").ClickAsync(new MouseEventArgs());
         var job = SingleJob(TrainingJob.Kind);
 
         await Task.Run(() => Scheduler.Publish(job with
@@ -250,7 +258,7 @@ public sealed class ModelsDataPageTests() : ModelsDataPageTestBase(withFashionMn
     public async Task AFailedTrainingSaysWhyAndCancelAsksTheScheduler()
     {
         var page = Render<ModelsDataPage>();
-        page.Find("[data-testid=start-training]").Click();
+        await page.Find("[data-testid=start-training]").ClickAsync(new MouseEventArgs());
         var job = SingleJob(TrainingJob.Kind);
         await Task.Run(() => Scheduler.Publish(job with { State = JobState.Running, Fraction = 0.1 }));
         page.WaitForAssertion(() => page.Find("[data-testid=training-progress] [data-testid=progress-cancel]").Click(), UiTimeout);
@@ -271,7 +279,7 @@ public sealed class ModelsDataPageTests() : ModelsDataPageTestBase(withFashionMn
         var model = AddModel("Student", "vgg-tiny");
         var page = Render<ModelsDataPage>();
 
-        RowOf(page, "model-name", "Student").QuerySelector("[data-testid=evaluate-model]")!.Click();
+        await RowOf(page, "model-name", "Student").QuerySelector("[data-testid=evaluate-model]")!.ClickAsync(new MouseEventArgs());
 
         var job = SingleJob(EvaluationJob.Kind);
         Assert.Equal(new EvaluationRequest(model.Id), ModelJobJson.Read<EvaluationRequest>(job.ParametersJson));
@@ -291,7 +299,7 @@ public sealed class ModelsDataPageTests() : ModelsDataPageTestBase(withFashionMn
         Assert.Equal([[2.0, 0, 0], [1, 1, 0], [0, 0, 0]], heatmap.Instance.Z.Select(row => row.ToArray()));
         Assert.Equal(("Predicted class", "True class"), (heatmap.Instance.XTitle, heatmap.Instance.YTitle));
 
-        page.Find("[data-testid=evaluate-validation]").Click();
+        await page.Find("[data-testid=evaluate-validation]").ClickAsync(new MouseEventArgs());
         var again = Assert.Single(Scheduler.List(), j => j.Kind == EvaluationJob.Kind && j.Id != job.Id);
         Assert.Equal(SplitPart.Validation, ModelJobJson.Read<EvaluationRequest>(again.ParametersJson).Split);
     }
@@ -301,7 +309,7 @@ public sealed class ModelsDataPageTests() : ModelsDataPageTestBase(withFashionMn
     {
         AddModel("Broken", "vgg-tiny");
         var page = Render<ModelsDataPage>();
-        RowOf(page, "model-name", "Broken").QuerySelector("[data-testid=evaluate-model]")!.Click();
+        await RowOf(page, "model-name", "Broken").QuerySelector("[data-testid=evaluate-model]")!.ClickAsync(new MouseEventArgs());
         var job = SingleJob(EvaluationJob.Kind);
 
         await Task.Run(() => Scheduler.Publish(job with { State = JobState.Failed, Error = "Checkpoint /w/models/ab.ckpt: the file is empty." }));
@@ -312,66 +320,178 @@ public sealed class ModelsDataPageTests() : ModelsDataPageTestBase(withFashionMn
     }
 
     [Fact]
-    public void TheFirstRunCardOffersTheStarterPairWithAMeasuredEstimate()
+    public async Task TheFirstRunCardQueuesTheEstimateAsAJobShowsItsProgressThenTheMeasuredTime()
     {
         var page = Render<ModelsDataPage>();
 
+        // Queued, not measured inline: the fake scheduler runs nothing until the test plays the worker.
+        var job = SingleJob(StarterPairEstimateJob.Kind);
+        Assert.Equal(JobState.Queued, job.State);
+        Assert.Equal("Estimate the starter pair's training time on fashion-mnist", job.Title);
+        Assert.Equal("{\"dataset\":\"fashion-mnist\"}", job.ParametersJson);
+        page.WaitForAssertion(() => Assert.Equal("Queued: measuring this machine's training speed for an estimate starts in a moment.",
+            Text(page, "[data-testid=estimate-queued]")), UiTimeout);
+
+        await Task.Run(() => Scheduler.Publish(job with { State = JobState.Running, Fraction = 0.5, Message = "Timing a few training batches of vgg-tiny (student)" }));
+        page.WaitForAssertion(() => Assert.Equal("50\u00a0% · Timing a few training batches of vgg-tiny (student)", Text(page, "[data-testid=estimate-progress]")), UiTimeout);
+        Assert.Contains("Measuring this machine's training speed for an estimate…", Text(page, "[data-testid=estimate-running]"), StringComparison.Ordinal);
+
+        await Task.Run(() => Scheduler.Publish(job with { State = JobState.Succeeded, Fraction = 1, ResultJson = EstimateResult() }));
         page.WaitForAssertion(() => Assert.Contains("Estimated time on this machine: about 14 min", Text(page, "[data-testid=first-run-estimate]"), StringComparison.Ordinal), UiTimeout);
         var estimate = Text(page, "[data-testid=first-run-estimate]");
         Assert.Contains("Teacher vgg-small: 288,554 parameters, 7 epochs of 430 batches, about 10 min", estimate, StringComparison.Ordinal);
         Assert.Contains("Student vgg-tiny: 29,102 parameters, 10 epochs of 430 batches, about 4 min", estimate, StringComparison.Ordinal);
         Assert.Contains("An estimate: a few training and evaluation batches", estimate, StringComparison.Ordinal);
-        Assert.Equal(["fashion-mnist"], Estimator.Asked);
         Assert.Empty(page.FindAll("[data-testid=first-run-synthetic]"));
 
-        page.Find("[data-testid=train-starter-pair]").Click();
+        await page.Find("[data-testid=train-starter-pair]").ClickAsync(new MouseEventArgs());
 
         var requests = Scheduler.List().Where(j => j.Kind == TrainingJob.Kind).Select(j => ModelJobJson.Read<TrainingRequest>(j.ParametersJson)).ToList();
         Assert.Equal([("vgg-small", "fashion-mnist", "Teacher vgg-small"), ("vgg-tiny", "fashion-mnist", "Student vgg-tiny")],
             requests.Select(r => (r.Architecture, r.Dataset, r.DisplayName!)).OrderBy(r => r.Architecture));
+        Assert.Empty(Scheduler.CancelRequests); // the estimate had finished: nothing to cancel
         // Training has started, so the card gives way to the progress bars.
         page.WaitForAssertion(() => Assert.Empty(page.FindAll("[data-testid=first-run-card]")), UiTimeout);
         Assert.Equal(2, page.FindAll("[data-testid=training-progress]").Count);
     }
 
     [Fact]
-    public void AFailedMeasurementStillOffersThePair()
+    public void WhileAnotherJobRunsTheEstimateWaitsInTheQueueAndSaysBehindWhat()
     {
-        Estimator.Answer = _ => Task.FromException<IReadOnlyList<TrainingTimeEstimate>>(new InvalidOperationException("out of memory"));
+        Scheduler.Add(FakeJobScheduler.Job("Evaluate Student on fashion-mnist (test)", JobState.Running, 0.3, kind: EvaluationJob.Kind));
 
         var page = Render<ModelsDataPage>();
 
-        page.WaitForAssertion(() => Assert.Equal("The time could not be measured: out of memory", Text(page, "[data-testid=first-run-estimate]")), UiTimeout);
+        Assert.Equal(JobState.Queued, SingleJob(StarterPairEstimateJob.Kind).State);
+        page.WaitForAssertion(() => Assert.Equal(
+            "Queued behind \"Evaluate Student on fashion-mnist (test)\": the training speed is measured when it finishes, so the two do not compete for the processor.",
+            Text(page, "[data-testid=estimate-queued]")), UiTimeout);
+        Assert.Equal("Queued", page.Find("[data-testid=first-run-estimate]").GetAttribute("data-state"));
         Assert.NotNull(page.Find("[data-testid=train-starter-pair]"));
     }
 
     [Fact]
-    public void AValidUploadIsStoredAndACorruptOneIsRefusedInWordsChangingNothing()
+    public async Task TheEstimateIsMeasuredOncePerDatasetAndReusedWhenThePageOpensAgain()
     {
-        manual_seed(41);
-        var path = WriteFile("lenet.ckpt", []);
-        using (var network = ModelZoo.Create(ModelZoo.Lenet5))
+        Render<ModelsDataPage>();
+        var job = SingleJob(StarterPairEstimateJob.Kind);
+        await Task.Run(() => Scheduler.Publish(job with { State = JobState.Succeeded, Fraction = 1, ResultJson = EstimateResult() }));
+        await DisposeComponentsAsync();
+
+        var again = Render<ModelsDataPage>();
+
+        Assert.Equal(job.Id, SingleJob(StarterPairEstimateJob.Kind).Id);
+        again.WaitForAssertion(() => Assert.Contains("Estimated time on this machine: about 14 min", Text(again, "[data-testid=first-run-estimate]"), StringComparison.Ordinal), UiTimeout);
+    }
+
+    [Fact]
+    public async Task AFailedMeasurementStillOffersThePairAndIsMeasuredAgainNextTime()
+    {
+        var page = Render<ModelsDataPage>();
+        var job = SingleJob(StarterPairEstimateJob.Kind);
+
+        await Task.Run(() => Scheduler.Publish(job with { State = JobState.Failed, Error = "out of memory" }));
+
+        page.WaitForAssertion(() => Assert.Equal("The time could not be measured: out of memory", Text(page, "[data-testid=first-run-estimate]")), UiTimeout);
+        Assert.NotNull(page.Find("[data-testid=train-starter-pair]"));
+
+        await DisposeComponentsAsync();
+        Render<ModelsDataPage>();
+
+        var retry = Assert.Single(Scheduler.List(), j => j.Kind == StarterPairEstimateJob.Kind && j.Id != job.Id);
+        Assert.Equal(JobState.Queued, retry.State);
+    }
+
+    [Fact]
+    public async Task StartingTheStarterPairCancelsAnEstimateStillWaiting()
+    {
+        var page = Render<ModelsDataPage>();
+        var estimate = SingleJob(StarterPairEstimateJob.Kind);
+
+        await page.Find("[data-testid=train-starter-pair]").ClickAsync(new MouseEventArgs());
+
+        Assert.Equal([estimate.Id], Scheduler.CancelRequests);
+        var trainings = Scheduler.List().Where(j => j.Kind == TrainingJob.Kind).ToList();
+        Assert.Equal(2, trainings.Count);
+        page.WaitForAssertion(() => Assert.Empty(page.FindAll("[data-testid=first-run-card]")), UiTimeout);
+
+        // Both trainings cancelled too: the card is back, with a new estimate queued in place of the cancelled one.
+        await Task.Run(() =>
         {
-            Checkpoint.Save(network, path, "fashion-mnist", IdxDataset.FashionMnistClasses, top1: 0.8765);
-        }
-        var valid = File.ReadAllBytes(path);
-        var corrupt = (byte[])valid.Clone();
-        corrupt[^5] ^= 0x5A;
+            Scheduler.Publish(estimate with { State = JobState.Cancelled });
+            foreach (var training in trainings)
+            {
+                Scheduler.Publish(training with { State = JobState.Cancelled });
+            }
+        });
+        page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-testid=estimate-queued]")), UiTimeout);
+        Assert.Equal(JobState.Queued, Assert.Single(Scheduler.List(), j => j.Kind == StarterPairEstimateJob.Kind && j.Id != estimate.Id).State);
+    }
+
+    [Fact]
+    public async Task AnUploadIsQueuedAsAnImportJobAndACorruptOneIsRefusedInWordsChangingNothing()
+    {
+        var (valid, corrupt) = CheckpointBytes();
+        Scheduler.Add(FakeJobScheduler.Job("Sweep vgg-tiny", JobState.Running, 0.4, kind: "sweep"));
         var page = Render<ModelsDataPage>();
 
         page.FindComponent<InputFile>().UploadFiles(InputFileContent.CreateFromBinary(corrupt, "broken.ckpt"));
 
+        // Uploaded into the workspace and queued behind the running job; nothing is checked or stored yet.
+        page.WaitForAssertion(() => Assert.Equal("broken.ckpt is uploaded and queued behind \"Sweep vgg-tiny\": it is checked when that finishes.",
+            Text(page, "[data-testid=upload-message]")), UiTimeout);
+        var job = SingleJob(CheckpointImportJob.Kind);
+        Assert.Equal(("Import broken.ckpt", JobState.Queued), (job.Title, job.State));
+        Assert.Equal(new CheckpointImportRequest("broken.ckpt", corrupt.Length), ModelJobJson.Read<CheckpointImportRequest>(job.ParametersJson));
+        var staged = Assert.Single(ModelFiles(), f => Path.GetFileName(f) == "broken.ckpt");
+        Assert.StartsWith(CheckpointImport.StagingPrefix, staged, StringComparison.Ordinal);
+        Assert.Equal(corrupt, File.ReadAllBytes(Path.Combine(Store.ModelsFolder, staged)));
+        Assert.Empty(Store.List());
+        Assert.True(page.Find("[data-testid=upload-button]").HasAttribute("disabled"));
+
+        var failed = await Task.Run(() => Scheduler.RunAsync(job.Id));
+
+        Assert.Equal(JobState.Failed, failed.State);
         page.WaitForAssertion(() => Assert.StartsWith("broken.ckpt was not imported: the weights are corrupt (SHA-256 ",
             Text(page, "[data-testid=upload-error]"), StringComparison.Ordinal), UiTimeout);
         Assert.Empty(Store.List());
+        Assert.Empty(ModelFiles()); // the staged copy is gone and nothing was stored
         Assert.NotNull(page.Find("[data-testid=no-models]"));
+        Assert.Empty(page.FindAll("[data-testid=upload-status]"));
 
         page.FindComponent<InputFile>().UploadFiles(InputFileContent.CreateFromBinary(valid, "my lenet.ckpt"));
+        page.WaitForAssertion(() => Assert.Equal(JobState.Queued, Assert.Single(Scheduler.List(), j => j.Kind == CheckpointImportJob.Kind && j.Id != job.Id).State), UiTimeout);
+        var second = Assert.Single(Scheduler.List(), j => j.Kind == CheckpointImportJob.Kind && j.Id != job.Id);
+        // The new upload replaces the old refusal.
+        page.WaitForAssertion(() => Assert.Empty(page.FindAll("[data-testid=upload-error]")), UiTimeout);
+
+        await Task.Run(() => Scheduler.RunAsync(second.Id));
 
         page.WaitForAssertion(() => Assert.Equal("87.65\u00a0%", RowOf(page, "model-name", "my lenet").QuerySelector("[data-testid=model-top1]")!.TextContent.Trim()), UiTimeout);
         Assert.Equal("Imported \"my lenet\": lenet-5 trained on fashion-mnist, test top-1 87.65\u00a0%.", Text(page, "[data-testid=upload-result]"));
         Assert.Empty(page.FindAll("[data-testid=upload-error]"));
-        Assert.Single(Store.List());
+        var model = Assert.Single(Store.List());
+        Assert.Equal([$"{model.ContentHash}.ckpt"], ModelFiles());
+    }
+
+    [Fact]
+    public async Task AnUploadCancelledWhileQueuedIsDeletedAndSaysSo()
+    {
+        var (valid, _) = CheckpointBytes();
+        var page = Render<ModelsDataPage>();
+        page.FindComponent<InputFile>().UploadFiles(InputFileContent.CreateFromBinary(valid, "lenet.ckpt"));
+        page.WaitForAssertion(() => Assert.Equal("Queued", page.Find("[data-testid=upload-status]").GetAttribute("data-state")), UiTimeout);
+        var job = SingleJob(CheckpointImportJob.Kind);
+        Assert.Single(ModelFiles(), f => Path.GetFileName(f) == "lenet.ckpt");
+
+        await page.Find("[data-testid=upload-cancel]").ClickAsync(new MouseEventArgs());
+        Assert.Equal([job.Id], Scheduler.CancelRequests);
+        // What the scheduler does with a queued job it is asked to cancel: it ends without running.
+        await Task.Run(() => Scheduler.Publish(job with { State = JobState.Cancelled, Message = "Cancelled before it started" }));
+
+        page.WaitForAssertion(() => Assert.Equal("lenet.ckpt was not imported: the check was cancelled.", Text(page, "[data-testid=upload-error]")), UiTimeout);
+        Assert.Empty(ModelFiles());
+        Assert.Empty(Store.List());
     }
 
     [Fact]
@@ -402,7 +522,7 @@ public sealed class ModelsDataPageWithoutFashionMnistTests() : ModelsDataPageTes
 
         Assert.Contains("Fashion-MNIST was not found", Text(page, "[data-testid=fashion-missing]"), StringComparison.Ordinal);
         Assert.All(page.FindAll("[data-testid=location]"), l => Assert.Equal("false", l.GetAttribute("data-found")));
-        page.Find("[data-testid=download-fashion]").Click();
+        await page.Find("[data-testid=download-fashion]").ClickAsync(new MouseEventArgs());
 
         var job = SingleJob(DatasetDownloadJob.Kind);
         Assert.Equal("Download Fashion-MNIST", job.Title);
@@ -416,16 +536,17 @@ public sealed class ModelsDataPageWithoutFashionMnistTests() : ModelsDataPageTes
     }
 
     [Fact]
-    public void TheStarterPairFallsBackToSyntheticAndSaysSo()
+    public async Task TheStarterPairFallsBackToSyntheticAndSaysSo()
     {
         var page = Render<ModelsDataPage>();
 
         Assert.Contains("synthetic dataset (generated in code)", Text(page, "[data-testid=first-run-synthetic]"), StringComparison.Ordinal);
-        page.WaitForAssertion(() => Assert.Equal(["synthetic"], Estimator.Asked), UiTimeout);
-        page.Find("[data-testid=train-starter-pair]").Click();
+        Assert.Equal("{\"dataset\":\"synthetic\"}", SingleJob(StarterPairEstimateJob.Kind).ParametersJson);
+        await page.Find("[data-testid=train-starter-pair]").ClickAsync(new MouseEventArgs());
 
-        Assert.All(Scheduler.List(), j => Assert.Equal("synthetic", ModelJobJson.Read<TrainingRequest>(j.ParametersJson).Dataset));
-        Assert.Equal(2, Scheduler.List().Count);
+        var trainings = Scheduler.List().Where(j => j.Kind == TrainingJob.Kind).ToList();
+        Assert.All(trainings, j => Assert.Equal("synthetic", ModelJobJson.Read<TrainingRequest>(j.ParametersJson).Dataset));
+        Assert.Equal(2, trainings.Count);
     }
 
     [Fact]

@@ -44,4 +44,30 @@ public class ModelsDataTextTests
 
         Assert.Equal(expected, CompressionLabWebExtensions.CheckpointFileName(model));
     }
+
+    [Fact]
+    public void AQueuedEstimateOrUploadSaysWhatItWaitsFor()
+    {
+        var train = FakeJobScheduler.Job("Train vgg-small on fashion-mnist", CompressionLab.Core.Jobs.JobState.Running);
+        var sweep = FakeJobScheduler.Job("Sweep vgg-tiny");
+
+        Assert.Equal("Queued: measuring this machine's training speed for an estimate starts in a moment.", ModelsDataText.EstimateQueued([]));
+        Assert.Equal("Queued behind 2 jobs (\"Train vgg-small on fashion-mnist\" first): the training speed is measured when they finish, so they do not compete for the processor.",
+            ModelsDataText.EstimateQueued([train, sweep]));
+        Assert.Equal("a.ckpt is uploaded and queued: it is checked in a moment.", ModelsDataText.ImportQueued("a.ckpt", []));
+        Assert.Equal("a.ckpt is uploaded and queued behind \"Train vgg-small on fashion-mnist\": it is checked when that finishes.",
+            ModelsDataText.ImportQueued("a.ckpt", [train]));
+        Assert.Equal("a.ckpt is uploaded and queued behind 2 jobs (\"Train vgg-small on fashion-mnist\" first): it is checked when they finish.",
+            ModelsDataText.ImportQueued("a.ckpt", [train, sweep]));
+    }
+
+    [Fact]
+    public void AnImportOutcomeSaysWhatWasStoredOrThatNothingWasAdded()
+    {
+        var stored = new CheckpointImportReport("my lenet.ckpt", Guid.NewGuid(), "my lenet", "lenet-5", "fashion-mnist", 0.8765, 61_706, AlreadyPresent: false);
+
+        Assert.Equal("Imported \"my lenet\": lenet-5 trained on fashion-mnist, test top-1 87.65\u00a0%.", ModelsDataText.ImportOutcome(stored));
+        Assert.Equal("copy.ckpt is already in the workspace as \"my lenet\"; nothing was added.",
+            ModelsDataText.ImportOutcome(stored with { FileName = "copy.ckpt", AlreadyPresent = true }));
+    }
 }

@@ -51,6 +51,26 @@ public sealed class JobBoard : IDisposable
         }
     }
 
+    /// <summary>
+    /// The jobs the worker runs before <paramref name="job"/> while it is queued: those running, then those
+    /// queued before it (the queue is first in, first out); empty once it runs or ended.
+    /// </summary>
+    public IReadOnlyList<JobSnapshot> Ahead(JobSnapshot job)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        if (job.State != JobState.Queued)
+        {
+            return [];
+        }
+        lock (gate)
+        {
+            return [.. jobs.Values
+                .Where(other => other.Id != job.Id && (other.State == JobState.Running || (other.State == JobState.Queued && other.CreatedAt < job.CreatedAt)))
+                .OrderBy(other => other.State == JobState.Running ? 0 : 1)
+                .ThenBy(other => other.CreatedAt)];
+        }
+    }
+
     public void Dispose() => subscription.Dispose();
 
     private void Apply(JobUpdate update)

@@ -1,5 +1,6 @@
 using System.Globalization;
 using CompressionLab.Core.Data;
+using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
 
 namespace CompressionLab.Web.Components.Pages.ModelsData;
@@ -65,5 +66,40 @@ public static class ModelsDataText
         {
             return null;
         }
+    }
+
+    /// <summary>Why the estimate has not started: the jobs ahead of it in the queue (see <see cref="Services.JobBoard.Ahead"/>).</summary>
+    public static string EstimateQueued(IReadOnlyList<JobSnapshot> ahead)
+    {
+        ArgumentNullException.ThrowIfNull(ahead);
+        return ahead.Count switch
+        {
+            0 => "Queued: measuring this machine's training speed for an estimate starts in a moment.",
+            1 => $"Queued behind \"{ahead[0].Title}\": the training speed is measured when it finishes, so the two do not compete for the processor.",
+            _ => string.Create(CultureInfo.InvariantCulture,
+                $"Queued behind {ahead.Count} jobs (\"{ahead[0].Title}\" first): the training speed is measured when they finish, so they do not compete for the processor."),
+        };
+    }
+
+    /// <summary>An uploaded checkpoint waiting for its check: the jobs ahead of it in the queue.</summary>
+    public static string ImportQueued(string fileName, IReadOnlyList<JobSnapshot> ahead)
+    {
+        ArgumentNullException.ThrowIfNull(ahead);
+        return ahead.Count switch
+        {
+            0 => $"{fileName} is uploaded and queued: it is checked in a moment.",
+            1 => $"{fileName} is uploaded and queued behind \"{ahead[0].Title}\": it is checked when that finishes.",
+            _ => string.Create(CultureInfo.InvariantCulture,
+                $"{fileName} is uploaded and queued behind {ahead.Count} jobs (\"{ahead[0].Title}\" first): it is checked when they finish."),
+        };
+    }
+
+    /// <summary>What a finished import job did, as the upload shows it.</summary>
+    public static string ImportOutcome(CheckpointImportReport report)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        return report.AlreadyPresent
+            ? $"{report.FileName} is already in the workspace as \"{report.DisplayName}\"; nothing was added."
+            : $"Imported \"{report.DisplayName}\": {report.Architecture} trained on {report.Dataset}, test top-1 {Accuracy(report.Top1)}.";
     }
 }
