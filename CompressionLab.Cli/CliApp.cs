@@ -28,7 +28,11 @@ public static class CliApp
     public const int BadArguments = 2;
     public const int Cancelled = 130; // as a shell reports a process ended by SIGINT
 
-    public static IReadOnlyList<ICliCommand> Commands { get; } = [new DatasetsCommand(), new TrainCommand(), new EvalCommand(), new SweepCommand(), new BenchSweepCommand()];
+    public static IReadOnlyList<ICliCommand> Commands { get; } = [new DatasetsCommand(), new TrainCommand(), new EvalCommand(), new SweepCommand(), new BenchSweepCommand(), new BenchTrainCommand()];
+
+    /// <summary>Whether <paramref name="args"/> start a command that computes with TorchSharp (not help, datasets or a typo).</summary>
+    public static bool IsComputeCommand(string[] args) =>
+        args is [("train" or "eval" or "sweep"), ..] or ["bench", ("sweep" or "train"), ..];
 
     public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {

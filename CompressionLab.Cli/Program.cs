@@ -1,7 +1,9 @@
 using CompressionLab.Cli;
 using CompressionLab.Core.Models;
 
-TorchRuntime.PrepareEnvironment(); // before libtorch loads; see TorchRuntime
+// Before libtorch loads (see TorchRuntime). The compute commands let idle OpenMP threads spin when the
+// machine is otherwise idle; everything else (and a busy machine) keeps them sleeping.
+TorchRuntime.PrepareEnvironment(spinIfMachineIdle: CliApp.IsComputeCommand(args));
 
 using var cancel = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>

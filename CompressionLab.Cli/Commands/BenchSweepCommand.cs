@@ -62,6 +62,7 @@ public sealed class BenchSweepCommand : ICliCommand
                 ["levels"] = r.Levels,
                 ["pruned_cells"] = r.PrunedCells,
                 ["threads"] = r.Threads,
+                ["omp_wait"] = TorchRuntime.WaitPolicy,
                 ["batch_size"] = r.BatchSize,
                 ["fold_batch_norm"] = r.FoldBatchNorm,
                 ["results_identical"] = r.ResultsIdentical,

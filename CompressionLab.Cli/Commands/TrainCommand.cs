@@ -47,7 +47,7 @@ public sealed class TrainCommand : ICliCommand
         manual_seed(settings.Seed);
         using var model = ModelZoo.Create(arch, dataset.Train.ClassCount, dataset.Train.Height, dataset.Train.Width);
         var log = context.Err;
-        log.WriteLine($"training {arch} ({model.ParameterCount:N0} parameters) on {train.Count} images of {dataset.Name} for {settings.Epochs} epochs, seed {settings.Seed}, {get_num_threads()} threads");
+        log.WriteLine($"training {arch} ({model.ParameterCount:N0} parameters) on {train.Count} images of {dataset.Name} for {settings.Epochs} epochs, seed {settings.Seed}, {get_num_threads()} threads; idle OpenMP threads {TorchRuntime.WaitPolicy}");
         var training = Trainer.Train(model, train, settings, validation, p => Report(log, p), context.CancellationToken);
 
         var test = Evaluator.Evaluate(model, dataset.Test, cancellationToken: context.CancellationToken);

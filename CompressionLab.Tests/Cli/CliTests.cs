@@ -37,6 +37,9 @@ public sealed class CliTests : IDisposable
     [InlineData("train --arch vgg-tiny --arch vgg-small --dataset fashion-mnist --out m.ckpt", "--arch")]
     [InlineData("train --arch vgg-tiny --dataset fashion-mnist --out m.ckpt --json=yes", "--json")]
     [InlineData("train vgg-tiny", "vgg-tiny")]
+    [InlineData("bench train --arch resnet-9000 --dataset synthetic", "--arch")]
+    [InlineData("bench train --arch lenet-5 --dataset synthetic --steps 0", "--steps")]
+    [InlineData("bench train --arch lenet-5 --dataset synthetic --batch 1", "--batch")]
     [InlineData("eval --model /nonexistent/model.ckpt --dataset fashion-mnist", "--model")]
     [InlineData("eval --dataset fashion-mnist", "--model")]
     [InlineData("eval --model /nonexistent/model.ckpt --dataset fashion-mnist --split train", "--split")]
@@ -124,5 +127,21 @@ public sealed class CliTests : IDisposable
         Assert.Equal("", output);
         Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Contains(path, error);
+    }
+
+    [Fact]
+    public void BenchTrainTimesBothPathsAndReportsTheirRatio()
+    {
+        var (code, output, error) = Run("bench", "train", "--arch", "lenet-5", "--dataset", "synthetic", "--steps", "3", "--batch", "32", "--json");
+
+        Assert.True(code == CliApp.Success, error);
+        var json = LastJsonLine(output);
+        Assert.Equal(("lenet-5", 32, 3), (json.GetProperty("architecture").GetString(), json.GetProperty("batch_size").GetInt32(), json.GetProperty("steps").GetInt32()));
+        var module = json.GetProperty("module_ms_per_step").GetDouble();
+        var engine = json.GetProperty("engine_ms_per_step").GetDouble();
+        Assert.True(module > 0 && engine > 0);
+        Assert.Equal(module / engine, json.GetProperty("speedup").GetDouble(), 2);
+        Assert.Equal(32 * 1000 / engine, json.GetProperty("images_per_second").GetDouble(), 0);
+        Assert.False(string.IsNullOrEmpty(json.GetProperty("omp_wait").GetString()));
     }
 }

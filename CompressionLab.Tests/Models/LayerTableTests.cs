@@ -16,16 +16,16 @@ public class LayerTableTests
 
         var conv = net.Layer("stage2.conv1");
         Assert.Equal(LayerKind.Conv, conv.Kind);
-        Assert.Equal([64L, 32, 3, 3], conv.WeightShape);
+        Assert.Equal([48L, 24, 3, 3], conv.WeightShape);
         Assert.Equal((14, 14), (conv.OutputHeight, conv.OutputWidth));
         Assert.Equal("stage2", conv.Stage);
-        Assert.Equal(64L * 32 * 9, conv.Parameters); // no bias before BN
-        Assert.Equal(64L * 32 * 9 * 14 * 14, conv.MacsPerSample);
+        Assert.Equal(48L * 24 * 9, conv.Parameters); // no bias before BN
+        Assert.Equal(48L * 24 * 9 * 14 * 14, conv.MacsPerSample);
 
         var fc = net.Layer("classifier.fc");
-        Assert.Equal([10L, 128 * 3 * 3], fc.WeightShape);
-        Assert.Equal(10L * 1152 + 10, fc.Parameters);
-        Assert.Equal(10L * 1152, fc.MacsPerSample);
+        Assert.Equal([10L, 96 * 3 * 3], fc.WeightShape);
+        Assert.Equal(10L * 864 + 10, fc.Parameters);
+        Assert.Equal(10L * 864, fc.MacsPerSample);
         Assert.Equal(net.Blocks.Count - 1, fc.BlockIndex);
     }
 
