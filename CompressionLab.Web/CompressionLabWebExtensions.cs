@@ -45,6 +45,9 @@ public static class CompressionLabWebExtensions
         app.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true);
         app.UseAntiforgery();
 
+        // Uploads staged by an earlier run of the app that crashed mid-import; finished jobs delete their own.
+        CheckpointImport.DeleteAbandonedStaging(app.Services.GetRequiredService<ModelStore>(), TimeSpan.FromMinutes(10));
+
         app.MapStaticAssets();
         app.MapGet("/models/{id:guid}/checkpoint", DownloadCheckpoint);
         app.MapGet("/sweeps/{id:guid}/csv", (Guid id, SweepJobs sweeps) => DownloadSweep(id, sweeps, csv: true));

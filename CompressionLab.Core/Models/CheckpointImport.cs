@@ -16,6 +16,35 @@ public static class CheckpointImport
     /// <summary>What the folders of staged uploads are called, inside the models folder.</summary>
     public const string StagingPrefix = ".upload-";
 
+    /// <summary>
+    /// Deletes staged uploads left behind by a process that crashed before its import job ended (a job that
+    /// ends, however it ends, deletes its own). Only folders untouched for <paramref name="olderThan"/> go, so
+    /// an upload another dashboard on the same workspace is receiving right now is left alone.
+    /// </summary>
+    /// <returns>How many staging folders were deleted.</returns>
+    public static int DeleteAbandonedStaging(ModelStore store, TimeSpan olderThan, DateTime? nowUtc = null)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        if (!Directory.Exists(store.ModelsFolder)) return 0;
+        var cutoff = (nowUtc ?? DateTime.UtcNow) - olderThan;
+        var deleted = 0;
+        foreach (var folder in Directory.EnumerateDirectories(store.ModelsFolder, StagingPrefix + "*"))
+        {
+            var lastWrite = Directory.EnumerateFiles(folder).Select(File.GetLastWriteTimeUtc).Append(Directory.GetLastWriteTimeUtc(folder)).Max();
+            if (lastWrite > cutoff) continue;
+            try
+            {
+                Directory.Delete(folder, recursive: true);
+                deleted++;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Still in use or not ours to delete: try again at the next start.
+            }
+        }
+        return deleted;
+    }
+
     /// <summary>Validates <paramref name="file"/> and stores a copy of it.</summary>
     /// <param name="displayName">Null: the file's name without its extension.</param>
     /// <param name="cancellationToken">Honoured until the file is valid; from then on the copy is stored whole or not at all.</param>

@@ -157,4 +157,25 @@ public sealed class CheckpointImportJobTests : IAsyncLifetime
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
             Position == 0 ? base.ReadAsync(buffer, offset, count, cancellationToken) : throw new IOException("The upload was interrupted.");
     }
+
+    [Fact]
+    public async Task StartupDeletesOnlyStagedUploadsUntouchedForLongerThanTheGrace()
+    {
+        var abandoned = await CheckpointImport.StageAsync(_bench.Store, new MemoryStream(_valid), "crashed.ckpt");
+        var fresh = await CheckpointImport.StageAsync(_bench.Store, new MemoryStream(_valid), "arriving.ckpt");
+        var now = DateTime.UtcNow;
+        File.SetLastWriteTimeUtc(abandoned.FilePath, now.AddHours(-2));
+        Directory.SetLastWriteTimeUtc(abandoned.Folder, now.AddHours(-2));
+        var stored = Path.Combine(_bench.Store.ModelsFolder, "kept-model.ckpt");
+        File.WriteAllBytes(stored, _valid);
+        File.SetLastWriteTimeUtc(stored, now.AddHours(-2)); // old, but not a staging folder
+
+        var deleted = CheckpointImport.DeleteAbandonedStaging(_bench.Store, TimeSpan.FromMinutes(10), now);
+
+        Assert.Equal(1, deleted);
+        Assert.False(Directory.Exists(abandoned.Folder));
+        Assert.True(File.Exists(fresh.FilePath));
+        Assert.True(File.Exists(stored));
+        fresh.Dispose();
+    }
 }
