@@ -15,7 +15,9 @@ public static class TorchRuntime
     public const double IdleMachineBusyCores = 0.3;
 
     /// <summary>How idle OpenMP threads wait in this process, as decided by <see cref="PrepareEnvironment"/>.</summary>
-    public static string WaitPolicy { get; private set; } = "not set";
+    public static string WaitPolicy { get; private set; } = "not decided yet";
+
+    private static bool _prepared;
 
     /// <summary>
     /// Decides how libtorch's idle OpenMP threads wait, unless the user set <c>OMP_WAIT_POLICY</c>:
@@ -32,7 +34,12 @@ public static class TorchRuntime
     /// </summary>
     public static void PrepareEnvironment(bool spinIfMachineIdle = false)
     {
-        if (!OperatingSystem.IsLinux()) return;
+        _prepared = true;
+        if (!OperatingSystem.IsLinux())
+        {
+            WaitPolicy = "the OpenMP runtime's default";
+            return;
+        }
         if (Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") is { } chosen)
         {
             WaitPolicy = $"OMP_WAIT_POLICY={chosen} (set by the user)";
@@ -52,7 +59,7 @@ public static class TorchRuntime
     /// <summary><see cref="PrepareEnvironment"/> (if not done yet), then sets the intra-op thread count (default: one per core).</summary>
     public static void Configure(int? threads = null)
     {
-        if (WaitPolicy == "not set") PrepareEnvironment();
+        if (!_prepared) PrepareEnvironment();
         var count = threads ?? Environment.ProcessorCount;
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count, nameof(threads));
         if (get_num_threads() != count) set_num_threads(count);
