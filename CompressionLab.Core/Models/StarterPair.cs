@@ -4,7 +4,7 @@ namespace CompressionLab.Core.Models;
 
 /// <summary>
 /// The first models a new workspace needs: a teacher (vgg-small) and its student (vgg-tiny, same stages at
-/// about an eighth of the parameters), which pruning, distillation and quantization then work on.
+/// about a tenth of the parameters), which pruning, distillation and quantization then work on.
 /// </summary>
 public static class StarterPair
 {
