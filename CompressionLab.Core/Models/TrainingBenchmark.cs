@@ -64,11 +64,12 @@ public static class TrainingBenchmark
 
     private static TrainingBenchmarkResult RunTimed(string architecture, LabeledImages images, int steps, int batchSize, CancellationToken cancellationToken)
     {
-        // Two copies of the same initial weights, so both paths do the same arithmetic on the same numbers.
+        // Two copies of the same initial weights, so both paths do the same arithmetic on the same numbers
+        // (copied, not re-seeded: another thread may draw from the global generator in between).
         manual_seed(1);
         using var engine = ModelZoo.Create(architecture, images.ClassCount, images.Height, images.Width);
-        manual_seed(1);
         using var module = ModelZoo.Create(architecture, images.ClassCount, images.Height, images.Width);
+        module.load_state_dict(engine.state_dict());
         engine.CheckAccepts(images);
         engine.train();
         module.train();
