@@ -78,8 +78,7 @@ public static class EvaluationJob
         ArgumentNullException.ThrowIfNull(progress);
         request.Validate();
 
-        var model = store.Get(request.ModelId)
-            ?? throw new ArgumentException($"There is no model with id {request.ModelId} in the workspace (was it deleted?).");
+        var model = store.GetRequired(request.ModelId);
         var datasetName = request.Dataset ?? model.Dataset;
         progress.Report(0, $"Loading {datasetName}");
         var dataset = catalog.Load(datasetName);
@@ -87,15 +86,7 @@ public static class EvaluationJob
         cancellationToken.ThrowIfCancellationRequested();
 
         progress.Report(0.05, $"Loading the checkpoint of {model.DisplayName}");
-        using var checkpoint = Checkpoint.Load(model.FilePath);
-        try
-        {
-            checkpoint.Model.CheckAccepts(images);
-        }
-        catch (ArgumentException e)
-        {
-            throw new ArgumentException($"{model.DisplayName} cannot be evaluated on {dataset.Name}: {e.Message}", e);
-        }
+        using var checkpoint = Checkpoint.LoadFor(model, images, dataset.Name, "evaluated");
 
         progress.Report(0.1, string.Create(CultureInfo.InvariantCulture, $"Evaluating on {images.Count:N0} {Describe(request.Split)} images"));
         var result = Evaluator.Evaluate(checkpoint.Model, images, cancellationToken: cancellationToken);

@@ -26,8 +26,7 @@ public sealed class ModelJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
     {
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
-        var model = store.Get(request.ModelId)
-            ?? throw new ArgumentException($"There is no model with id {request.ModelId} in the workspace (was it deleted?).");
+        var model = store.GetRequired(request.ModelId);
         return scheduler.Enqueue(EvaluationJob.Kind, EvaluationJob.Title(model, request), ModelJobJson.Write(request),
             EvaluationJob.Create(request, catalog, store));
     }

@@ -116,8 +116,7 @@ public static class SweepJob
         ArgumentNullException.ThrowIfNull(progress);
         request.Validate();
 
-        var model = store.Get(request.ModelId)
-            ?? throw new ArgumentException($"There is no model with id {request.ModelId} in the workspace (was it deleted?).");
+        var model = store.GetRequired(request.ModelId);
         var datasetName = request.Dataset ?? model.Dataset;
         progress.Report(0, $"Loading {datasetName}");
         var dataset = catalog.Load(datasetName);
@@ -125,16 +124,8 @@ public static class SweepJob
         cancellationToken.ThrowIfCancellationRequested();
 
         progress.Report(LoadingShare / 2, $"Loading the checkpoint of {model.DisplayName}");
-        using var checkpoint = Checkpoint.Load(model.FilePath);
+        using var checkpoint = Checkpoint.LoadFor(model, subset.Images, dataset.Name, "swept");
         var network = checkpoint.Model;
-        try
-        {
-            network.CheckAccepts(subset.Images);
-        }
-        catch (ArgumentException e)
-        {
-            throw new ArgumentException($"{model.DisplayName} cannot be swept on {dataset.Name}: {e.Message}", e);
-        }
         var settings = new SweepSettings
         {
             Criterion = request.Criterion,
@@ -190,8 +181,7 @@ public sealed class SweepJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
     {
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
-        var model = store.Get(request.ModelId)
-            ?? throw new ArgumentException($"There is no model with id {request.ModelId} in the workspace (was it deleted?).");
+        var model = store.GetRequired(request.ModelId);
         var sweepId = Guid.CreateVersion7();
         var jobId = new TaskCompletionSource<Guid>(TaskCreationOptions.RunContinuationsAsynchronously);
         var parameters = ModelJobJson.Write(new

@@ -121,6 +121,10 @@ public sealed class ModelStore
     public ModelRecord? Get(Guid id) =>
         _database.QuerySingleOrDefault($"SELECT {Columns} FROM models WHERE id = $id;", ReadRecord, ("$id", id.ToString()));
 
+    /// <summary>The model with this id; an <see cref="ArgumentException"/> saying so when the workspace has none (e.g. it was deleted).</summary>
+    public ModelRecord GetRequired(Guid id) =>
+        Get(id) ?? throw new ArgumentException($"There is no model with id {id} in the workspace (was it deleted?).");
+
     /// <summary>The model whose file has this SHA-256 (hex, any case), if the workspace holds it.</summary>
     public ModelRecord? FindByHash(string contentHash)
     {

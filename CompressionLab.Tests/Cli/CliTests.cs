@@ -1,6 +1,8 @@
 using System.Text.Json;
 using CompressionLab.Cli;
 
+using static CompressionLab.Tests.Cli.InProcessCli;
+
 namespace CompressionLab.Tests.Cli;
 
 public sealed class CliTests : IDisposable
@@ -9,19 +11,7 @@ public sealed class CliTests : IDisposable
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        var code = CliApp.Run(args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
 
-    private static JsonElement LastJsonLine(string output)
-    {
-        var last = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[^1];
-        return JsonDocument.Parse(last).RootElement;
-    }
 
     [Theory]
     [InlineData("", "no command")]

@@ -5,6 +5,8 @@ using CompressionLab.Core.Data;
 using CompressionLab.Core.Models;
 using static TorchSharp.torch;
 
+using static CompressionLab.Tests.Cli.InProcessCli;
+
 namespace CompressionLab.Tests.Cli;
 
 /// <summary>The sweep and bench commands in-process, on a random lenet-300-100 and a few dozen Fashion-MNIST validation images.</summary>
@@ -25,16 +27,7 @@ public sealed class SweepCliTests : IDisposable
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        var code = CliApp.Run(args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
 
-    private static JsonElement LastJsonLine(string output) =>
-        JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[^1]).RootElement;
 
     private (int Code, string Out, string Err) Sweep(params string[] extra) =>
         Run(["sweep", "--model", _model, "--dataset", "fashion-mnist", "--workspace", Workspace, .. extra]);
