@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using System.Text.Json;
 using CompressionLab.Core.Data;
 using CompressionLab.Core.Models;
@@ -23,12 +24,14 @@ public class SensitivityTests(DashboardApp app, ITestOutputHelper output)
     private const int Cells = 60;
 
     /// <summary>
-    /// Records in the page every distinct number of points the chart holds, and counts plotly's redraws
+    /// Records in the page every distinct progress message and number of points the chart holds (a small sweep can
+    /// end between two of Playwright's polls), and counts plotly's redraws
     /// (react) and extensions (extendTraces), so the test can tell growth by extension from redrawing.
     /// </summary>
     private const string Recorder = """
         () => {
             window.sweepPoints = [];
+            window.sweepMessages = [];
             window.plotlyCalls = { react: 0, extendTraces: 0 };
             const look = () => {
                 if (window.Plotly && !window.Plotly.__counted) {
@@ -38,6 +41,8 @@ public class SensitivityTests(DashboardApp app, ITestOutputHelper output)
                     }
                     window.Plotly.__counted = true;
                 }
+                const message = document.querySelector('[data-testid=sweep-progress] [data-testid=progress-message]');
+                if (message && window.sweepMessages[window.sweepMessages.length - 1] !== message.textContent) window.sweepMessages.push(message.textContent);
                 const plot = document.querySelector('[data-testid=sensitivity-chart] .js-plotly-plot');
                 if (!plot || !plot.data) return;
                 const points = plot.data.reduce((sum, trace) => sum + (trace.x ? trace.x.length : 0), 0);
@@ -70,10 +75,14 @@ public class SensitivityTests(DashboardApp app, ITestOutputHelper output)
         await page.EvaluateAsync(Recorder);
         await page.GetByTestId("start-sweep").ClickAsync();
         var progress = page.GetByTestId("sweep-progress");
-        await Expect(progress.GetByTestId("progress-message")).ToContainTextAsync(" · top-1 ");
+        // A per-cell message (" · top-1 ") or, when the small sweep already ended, the summary ("baseline top-1").
+        await Expect(progress.GetByTestId("progress-message")).ToContainTextAsync(new Regex(" · top-1 |baseline top-1"));
         await Expect(page.GetByTestId("chart-loading")).ToHaveCountAsync(0); // the chart is drawn (the run may have ended meanwhile)
         await ScreenshotAsync(tab, "sens-running");
         await Expect(progress).ToHaveAttributeAsync("data-state", "Succeeded");
+        var messages = await page.EvaluateAsync<string[]>("() => window.sweepMessages");
+        Assert.True(messages.Any(m => m.Contains(" · top-1 ", StringComparison.Ordinal)),
+            $"While it runs, the progress should name the cell and its top-1; it showed: {string.Join(" | ", messages)}");
         await Expect(page.GetByTestId("curves-detail")).ToContainTextAsync($"{Cells} of {Cells} cells");
 
         var chart = page.Locator("[data-testid=sensitivity-chart] .js-plotly-plot");
