@@ -50,7 +50,9 @@ public sealed class BenchSweepCommand : ICliCommand
                 ["cached_seconds"] = CliJson.Round(r.CachedSeconds),
                 ["speedup"] = CliJson.Round(r.Speedup, 4),
                 ["flop_ratio"] = CliJson.Round(r.FlopRatio, 4),
+                ["time_ratio"] = CliJson.Round(r.TimeRatio, 4),
                 ["speedup_of_ceiling"] = CliJson.Round(r.SpeedupOfCeiling, 4),
+                ["speedup_of_time_ratio"] = CliJson.Round(r.SpeedupOfTimeCeiling, 4),
                 ["images_per_second"] = CliJson.Round(r.ImagesPerSecond, 1),
                 ["gflops"] = CliJson.Round(r.Gflops, 3),
                 ["cached_gflops"] = CliJson.Round(r.CachedGflops, 3),
@@ -72,7 +74,7 @@ public sealed class BenchSweepCommand : ICliCommand
         else
         {
             context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{r.Architecture}, {r.Images} images, {r.PrunedCells} pruned cells: naive {r.NaiveSeconds:0.00} s, cached {r.CachedSeconds:0.00} s, speed-up {r.Speedup:0.00}× of a {r.FlopRatio:0.00}× FLOP ceiling ({r.SpeedupOfCeiling:P0})"));
+                $"{r.Architecture}, {r.Images} images, {r.PrunedCells} pruned cells: naive {r.NaiveSeconds:0.00} s, cached {r.CachedSeconds:0.00} s, speed-up {r.Speedup:0.00}× of a {r.FlopRatio:0.00}× FLOP ceiling ({r.SpeedupOfCeiling:P0}) and a {r.TimeRatio:0.00}× ceiling by measured block times ({r.SpeedupOfTimeCeiling:P0})"));
             context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"evaluation {r.ImagesPerSecond:0} images/s, {r.Gflops:0.0} GFLOP/s of a {r.PeakGflops:0.0} GFLOP/s mm peak ({r.FractionOfPeak:P0}); {r.Threads} threads, batch {r.BatchSize}; results identical: {r.ResultsIdentical}; peak RSS {r.PeakRssBytes / (1024.0 * 1024.0):0} MiB"));
         }

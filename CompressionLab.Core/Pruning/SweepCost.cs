@@ -23,6 +23,32 @@ public sealed record SweepCost(long FullMacs, int PrunedCells, long NaiveMacs, l
     /// <summary>Per-cell ratio alone (full pass per cell over suffix per cell), ignoring baseline and prefixes.</summary>
     public double PerCellFlopRatio => SuffixMacs == 0 ? 1 : (double)FullMacs * PrunedCells / SuffixMacs;
 
+    /// <summary>
+    /// The same naive-over-cached ratio with each block weighted by what it really costs (e.g. its measured
+    /// seconds) instead of its MACs. MACs undercount the blocks that run below the machine's matrix-multiply
+    /// speed (wide feature maps with few channels, pooling, activations), so caching can beat the FLOP ratio;
+    /// weighted by measured time the ratio is what caching can give on this machine.
+    /// </summary>
+    /// <param name="blockCost">Cost of each of the network's blocks, in any unit.</param>
+    public static double CostRatio(ClassifierNetwork network, SweepSettings settings, IReadOnlyList<double> blockCost)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(blockCost);
+        if (blockCost.Count != network.Blocks.Count)
+            throw new ArgumentException($"{network.Architecture} has {network.Blocks.Count} blocks but {blockCost.Count} block costs were given.", nameof(blockCost));
+        if (blockCost.Any(c => !(c >= 0) || double.IsInfinity(c)))
+            throw new ArgumentException("Block costs must be finite and not negative.", nameof(blockCost));
+        var normalized = settings.Normalize(network);
+        var pruneLevels = normalized.Levels.Count(level => level > 0);
+        var blocks = normalized.Layers!.Select(name => network.Layer(name).BlockIndex).ToArray();
+        var full = blockCost.Sum();
+        double Suffix(int block) => blockCost.Skip(block).Sum();
+
+        var naive = full * (1 + (pruneLevels * blocks.Length));
+        var cached = Suffix(blocks[0]) + (full - Suffix(blocks[^1])) + blocks.Sum(b => pruneLevels * Suffix(b));
+        return cached == 0 ? 1 : naive / cached;
+    }
+
     public static SweepCost Of(ClassifierNetwork network, SweepSettings settings)
     {
         var normalized = settings.Normalize(network);

@@ -110,7 +110,7 @@ public sealed class SweepCliTests : IDisposable
 
         Assert.True(code == CliApp.Success, error);
         var json = LastJsonLine(output);
-        foreach (var field in new[] { "naive_seconds", "cached_seconds", "speedup", "flop_ratio", "images_per_second", "gflops", "peak_gflops" })
+        foreach (var field in new[] { "naive_seconds", "cached_seconds", "speedup", "flop_ratio", "time_ratio", "images_per_second", "gflops", "peak_gflops" })
             Assert.True(json.GetProperty(field).GetDouble() > 0, field);
         Assert.True(json.GetProperty("results_identical").GetBoolean());
         Assert.Equal((40, 6), (json.GetProperty("images").GetInt32(), json.GetProperty("pruned_cells").GetInt32()));

@@ -15,6 +15,9 @@ public class SweepBenchmarkTests
 
         Assert.True(result.ResultsIdentical);
         Assert.Equal(SweepCost.Of(network, settings).FlopRatio, result.FlopRatio);
+        // Caching can never cost more than the naive way, nor save more than skipping stage 1 in every stage-3 cell.
+        Assert.True(result.TimeRatio > 1 && result.TimeRatio < 2, $"time ratio {result.TimeRatio}");
+        Assert.Equal(result.Speedup / result.TimeRatio, result.SpeedupOfTimeCeiling, 12);
         Assert.Equal(4, result.PrunedCells);
         Assert.Equal(result.NaiveSeconds / result.CachedSeconds, result.Speedup, 12);
         Assert.Equal((1 + 4) * 32 / result.NaiveSeconds, result.ImagesPerSecond, 6);

@@ -26,6 +26,44 @@ public class SweepCostTests
     }
 
     [Fact]
+    public void WeightedByEachBlocksMacsTheCostRatioIsTheFlopRatio()
+    {
+        using var network = ModelZoo.Create(ModelZoo.VggSmall);
+        var settings = new SweepSettings();
+        var blockMacs = Enumerable.Range(0, network.Blocks.Count)
+            .Select(block => (double)network.Layers.Where(l => l.BlockIndex == block).Sum(l => l.MacsPerSample)).ToArray();
+
+        Assert.Equal(SweepCost.Of(network, settings).FlopRatio, SweepCost.CostRatio(network, settings, blockMacs), 12);
+    }
+
+    [Fact]
+    public void CostRatioByHand()
+    {
+        using var network = ModelZoo.Create(ModelZoo.Lenet300100);
+        Assert.Equal(3, network.Blocks.Count);
+        var settings = new SweepSettings { Layers = ["hidden.fc2", "classifier.fc"], Levels = [0, 0.5] };
+
+        // Block costs 4, 2, 1 (a full pass 7). Naive: baseline + 2 cells of 7 = 21.
+        // Cached: baseline from hidden.fc2's block (2 + 1), the chain up to classifier.fc's block (4 + 2), one suffix per cell (3, then 1) = 13.
+        Assert.Equal(21.0 / 13.0, SweepCost.CostRatio(network, settings, [4, 2, 1]), 12);
+        Assert.Equal(21.0 / 13.0, SweepCost.CostRatio(network, settings, [8, 4, 2]), 12); // the unit does not matter
+        // Where the first block dominates, the cached way skips it in every cell: 36 against 2 + 11 + 2 + 1.
+        Assert.Equal((3.0 * 12) / (2 + 11 + 2 + 1), SweepCost.CostRatio(network, settings, [10, 1, 1]), 12);
+    }
+
+    [Fact]
+    public void CostRatioNeedsOneFiniteCostPerBlock()
+    {
+        using var network = ModelZoo.Create(ModelZoo.Lenet300100);
+        var settings = new SweepSettings();
+
+        var error = Assert.Throws<ArgumentException>(() => SweepCost.CostRatio(network, settings, [1, 2]));
+        Assert.Contains("lenet-300-100 has 3 blocks but 2 block costs were given", error.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => SweepCost.CostRatio(network, settings, [1, double.NaN, 1]));
+        Assert.Throws<ArgumentException>(() => SweepCost.CostRatio(network, settings, [1, -1, 1]));
+    }
+
+    [Fact]
     public void OnlyTheLastLayerCostsAlmostNothingPerCell()
     {
         using var network = ModelZoo.Create(ModelZoo.Lenet300100);
