@@ -7,7 +7,11 @@ namespace CompressionLab.Cli;
 /// <summary>What a command gets to work with: where to print, and a token that Ctrl+C cancels.</summary>
 /// <param name="Out">Results; with <c>--json</c> the last line written here is the JSON object.</param>
 /// <param name="Err">Progress and errors.</param>
-public sealed record CliContext(TextWriter Out, TextWriter Err, CancellationToken CancellationToken);
+public sealed record CliContext(TextWriter Out, TextWriter Err, CancellationToken CancellationToken)
+{
+    /// <summary>The dashboard's dataset and workspace settings, from <c>--config</c> and the environment.</summary>
+    public CliSettings Settings { get; init; } = new(new(), new());
+}
 
 /// <summary>A headless command: declares its options and runs with them parsed.</summary>
 public interface ICliCommand
@@ -60,8 +64,9 @@ public static class CliApp
         }
         try
         {
-            var options = ParsedOptions.Parse(command.Name, args[command.Name.Split(' ').Length..], command.Options);
-            return command.Run(options, new CliContext(output, error, cancellationToken));
+            var options = ParsedOptions.Parse(command.Name, args[command.Name.Split(' ').Length..], [.. command.Options, CliSettings.ConfigOption]);
+            var settings = CliSettings.Load(options.String(CliSettings.ConfigOption.Name));
+            return command.Run(options, new CliContext(output, error, cancellationToken) { Settings = settings });
         }
         catch (UsageException e)
         {
@@ -92,6 +97,13 @@ public static class CliApp
             foreach (var option in command.Options)
                 output.WriteLine($"    {option.Usage,-22} {option.Help}{(option.Required ? " (required)" : "")}");
         }
+        output.WriteLine();
+        output.WriteLine("  every command also takes:");
+        output.WriteLine($"    {CliSettings.ConfigOption.Usage,-22} {CliSettings.ConfigOption.Help}");
+        output.WriteLine();
+        output.WriteLine("  Dataset folders and the workspace come from the same settings as the dashboard's: the --config file, then");
+        output.WriteLine("  environment variables such as Datasets__Folders__0=/data/fashion-mnist or Workspace__Folder=/srv/clab, which");
+        output.WriteLine("  override it. Without them the defaults apply (see the README).");
     }
 
     internal static string OneLine(string text) => text.ReplaceLineEndings(" ");

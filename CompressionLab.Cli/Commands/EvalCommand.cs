@@ -23,7 +23,7 @@ public sealed class EvalCommand : ICliCommand
         var limit = options.Int("limit", 1, int.MaxValue);
         var path = Path.GetFullPath(options.RequiredString("model"));
         if (!File.Exists(path)) throw new UsageException("--model", $"file not found: {path}");
-        var dataset = DatasetSource.Load(options.RequiredString("dataset"));
+        var dataset = DatasetSource.Load(context, options.RequiredString("dataset"));
         var images = split == "val" ? DatasetSource.SplitTrain(dataset).Validation : dataset.Test;
 
         TorchRuntime.Configure();

@@ -9,19 +9,8 @@ namespace CompressionLab.Cli.Commands;
 /// <summary>What the sweep and bench commands read from their options, checked, with the option named in every error.</summary>
 internal static class SweepInputs
 {
-    /// <summary>The dataset catalog the dashboard uses (same search order), so a CLI sweep and a page sweep share cells.</summary>
-    public static Dataset LoadDataset(ParsedOptions options)
-    {
-        var name = options.RequiredString("dataset");
-        try
-        {
-            return new DatasetCatalog(new DatasetOptions()).Load(name);
-        }
-        catch (DatasetNotFoundException e)
-        {
-            throw new UsageException("--dataset", e.Message);
-        }
-    }
+    /// <summary>The dataset catalog the dashboard uses (same settings and search order), so a CLI sweep and a page sweep share cells.</summary>
+    public static Dataset LoadDataset(ParsedOptions options, CliContext context) => DatasetSource.Load(context, options.RequiredString("dataset"));
 
     public static string ModelPath(ParsedOptions options)
     {
@@ -96,8 +85,9 @@ internal static class SweepInputs
         }
     }
 
-    public static WorkspaceDatabase OpenWorkspace(ParsedOptions options) =>
-        new(new WorkspaceOptions { Folder = options.String("workspace") ?? WorkspaceOptions.DefaultFolder });
+    /// <summary>The workspace <c>--workspace</c> names, else the dashboard's (<c>Workspace:Folder</c> of the settings).</summary>
+    public static WorkspaceDatabase OpenWorkspace(ParsedOptions options, CliContext context) =>
+        new(options.String("workspace") is { } folder ? new WorkspaceOptions { Folder = folder } : context.Settings.Workspace);
 
     /// <summary>The workspace model whose checkpoint file has these bytes, if the file was imported there.</summary>
     public static ModelRecord? FindStoredModel(ModelStore store, string path)

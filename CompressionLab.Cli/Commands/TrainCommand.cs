@@ -39,7 +39,7 @@ public sealed class TrainCommand : ICliCommand
         };
         var limit = options.Int("limit", 2, int.MaxValue);
         var output = OutputPath(options.RequiredString("out"));
-        var dataset = DatasetSource.Load(options.RequiredString("dataset"));
+        var dataset = DatasetSource.Load(context, options.RequiredString("dataset"));
         var (train, validation) = DatasetSource.SplitTrain(dataset);
         if (limit is int n) train = train.Take(n);
 
