@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using CompressionLab.Cli.Commands;
+using CompressionLab.Core.Data;
 using CompressionLab.Core.Models;
 
 namespace CompressionLab.Cli;
@@ -31,6 +32,7 @@ public static class CliApp
     public const int Failure = 1;
     public const int BadArguments = 2;
     public const int Cancelled = 130; // as a shell reports a process ended by SIGINT
+    public const int InternalError = 70; // EX_SOFTWARE of sysexits.h: a bug, reported with its stack trace
 
     public static IReadOnlyList<ICliCommand> Commands { get; } = [new DatasetsCommand(), new TrainCommand(), new EvalCommand(), new SweepCommand(), new BenchSweepCommand(), new BenchTrainCommand()];
 
@@ -78,12 +80,30 @@ public static class CliApp
             error.WriteLine("cancelled");
             return Cancelled;
         }
-        catch (Exception e) when (e is CheckpointException or IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException or ExternalException)
+        catch (Exception e) when (IsBadInput(e))
         {
             error.WriteLine($"error: {OneLine(e.Message)}");
             return Failure;
         }
+        catch (Exception e)
+        {
+            // A bug, not bad input: still one error line first and an exit code for scripts, never an abort with a
+            // core dump; the stack trace follows for the report.
+            error.WriteLine($"error: internal error ({e.GetType().Name}): {OneLine(e.Message)}");
+            error.WriteLine(e.ToString());
+            return InternalError;
+        }
     }
+
+    /// <summary>
+    /// What bad files and a bad machine state raise in the engine (corrupt or truncated datasets, checkpoints and
+    /// workspace databases, unreadable or unwritable paths, native TorchSharp and SQLite errors); each message names
+    /// the file and the problem. <see cref="InputFileException"/> also names the argument that led to the file.
+    /// </summary>
+    private static bool IsBadInput(Exception e) =>
+        e is InputFileException or IdxFormatException or CheckpointException or DatasetDownloadException
+            or IOException or InvalidDataException or UnauthorizedAccessException
+            or ArgumentException or ExternalException; // ExternalException: TorchSharp's native errors and SqliteException (a DbException)
 
     private static string CommandList() => $"Commands: {string.Join(", ", Commands.Select(c => c.Name))} (see 'help').";
 

@@ -32,6 +32,11 @@ public static class DatasetSource
         {
             throw new UsageException(argument, e.Message);
         }
+        catch (Exception e) when (e is IdxFormatException or InvalidDataException or IOException or UnauthorizedAccessException)
+        {
+            // Listing reads only the files' headers, so a copy with good headers and bad data is found but fails here.
+            throw new InputFileException(argument, $"{name} cannot be loaded: {CliApp.OneLine(e.Message)}", e);
+        }
     }
 
     /// <summary>The split every model job uses: a seeded, class-stratified validation hold-out of the official train part.</summary>

@@ -34,6 +34,7 @@ public sealed class SweepCommand : ICliCommand
     {
         var path = SweepInputs.ModelPath(options);
         var csv = options.String("csv") is { } csvPath ? Path.GetFullPath(csvPath) : null;
+        using var database = SweepInputs.OpenWorkspace(options, context);
         var dataset = SweepInputs.LoadDataset(options, context);
         var subset = SweepInputs.Subset(dataset, options);
 
@@ -42,7 +43,6 @@ public sealed class SweepCommand : ICliCommand
         var network = checkpoint.Model;
         var settings = SweepInputs.Settings(options, network);
 
-        using var database = SweepInputs.OpenWorkspace(options, context);
         var cells = new SqliteSweepCellStore(database);
         var identity = new SweepIdentity(checkpoint.Metadata.ContentHash, dataset.Name, subset.Key);
         var stored = SweepInputs.FindStoredModel(new ModelStore(database), path);

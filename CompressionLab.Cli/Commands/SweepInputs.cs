@@ -3,10 +3,11 @@ using CompressionLab.Core.Data;
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
 using CompressionLab.Core.Workspace;
+using Microsoft.Data.Sqlite;
 
 namespace CompressionLab.Cli.Commands;
 
-/// <summary>What the sweep and bench commands read from their options, checked, with the option named in every error.</summary>
+/// <summary>What the sweep, bench and eval commands read from their options, checked, with the option named in every error.</summary>
 internal static class SweepInputs
 {
     /// <summary>The dataset catalog the dashboard uses (same settings and search order), so a CLI sweep and a page sweep share cells.</summary>
@@ -70,9 +71,18 @@ internal static class SweepInputs
         }
     }
 
+    /// <summary>The <c>--model</c> checkpoint, checked to take <paramref name="images"/>; a corrupt file names <c>--model</c>.</summary>
     public static Checkpoint LoadCheckpoint(string path, LabeledImages images)
     {
-        var checkpoint = Checkpoint.Load(path);
+        Checkpoint checkpoint;
+        try
+        {
+            checkpoint = Checkpoint.Load(path);
+        }
+        catch (CheckpointException e)
+        {
+            throw new InputFileException("--model", e.Message, e);
+        }
         try
         {
             checkpoint.Model.CheckAccepts(images);
@@ -85,9 +95,34 @@ internal static class SweepInputs
         }
     }
 
-    /// <summary>The workspace <c>--workspace</c> names, else the dashboard's (<c>Workspace:Folder</c> of the settings).</summary>
-    public static WorkspaceDatabase OpenWorkspace(ParsedOptions options, CliContext context) =>
-        new(options.String("workspace") is { } folder ? new WorkspaceOptions { Folder = folder } : context.Settings.Workspace);
+    /// <summary>
+    /// The workspace <c>--workspace</c> names, else the dashboard's (<c>Workspace:Folder</c> of the settings), opened and
+    /// migrated now: a corrupt or too new database is a failure naming where the folder came from, before any data is loaded.
+    /// </summary>
+    public static WorkspaceDatabase OpenWorkspace(ParsedOptions options, CliContext context)
+    {
+        var given = options.String("workspace");
+        var source = given is null ? $"{WorkspaceOptions.SectionName}:{nameof(WorkspaceOptions.Folder)}" : "--workspace";
+        WorkspaceDatabase database;
+        try
+        {
+            database = new WorkspaceDatabase(given is null ? context.Settings.Workspace : new WorkspaceOptions { Folder = given });
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new UsageException(source, e.Message); // no folder given and no per-user data folder to default to
+        }
+        try
+        {
+            database.EnsureMigrated();
+            return database;
+        }
+        catch (Exception e) when (e is InvalidOperationException or SqliteException or IOException or UnauthorizedAccessException)
+        {
+            database.Dispose();
+            throw new InputFileException(source, CliApp.OneLine(e.Message), e);
+        }
+    }
 
     /// <summary>The workspace model whose checkpoint file has these bytes, if the file was imported there.</summary>
     public static ModelRecord? FindStoredModel(ModelStore store, string path)

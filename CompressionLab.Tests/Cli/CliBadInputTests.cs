@@ -1,0 +1,136 @@
+using System.Text.Json;
+using CompressionLab.Cli;
+using CompressionLab.Tests.Data;
+
+using static CompressionLab.Tests.Cli.InProcessCli;
+
+namespace CompressionLab.Tests.Cli;
+
+/// <summary>
+/// Bad files behind the arguments (a Fashion-MNIST copy whose headers are good but whose data is not, a corrupt
+/// checkpoint or workspace database) and output paths that cannot be written: each ends in one line
+/// "error: ARGUMENT: ..." and an exit code, never an unhandled exception.
+/// </summary>
+public sealed class CliBadInputTests : IDisposable
+{
+    private readonly CliFolder _folder = new("clab-cli-bad-input-");
+
+    public void Dispose() => _folder.Dispose();
+
+    [Theory]
+    [InlineData("truncated-images", "train")]
+    [InlineData("truncated-images", "eval")]
+    [InlineData("truncated-images", "sweep")]
+    [InlineData("truncated-images", "bench sweep")]
+    [InlineData("truncated-images", "bench train")]
+    [InlineData("truncated-gzip", "eval")]
+    [InlineData("truncated-gzip", "train")]
+    [InlineData("label-out-of-range", "train")]
+    [InlineData("label-out-of-range", "sweep")]
+    public void ADatasetWithGoodHeadersAndBadDataIsOneLineNamingTheFile(string corruption, string command)
+    {
+        var data = _folder.WriteTinyDataset("data");
+        var (file, problem) = Corrupt(data, corruption);
+        var config = _folder.SettingsWithDatasets(data);
+        // The catalog reads headers only, so the copy is listed as found: the failure comes when it is loaded.
+        Assert.Equal(data, FashionMnistPath(Run("datasets", "--json", "--config", config).Out));
+        var model = _folder.PathOf("unused.ckpt");
+        File.WriteAllText(model, "the dataset is loaded before the checkpoint is read");
+
+        string[] args = command switch
+        {
+            "train" => ["train", "--arch", "lenet-300-100", "--out", _folder.PathOf("out", "m.ckpt")],
+            "eval" => ["eval", "--model", model],
+            "sweep" => ["sweep", "--model", model, "--criterion", "element", "--workspace", _folder.PathOf("ws")],
+            "bench sweep" => ["bench", "sweep", "--model", model],
+            _ => ["bench", "train", "--arch", "lenet-5"],
+        };
+        var (code, output, error) = Run([.. args, "--dataset", "fashion-mnist", "--json", "--config", config]);
+
+        Assert.Equal(CliApp.Failure, code);
+        Assert.Equal("", output);
+        var line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"error: --dataset: fashion-mnist cannot be loaded: {Path.GetFileName(file)}: ", line, StringComparison.Ordinal);
+        Assert.Contains(file, line);
+        Assert.Contains(problem, line);
+    }
+
+    [Theory]
+    [InlineData("eval")]
+    [InlineData("sweep")]
+    [InlineData("bench sweep")]
+    public void ACorruptModelIsOneLineNamingTheArgumentAndTheFile(string command)
+    {
+        var config = _folder.SettingsWithDatasets(_folder.WriteTinyDataset("data"));
+        var model = _folder.PathOf("passwd");
+        File.WriteAllText(model, "root:x:0:0:root:/root:/bin/bash\n");
+        string[] args = command switch
+        {
+            "eval" => ["eval"],
+            "sweep" => ["sweep", "--criterion", "element", "--limit", "5", "--workspace", _folder.PathOf("ws")],
+            _ => ["bench", "sweep", "--limit", "5"],
+        };
+
+        var (code, output, error) = Run([.. args, "--model", model, "--dataset", "fashion-mnist", "--config", config]);
+
+        Assert.Equal(CliApp.Failure, code);
+        Assert.Equal("", output);
+        var line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"error: --model: Checkpoint {model}: ", line, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void ACorruptWorkspaceDatabaseIsOneLineNamingWhereItCameFrom(bool byOption)
+    {
+        var workspace = _folder.PathOf("ws");
+        Directory.CreateDirectory(workspace);
+        File.WriteAllText(Path.Combine(workspace, "workspace.db"), "this is not an SQLite database, but it is long enough to be read as a header of one");
+        var config = _folder.WriteSettings(new { Workspace = new { Folder = workspace } });
+        var model = _folder.WriteLenetCheckpoint();
+
+        var (code, output, error) = Run(["sweep", "--model", model, "--dataset", "fashion-mnist", "--criterion", "element",
+            .. byOption ? new[] { "--workspace", workspace } : ["--config", config]]);
+
+        Assert.Equal(CliApp.Failure, code);
+        Assert.Equal("", output);
+        var line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"error: {(byOption ? "--workspace" : "Workspace:Folder")}: ", line, StringComparison.Ordinal);
+        Assert.Contains(Path.Combine(workspace, "workspace.db"), line);
+    }
+
+    /// <summary>Damages one file of a valid tiny dataset, keeping its header good; returns the file and a word of the expected problem.</summary>
+    private static (string File, string Problem) Corrupt(string folder, string corruption)
+    {
+        var images = Path.Combine(folder, "train-images-idx3-ubyte.gz");
+        var labels = Path.Combine(folder, "train-labels-idx1-ubyte.gz");
+        switch (corruption)
+        {
+            case "truncated-images":
+                // A well-formed gzip of a header for 60 images and the pixels of only 6.
+                IdxFiles.Write(images, [.. IdxFiles.Header(60, 4, 4), .. new byte[6 * 16]], gzip: true);
+                return (images, "data is truncated");
+            case "truncated-gzip":
+                {
+                    // Incompressible pixels, so the header sits at the very start of the deflate data; then the
+                    // gzip file itself is cut short: its header still reads, its body ends early.
+                    var pixels = new byte[60 * 16];
+                    new Random(5).NextBytes(pixels);
+                    IdxFiles.Write(images, [.. IdxFiles.Header(60, 4, 4), .. pixels], gzip: true);
+                    var bytes = File.ReadAllBytes(images);
+                    File.WriteAllBytes(images, bytes[..(bytes.Length / 2)]);
+                    return (images, "truncated");
+                }
+            default:
+                IdxFiles.Write(labels, [.. IdxFiles.Header(60), .. Enumerable.Range(0, 60).Select(i => (byte)(i == 17 ? 12 : i % 10))], gzip: true);
+                return (labels, "label 12 at index 17 is outside the 10 classes");
+        }
+    }
+
+    private static string? FashionMnistPath(string output) =>
+        LastJsonLine(output).GetProperty("datasets").EnumerateArray()
+            .SingleOrDefault(d => d.GetProperty("name").GetString() == "fashion-mnist") is { ValueKind: JsonValueKind.Object } fashion
+            ? fashion.GetProperty("path").GetString()
+            : null;
+}
