@@ -33,7 +33,8 @@ public sealed class SweepCommand : ICliCommand
     public int Run(ParsedOptions options, CliContext context)
     {
         var path = SweepInputs.ModelPath(options);
-        var csv = options.String("csv") is { } csvPath ? Path.GetFullPath(csvPath) : null;
+        // Where results go is proven writable before anything is loaded or computed.
+        var csv = options.String("csv") is { } csvPath ? WritableOutput.File("--csv", csvPath) : null;
         using var database = SweepInputs.OpenWorkspace(options, context);
         var dataset = SweepInputs.LoadDataset(options, context);
         var subset = SweepInputs.Subset(dataset, options);
@@ -56,11 +57,7 @@ public sealed class SweepCommand : ICliCommand
         var result = SensitivitySweep.Run(network, subset.Images, settings, cells, identity, new Log(context.Err), context.CancellationToken);
         history.Finish(record.Id, SensitivityExport.ToJson(result));
 
-        if (csv is not null)
-        {
-            Directory.CreateDirectory(Path.GetDirectoryName(csv)!);
-            File.WriteAllText(csv, SensitivityExport.ToDistillerCsv(result));
-        }
+        if (csv is not null) File.WriteAllText(csv, SensitivityExport.ToDistillerCsv(result));
 
         if (options.Flag("json"))
         {

@@ -97,7 +97,8 @@ internal static class SweepInputs
 
     /// <summary>
     /// The workspace <c>--workspace</c> names, else the dashboard's (<c>Workspace:Folder</c> of the settings), opened and
-    /// migrated now: a corrupt or too new database is a failure naming where the folder came from, before any data is loaded.
+    /// migrated now: an unwritable folder is a usage error, a corrupt or too new database a failure, each naming where
+    /// the folder came from, before any data is loaded.
     /// </summary>
     public static WorkspaceDatabase OpenWorkspace(ParsedOptions options, CliContext context)
     {
@@ -112,6 +113,7 @@ internal static class SweepInputs
         {
             throw new UsageException(source, e.Message); // no folder given and no per-user data folder to default to
         }
+        WritableOutput.Folder(source, database.Folder);
         try
         {
             database.EnsureMigrated();

@@ -75,22 +75,8 @@ public sealed class TrainCommand : ICliCommand
         return CliApp.Success;
     }
 
-    /// <summary>Checked before training so a long run cannot end in an unwritable path.</summary>
-    private static string OutputPath(string path)
-    {
-        var full = Path.GetFullPath(path);
-        if (Directory.Exists(full)) throw new UsageException("--out", $"{full} is a folder; give a file name");
-        var folder = Path.GetDirectoryName(full)!;
-        try
-        {
-            Directory.CreateDirectory(folder);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new UsageException("--out", $"cannot create the folder {folder} ({e.Message})");
-        }
-        return full;
-    }
+    /// <summary>Checked before the data is loaded so a long run cannot end in an unwritable path.</summary>
+    private static string OutputPath(string path) => WritableOutput.File("--out", path);
 
     private static void Report(TextWriter log, TrainingProgress p)
     {

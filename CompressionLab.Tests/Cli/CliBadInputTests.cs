@@ -9,7 +9,7 @@ namespace CompressionLab.Tests.Cli;
 /// <summary>
 /// Bad files behind the arguments (a Fashion-MNIST copy whose headers are good but whose data is not, a corrupt
 /// checkpoint or workspace database) and output paths that cannot be written: each ends in one line
-/// "error: ARGUMENT: ..." and an exit code, never an unhandled exception.
+/// "error: ARGUMENT: ..." and an exit code, never an unhandled exception, and outputs are refused before any work.
 /// </summary>
 public sealed class CliBadInputTests : IDisposable
 {
@@ -98,6 +98,33 @@ public sealed class CliBadInputTests : IDisposable
         var line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith($"error: {(byOption ? "--workspace" : "Workspace:Folder")}: ", line, StringComparison.Ordinal);
         Assert.Contains(Path.Combine(workspace, "workspace.db"), line);
+    }
+
+    /// <summary>/proc takes no new files, even for root (CI runs as root, so permissions cannot show this).</summary>
+    [Theory]
+    [InlineData("train --out /proc/clab-test.ckpt", "--out", "cannot write to the folder /proc (")]
+    [InlineData("train --out /proc/clab-missing/y.ckpt", "--out", "cannot create the folder /proc/clab-missing (")]
+    [InlineData("sweep --csv /proc/clab-sensitivity.csv", "--csv", "cannot write to the folder /proc (")]
+    [InlineData("sweep --workspace /proc/clab-workspace", "--workspace", "cannot create the folder /proc/clab-workspace (")]
+    [InlineData("sweep --config WORKSPACE-IN-PROC", "Workspace:Folder", "cannot write to the folder /proc (")]
+    public void AnUnwritableOutputIsRefusedBeforeAnyWork(string commandLine, string argument, string detail)
+    {
+        var tiny = _folder.SettingsWithDatasets(_folder.WriteTinyDataset("data"));
+        var workspaceInProc = _folder.WriteSettings(new { Workspace = new { Folder = "/proc" } }, "proc-workspace.json");
+        var model = _folder.WriteLenetCheckpoint();
+        var args = commandLine.Replace("WORKSPACE-IN-PROC", workspaceInProc, StringComparison.Ordinal).Split(' ');
+        string[] rest = args[0] == "train"
+            ? ["--arch", "lenet-300-100", "--dataset", "fashion-mnist", "--epochs", "1", "--config", tiny]
+            : ["--model", model, "--dataset", "fashion-mnist", "--criterion", "element", "--levels", "0,0.5", "--limit", "20",
+                .. args.Contains("--workspace") || args.Contains("--config") ? Array.Empty<string>() : ["--workspace", _folder.PathOf("ws")]];
+
+        var (code, output, error) = Run([.. args, .. rest]);
+
+        Assert.Equal(CliApp.BadArguments, code);
+        Assert.Equal("", output);
+        var line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries)); // nothing was trained or swept
+        Assert.StartsWith($"error: {argument}: ", line, StringComparison.Ordinal);
+        Assert.Contains(detail, line);
     }
 
     /// <summary>Damages one file of a valid tiny dataset, keeping its header good; returns the file and a word of the expected problem.</summary>
