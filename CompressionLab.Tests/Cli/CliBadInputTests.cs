@@ -127,6 +127,20 @@ public sealed class CliBadInputTests : IDisposable
         Assert.Contains(detail, line);
     }
 
+    [Fact]
+    public void ALimitBeyondTheTrainPartIsAnErrorNotASmallerRun()
+    {
+        var config = _folder.SettingsWithDatasets(_folder.WriteTinyDataset("data")); // 60 train images, 12 held out for validation
+
+        var (code, _, error) = Run("train", "--arch", "lenet-300-100", "--dataset", "fashion-mnist", "--limit", "49",
+            "--out", _folder.PathOf("m.ckpt"), "--config", config);
+
+        Assert.Equal(CliApp.BadArguments, code);
+        var line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("error: --limit: ", line, StringComparison.Ordinal);
+        Assert.Contains("48", line);
+    }
+
     /// <summary>Damages one file of a valid tiny dataset, keeping its header good; returns the file and a word of the expected problem.</summary>
     private static (string File, string Problem) Corrupt(string folder, string corruption)
     {
