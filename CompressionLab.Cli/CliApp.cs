@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using CompressionLab.Cli.Commands;
+using CompressionLab.Core.Data;
 using CompressionLab.Core.Models;
 
 namespace CompressionLab.Cli;
@@ -7,7 +8,11 @@ namespace CompressionLab.Cli;
 /// <summary>What a command gets to work with: where to print, and a token that Ctrl+C cancels.</summary>
 /// <param name="Out">Results; with <c>--json</c> the last line written here is the JSON object.</param>
 /// <param name="Err">Progress and errors.</param>
-public sealed record CliContext(TextWriter Out, TextWriter Err, CancellationToken CancellationToken);
+public sealed record CliContext(TextWriter Out, TextWriter Err, CancellationToken CancellationToken)
+{
+    /// <summary>The dashboard's dataset and workspace settings, from <c>--config</c> and the environment.</summary>
+    public CliSettings Settings { get; init; } = new(new(), new());
+}
 
 /// <summary>A headless command: declares its options and runs with them parsed.</summary>
 public interface ICliCommand
@@ -27,6 +32,7 @@ public static class CliApp
     public const int Failure = 1;
     public const int BadArguments = 2;
     public const int Cancelled = 130; // as a shell reports a process ended by SIGINT
+    public const int InternalError = 70; // EX_SOFTWARE of sysexits.h: a bug, reported with its stack trace
 
     public static IReadOnlyList<ICliCommand> Commands { get; } = [new DatasetsCommand(), new TrainCommand(), new EvalCommand(), new SweepCommand(), new BenchSweepCommand(), new BenchTrainCommand()];
 
@@ -60,8 +66,9 @@ public static class CliApp
         }
         try
         {
-            var options = ParsedOptions.Parse(command.Name, args[command.Name.Split(' ').Length..], command.Options);
-            return command.Run(options, new CliContext(output, error, cancellationToken));
+            var options = ParsedOptions.Parse(command.Name, args[command.Name.Split(' ').Length..], [.. command.Options, CliSettings.ConfigOption]);
+            var settings = CliSettings.Load(options.String(CliSettings.ConfigOption.Name));
+            return command.Run(options, new CliContext(output, error, cancellationToken) { Settings = settings });
         }
         catch (UsageException e)
         {
@@ -73,12 +80,30 @@ public static class CliApp
             error.WriteLine("cancelled");
             return Cancelled;
         }
-        catch (Exception e) when (e is CheckpointException or IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException or ExternalException)
+        catch (Exception e) when (IsBadInput(e))
         {
             error.WriteLine($"error: {OneLine(e.Message)}");
             return Failure;
         }
+        catch (Exception e)
+        {
+            // A bug, not bad input: still one error line first and an exit code for scripts, never an abort with a
+            // core dump; the stack trace follows for the report.
+            error.WriteLine($"error: internal error ({e.GetType().Name}): {OneLine(e.Message)}");
+            error.WriteLine(e.ToString());
+            return InternalError;
+        }
     }
+
+    /// <summary>
+    /// What bad files and a bad machine state raise in the engine (corrupt or truncated datasets, checkpoints and
+    /// workspace databases, unreadable or unwritable paths, native TorchSharp and SQLite errors); each message names
+    /// the file and the problem. <see cref="InputFileException"/> also names the argument that led to the file.
+    /// </summary>
+    private static bool IsBadInput(Exception e) =>
+        e is InputFileException or IdxFormatException or CheckpointException or DatasetDownloadException
+            or IOException or InvalidDataException or UnauthorizedAccessException
+            or ArgumentException or ExternalException; // ExternalException: TorchSharp's native errors and SqliteException (a DbException)
 
     private static string CommandList() => $"Commands: {string.Join(", ", Commands.Select(c => c.Name))} (see 'help').";
 
@@ -92,6 +117,13 @@ public static class CliApp
             foreach (var option in command.Options)
                 output.WriteLine($"    {option.Usage,-22} {option.Help}{(option.Required ? " (required)" : "")}");
         }
+        output.WriteLine();
+        output.WriteLine("  every command also takes:");
+        output.WriteLine($"    {CliSettings.ConfigOption.Usage,-22} {CliSettings.ConfigOption.Help}");
+        output.WriteLine();
+        output.WriteLine("  Dataset folders and the workspace come from the same settings as the dashboard's: the --config file, then");
+        output.WriteLine("  environment variables such as Datasets__Folders__0=/data/fashion-mnist or Workspace__Folder=/srv/clab, which");
+        output.WriteLine("  override it. Without them the defaults apply (see the README).");
     }
 
     internal static string OneLine(string text) => text.ReplaceLineEndings(" ");

@@ -8,6 +8,16 @@ public sealed class UsageException(string argument, string problem) : Exception(
     public string Argument { get; } = argument;
 }
 
+/// <summary>
+/// A file an argument names or leads to (a dataset, a checkpoint, a workspace) that cannot be used: corrupt,
+/// truncated or unreadable. Exit code 1 (<see cref="CliApp.Failure"/>) like other failures, with the argument named
+/// first, as in a <see cref="UsageException"/>: "--model: Checkpoint /x.ckpt: not a CompressionLab checkpoint".
+/// </summary>
+public sealed class InputFileException(string argument, string problem, Exception? inner = null) : Exception($"{argument}: {problem}", inner)
+{
+    public string Argument { get; } = argument;
+}
+
 /// <summary>An option a command accepts: <c>--name value</c> (or <c>--name=value</c>), or a bare flag such as <c>--json</c>.</summary>
 public sealed record OptionSpec(string Name, string Help, bool IsFlag = false, bool Required = false, string ValueName = "VALUE")
 {

@@ -31,7 +31,7 @@ public sealed class BenchSweepCommand : ICliCommand
     public int Run(ParsedOptions options, CliContext context)
     {
         var path = SweepInputs.ModelPath(options);
-        var dataset = SweepInputs.LoadDataset(options);
+        var dataset = SweepInputs.LoadDataset(options, context);
         var subset = SweepInputs.Subset(dataset, options);
 
         TorchRuntime.Configure();

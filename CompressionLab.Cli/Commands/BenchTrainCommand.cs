@@ -31,7 +31,7 @@ public sealed class BenchTrainCommand : ICliCommand
         var steps = options.Int("steps", 1, 10_000) ?? 20;
         var batch = options.Int("batch", 2, 4096) ?? TrainingSettings.ForArchitecture(arch).BatchSize;
         var threads = options.Int("threads", 1, 1024);
-        var dataset = DatasetSource.Load(options.RequiredString("dataset"));
+        var dataset = DatasetSource.Load(context, options.RequiredString("dataset"));
         var (train, _) = DatasetSource.SplitTrain(dataset);
         if (train.Count < batch) throw new UsageException("--batch", $"{batch} is more than the {train.Count} training images of {dataset.Name}");
 

@@ -10,7 +10,7 @@ public sealed class DatasetsCommand : ICliCommand
     public int Run(ParsedOptions options, CliContext context)
     {
         var rows = new List<Dictionary<string, object>>();
-        foreach (var dataset in DatasetSource.Find())
+        foreach (var dataset in DatasetSource.Find(context))
         {
             rows.Add(new()
             {

@@ -21,21 +21,12 @@ public sealed class EvalCommand : ICliCommand
     {
         var split = options.Choice("split", "test", "val") ?? "test";
         var limit = options.Int("limit", 1, int.MaxValue);
-        var path = Path.GetFullPath(options.RequiredString("model"));
-        if (!File.Exists(path)) throw new UsageException("--model", $"file not found: {path}");
-        var dataset = DatasetSource.Load(options.RequiredString("dataset"));
+        var path = SweepInputs.ModelPath(options);
+        var dataset = DatasetSource.Load(context, options.RequiredString("dataset"));
         var images = split == "val" ? DatasetSource.SplitTrain(dataset).Validation : dataset.Test;
 
         TorchRuntime.Configure();
-        using var checkpoint = Checkpoint.Load(path);
-        try
-        {
-            checkpoint.Model.CheckAccepts(images);
-        }
-        catch (ArgumentException e)
-        {
-            throw new UsageException("--dataset", e.Message);
-        }
+        using var checkpoint = SweepInputs.LoadCheckpoint(path, images);
         var result = Evaluator.Evaluate(checkpoint.Model, images, limit, cancellationToken: context.CancellationToken);
 
         if (options.Flag("json"))

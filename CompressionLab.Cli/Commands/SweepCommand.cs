@@ -26,15 +26,17 @@ public sealed class SweepCommand : ICliCommand
         new("limit", $"validation images per cell, a stratified subset (default {SweepSubset.DefaultSize})", ValueName: "N"),
         new("batch", "images per forward pass (default 64; results do not depend on it)", ValueName: "N"),
         new("csv", "also write Distiller's sensitivity CSV (parameter,sparsity,top1,top5,loss) here", ValueName: "FILE"),
-        new("workspace", "workspace folder for the cell cache (default: the dashboard's)", ValueName: "DIR"),
+        new("workspace", "workspace folder for the cell cache (default: the dashboard's, Workspace:Folder of the settings)", ValueName: "DIR"),
         new("json", "print one JSON object as the last line", IsFlag: true),
     ];
 
     public int Run(ParsedOptions options, CliContext context)
     {
         var path = SweepInputs.ModelPath(options);
-        var csv = options.String("csv") is { } csvPath ? Path.GetFullPath(csvPath) : null;
-        var dataset = SweepInputs.LoadDataset(options);
+        // Where results go is proven writable before anything is loaded or computed.
+        var csv = options.String("csv") is { } csvPath ? WritableOutput.File("--csv", csvPath) : null;
+        using var database = SweepInputs.OpenWorkspace(options, context);
+        var dataset = SweepInputs.LoadDataset(options, context);
         var subset = SweepInputs.Subset(dataset, options);
 
         TorchRuntime.Configure();
@@ -42,7 +44,6 @@ public sealed class SweepCommand : ICliCommand
         var network = checkpoint.Model;
         var settings = SweepInputs.Settings(options, network);
 
-        using var database = SweepInputs.OpenWorkspace(options);
         var cells = new SqliteSweepCellStore(database);
         var identity = new SweepIdentity(checkpoint.Metadata.ContentHash, dataset.Name, subset.Key);
         var stored = SweepInputs.FindStoredModel(new ModelStore(database), path);
@@ -56,11 +57,7 @@ public sealed class SweepCommand : ICliCommand
         var result = SensitivitySweep.Run(network, subset.Images, settings, cells, identity, new Log(context.Err), context.CancellationToken);
         history.Finish(record.Id, SensitivityExport.ToJson(result));
 
-        if (csv is not null)
-        {
-            Directory.CreateDirectory(Path.GetDirectoryName(csv)!);
-            File.WriteAllText(csv, SensitivityExport.ToDistillerCsv(result));
-        }
+        if (csv is not null) File.WriteAllText(csv, SensitivityExport.ToDistillerCsv(result));
 
         if (options.Flag("json"))
         {

@@ -3,25 +3,15 @@ using CompressionLab.Core.Data;
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
 using CompressionLab.Core.Workspace;
+using Microsoft.Data.Sqlite;
 
 namespace CompressionLab.Cli.Commands;
 
-/// <summary>What the sweep and bench commands read from their options, checked, with the option named in every error.</summary>
+/// <summary>What the sweep, bench and eval commands read from their options, checked, with the option named in every error.</summary>
 internal static class SweepInputs
 {
-    /// <summary>The dataset catalog the dashboard uses (same search order), so a CLI sweep and a page sweep share cells.</summary>
-    public static Dataset LoadDataset(ParsedOptions options)
-    {
-        var name = options.RequiredString("dataset");
-        try
-        {
-            return new DatasetCatalog(new DatasetOptions()).Load(name);
-        }
-        catch (DatasetNotFoundException e)
-        {
-            throw new UsageException("--dataset", e.Message);
-        }
-    }
+    /// <summary>The dataset catalog the dashboard uses (same settings and search order), so a CLI sweep and a page sweep share cells.</summary>
+    public static Dataset LoadDataset(ParsedOptions options, CliContext context) => DatasetSource.Load(context, options.RequiredString("dataset"));
 
     public static string ModelPath(ParsedOptions options)
     {
@@ -81,9 +71,18 @@ internal static class SweepInputs
         }
     }
 
+    /// <summary>The <c>--model</c> checkpoint, checked to take <paramref name="images"/>; a corrupt file names <c>--model</c>.</summary>
     public static Checkpoint LoadCheckpoint(string path, LabeledImages images)
     {
-        var checkpoint = Checkpoint.Load(path);
+        Checkpoint checkpoint;
+        try
+        {
+            checkpoint = Checkpoint.Load(path);
+        }
+        catch (CheckpointException e)
+        {
+            throw new InputFileException("--model", e.Message, e);
+        }
         try
         {
             checkpoint.Model.CheckAccepts(images);
@@ -96,8 +95,36 @@ internal static class SweepInputs
         }
     }
 
-    public static WorkspaceDatabase OpenWorkspace(ParsedOptions options) =>
-        new(new WorkspaceOptions { Folder = options.String("workspace") ?? WorkspaceOptions.DefaultFolder });
+    /// <summary>
+    /// The workspace <c>--workspace</c> names, else the dashboard's (<c>Workspace:Folder</c> of the settings), opened and
+    /// migrated now: an unwritable folder is a usage error, a corrupt or too new database a failure, each naming where
+    /// the folder came from, before any data is loaded.
+    /// </summary>
+    public static WorkspaceDatabase OpenWorkspace(ParsedOptions options, CliContext context)
+    {
+        var given = options.String("workspace");
+        var source = given is null ? $"{WorkspaceOptions.SectionName}:{nameof(WorkspaceOptions.Folder)}" : "--workspace";
+        WorkspaceDatabase database;
+        try
+        {
+            database = new WorkspaceDatabase(given is null ? context.Settings.Workspace : new WorkspaceOptions { Folder = given });
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new UsageException(source, e.Message); // no folder given and no per-user data folder to default to
+        }
+        WritableOutput.Folder(source, database.Folder);
+        try
+        {
+            database.EnsureMigrated();
+            return database;
+        }
+        catch (Exception e) when (e is InvalidOperationException or SqliteException or IOException or UnauthorizedAccessException)
+        {
+            database.Dispose();
+            throw new InputFileException(source, CliApp.OneLine(e.Message), e);
+        }
+    }
 
     /// <summary>The workspace model whose checkpoint file has these bytes, if the file was imported there.</summary>
     public static ModelRecord? FindStoredModel(ModelStore store, string path)

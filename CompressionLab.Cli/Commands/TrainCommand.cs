@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using CompressionLab.Core.Data;
 using CompressionLab.Core.Models;
 using static TorchSharp.torch;
 
@@ -6,8 +7,9 @@ namespace CompressionLab.Cli.Commands;
 
 /// <summary>
 /// <c>train --arch NAME --dataset NAME [--epochs N] [--seed S] [--limit N] --out FILE [--json]</c>: trains a zoo
-/// model from scratch on the train part (the official train images minus the validation hold-out),
-/// reports validation accuracy per epoch, measures top-1 on the full test split, saves a checkpoint.
+/// model from scratch on the train part (the official train images minus the validation hold-out; with --limit the
+/// dashboard's class-stratified subset of it), reports validation accuracy per epoch, measures top-1 on the full test
+/// split, saves a checkpoint.
 /// </summary>
 public sealed class TrainCommand : ICliCommand
 {
@@ -20,7 +22,7 @@ public sealed class TrainCommand : ICliCommand
         new("dataset", "dataset name (see 'datasets')", Required: true, ValueName: "NAME"),
         new("epochs", "epochs (default per architecture)", ValueName: "N"),
         new("seed", "seed for weights, shuffling, flips, dropout (default 1)", ValueName: "S"),
-        new("limit", "train on the first N training images only (quick runs)", ValueName: "N"),
+        new("limit", "train on a class-stratified subset of N images drawn with --seed, as the dashboard does (quick runs)", ValueName: "N"),
         new("out", "checkpoint file to write", Required: true, ValueName: "FILE"),
         new("json", "print one JSON object as the last line", IsFlag: true),
     ];
@@ -39,9 +41,9 @@ public sealed class TrainCommand : ICliCommand
         };
         var limit = options.Int("limit", 2, int.MaxValue);
         var output = OutputPath(options.RequiredString("out"));
-        var dataset = DatasetSource.Load(options.RequiredString("dataset"));
-        var (train, validation) = DatasetSource.SplitTrain(dataset);
-        if (limit is int n) train = train.Take(n);
+        var dataset = DatasetSource.Load(context, options.RequiredString("dataset"));
+        var split = TrainingJob.Split(dataset);
+        var (train, validation) = (TrainingImages(arch, split, limit, settings.Seed), split.Validation);
 
         TorchRuntime.Configure();
         manual_seed(settings.Seed);
@@ -75,22 +77,25 @@ public sealed class TrainCommand : ICliCommand
         return CliApp.Success;
     }
 
-    /// <summary>Checked before training so a long run cannot end in an unwritable path.</summary>
-    private static string OutputPath(string path)
+    /// <summary>
+    /// What <c>train</c> trains on: the train part, or with <c>--limit N</c> the class-stratified subset seeded by
+    /// <c>--seed</c> that the dashboard's training job takes for N training images, so the same N and seed train on the same images.
+    /// </summary>
+    public static LabeledImages TrainingImages(string arch, DatasetSplit split, int? limit, int seed)
     {
-        var full = Path.GetFullPath(path);
-        if (Directory.Exists(full)) throw new UsageException("--out", $"{full} is a folder; give a file name");
-        var folder = Path.GetDirectoryName(full)!;
+        ArgumentNullException.ThrowIfNull(split);
         try
         {
-            Directory.CreateDirectory(folder);
+            return TrainingJob.TrainingImages(new TrainingRequest(arch, split.DatasetName, Seed: seed, TrainingImages: limit), split);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (ArgumentException e)
         {
-            throw new UsageException("--out", $"cannot create the folder {folder} ({e.Message})");
+            throw new UsageException("--limit", e.Message);
         }
-        return full;
     }
+
+    /// <summary>Checked before the data is loaded so a long run cannot end in an unwritable path.</summary>
+    private static string OutputPath(string path) => WritableOutput.File("--out", path);
 
     private static void Report(TextWriter log, TrainingProgress p)
     {
