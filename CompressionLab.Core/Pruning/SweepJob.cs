@@ -142,7 +142,13 @@ public static class SweepJob
         progress.Report(LoadingShare, string.Create(CultureInfo.InvariantCulture,
             $"Evaluating the dense model on {subset.Count:N0} validation images"));
 
-        var result = SensitivitySweep.Run(network, subset.Images, settings, cells, identity, new CellReporter(record.Id, progress), cancellationToken);
+        var result = SensitivitySweep.Run(network, subset.Images, settings, cells, identity, new CellReporter(record.Id, progress), cancellationToken)
+            with
+            {
+                Source = new SweepSource(model.DisplayName, model.Architecture, identity.ModelHash, dataset.Name, subset.Key, subset.Count),
+                // The settings reached the engine with their layers resolved; what a request for every layer left out is named here.
+                LeftOut = request.Layers is null ? SweepCandidates.LeftOut(network, settings.Criterion) : [],
+            };
         history.Finish(record.Id, SensitivityExport.ToJson(result));
         progress.Report(1, string.Create(CultureInfo.InvariantCulture,
             $"{result.Cells.Count} cells · {result.CellsComputed} computed, {result.CellsFromStore} from the workspace · baseline top-1 {result.Baseline.Top1:0.0}%"));
@@ -154,7 +160,7 @@ public static class SweepJob
     public static string Describe(SweepCell cell)
     {
         ArgumentNullException.ThrowIfNull(cell);
-        return string.Create(CultureInfo.InvariantCulture, $"{cell.Layer} · {cell.Sparsity * 100:0.#}% · top-1 {cell.Top1:0.0}%");
+        return string.Create(CultureInfo.InvariantCulture, $"{cell.Layer} · {SweepLevels.FormatPercent(cell.Sparsity)}% · top-1 {cell.Top1:0.0}%");
     }
 
     /// <summary>Turns the engine's per-cell reports into job progress and partial results, on the sweep's thread.</summary>

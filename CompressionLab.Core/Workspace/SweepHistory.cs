@@ -32,6 +32,9 @@ public sealed record SweepRecord(
 {
     public SweepIdentity Identity => new(ModelHash, Dataset, Subset);
 
+    /// <summary>The model and images the sweep measured, as its exports state them.</summary>
+    public SweepSource Source => new(ModelName, Architecture, ModelHash, Dataset, Subset, SubsetSize);
+
     public bool IsFinished => ResultJson is not null;
 
     /// <summary>Cells the sweep has when complete: layers × levels (level 0 included).</summary>
@@ -143,15 +146,15 @@ public sealed class SweepHistory
 public static class SavedSweep
 {
     /// <summary>
-    /// The finished sweep's stored document; for a sweep that is running or was stopped, the cells the store
-    /// has so far (layers in table order, levels ascending, level 0 from the baseline), with
+    /// The finished sweep's stored document (its model and data as the record states them); for a sweep that is
+    /// running or was stopped, the cells the store has so far (layers in table order, levels ascending, level 0 from the baseline), with
     /// <see cref="SensitivityResult.Seconds"/> 0. Null when not even the baseline was measured.
     /// </summary>
     public static SensitivityResult? Read(SweepRecord record, SqliteSweepCellStore cells)
     {
         ArgumentNullException.ThrowIfNull(record);
         ArgumentNullException.ThrowIfNull(cells);
-        if (record.ResultJson is { } json) return SensitivityExport.FromJson(json);
+        if (record.ResultJson is { } json) return SensitivityExport.FromJson(json) with { Source = record.Source };
         if (cells.Baseline(record.Identity) is not { } baseline) return null;
 
         var known = cells.Cells(record.Identity, record.Criterion).ToDictionary(c => (c.Layer, c.Sparsity));
@@ -166,7 +169,10 @@ public static class SavedSweep
         }
         var (criterion, norm) = ParseCriterion(record.Criterion);
         var settings = new SweepSettings { Criterion = criterion, Norm = norm, Levels = record.Levels, Layers = record.Layers.Select(l => l.Name).ToArray() };
-        return new SensitivityResult(record.Architecture, settings, record.SubsetSize, baseline, list, 0, 0, list.Count(c => c.Sparsity > 0));
+        return new SensitivityResult(record.Architecture, settings, record.SubsetSize, baseline, list, 0, 0, list.Count(c => c.Sparsity > 0))
+        {
+            Source = record.Source,
+        };
     }
 
     /// <summary>Reads <c>element</c>, <c>filter-l1</c>, <c>filter-l2</c> back into criterion and norm.</summary>

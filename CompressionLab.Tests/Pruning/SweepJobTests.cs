@@ -110,7 +110,18 @@ public sealed class SweepJobTests : IDisposable
         Run(Request(), new RecordingProgress());
         var filter = Run(Request(PruningCriterion.Filter), new RecordingProgress());
 
-        Assert.Equal((6, 0, "filter-l1"), (filter.CellsComputed, filter.CellsFromStore, filter.Criterion));
+        // Two layers × two pruned levels: a filter sweep leaves out classifier.fc, the output layer.
+        Assert.Equal((4, 0, "filter-l1"), (filter.CellsComputed, filter.CellsFromStore, filter.Criterion));
+        var record = _history.Get(filter.SweepId)!;
+        Assert.Equal(["hidden.fc1", "hidden.fc2"], record.Layers.Select(l => l.Name));
+        var document = System.Text.Json.JsonDocument.Parse(record.ResultJson!).RootElement;
+        Assert.Equal("classifier.fc", document.GetProperty("settings").GetProperty("leftOut")[0].GetProperty("layer").GetString());
+        Assert.Equal(_model.DisplayName, document.GetProperty("model").GetProperty("name").GetString());
+        Assert.Equal(record.ModelHash, document.GetProperty("model").GetProperty("weightsHash").GetString());
+        Assert.Equal((60, record.Subset), (document.GetProperty("data").GetProperty("subsetSize").GetInt32(), document.GetProperty("data").GetProperty("subset").GetString()));
+
+        var asked = Assert.Throws<ArgumentException>(() => Run(Request(PruningCriterion.Filter) with { Layers = ["classifier.fc"] }, new RecordingProgress()));
+        Assert.Contains("'classifier.fc' cannot be in a filter sweep", asked.Message);
     }
 
     [Theory]
