@@ -58,7 +58,13 @@ public sealed class SweepHistory
         _time = time ?? TimeProvider.System;
     }
 
-    /// <summary>Records a sweep that is starting (under <paramref name="id"/>, or a new one); creation time is filled here.</summary>
+    /// <summary>
+    /// Records a sweep that is starting (under <paramref name="id"/>, or a new one; creation time is filled here),
+    /// or, when the same sweep was recorded before (same weights, dataset, subset, criterion with its norm, levels
+    /// and layers), returns that row instead of adding another: a rerun, from the CLI or the dashboard, of a sweep
+    /// whose cells are already stored, or the resumption of one that was interrupted. The reused row keeps its id
+    /// and creation time; it takes the new job and model when given, and stays finished if it was.
+    /// </summary>
     public SweepRecord Begin(
         Guid? jobId,
         Guid? modelId,
@@ -80,26 +86,65 @@ public sealed class SweepHistory
         var record = new SweepRecord(id ?? Guid.CreateVersion7(), jobId, modelId, identity.ModelHash, modelName.Trim(), architecture, identity.Dataset,
             identity.Subset, subsetSize, criterion, levels.ToArray(), layers.ToArray(), _time.GetUtcNow(), null, null);
 
-        _database.Execute(
-            $"""
-            INSERT INTO sweeps ({Columns})
-            VALUES ($id, $job, $model, $hash, $name, $arch, $dataset, $subset, $size, $criterion, $levels, $layers, $created, NULL, NULL);
-            """,
-            ("$id", record.Id.ToString()),
-            ("$job", jobId?.ToString()),
-            ("$model", modelId?.ToString()),
-            ("$hash", record.ModelHash),
-            ("$name", record.ModelName),
-            ("$arch", record.Architecture),
-            ("$dataset", record.Dataset),
-            ("$subset", record.Subset),
-            ("$size", record.SubsetSize),
-            ("$criterion", record.Criterion),
-            ("$levels", JsonSerializer.Serialize(record.Levels, Json)),
-            ("$layers", JsonSerializer.Serialize(record.Layers, Json)),
-            ("$created", WorkspaceTime.Format(record.CreatedAt)));
-        return record;
+        return _database.InTransaction(transaction =>
+        {
+            if (FindSame(transaction, record) is { } same)
+            {
+                // The layer list is written again: rows from before the unit counts were kept gain them.
+                transaction.Execute(
+                    """
+                    UPDATE sweeps SET job_id = coalesce($job, job_id), model_id = coalesce($model, model_id),
+                        model_name = CASE WHEN $model IS NULL THEN model_name ELSE $name END, layers_json = $layers
+                    WHERE id = $id;
+                    """,
+                    ("$job", jobId?.ToString()),
+                    ("$model", modelId?.ToString()),
+                    ("$name", record.ModelName),
+                    ("$layers", JsonSerializer.Serialize(record.Layers, Json)),
+                    ("$id", same.Id.ToString()));
+                return transaction.QuerySingleOrDefault($"SELECT {Columns} FROM sweeps WHERE id = $id;", ReadRecord, ("$id", same.Id.ToString()))!;
+            }
+            if (transaction.QuerySingleOrDefault("SELECT 1 FROM sweeps WHERE id = $id;", row => true, ("$id", record.Id.ToString())))
+            {
+                // The id asked for belongs to another sweep (say, one resumed after its model's weights changed): this one is new.
+                record = record with { Id = Guid.CreateVersion7() };
+            }
+            transaction.Execute(
+                $"""
+                INSERT INTO sweeps ({Columns})
+                VALUES ($id, $job, $model, $hash, $name, $arch, $dataset, $subset, $size, $criterion, $levels, $layers, $created, NULL, NULL);
+                """,
+                ("$id", record.Id.ToString()),
+                ("$job", jobId?.ToString()),
+                ("$model", modelId?.ToString()),
+                ("$hash", record.ModelHash),
+                ("$name", record.ModelName),
+                ("$arch", record.Architecture),
+                ("$dataset", record.Dataset),
+                ("$subset", record.Subset),
+                ("$size", record.SubsetSize),
+                ("$criterion", record.Criterion),
+                ("$levels", JsonSerializer.Serialize(record.Levels, Json)),
+                ("$layers", JsonSerializer.Serialize(record.Layers, Json)),
+                ("$created", WorkspaceTime.Format(record.CreatedAt)));
+            return record;
+        });
     }
+
+    /// <summary>The newest recorded sweep with the identity of <paramref name="sweep"/> (levels compared exactly, layers by name in order).</summary>
+    private static SweepRecord? FindSame(WorkspaceTransaction transaction, SweepRecord sweep) =>
+        transaction.Query(
+            $"""
+            SELECT {Columns} FROM sweeps
+            WHERE model_hash = $hash AND dataset = $dataset AND subset = $subset AND criterion = $criterion
+            ORDER BY created_at DESC, rowid DESC;
+            """,
+            ReadRecord,
+            ("$hash", sweep.ModelHash),
+            ("$dataset", sweep.Dataset),
+            ("$subset", sweep.Subset),
+            ("$criterion", sweep.Criterion))
+        .FirstOrDefault(r => r.Levels.SequenceEqual(sweep.Levels) && r.Layers.Select(l => l.Name).SequenceEqual(sweep.Layers.Select(l => l.Name)));
 
     /// <summary>Stores the finished sweep's document; false when there is no such sweep.</summary>
     public bool Finish(Guid id, string resultJson)
