@@ -292,6 +292,31 @@ public sealed class SensitivityPageTests : DashboardTestContext
         Assert.Contains("The output layer is left out of filter sweeps", page.Find("[data-testid=left-out-note]").TextContent);
     }
 
+    [Fact]
+    public void WhenTheJobCarriesOnInAnExistingRowThePageFollowsThatRow()
+    {
+        var model = AddModel("lenet");
+        var identity = new SweepIdentity("weights", SyntheticDataset.Name, "validation/stratified-2000/abc");
+        var earlier = services.History.Begin(null, model.Id, "lenet", model.Architecture, identity, 2000, "element", [0, 0.5], CountedLayers);
+        var newest = FinishedSweepWithKnownDrops(model);
+        var page = RenderDrawn();
+        Assert.Contains("12 of 12 cells", page.Find("[data-testid=curves-detail]").TextContent); // the newest sweep is open
+        page.Find("input[data-testid=sweep-levels]").Input("0, 0.5");
+        page.Find("button[data-testid=start-sweep]").Click();
+        var job = Assert.Single(Scheduler.List());
+        Assert.NotEqual(earlier.Id, SweepJobs.SweepIdOf(job)); // planned as a new row...
+
+        // ...but the job found the same sweep in the history (as SweepHistory.Begin does) and reports that row.
+        var running = job with { State = JobState.Running, Fraction = 0.02 };
+        Scheduler.Publish(running, new SweepStarted(earlier, Baseline));
+        Scheduler.Publish(running with { Fraction = 0.5 }, new SweepCellFinished(earlier.Id, Cell("hidden.fc1", 0.5, 79), false, 2, 6, Baseline));
+
+        page.WaitForAssertion(() => Assert.Contains("running", page.FindAll("[data-testid=history-row]").Single(r => r.GetAttribute("data-sweep-id") == earlier.Id.ToString()).TextContent), UiTimeout);
+        Assert.Equal([newest.Id.ToString(), earlier.Id.ToString()], page.FindAll("[data-testid=history-row]").Select(r => r.GetAttribute("data-sweep-id")));
+        page.WaitForAssertion(() => Assert.Contains("1 of 6 cells", page.Find("[data-testid=curves-detail]").TextContent), UiTimeout);
+        Assert.Contains("baseline top-1 80.00", page.Find("[data-testid=curves-detail]").TextContent);
+    }
+
     private static SensitivityResult Result(PruningCriterion criterion, double top1AtHalf)
     {
         var cells = Layers.SelectMany(l => new[] { SweepCell.From(l.Name, 0, 0, Baseline, Baseline), Cell(l.Name, 0.5, top1AtHalf) }).ToArray();
