@@ -124,7 +124,14 @@ public class SensitivityTests(DashboardApp app, ITestOutputHelper output)
         Assert.Equal("parameter,sparsity,top1,top5,loss", rows[0]);
         Assert.Equal(Cells + 1, rows.Length);
         var json = await page.APIRequest.GetAsync((await page.GetByTestId("download-json").GetAttributeAsync("href"))!);
-        Assert.Equal(Cells, JsonDocument.Parse(await json.TextAsync()).RootElement.GetProperty("cells").GetArrayLength());
+        var document = JsonDocument.Parse(await json.TextAsync()).RootElement;
+        Assert.Equal(Cells, document.GetProperty("cells").GetArrayLength());
+        // The download says what it measured and in which units.
+        Assert.Equal(model.DisplayName, document.GetProperty("model").GetProperty("name").GetString());
+        Assert.Equal(64, document.GetProperty("model").GetProperty("weightsHash").GetString()!.Length);
+        Assert.Equal((IdxDataset.FashionMnistName, 2000), (document.GetProperty("data").GetProperty("dataset").GetString(), document.GetProperty("data").GetProperty("subsetSize").GetInt32()));
+        Assert.Equal("percent", document.GetProperty("units").GetProperty("top1").GetString());
+        Assert.False(document.GetProperty("settings").TryGetProperty("norm", out _)); // an element sweep has no norm
         var download = await page.RunAndWaitForDownloadAsync(() => page.GetByTestId("download-png").ClickAsync());
         Assert.EndsWith(".png", download.SuggestedFilename, StringComparison.Ordinal);
         var png = Path.Combine(Path.GetTempPath(), $"sens-{Guid.NewGuid():N}.png");
