@@ -54,18 +54,26 @@ public sealed class SweepCommand : ICliCommand
 
         context.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{network.Architecture}: {settings.CriterionKey} sweep of {settings.Layers!.Count} layers × {settings.Levels.Count} levels on {subset.Count:N0} validation images of {dataset.Name} (cells cached in {database.Folder})"));
-        var result = SensitivitySweep.Run(network, subset.Images, settings, cells, identity, new Log(context.Err), context.CancellationToken);
+        // Settings.Layers was resolved above, so ask for what the criterion leaves out of a sweep over every layer.
+        var leftOut = options.String("layers") is null ? SweepCandidates.LeftOut(network, settings.Criterion) : [];
+        foreach (var layer in leftOut)
+            context.Err.WriteLine($"{layer.Layer} is left out: {layer.Reason}.");
+        var result = SensitivitySweep.Run(network, subset.Images, settings, cells, identity, new Log(context.Err), context.CancellationToken) with
+        {
+            Source = new SweepSource(record.ModelName, network.Architecture, identity.ModelHash, dataset.Name, subset.Key, subset.Count),
+            LeftOut = leftOut,
+        };
         history.Finish(record.Id, SensitivityExport.ToJson(result));
 
         if (csv is not null) File.WriteAllText(csv, SensitivityExport.ToDistillerCsv(result));
 
         if (options.Flag("json"))
         {
-            CliJson.WriteLine(context.Out, Json(result, subset, dataset.Name, csv, record.Id));
+            CliJson.WriteLine(context.Out, Json(result, subset, dataset.Name, csv, record.Id, record.Layers));
         }
         else
         {
-            WriteTable(context.Out, result);
+            WriteTable(context.Out, result, record.Layers);
         }
         return CliApp.Success;
     }
@@ -76,7 +84,8 @@ public sealed class SweepCommand : ICliCommand
     /// </summary>
     private static double Fraction(double percent) => CliJson.Round(percent / 100.0, 8);
 
-    private static Dictionary<string, object?> Json(SensitivityResult result, SweepSubset subset, string dataset, string? csv, Guid sweepId) => new()
+    /// <param name="layers">The swept layers with their unit counts, for each point's actual sparsity.</param>
+    private static Dictionary<string, object?> Json(SensitivityResult result, SweepSubset subset, string dataset, string? csv, Guid sweepId, IReadOnlyList<SweepLayer> layers) => new()
     {
         ["baseline"] = new Dictionary<string, object>
         {
@@ -92,6 +101,7 @@ public sealed class SweepCommand : ICliCommand
             ["points"] = result.CellsOf(layer).Select(c => new Dictionary<string, object>
             {
                 ["sparsity"] = c.Sparsity,
+                ["actual_sparsity"] = ActualSparsity(c, layers.Single(l => l.Name == layer), result.Settings.Criterion),
                 ["top1"] = Fraction(c.Top1),
                 ["top5"] = Fraction(c.Top5),
                 ["loss"] = CliJson.Round(c.Loss),
@@ -101,7 +111,10 @@ public sealed class SweepCommand : ICliCommand
         ["cells_cached"] = result.CellsFromStore,
         ["accuracy_unit"] = "fraction",
         ["architecture"] = result.Architecture,
+        ["model"] = result.Source?.ModelName,
+        ["weights_hash"] = result.Source?.WeightsHash,
         ["criterion"] = result.Settings.CriterionKey,
+        ["left_out"] = result.LeftOut.Select(l => new Dictionary<string, object> { ["name"] = l.Layer, ["reason"] = l.Reason }).ToArray(),
         ["dataset"] = dataset,
         ["subset"] = subset.Key,
         ["samples"] = result.Samples,
@@ -109,13 +122,28 @@ public sealed class SweepCommand : ICliCommand
         ["csv"] = csv,
     };
 
-    private static void WriteTable(TextWriter output, SensitivityResult result)
+    /// <summary>
+    /// Pruned units / units of the cell's layer: what the level became once rounded to whole weights or filters
+    /// (never all of them). The stored cell has it too; the layer's unit count is the independent source.
+    /// </summary>
+    private static double ActualSparsity(SweepCell cell, SweepLayer layer, PruningCriterion criterion) =>
+        PruningRanking.ActualSparsity(cell.Sparsity, layer.Units(criterion));
+
+    private static void WriteTable(TextWriter output, SensitivityResult result, IReadOnlyList<SweepLayer> layers)
     {
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{result.Architecture} {result.Settings.CriterionKey}: baseline top-1 {result.Baseline.Top1:0.00}%, loss {result.Baseline.Loss:0.0000} on {result.Samples} images; {result.Cells.Count} cells ({result.CellsFromStore} cached) in {result.Seconds:0.0} s"));
-        output.WriteLine($"{"layer",-20} {"sparsity",8} {"top1",8} {"top5",8} {"loss",8} {"drop",7}");
+        var unit = result.Settings.Criterion == PruningCriterion.Filter ? "filters" : "weights";
+        output.WriteLine($"{"layer",-20} {"sparsity",8} {"pruned " + unit,-22} {"top1",8} {"top5",8} {"loss",8} {"drop",7}");
         foreach (var c in result.Cells)
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{c.Layer,-20} {c.Sparsity,8:0.00} {c.Top1,8:0.00} {c.Top5,8:0.00} {c.Loss,8:0.0000} {c.Top1Drop,7:0.00}"));
+        {
+            var units = layers.Single(l => l.Name == c.Layer).Units(result.Settings.Criterion);
+            var pruned = string.Create(CultureInfo.InvariantCulture, $"{PruningRanking.PrunedCount(c.Sparsity, units)}/{units}");
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{c.Layer,-20} {SweepLevels.Format(c.Sparsity),8} {pruned,-22} {c.Top1,8:0.00} {c.Top5,8:0.00} {c.Loss,8:0.0000} {c.Top1Drop,7:0.00}"));
+        }
+        foreach (var layer in result.LeftOut)
+            output.WriteLine($"{layer.Layer} is left out: {layer.Reason}.");
     }
 
     /// <summary>One line per computed cell on stderr (cells read from the cache are counted, not listed).</summary>

@@ -6,7 +6,7 @@ namespace CompressionLab.Core.Pruning;
 
 /// <summary>
 /// The order in which a criterion removes the units (single weights, or output filters) of one
-/// layer: the mask at any sparsity is the first round(sparsity·units) of this order, so masks of one
+/// layer: the mask at any sparsity is the first <see cref="PrunedCount"/> units of this order, so masks of one
 /// ranking are nested. Ranked once from the dense weights and reused for every level of a sweep.
 /// </summary>
 /// <remarks>
@@ -92,15 +92,29 @@ public sealed class PruningRanking
 
     /// <summary>
     /// Units pruned at a sparsity: round half away from zero of sparsity × units, computed in
-    /// decimal so that a level typed as 0.45 on 10 units removes 5 (binary noise cannot tip it).
+    /// decimal so that a level typed as 0.45 on 10 units removes 5 (binary noise cannot tip it),
+    /// and never all of them: a level is below 1, so at least one unit stays (0.95 of 7 filters
+    /// rounds to 7 and is capped at 6). <see cref="PruningMask.Sparsity"/> is the fraction that results.
     /// </summary>
+    /// <remarks>
+    /// Distiller's ranked-structure pruners and NNI's sparsity allocators truncate, int(sparsity × units),
+    /// which also never reaches all units below 1 but removes nothing from 7 filters until 1/7 ≈ 0.143
+    /// and always under-shoots. Rounding lands nearest to the level asked for; the cap only acts
+    /// on levels above 1 − 1/(2·units).
+    /// </remarks>
     public static int PrunedCount(double sparsity, int unitCount)
     {
         SweepLevels.Validate(sparsity);
-        return (int)Math.Round((decimal)sparsity * unitCount, MidpointRounding.AwayFromZero);
+        ArgumentOutOfRangeException.ThrowIfNegative(unitCount);
+        var rounded = (int)Math.Round((decimal)sparsity * unitCount, MidpointRounding.AwayFromZero);
+        return Math.Min(rounded, Math.Max(unitCount - 1, 0));
     }
 
-    /// <summary>The mask that removes the first round(sparsity·units) units of this ranking.</summary>
+    /// <summary>Pruned units / units at a level: the sparsity a layer of <paramref name="unitCount"/> units really gets.</summary>
+    public static double ActualSparsity(double sparsity, int unitCount) =>
+        unitCount == 0 ? 0 : (double)PrunedCount(sparsity, unitCount) / unitCount;
+
+    /// <summary>The mask that removes the first <see cref="PrunedCount"/> units of this ranking.</summary>
     public PruningMask MaskAt(double sparsity)
     {
         var count = PrunedCount(sparsity, UnitCount);

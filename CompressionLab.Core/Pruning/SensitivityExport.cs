@@ -36,21 +36,36 @@ public static class SensitivityExport
         return csv.ToString();
     }
 
-    /// <summary>The whole result (baseline, settings as run, every cell) as an indented JSON document.</summary>
+    /// <summary>
+    /// The whole result as an indented JSON document: what was measured (<c>model</c>: name, architecture,
+    /// weights hash; <c>data</c>: dataset, split, subset key, size and seed; when the result says), the
+    /// <c>units</c> of its numbers, the settings as run (<c>norm</c> only for filter sweeps; layers the criterion
+    /// left out, with the reason), the baseline, and every cell.
+    /// </summary>
+    /// <remarks>
+    /// Accuracies are in percent and drops in percentage points, as in Distiller's CSV and the engine's records
+    /// (the CLI's <c>sweep --json</c> line reports fractions instead; both say which in their own <c>units</c> field).
+    /// </remarks>
     public static string ToJson(SensitivityResult result)
     {
+        ArgumentNullException.ThrowIfNull(result);
         var settings = result.Settings;
+        var source = result.Source;
         var document = new SweepDocument(
             result.Architecture,
+            source is null ? null : new ModelDocument(source.ModelName, source.Architecture, source.WeightsHash),
+            source is null ? null : new DataDocument(source.Dataset, "validation", source.Subset, source.SubsetSize, source.SubsetSeed),
             result.Samples,
             result.Seconds,
             result.CellsComputed,
             result.CellsFromStore,
+            UnitsDocument.Percent,
             new SettingsDocument(
                 PruningCriterionText.Name(settings.Criterion),
-                PruningCriterionText.Name(settings.Norm),
+                settings.Criterion == PruningCriterion.Filter ? PruningCriterionText.Name(settings.Norm) : null,
                 settings.Levels,
                 settings.Layers ?? [],
+                result.LeftOut.Count == 0 ? null : result.LeftOut.Select(l => new LeftOutDocument(l.Layer, l.Reason)).ToArray(),
                 settings.BatchSize,
                 settings.FoldBatchNorm,
                 settings.Mode == SweepMode.Cached ? "cached" : "naive"),
@@ -69,7 +84,7 @@ public static class SensitivityExport
         var settings = new SweepSettings
         {
             Criterion = PruningCriterionText.ParseCriterion(s.Criterion),
-            Norm = PruningCriterionText.ParseNorm(s.Norm),
+            Norm = s.Norm is null ? FilterNorm.L1 : PruningCriterionText.ParseNorm(s.Norm),
             Levels = s.Levels,
             Layers = s.Layers,
             BatchSize = s.BatchSize,
@@ -77,23 +92,50 @@ public static class SensitivityExport
             Mode = s.Mode == "naive" ? SweepMode.Naive : SweepMode.Cached,
         };
         var cells = (document.Cells ?? []).Select(c => new SweepCell(c.Layer, c.Sparsity, c.ActualSparsity, c.Top1, c.Top5, c.Loss, c.Top1Drop)).ToArray();
+        SweepSource? source = document is { Model: { } model, Data: { } data }
+            ? new SweepSource(model.Name, model.Architecture, model.WeightsHash, data.Dataset, data.Subset, data.SubsetSize, data.SubsetSeed)
+            : null;
         return new SensitivityResult(document.Architecture, settings, document.Samples, new SweepMetrics(baseline.Top1, baseline.Top5, baseline.Loss),
-            cells, document.Seconds, document.CellsComputed, document.CellsFromStore);
+            cells, document.Seconds, document.CellsComputed, document.CellsFromStore)
+        {
+            Source = source,
+            LeftOut = (s.LeftOut ?? []).Select(l => new LeftOutLayer(l.Layer, l.Reason)).ToArray(),
+        };
     }
 
     private static string Number(double value) => value.ToString("R", CultureInfo.InvariantCulture);
 
     private sealed record SweepDocument(
         string Architecture,
+        ModelDocument? Model,
+        DataDocument? Data,
         int Samples,
         double Seconds,
         int CellsComputed,
         int CellsFromStore,
+        UnitsDocument? Units,
         SettingsDocument? Settings,
         MetricsDocument? Baseline,
         IReadOnlyList<CellDocument>? Cells);
 
-    private sealed record SettingsDocument(string Criterion, string Norm, IReadOnlyList<double> Levels, IReadOnlyList<string> Layers, int BatchSize, bool FoldBatchNorm, string Mode);
+    private sealed record ModelDocument(string Name, string Architecture, string WeightsHash);
+
+    /// <param name="Split">The part of the dataset the subset is drawn from (always the validation hold-out of training).</param>
+    private sealed record DataDocument(string Dataset, string Split, string Subset, int SubsetSize, int SubsetSeed);
+
+    /// <summary>What the numbers of the document are measured in.</summary>
+    private sealed record UnitsDocument(string Top1, string Top5, string Top1Drop, string Loss, string Sparsity)
+    {
+        public static UnitsDocument Percent { get; } = new(
+            "percent", "percent", "percentage points", "mean cross-entropy in nats",
+            "fraction of the layer's weights (element) or output filters (filter); actualSparsity is what rounding to whole units gave");
+    }
+
+    private sealed record SettingsDocument(
+        string Criterion, string? Norm, IReadOnlyList<double> Levels, IReadOnlyList<string> Layers, IReadOnlyList<LeftOutDocument>? LeftOut,
+        int BatchSize, bool FoldBatchNorm, string Mode);
+
+    private sealed record LeftOutDocument(string Layer, string Reason);
 
     private sealed record MetricsDocument(double Top1, double Top5, double Loss);
 

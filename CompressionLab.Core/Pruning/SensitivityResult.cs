@@ -35,9 +35,23 @@ public sealed record SensitivityResult(
     int CellsComputed,
     int CellsFromStore)
 {
+    /// <summary>Which model and images were measured; null when the caller did not say (e.g. a sweep of an in-memory network).</summary>
+    public SweepSource? Source { get; init; }
+
+    /// <summary>Layers the criterion left out of a sweep over every layer, with the reason (<see cref="SweepCandidates.LeftOut"/>).</summary>
+    public IReadOnlyList<LeftOutLayer> LeftOut { get; init; } = [];
+
     /// <summary>The cells of one layer, levels ascending.</summary>
     public IReadOnlyList<SweepCell> CellsOf(string layer) => Cells.Where(c => c.Layer == layer).ToArray();
 }
+
+/// <summary>What a sweep measured: the model (by its weights) and the images (dataset and the subset of its validation hold-out).</summary>
+/// <param name="ModelName">The model's display name in the workspace, or the checkpoint's file name.</param>
+/// <param name="WeightsHash">SHA-256 of the checkpoint's weights section (<see cref="SweepIdentity.ModelHash"/>).</param>
+/// <param name="Subset">The subset's key (<see cref="SweepSubset.Key"/>): equal text means equal images.</param>
+/// <param name="SubsetSize">Images in the subset.</param>
+/// <param name="SubsetSeed">Seed of the stratified draw (<see cref="SweepSubset.Seed"/>).</param>
+public sealed record SweepSource(string ModelName, string Architecture, string WeightsHash, string Dataset, string Subset, int SubsetSize, int SubsetSeed = SweepSubset.Seed);
 
 /// <summary>Reported after every cell, whether computed or read from the store.</summary>
 /// <param name="Fraction">Work done so far, weighted by each cell's MACs (so it is a fair basis for an ETA).</param>

@@ -89,7 +89,10 @@ public static class SensitivitySweep
         {
             var run = new SweepRun(network, images, plan, store, identity, progress, twin, cancellationToken);
             var (baseline, cells) = run.Execute();
-            return new SensitivityResult(network.Architecture, plan, images.Count, baseline, cells, stopwatch.Elapsed.TotalSeconds, run.CellsComputed, run.CellsFromStore);
+            return new SensitivityResult(network.Architecture, plan, images.Count, baseline, cells, stopwatch.Elapsed.TotalSeconds, run.CellsComputed, run.CellsFromStore)
+            {
+                LeftOut = settings.Layers is null ? SweepCandidates.LeftOut(network, plan.Criterion) : [],
+            };
         }
         finally
         {

@@ -83,7 +83,10 @@ public static class SweepJob
         return $"Sweep {model.DisplayName} · {request.CriterionKey} · {request.Dataset ?? model.Dataset}";
     }
 
-    /// <param name="sweepId">The id the sweep gets in the history (known before the job starts, so the page can find it).</param>
+    /// <param name="sweepId">
+    /// The id the sweep gets in the history (known before the job starts, so the page can find it); when the history
+    /// already has the same sweep, that row is used instead and <see cref="SweepStarted"/> names it.
+    /// </param>
     /// <param name="jobId">Completes with the job's id once it is queued (recorded beside the sweep).</param>
     public static JobWork Create(SweepRequest request, Guid sweepId, Task<Guid>? jobId, DatasetCatalog catalog, ModelStore store,
         SqliteSweepCellStore cells, SweepHistory history)
@@ -142,7 +145,13 @@ public static class SweepJob
         progress.Report(LoadingShare, string.Create(CultureInfo.InvariantCulture,
             $"Evaluating the dense model on {subset.Count:N0} validation images"));
 
-        var result = SensitivitySweep.Run(network, subset.Images, settings, cells, identity, new CellReporter(record.Id, progress), cancellationToken);
+        var result = SensitivitySweep.Run(network, subset.Images, settings, cells, identity, new CellReporter(record.Id, progress), cancellationToken)
+            with
+            {
+                Source = new SweepSource(model.DisplayName, model.Architecture, identity.ModelHash, dataset.Name, subset.Key, subset.Count),
+                // The settings reached the engine with their layers resolved; what a request for every layer left out is named here.
+                LeftOut = request.Layers is null ? SweepCandidates.LeftOut(network, settings.Criterion) : [],
+            };
         history.Finish(record.Id, SensitivityExport.ToJson(result));
         progress.Report(1, string.Create(CultureInfo.InvariantCulture,
             $"{result.Cells.Count} cells · {result.CellsComputed} computed, {result.CellsFromStore} from the workspace · baseline top-1 {result.Baseline.Top1:0.0}%"));
@@ -154,7 +163,7 @@ public static class SweepJob
     public static string Describe(SweepCell cell)
     {
         ArgumentNullException.ThrowIfNull(cell);
-        return string.Create(CultureInfo.InvariantCulture, $"{cell.Layer} · {cell.Sparsity * 100:0.#}% · top-1 {cell.Top1:0.0}%");
+        return string.Create(CultureInfo.InvariantCulture, $"{cell.Layer} · {SweepLevels.FormatPercent(cell.Sparsity)}% · top-1 {cell.Top1:0.0}%");
     }
 
     /// <summary>Turns the engine's per-cell reports into job progress and partial results, on the sweep's thread.</summary>
@@ -176,17 +185,18 @@ public sealed class SweepJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
 
     public SweepHistory History => history;
 
+    /// <param name="sweepId">The history row to use (e.g. a sweep being resumed); null: a new one, unless the history has the same sweep.</param>
     /// <exception cref="ArgumentException">The model is not in the workspace, or the request makes no sense.</exception>
-    public JobSnapshot StartSweep(SweepRequest request)
+    public JobSnapshot StartSweep(SweepRequest request, Guid? sweepId = null)
     {
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
         var model = store.GetRequired(request.ModelId);
-        var sweepId = Guid.CreateVersion7();
+        var id = sweepId ?? Guid.CreateVersion7();
         var jobId = new TaskCompletionSource<Guid>(TaskCreationOptions.RunContinuationsAsynchronously);
         var parameters = ModelJobJson.Write(new
         {
-            sweepId,
+            sweepId = id,
             request.ModelId,
             dataset = request.Dataset ?? model.Dataset,
             criterion = request.CriterionKey,
@@ -197,7 +207,7 @@ public sealed class SweepJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
         try
         {
             var job = scheduler.Enqueue(SweepJob.Kind, SweepJob.Title(model, request), parameters,
-                SweepJob.Create(request, sweepId, jobId.Task, catalog, store, cells, history));
+                SweepJob.Create(request, id, jobId.Task, catalog, store, cells, history));
             jobId.SetResult(job.Id);
             return job;
         }
@@ -206,6 +216,28 @@ public sealed class SweepJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
             jobId.TrySetException(e);
             throw;
         }
+    }
+
+    /// <summary>
+    /// Queues a recorded sweep again with its own settings (model, dataset, subset size, criterion and norm, levels,
+    /// layers) under its own id: the cells already stored are read back, only the missing ones are computed, and the
+    /// row shows done once all exist.
+    /// </summary>
+    /// <exception cref="ArgumentException">The sweep is not in the history, or its model is not (or no longer) in the workspace.</exception>
+    public JobSnapshot Resume(Guid sweepId)
+    {
+        var record = history.Get(sweepId) ?? throw new ArgumentException($"There is no sweep {sweepId} in the workspace.");
+        return StartSweep(ResumeRequest(record), record.Id);
+    }
+
+    /// <summary>The request that runs a recorded sweep again; throws when its checkpoint is not a workspace model (a CLI sweep of a file).</summary>
+    public static SweepRequest ResumeRequest(SweepRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        if (record.ModelId is not { } modelId)
+            throw new ArgumentException($"Sweep of {record.ModelName} was run by the CLI on a checkpoint file outside the workspace; run the same sweep command again to resume it.");
+        var (criterion, norm) = SavedSweep.ParseCriterion(record.Criterion);
+        return new SweepRequest(modelId, record.Dataset, criterion, norm, record.Levels, record.SubsetSize, record.Layers.Select(l => l.Name).ToArray());
     }
 
     /// <summary>The sweep id a sweep job was started with (from its parameters), or null for another kind of job.</summary>

@@ -24,7 +24,10 @@ public sealed record SweepSettings
     /// <summary>Sparsity levels in [0, 1); sorted and de-duplicated before use (see <see cref="SweepLevels.Normalize"/>).</summary>
     public IReadOnlyList<double> Levels { get; init; } = SweepLevels.Default;
 
-    /// <summary>Layer names from the model's layer table; null means every layer in the table.</summary>
+    /// <summary>
+    /// Layer names from the model's layer table; null means every layer the criterion applies to
+    /// (<see cref="SweepCandidates.For"/>: all of them for elements, all but the output layer for filters).
+    /// </summary>
     public IReadOnlyList<string>? Layers { get; init; }
 
     /// <summary>Images per forward pass. Results do not depend on it (up to float rounding of the loss).</summary>
@@ -44,14 +47,16 @@ public sealed record SweepSettings
 
     /// <summary>
     /// The settings with levels sorted and de-duplicated and layers resolved against the model's
-    /// table (table order); throws a message naming the bad level, layer or batch size.
+    /// table (table order); throws a message naming the bad level, layer or batch size, or a layer
+    /// the criterion does not apply to (the output layer in a filter sweep).
     /// </summary>
     public SweepSettings Normalize(ClassifierNetwork network)
     {
+        ArgumentNullException.ThrowIfNull(network);
         if (BatchSize <= 0)
             throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, $"Batch size must be positive, not {BatchSize}.");
         var known = network.Layers.Select(l => l.Name).ToArray();
-        IReadOnlyList<string> layers = known;
+        IReadOnlyList<string> layers = SweepCandidates.For(network, Criterion);
         if (Layers is not null)
         {
             var unknown = Layers.Where(name => !known.Contains(name)).ToArray();
@@ -59,21 +64,67 @@ public sealed record SweepSettings
                 throw new ArgumentException(
                     $"Model {network.Architecture} has no layer {string.Join(", ", unknown.Select(n => $"'{n}'"))}. Its layers are: {string.Join(", ", known)}.",
                     nameof(Layers));
+            if (SweepCandidates.LeftOut(network, Criterion).FirstOrDefault(l => Layers.Contains(l.Layer)) is { } refused)
+                throw new ArgumentException(
+                    $"Layer '{refused.Layer}' cannot be in a {PruningCriterionText.Name(Criterion)} sweep: {refused.Reason}. Sweep it with the element criterion, or leave it out.",
+                    nameof(Layers));
             layers = known.Where(Layers.Contains).ToArray();
-            if (layers.Count == 0)
-                throw new ArgumentException($"No layers to sweep. Model {network.Architecture} has: {string.Join(", ", known)}.", nameof(Layers));
         }
+        if (layers.Count == 0)
+            throw new ArgumentException($"No layers to sweep. Model {network.Architecture} has: {string.Join(", ", known)}.", nameof(Layers));
         return this with { Levels = SweepLevels.Normalize(Levels), Layers = layers };
+    }
+}
+
+/// <summary>A layer a criterion does not sweep, and why (shown wherever the sweep is described).</summary>
+public sealed record LeftOutLayer(string Layer, string Reason);
+
+/// <summary>Which layers of a model a sweep of each criterion covers.</summary>
+public static class SweepCandidates
+{
+    /// <summary>Why filter sweeps leave out the output layer, in words for a page, a log line or a JSON field.</summary>
+    public const string OutputLayerReason =
+        "it is the output layer, whose neurons are the class scores: removing one removes a class (its zeroed score still competes), " +
+        "which measures dropping classes, not compressing the network";
+
+    /// <summary>
+    /// The layer whose outputs are the logits: the last of the table (every zoo model and checkpoint ends in
+    /// its classifier).
+    /// </summary>
+    public static LayerInfo OutputLayer(ClassifierNetwork network)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        return network.Layers[^1];
+    }
+
+    /// <summary>
+    /// Layers the criterion does not sweep: none for elements (a sparse output layer keeps every class); the
+    /// output layer for filters.
+    /// </summary>
+    public static IReadOnlyList<LeftOutLayer> LeftOut(ClassifierNetwork network, PruningCriterion criterion)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        return criterion == PruningCriterion.Filter ? [new LeftOutLayer(OutputLayer(network).Name, OutputLayerReason)] : [];
+    }
+
+    /// <summary>The layers a sweep of this criterion covers by default, in table order.</summary>
+    public static IReadOnlyList<string> For(ClassifierNetwork network, PruningCriterion criterion)
+    {
+        var leftOut = LeftOut(network, criterion).Select(l => l.Layer).ToHashSet();
+        return network.Layers.Select(l => l.Name).Where(name => !leftOut.Contains(name)).ToArray();
     }
 }
 
 /// <summary>Sparsity levels of a sweep.</summary>
 public static class SweepLevels
 {
+    /// <summary>Levels have at most this many decimals (a resolution of 0.0001), so every level prints exactly as <see cref="Format"/> writes it.</summary>
+    public const int MaxDecimals = 4;
+
     /// <summary>0.00, 0.05, ..., 0.95 (each the double nearest to the decimal, e.g. 0.15 not 0.15000000000000002).</summary>
     public static IReadOnlyList<double> Default { get; } = Enumerable.Range(0, 20).Select(i => i / 20.0).ToArray();
 
-    /// <summary>Sorted ascending, exact duplicates dropped, each checked to lie in [0, 1).</summary>
+    /// <summary>Sorted ascending, exact duplicates dropped, each checked by <see cref="Validate"/>.</summary>
     public static IReadOnlyList<double> Normalize(IEnumerable<double> levels)
     {
         var list = levels.ToList();
@@ -82,13 +133,31 @@ public static class SweepLevels
         return list.Distinct().Order().ToArray();
     }
 
-    /// <summary>Throws unless 0 ≤ <paramref name="level"/> &lt; 1, naming the value.</summary>
+    /// <summary>
+    /// Throws unless <paramref name="level"/> is a number with 0 ≤ level &lt; 1 and at most <see cref="MaxDecimals"/>
+    /// decimals, with a message that fits what is wrong with it.
+    /// </summary>
     public static void Validate(double level)
     {
-        if (double.IsNaN(level) || level < 0 || level >= 1)
+        if (double.IsNaN(level))
+            throw new ArgumentOutOfRangeException(nameof(level), level, "Sparsity level NaN is not a number.");
+        if (level < 0)
             throw new ArgumentOutOfRangeException(nameof(level), level,
-                $"Sparsity level {level.ToString(CultureInfo.InvariantCulture)} is outside [0, 1): a level is the fraction of a layer to prune, and pruning all of it is not a level.");
+                $"Sparsity level {Plain(level)} is outside [0, 1): it is negative, and a level is the fraction of a layer to prune, from 0 (nothing) up to but not including 1.");
+        if (level >= 1)
+            throw new ArgumentOutOfRangeException(nameof(level), level,
+                $"Sparsity level {Plain(level)} is outside [0, 1): a level is the fraction of a layer to prune, and pruning all of it is not a level.");
+        // Exact: a level typed with up to four decimals parses to the double nearest to it, which is what rounding gives back.
+        if (Math.Round(level, MaxDecimals) != level)
+            throw new ArgumentOutOfRangeException(nameof(level), level,
+                $"Sparsity level {Plain(level)} is finer than 0.0001: give levels with at most {MaxDecimals} decimals.");
     }
+
+    /// <summary>A level as text: invariant culture, no exponent, at most <see cref="MaxDecimals"/> decimals (0.05, 0.1234, 0).</summary>
+    public static string Format(double level) => level.ToString("0.####", CultureInfo.InvariantCulture);
+
+    /// <summary>A level in percent without a unit sign: 5, 12.34, 95 (exact for every valid level).</summary>
+    public static string FormatPercent(double level) => (level * 100).ToString("0.##", CultureInfo.InvariantCulture);
 
     /// <summary>Parses a comma-separated list such as <c>0,0.1,0.5</c> (invariant culture), naming any bad item.</summary>
     public static IReadOnlyList<double> Parse(string text)
@@ -101,5 +170,19 @@ public static class SweepLevels
             levels.Add(level);
         }
         return Normalize(levels);
+    }
+
+    /// <summary>
+    /// A bad level as text for a message: without an exponent where a decimal holds it exactly (1E-20 as
+    /// 0.00000000000000000001), else the shortest round-trip form (0.30000000000000004, 1E+300).
+    /// </summary>
+    private static string Plain(double value)
+    {
+        if (double.IsFinite(value) && Math.Abs(value) < 1e28)
+        {
+            var exact = (decimal)value;
+            if ((double)exact == value) return exact.ToString(CultureInfo.InvariantCulture);
+        }
+        return value.ToString("R", CultureInfo.InvariantCulture);
     }
 }

@@ -32,6 +32,9 @@ public sealed record SweepRecord(
 {
     public SweepIdentity Identity => new(ModelHash, Dataset, Subset);
 
+    /// <summary>The model and images the sweep measured, as its exports state them.</summary>
+    public SweepSource Source => new(ModelName, Architecture, ModelHash, Dataset, Subset, SubsetSize);
+
     public bool IsFinished => ResultJson is not null;
 
     /// <summary>Cells the sweep has when complete: layers × levels (level 0 included).</summary>
@@ -55,7 +58,13 @@ public sealed class SweepHistory
         _time = time ?? TimeProvider.System;
     }
 
-    /// <summary>Records a sweep that is starting (under <paramref name="id"/>, or a new one); creation time is filled here.</summary>
+    /// <summary>
+    /// Records a sweep that is starting (under <paramref name="id"/>, or a new one; creation time is filled here),
+    /// or, when the same sweep was recorded before (same weights, dataset, subset, criterion with its norm, levels
+    /// and layers), returns that row instead of adding another: a rerun, from the CLI or the dashboard, of a sweep
+    /// whose cells are already stored, or the resumption of one that was interrupted. The reused row keeps its id
+    /// and creation time; it takes the new job and model when given, and stays finished if it was.
+    /// </summary>
     public SweepRecord Begin(
         Guid? jobId,
         Guid? modelId,
@@ -77,26 +86,65 @@ public sealed class SweepHistory
         var record = new SweepRecord(id ?? Guid.CreateVersion7(), jobId, modelId, identity.ModelHash, modelName.Trim(), architecture, identity.Dataset,
             identity.Subset, subsetSize, criterion, levels.ToArray(), layers.ToArray(), _time.GetUtcNow(), null, null);
 
-        _database.Execute(
-            $"""
-            INSERT INTO sweeps ({Columns})
-            VALUES ($id, $job, $model, $hash, $name, $arch, $dataset, $subset, $size, $criterion, $levels, $layers, $created, NULL, NULL);
-            """,
-            ("$id", record.Id.ToString()),
-            ("$job", jobId?.ToString()),
-            ("$model", modelId?.ToString()),
-            ("$hash", record.ModelHash),
-            ("$name", record.ModelName),
-            ("$arch", record.Architecture),
-            ("$dataset", record.Dataset),
-            ("$subset", record.Subset),
-            ("$size", record.SubsetSize),
-            ("$criterion", record.Criterion),
-            ("$levels", JsonSerializer.Serialize(record.Levels, Json)),
-            ("$layers", JsonSerializer.Serialize(record.Layers, Json)),
-            ("$created", WorkspaceTime.Format(record.CreatedAt)));
-        return record;
+        return _database.InTransaction(transaction =>
+        {
+            if (FindSame(transaction, record) is { } same)
+            {
+                // The layer list is written again: rows from before the unit counts were kept gain them.
+                transaction.Execute(
+                    """
+                    UPDATE sweeps SET job_id = coalesce($job, job_id), model_id = coalesce($model, model_id),
+                        model_name = CASE WHEN $model IS NULL THEN model_name ELSE $name END, layers_json = $layers
+                    WHERE id = $id;
+                    """,
+                    ("$job", jobId?.ToString()),
+                    ("$model", modelId?.ToString()),
+                    ("$name", record.ModelName),
+                    ("$layers", JsonSerializer.Serialize(record.Layers, Json)),
+                    ("$id", same.Id.ToString()));
+                return transaction.QuerySingleOrDefault($"SELECT {Columns} FROM sweeps WHERE id = $id;", ReadRecord, ("$id", same.Id.ToString()))!;
+            }
+            if (transaction.QuerySingleOrDefault("SELECT 1 FROM sweeps WHERE id = $id;", row => true, ("$id", record.Id.ToString())))
+            {
+                // The id asked for belongs to another sweep (say, one resumed after its model's weights changed): this one is new.
+                record = record with { Id = Guid.CreateVersion7() };
+            }
+            transaction.Execute(
+                $"""
+                INSERT INTO sweeps ({Columns})
+                VALUES ($id, $job, $model, $hash, $name, $arch, $dataset, $subset, $size, $criterion, $levels, $layers, $created, NULL, NULL);
+                """,
+                ("$id", record.Id.ToString()),
+                ("$job", jobId?.ToString()),
+                ("$model", modelId?.ToString()),
+                ("$hash", record.ModelHash),
+                ("$name", record.ModelName),
+                ("$arch", record.Architecture),
+                ("$dataset", record.Dataset),
+                ("$subset", record.Subset),
+                ("$size", record.SubsetSize),
+                ("$criterion", record.Criterion),
+                ("$levels", JsonSerializer.Serialize(record.Levels, Json)),
+                ("$layers", JsonSerializer.Serialize(record.Layers, Json)),
+                ("$created", WorkspaceTime.Format(record.CreatedAt)));
+            return record;
+        });
     }
+
+    /// <summary>The newest recorded sweep with the identity of <paramref name="sweep"/> (levels compared exactly, layers by name in order).</summary>
+    private static SweepRecord? FindSame(WorkspaceTransaction transaction, SweepRecord sweep) =>
+        transaction.Query(
+            $"""
+            SELECT {Columns} FROM sweeps
+            WHERE model_hash = $hash AND dataset = $dataset AND subset = $subset AND criterion = $criterion
+            ORDER BY created_at DESC, rowid DESC;
+            """,
+            ReadRecord,
+            ("$hash", sweep.ModelHash),
+            ("$dataset", sweep.Dataset),
+            ("$subset", sweep.Subset),
+            ("$criterion", sweep.Criterion))
+        .FirstOrDefault(r => r.Levels.SequenceEqual(sweep.Levels) && r.Layers.Select(l => l.Name).SequenceEqual(sweep.Layers.Select(l => l.Name)));
 
     /// <summary>Stores the finished sweep's document; false when there is no such sweep.</summary>
     public bool Finish(Guid id, string resultJson)
@@ -143,15 +191,15 @@ public sealed class SweepHistory
 public static class SavedSweep
 {
     /// <summary>
-    /// The finished sweep's stored document; for a sweep that is running or was stopped, the cells the store
-    /// has so far (layers in table order, levels ascending, level 0 from the baseline), with
+    /// The finished sweep's stored document (its model and data as the record states them); for a sweep that is
+    /// running or was stopped, the cells the store has so far (layers in table order, levels ascending, level 0 from the baseline), with
     /// <see cref="SensitivityResult.Seconds"/> 0. Null when not even the baseline was measured.
     /// </summary>
     public static SensitivityResult? Read(SweepRecord record, SqliteSweepCellStore cells)
     {
         ArgumentNullException.ThrowIfNull(record);
         ArgumentNullException.ThrowIfNull(cells);
-        if (record.ResultJson is { } json) return SensitivityExport.FromJson(json);
+        if (record.ResultJson is { } json) return SensitivityExport.FromJson(json) with { Source = record.Source };
         if (cells.Baseline(record.Identity) is not { } baseline) return null;
 
         var known = cells.Cells(record.Identity, record.Criterion).ToDictionary(c => (c.Layer, c.Sparsity));
@@ -166,7 +214,10 @@ public static class SavedSweep
         }
         var (criterion, norm) = ParseCriterion(record.Criterion);
         var settings = new SweepSettings { Criterion = criterion, Norm = norm, Levels = record.Levels, Layers = record.Layers.Select(l => l.Name).ToArray() };
-        return new SensitivityResult(record.Architecture, settings, record.SubsetSize, baseline, list, 0, 0, list.Count(c => c.Sparsity > 0));
+        return new SensitivityResult(record.Architecture, settings, record.SubsetSize, baseline, list, 0, 0, list.Count(c => c.Sparsity > 0))
+        {
+            Source = record.Source,
+        };
     }
 
     /// <summary>Reads <c>element</c>, <c>filter-l1</c>, <c>filter-l2</c> back into criterion and norm.</summary>

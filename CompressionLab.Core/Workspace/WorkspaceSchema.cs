@@ -86,5 +86,15 @@ public static class WorkspaceSchema
             CREATE INDEX sweeps_by_created_at ON sweeps (created_at DESC);
             CREATE INDEX sweeps_by_job ON sweeps (job_id);
             """),
+        // A level used to round up to every unit of a small layer (0.95 of 7 filters pruned all 7); now a level
+        // below 1 always leaves one unit. Cells that pruned a whole layer measured something no level asks for:
+        // they are dropped, and finished sweeps that hold one become unfinished, so a resume measures them again
+        // (their other cells stay stored).
+        new(4, "sweep levels leave a unit", """
+            DELETE FROM sweep_cells WHERE criterion <> 'dense' AND actual_sparsity >= 1;
+            UPDATE sweeps SET result_json = NULL, finished_at = NULL
+            WHERE result_json IS NOT NULL
+              AND EXISTS (SELECT 1 FROM json_each(result_json, '$.cells') WHERE json_extract(value, '$.actualSparsity') >= 1);
+            """),
     ];
 }

@@ -53,6 +53,7 @@ public sealed class SweepCliTests : IDisposable
         {
             var points = layer.GetProperty("points").EnumerateArray().ToArray();
             Assert.Equal([0, 0.5], points.Select(p => p.GetProperty("sparsity").GetDouble()));
+            Assert.Equal([0, 0.5], points.Select(p => p.GetProperty("actual_sparsity").GetDouble())); // 784×300, 300×100 and 100×10 weights halve exactly
             Assert.Equal(baseline.GetProperty("top1").GetDouble(), points[0].GetProperty("top1").GetDouble()); // level 0 is the baseline
             Assert.Equal(baseline.GetProperty("loss").GetDouble(), points[0].GetProperty("loss").GetDouble());
             Assert.All(points, p => Assert.InRange(p.GetProperty("top5").GetDouble(), p.GetProperty("top1").GetDouble(), 1)); // fractions, as train and eval report them
@@ -72,10 +73,24 @@ public sealed class SweepCliTests : IDisposable
         Assert.Equal((0, 3), (repeated.GetProperty("cells_computed").GetInt32(), repeated.GetProperty("cells_cached").GetInt32()));
         Assert.Equal(json.GetProperty("layers").GetRawText(), repeated.GetProperty("layers").GetRawText());
 
-        // Another criterion is another set of cells.
+        // Another criterion is another set of cells; a filter sweep leaves out the output layer and says why.
         var filter = Sweep("--criterion", "filter", "--norm", "l2", "--levels", "0,0.5", "--limit", "50", "--json");
         Assert.True(filter.Code == CliApp.Success, filter.Err);
-        Assert.Equal(("filter-l2", 3), (LastJsonLine(filter.Out).GetProperty("criterion").GetString(), LastJsonLine(filter.Out).GetProperty("cells_computed").GetInt32()));
+        var filterJson = LastJsonLine(filter.Out);
+        Assert.Equal(("filter-l2", 2), (filterJson.GetProperty("criterion").GetString(), filterJson.GetProperty("cells_computed").GetInt32()));
+        Assert.Equal(["hidden.fc1", "hidden.fc2"], filterJson.GetProperty("layers").EnumerateArray().Select(l => l.GetProperty("name").GetString()));
+        var leftOut = Assert.Single(filterJson.GetProperty("left_out").EnumerateArray());
+        Assert.Equal("classifier.fc", leftOut.GetProperty("name").GetString());
+        Assert.Contains("removes a class", leftOut.GetProperty("reason").GetString());
+        Assert.Contains("classifier.fc is left out: it is the output layer", filter.Err);
+        Assert.Empty(json.GetProperty("left_out").EnumerateArray()); // the element sweep covered it
+
+        // Three runs of the element sweep and one filter sweep: two rows in the history, both finished.
+        using var database = new CompressionLab.Core.Workspace.WorkspaceDatabase(new CompressionLab.Core.Workspace.WorkspaceOptions { Folder = Workspace });
+        var history = new CompressionLab.Core.Workspace.SweepHistory(database).List();
+        Assert.Equal(["filter-l2", "element"], history.Select(h => h.Criterion));
+        Assert.All(history, h => Assert.True(h.IsFinished));
+        Assert.Equal(json.GetProperty("sweep_id").GetGuid(), repeated.GetProperty("sweep_id").GetGuid());
 
         static JsonElement[] PointsOf(JsonElement layer) => layer.GetProperty("points").EnumerateArray().ToArray();
     }
@@ -83,7 +98,10 @@ public sealed class SweepCliTests : IDisposable
     [Theory]
     [InlineData("--criterion element --levels 0,1.5", "--levels", "1.5")]
     [InlineData("--criterion element --levels 0,half", "--levels", "'half'")]
-    [InlineData("--criterion element --levels 0,-0.2", "--levels", "-0.2")]
+    [InlineData("--criterion element --levels 0,-0.2", "--levels", "-0.2 is outside [0, 1): it is negative")]
+    [InlineData("--criterion element --levels 0,NaN", "--levels", "NaN is not a number")]
+    [InlineData("--criterion element --levels 0,1e-20", "--levels", "0.00000000000000000001 is finer than 0.0001")]
+    [InlineData("--criterion filter --layers hidden.fc1,classifier.fc", "--layers", "'classifier.fc' cannot be in a filter sweep: it is the output layer")]
     [InlineData("--criterion element --layers hidden.fc1,stage9.conv", "--layers", "'stage9.conv'")]
     [InlineData("--criterion magnitude", "--criterion", "magnitude")]
     [InlineData("--criterion filter --norm l3", "--norm", "l3")]

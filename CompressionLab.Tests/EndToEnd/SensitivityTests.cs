@@ -98,6 +98,8 @@ public class SensitivityTests(DashboardApp app, ITestOutputHelper output)
         Assert.True(calls.GetProperty("extendTraces").GetInt32() >= 2, $"plotly calls: {calls}");
         Assert.True(calls.GetProperty("react").GetInt32() <= 2, $"The figure should be extended, not redrawn per cell; plotly calls: {calls}");
         Assert.Contains("parameters", await chart.EvaluateAsync<string>("plot => plot.data[0].hovertemplate"));
+        // Each point says what its level really pruned: 0.95 of hidden.fc1's 784 × 300 weights is 223,440 (appended points included).
+        Assert.Equal("223,440 of 235,200 weights pruned", await chart.EvaluateAsync<string>("plot => plot.data[0].text[19]"));
 
         // The numbers: a sortable table of every cell, and a ranking of the layers.
         await Expect(page.GetByTestId("ranking-row")).ToHaveCountAsync(3);
@@ -122,7 +124,14 @@ public class SensitivityTests(DashboardApp app, ITestOutputHelper output)
         Assert.Equal("parameter,sparsity,top1,top5,loss", rows[0]);
         Assert.Equal(Cells + 1, rows.Length);
         var json = await page.APIRequest.GetAsync((await page.GetByTestId("download-json").GetAttributeAsync("href"))!);
-        Assert.Equal(Cells, JsonDocument.Parse(await json.TextAsync()).RootElement.GetProperty("cells").GetArrayLength());
+        var document = JsonDocument.Parse(await json.TextAsync()).RootElement;
+        Assert.Equal(Cells, document.GetProperty("cells").GetArrayLength());
+        // The download says what it measured and in which units.
+        Assert.Equal(model.DisplayName, document.GetProperty("model").GetProperty("name").GetString());
+        Assert.Equal(64, document.GetProperty("model").GetProperty("weightsHash").GetString()!.Length);
+        Assert.Equal((IdxDataset.FashionMnistName, 2000), (document.GetProperty("data").GetProperty("dataset").GetString(), document.GetProperty("data").GetProperty("subsetSize").GetInt32()));
+        Assert.Equal("percent", document.GetProperty("units").GetProperty("top1").GetString());
+        Assert.False(document.GetProperty("settings").TryGetProperty("norm", out _)); // an element sweep has no norm
         var download = await page.RunAndWaitForDownloadAsync(() => page.GetByTestId("download-png").ClickAsync());
         Assert.EndsWith(".png", download.SuggestedFilename, StringComparison.Ordinal);
         var png = Path.Combine(Path.GetTempPath(), $"sens-{Guid.NewGuid():N}.png");
@@ -130,7 +139,8 @@ public class SensitivityTests(DashboardApp app, ITestOutputHelper output)
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(png)[..4]);
         File.Delete(png);
 
-        // A filter sweep of the same model, then the element sweep laid over it (dashed).
+        // A filter sweep of the same model (its two hidden layers: the output layer is left out, and the page says why),
+        // then the element sweep laid over it (dashed): two solid lines and three dashed ones.
         await page.GetByTestId("sweep-criterion").ClickAsync();
         await page.Locator(".mud-popover-open .mud-list-item", new() { HasText = "filter" }).ClickAsync();
         await Expect(page.GetByTestId("sweep-criterion")).ToContainTextAsync("filter");
@@ -148,12 +158,16 @@ public class SensitivityTests(DashboardApp app, ITestOutputHelper output)
             throw;
         }
         await Expect(progress).ToHaveAttributeAsync("data-state", "Succeeded");
+        await Expect(chart.Locator(".scatterlayer .trace")).ToHaveCountAsync(2);
+        await Expect(page.GetByTestId("curves-detail")).ToContainTextAsync("40 of 40 cells");
+        await Expect(page.GetByTestId("left-out-note")).ToContainTextAsync("The output layer is left out of filter sweeps");
+        await Expect(page.GetByTestId("ranking-row")).ToHaveCountAsync(2);
         await Expect(page.GetByTestId("history-row")).ToHaveCountAsync(2);
         await page.Locator("[data-testid=history-row]", new() { Has = page.Locator("[data-testid=history-criterion]", new() { HasTextString = "element" }) })
             .GetByTestId("overlay-sweep").ClickAsync();
         await Expect(page.GetByTestId("overlay-detail")).ToContainTextAsync("dashed:");
-        await Expect(chart.Locator(".scatterlayer .trace")).ToHaveCountAsync(6);
-        Assert.Equal("solid,solid,solid,dash,dash,dash",
+        await Expect(chart.Locator(".scatterlayer .trace")).ToHaveCountAsync(5);
+        Assert.Equal("solid,solid,dash,dash,dash",
             await chart.EvaluateAsync<string>("plot => plot.data.map(t => (t.line && t.line.dash) || 'solid').join(',')"));
         await ScreenshotAsync(tab, "sens-overlay");
 

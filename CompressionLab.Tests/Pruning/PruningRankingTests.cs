@@ -25,6 +25,7 @@ public class PruningRankingTests
     [InlineData(0.5, new[] { 1, 3, 5 })]    // the tie 1 / 3 both go
     [InlineData(0.75, new[] { 1, 2, 3, 4, 5 })] // 4.5 -> 5
     [InlineData(0.9, new[] { 1, 2, 3, 4, 5 })]  // 5.4 -> 5
+    [InlineData(0.95, new[] { 1, 2, 3, 4, 5 })] // 5.7 rounds to all 6, capped at 5: the largest weight (index 0) stays
     public void ElementMaskAtEachLevel(double level, int[] expected)
     {
         using var weight = SmallWeight();
@@ -48,10 +49,45 @@ public class PruningRankingTests
     [InlineData(0.05, 10, 1)]
     [InlineData(0.35, 20, 7)]
     [InlineData(0.95, 20, 19)]
-    [InlineData(0.999, 10, 10)]
+    [InlineData(0.999, 10, 9)]  // 9.99 rounds to all 10; a level below 1 leaves one: 9
+    [InlineData(0.95, 10, 9)]   // 9.5 rounds to 10, capped at 9
+    [InlineData(0.9, 10, 9)]
+    [InlineData(0.95, 7, 6)]    // vgg-tiny's stage1.conv1 has 7 filters: 6.65 rounds to 7, capped at 6
+    [InlineData(0.9, 7, 6)]     // 6.3 -> 6 (no cap needed)
+    [InlineData(0.05, 7, 0)]    // 0.35 -> 0: the low end still rounds to nothing
+    [InlineData(0.0715, 7, 1)]  // 0.5005 -> 1
+    [InlineData(0.95, 1, 0)]    // a single unit can never go
     [InlineData(0.0, 1000, 0)]
-    public void PrunedCountRoundsHalfAwayFromZero(double level, int units, int expected) =>
+    public void PrunedCountRoundsHalfAwayFromZeroButLeavesAUnit(double level, int units, int expected) =>
         Assert.Equal(expected, PruningRanking.PrunedCount(level, units));
+
+    [Fact]
+    public void EveryValidLevelLeavesAtLeastOneUnitOfSmallLayers()
+    {
+        for (var units = 1; units <= 10; units++)
+        {
+            for (var step = 0; step < 10_000; step++)
+            {
+                var level = step / 10_000.0;
+                var pruned = PruningRanking.PrunedCount(level, units);
+                Assert.InRange(pruned, 0, units - 1);
+                Assert.Equal((double)pruned / units, PruningRanking.ActualSparsity(level, units));
+            }
+        }
+    }
+
+    [Fact]
+    public void FilterMaskOfSevenFiltersAtTheTopLevelKeepsTheStrongestFilter()
+    {
+        // Seven filters whose L1 norms are 7, 6, ..., 1: filter 0 is the strongest and the only one left at 0.95.
+        using var weight = tensor(Enumerable.Range(0, 7).SelectMany(f => Enumerable.Repeat((float)(7 - f) / 4, 4)).ToArray()).view(7, 1, 2, 2);
+        var ranking = PruningRanking.ByFilterNorm("stage1.conv1", weight, FilterNorm.L1);
+        var mask = ranking.MaskAt(0.95);
+        Assert.Equal([1, 2, 3, 4, 5, 6], mask.PrunedUnits);
+        Assert.Equal(6.0 / 7, mask.Sparsity, 12);
+        Assert.Equal(0.95, mask.RequestedSparsity);
+        Assert.Empty(ranking.MaskAt(0.05).PrunedUnits);
+    }
 
     [Fact]
     public void FilterOrderDiffersBetweenL1AndL2()

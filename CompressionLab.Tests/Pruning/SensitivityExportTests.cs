@@ -70,6 +70,50 @@ public class SensitivityExportTests
     }
 
     [Fact]
+    public void JsonSaysWhatItMeasuredAndInWhichUnits()
+    {
+        var source = new SweepSource("vgg-small · 10 epochs", "vgg-small", "3fa2b1c09e1d77", "fashion-mnist", "validation/stratified-2000/abc123", 2000);
+        var leftOut = new LeftOutLayer("classifier.fc", SweepCandidates.OutputLayerReason);
+        var json = SensitivityExport.ToJson(Sample() with { Source = source, LeftOut = [leftOut] });
+        using var document = JsonDocument.Parse(json);
+        var root = document.RootElement;
+
+        var model = root.GetProperty("model");
+        Assert.Equal(("vgg-small · 10 epochs", "vgg-small", "3fa2b1c09e1d77"),
+            (model.GetProperty("name").GetString(), model.GetProperty("architecture").GetString(), model.GetProperty("weightsHash").GetString()));
+        var data = root.GetProperty("data");
+        Assert.Equal(("fashion-mnist", "validation", "validation/stratified-2000/abc123", 2000, SweepSubset.Seed),
+            (data.GetProperty("dataset").GetString(), data.GetProperty("split").GetString(), data.GetProperty("subset").GetString(),
+             data.GetProperty("subsetSize").GetInt32(), data.GetProperty("subsetSeed").GetInt32()));
+        var units = root.GetProperty("units");
+        Assert.Equal(("percent", "percent", "percentage points"),
+            (units.GetProperty("top1").GetString(), units.GetProperty("top5").GetString(), units.GetProperty("top1Drop").GetString()));
+        var settings = root.GetProperty("settings");
+        Assert.Equal("l2", settings.GetProperty("norm").GetString());
+        var left = Assert.Single(settings.GetProperty("leftOut").EnumerateArray());
+        Assert.Equal("classifier.fc", left.GetProperty("layer").GetString());
+
+        var back = SensitivityExport.FromJson(json);
+        Assert.Equal(source, back.Source);
+        Assert.Equal([leftOut], back.LeftOut);
+        Assert.Equal(json, SensitivityExport.ToJson(back));
+    }
+
+    [Fact]
+    public void ElementSweepJsonHasNoNormAndAnUnknownSourceIsLeftOut()
+    {
+        var element = Sample() with { Settings = Sample().Settings with { Criterion = PruningCriterion.Element, Norm = FilterNorm.L1 } };
+        using var document = JsonDocument.Parse(SensitivityExport.ToJson(element));
+        var root = document.RootElement;
+        Assert.Equal("element", root.GetProperty("settings").GetProperty("criterion").GetString());
+        Assert.False(root.GetProperty("settings").TryGetProperty("norm", out _));
+        Assert.False(root.GetProperty("settings").TryGetProperty("leftOut", out _));
+        Assert.False(root.TryGetProperty("model", out _));
+        Assert.Equal("percent", root.GetProperty("units").GetProperty("top1").GetString()); // units are stated whatever else is known
+        Assert.Null(SensitivityExport.FromJson(SensitivityExport.ToJson(element)).Source);
+    }
+
+    [Fact]
     public void CsvOfARealSweepHasOneRowPerCell()
     {
         using var network = PruningTestModels.HandMadeMlp();

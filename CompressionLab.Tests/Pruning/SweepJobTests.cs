@@ -101,7 +101,47 @@ public sealed class SweepJobTests : IDisposable
         Assert.NotNull(Assert.IsType<SweepStarted>(second.Partials[0]).Baseline); // the baseline was stored by the first run
         var repeat = Run(Request(), new RecordingProgress());
         Assert.Equal((0, 6), (repeat.CellsComputed, repeat.CellsFromStore));
-        Assert.Equal(3, _history.List().Count);
+        // All three runs are one sweep: one row, finished once the second run measured the rest.
+        var row = Assert.Single(_history.List());
+        Assert.Equal(interrupted.Id, row.Id);
+        Assert.True(row.IsFinished);
+        Assert.Equal((interrupted.Id, interrupted.Id), (result.SweepId, repeat.SweepId));
+    }
+
+    [Fact]
+    public void ResumeQueuesTheRecordedSweepUnderItsOwnIdAndFinishesItsRow()
+    {
+        using var cancel = new CancellationTokenSource();
+        var computed = 0;
+        var first = new RecordingProgress
+        {
+            OnReport = (_, message) =>
+            {
+                if (message.Contains(" · cell ", StringComparison.Ordinal) && !message.Contains(" · 0% · ", StringComparison.Ordinal) && ++computed == 2) cancel.Cancel();
+            },
+        };
+        var request = Request(PruningCriterion.Filter) with { Norm = FilterNorm.L2 };
+        Assert.ThrowsAny<OperationCanceledException>(() => Run(request, first, cancellationToken: cancel.Token));
+        var interrupted = Assert.Single(_history.List());
+
+        var scheduler = new NoScheduler();
+        var job = new SweepJobs(scheduler, _bench.Catalog, _bench.Store, _cells, _history).Resume(interrupted.Id);
+
+        Assert.Equal(interrupted.Id, SweepJobs.SweepIdOf(job));
+        var resumed = SweepJobs.ResumeRequest(interrupted);
+        Assert.Equal((_model.Id, SyntheticDataset.Name, PruningCriterion.Filter, FilterNorm.L2, 60), (resumed.ModelId, resumed.Dataset, resumed.Criterion, resumed.Norm, resumed.SubsetSize));
+        Assert.Equal(Levels, resumed.Levels);
+        Assert.Equal(["hidden.fc1", "hidden.fc2"], resumed.Layers); // a filter sweep left classifier.fc out
+        Assert.Contains("\"criterion\":\"filter-l2\"", job.ParametersJson);
+
+        // What the queued job runs: only the missing cells, in the same row, which is then done.
+        var result = Run(resumed, new RecordingProgress(), interrupted.Id);
+        Assert.Equal((interrupted.Id, 2, 2), (result.SweepId, result.CellsComputed, result.CellsFromStore));
+        Assert.True(Assert.Single(_history.List()).IsFinished);
+
+        var cli = interrupted with { ModelId = null };
+        Assert.Contains("run the same sweep command again", Assert.Throws<ArgumentException>(() => SweepJobs.ResumeRequest(cli)).Message);
+        Assert.Throws<ArgumentException>(() => new SweepJobs(scheduler, _bench.Catalog, _bench.Store, _cells, _history).Resume(Guid.NewGuid()));
     }
 
     [Fact]
@@ -110,7 +150,18 @@ public sealed class SweepJobTests : IDisposable
         Run(Request(), new RecordingProgress());
         var filter = Run(Request(PruningCriterion.Filter), new RecordingProgress());
 
-        Assert.Equal((6, 0, "filter-l1"), (filter.CellsComputed, filter.CellsFromStore, filter.Criterion));
+        // Two layers × two pruned levels: a filter sweep leaves out classifier.fc, the output layer.
+        Assert.Equal((4, 0, "filter-l1"), (filter.CellsComputed, filter.CellsFromStore, filter.Criterion));
+        var record = _history.Get(filter.SweepId)!;
+        Assert.Equal(["hidden.fc1", "hidden.fc2"], record.Layers.Select(l => l.Name));
+        var document = System.Text.Json.JsonDocument.Parse(record.ResultJson!).RootElement;
+        Assert.Equal("classifier.fc", document.GetProperty("settings").GetProperty("leftOut")[0].GetProperty("layer").GetString());
+        Assert.Equal(_model.DisplayName, document.GetProperty("model").GetProperty("name").GetString());
+        Assert.Equal(record.ModelHash, document.GetProperty("model").GetProperty("weightsHash").GetString());
+        Assert.Equal((60, record.Subset), (document.GetProperty("data").GetProperty("subsetSize").GetInt32(), document.GetProperty("data").GetProperty("subset").GetString()));
+
+        var asked = Assert.Throws<ArgumentException>(() => Run(Request(PruningCriterion.Filter) with { Layers = ["classifier.fc"] }, new RecordingProgress()));
+        Assert.Contains("'classifier.fc' cannot be in a filter sweep", asked.Message);
     }
 
     [Theory]

@@ -6,6 +6,7 @@ using CompressionLab.Core.Workspace;
 using CompressionLab.Tests.Workspace;
 using CompressionLab.Web.Components.Charts;
 using CompressionLab.Web.Components.Pages.Sensitivity;
+using AngleSharp.Dom;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace CompressionLab.Tests.Web;
@@ -85,6 +86,9 @@ public sealed class SensitivityPageTests : DashboardTestContext
         Scheduler.Publish(running with { Fraction = 0.3 }, new SweepCellFinished(sweepId, Cell("hidden.fc1", 0.5, 79.5), false, 2, 6, Baseline));
         page.WaitForAssertion(() => Assert.Equal([2, 0, 0], chart.Instance.PointCounts), UiTimeout);
         Assert.Equal(2, page.FindAll("[data-testid=cell-layer]").Count);
+        // Appended points bring their hover text (this record has no unit counts, so the cell's actual sparsity).
+        page.WaitForAssertion(() => Assert.Equal(["0% of the weights pruned", "50% of the weights pruned"], chart.Instance.Texts[0]!), UiTimeout);
+        Assert.True(Invocations("update") >= 1);
 
         Scheduler.Publish(running with { Fraction = 0.5 }, new SweepCellFinished(sweepId, Cell("hidden.fc2", 0, 80), false, 3, 6, Baseline));
         Scheduler.Publish(running with { Fraction = 0.7 }, new SweepCellFinished(sweepId, Cell("hidden.fc2", 0.5, 61), false, 4, 6, Baseline));
@@ -151,6 +155,166 @@ public sealed class SensitivityPageTests : DashboardTestContext
         page.WaitForAssertion(() => Assert.Equal([2, 1, 1, 2, 2, 2], chart.Instance.PointCounts), UiTimeout);
         Assert.Contains("dashed: lenet · element · synthetic", page.Find("[data-testid=overlay-detail]").TextContent);
         Assert.Equal($"/sweeps/{filter.Id}/csv", page.Find("[data-testid=download-csv]").GetAttribute("href"));
+    }
+
+    /// <summary>Layers with unit counts (filters and weights), as sweeps record them now.</summary>
+    private static readonly SweepLayer[] CountedLayers =
+    [
+        new("hidden.fc1", "hidden", "linear", 235_500, 300, 235_200),
+        new("hidden.fc2", "hidden", "linear", 30_100, 100, 30_000),
+        new("classifier.fc", "classifier", "linear", 1_010, 10, 1_000),
+    ];
+
+    /// <summary>
+    /// A finished element sweep at 0, 0.25, 0.5, 0.75 whose top-1 drops are, per layer:
+    /// hidden.fc1 0, 0.5, 2.5, 4; hidden.fc2 0, 1.5, 2, 2.5; classifier.fc 0, 0.2, 0.4, 0.6.
+    /// </summary>
+    private SweepRecord FinishedSweepWithKnownDrops(ModelRecord model)
+    {
+        double[] levels = [0, 0.25, 0.5, 0.75];
+        var drops = new Dictionary<string, double[]>
+        {
+            ["hidden.fc1"] = [0, 0.5, 2.5, 4],
+            ["hidden.fc2"] = [0, 1.5, 2, 2.5],
+            ["classifier.fc"] = [0, 0.2, 0.4, 0.6],
+        };
+        var cells = CountedLayers.SelectMany(l => levels.Select((level, i) =>
+            SweepCell.From(l.Name, level, level, new SweepMetrics(Baseline.Top1 - drops[l.Name][i], 97, 0.6 + level), Baseline))).ToArray();
+        var identity = new SweepIdentity("weights", SyntheticDataset.Name, "validation/stratified-100/abc");
+        var record = services.History.Begin(null, model.Id, model.DisplayName, model.Architecture, identity, 100, "element", levels, CountedLayers);
+        var settings = new SweepSettings { Levels = levels, Layers = CountedLayers.Select(l => l.Name).ToArray() };
+        services.History.Finish(record.Id, SensitivityExport.ToJson(new SensitivityResult(ModelZoo.Lenet300100, settings, 100, Baseline, cells, 2, 9, 0)));
+        return record;
+    }
+
+    private static string[] RankedLayers(IRenderedComponent<SensitivityPage> page) =>
+        page.FindAll("[data-testid=ranking-row]").Select(r => r.GetAttribute("data-layer")!).ToArray();
+
+    private static string[] SafeLevels(IRenderedComponent<SensitivityPage> page) =>
+        page.FindAll("[data-testid=ranking-row] [data-testid=ranking-safe]").Select(c => c.TextContent.Trim()).ToArray();
+
+    /// <summary>The page once its chart is drawn: that first drawing renders the page once more, so clicks go to what it shows.</summary>
+    private IRenderedComponent<SensitivityPage> RenderDrawn()
+    {
+        var page = Render<SensitivityPage>();
+        page.WaitForAssertion(() => Assert.Empty(page.FindAll("[data-testid=chart-loading]")), UiTimeout);
+        return page;
+    }
+
+    [Fact]
+    public void ChangingTheThresholdMovesEachLayersSafeLevelAsComputedByHand()
+    {
+        FinishedSweepWithKnownDrops(AddModel("lenet"));
+        var page = RenderDrawn();
+
+        // Threshold 1 point: fc1 stays under it up to 25 % (0.5), fc2 not even at 25 % (1.5), classifier.fc up to 75 % (0.6).
+        Assert.Equal(["hidden.fc2", "hidden.fc1", "classifier.fc"], RankedLayers(page));
+        Assert.Equal(["0\u00a0%", "25\u00a0%", "75\u00a0%"], SafeLevels(page));
+
+        // 3 points: fc1 up to 50 % (2.5; 4 at 75 % is over), fc2 up to 75 % (2.5), classifier.fc still 75 %; of the two
+        // at 75 %, fc2 has the larger drop at the highest level (2.5 against 0.6) and ranks as more sensitive.
+        page.Find("input[data-testid=ranking-threshold]").Change("3");
+        page.WaitForAssertion(() => Assert.Equal(["hidden.fc1", "hidden.fc2", "classifier.fc"], RankedLayers(page)), UiTimeout);
+        Assert.Equal(["50\u00a0%", "75\u00a0%", "75\u00a0%"], SafeLevels(page));
+
+        // 0.25 points: fc1 (0.5) and fc2 (1.5) fail at 25 %, so both are safe only at 0 %; classifier.fc up to 25 % (0.2).
+        page.Find("input[data-testid=ranking-threshold]").Change("0.25");
+        page.WaitForAssertion(() => Assert.Equal(["0\u00a0%", "0\u00a0%", "25\u00a0%"], SafeLevels(page)), UiTimeout);
+        Assert.Equal(["hidden.fc1", "hidden.fc2", "classifier.fc"], RankedLayers(page)); // equal safe levels: larger final drop first (4 > 2.5)
+    }
+
+    [Fact]
+    public void TheNumbersTableSortsByAColumnAndShowsWhatEachLevelReallyPruned()
+    {
+        FinishedSweepWithKnownDrops(AddModel("lenet"));
+        var page = RenderDrawn();
+        string[] Top1() => page.FindAll("[data-testid=sweep-table] [data-testid=cell-top1]").Select(c => c.TextContent.Trim()).ToArray();
+        string[] LayersShown() => page.FindAll("[data-testid=sweep-table] [data-testid=cell-layer]").Select(c => c.TextContent.Trim()).ToArray();
+
+        // Table order first: layers in table order, levels ascending.
+        Assert.Equal(12, Top1().Length);
+        Assert.Equal(["80.00", "79.50", "77.50", "76.00"], Top1()[..4]);
+
+        SortBy(page, "Top-1 %");
+        page.WaitForAssertion(() => Assert.Equal(["76.00", "77.50", "77.50", "78.00"], Top1()[..4]), UiTimeout);
+        Assert.Equal(["hidden.fc1", "hidden.fc1", "hidden.fc2", "hidden.fc2"], LayersShown()[..4]); // 76 fc1@75 %, 77.5 fc1@50 % and fc2@75 %, 78 fc2@50 %
+        SortBy(page, "Top-1 %"); // again: descending
+        page.WaitForAssertion(() => Assert.Equal(["80.00", "80.00", "80.00", "79.80"], Top1()[..4]), UiTimeout);
+
+        SortBy(page, "Drop");
+        page.WaitForAssertion(() => Assert.Equal(["0.00", "0.00", "0.00", "0.20"],
+            page.FindAll("[data-testid=sweep-table] [data-testid=cell-drop]").Select(c => c.TextContent.Trim()).ToArray()[..4]), UiTimeout);
+
+        // The actual sparsity column, and its count of units in the cell's title: 0.25 of hidden.fc2's 30,000 weights is 7,500.
+        var row = page.FindAll("[data-testid=sweep-table] tbody tr").First(r =>
+            r.QuerySelector("[data-testid=cell-layer]")!.TextContent.Trim() == "hidden.fc2" && r.QuerySelector("[data-testid=cell-sparsity]")!.TextContent.Trim() == "25\u00a0%");
+        Assert.Equal("25\u00a0%", row.QuerySelector("[data-testid=cell-actual]")!.TextContent.Trim());
+        Assert.Equal("7,500 of 30,000 weights pruned", row.QuerySelector("[data-testid=cell-actual]")!.GetAttribute("title"));
+    }
+
+    private static void SortBy(IRenderedComponent<SensitivityPage> page, string header) =>
+        page.FindAll("[data-testid=sweep-table] .mud-table-sort-label").Single(l => l.TextContent.Trim() == header).Click();
+
+    [Fact]
+    public void AnUnfinishedSweepHasAResumeButtonThatQueuesItAgainUnderItsOwnId()
+    {
+        var model = AddModel("lenet");
+        FinishedSweepWithKnownDrops(model);
+        var identity = new SweepIdentity("weights", SyntheticDataset.Name, "validation/stratified-100/abc");
+        // An interrupted dashboard sweep (two cells stored), and an interrupted CLI sweep of a file outside the workspace.
+        var stopped = services.History.Begin(null, model.Id, "lenet", model.Architecture, identity, 100, "filter-l2", [0, 0.5, 0.9], CountedLayers[..2]);
+        services.Cells.Save(SweepCellKey.Baseline(identity), SweepCell.From("", 0, 0, Baseline, Baseline));
+        services.Cells.Save(SweepCellKey.For(identity, "filter-l2", "hidden.fc1", 0.5), Cell("hidden.fc1", 0.5, 70));
+        var cli = services.History.Begin(null, null, "lenet.ckpt", model.Architecture, identity with { ModelHash = "other" }, 100, "element", [0, 0.5], CountedLayers);
+
+        var page = RenderDrawn();
+        IElement Row(Guid id) => page.FindAll("[data-testid=history-row]").Single(r => r.GetAttribute("data-sweep-id") == id.ToString());
+
+        Assert.Equal(3, page.FindAll("[data-testid=history-row]").Count);
+        Assert.Single(page.FindAll("[data-testid=resume-sweep]"), b => !b.HasAttribute("disabled"));
+        Assert.True(Row(cli.Id).QuerySelector("[data-testid=resume-sweep]")!.HasAttribute("disabled")); // nothing in the workspace to load
+        Assert.Contains("run the same sweep command again", Row(cli.Id).QuerySelector("[data-testid=resume-sweep]")!.GetAttribute("title"));
+        Assert.Contains("3 of 6 cells", SensitivityText.Detail(SensitivityView.From(stopped, SavedSweep.Read(stopped, services.Cells))));
+
+        Row(stopped.Id).QuerySelector("[data-testid=resume-sweep]")!.Click();
+
+        var job = Assert.Single(Scheduler.List());
+        Assert.Equal(stopped.Id, SweepJobs.SweepIdOf(job));
+        Assert.Contains("\"criterion\":\"filter-l2\"", job.ParametersJson);
+        Assert.Contains("\"levels\":[0,0.5,0.9]", job.ParametersJson);
+        Assert.Contains("\"layers\":[\"hidden.fc1\",\"hidden.fc2\"]", job.ParametersJson);
+        // The page follows the resumed sweep: its stored cells are shown, the row says it runs, no Resume button while it does.
+        page.WaitForAssertion(() => Assert.Contains("lenet · filter-l2 · synthetic", page.Find("[data-testid=curves-title]").TextContent), UiTimeout);
+        Assert.Contains("3 of 6 cells", page.Find("[data-testid=curves-detail]").TextContent);
+        Scheduler.Publish(job with { State = JobState.Running, Fraction = 0.1 });
+        page.WaitForAssertion(() => Assert.Contains("running", Row(stopped.Id).TextContent), UiTimeout);
+        Assert.Null(Row(stopped.Id).QuerySelector("[data-testid=resume-sweep]"));
+        Assert.Contains("The output layer is left out of filter sweeps", page.Find("[data-testid=left-out-note]").TextContent);
+    }
+
+    [Fact]
+    public void WhenTheJobCarriesOnInAnExistingRowThePageFollowsThatRow()
+    {
+        var model = AddModel("lenet");
+        var identity = new SweepIdentity("weights", SyntheticDataset.Name, "validation/stratified-2000/abc");
+        var earlier = services.History.Begin(null, model.Id, "lenet", model.Architecture, identity, 2000, "element", [0, 0.5], CountedLayers);
+        var newest = FinishedSweepWithKnownDrops(model);
+        var page = RenderDrawn();
+        Assert.Contains("12 of 12 cells", page.Find("[data-testid=curves-detail]").TextContent); // the newest sweep is open
+        page.Find("input[data-testid=sweep-levels]").Input("0, 0.5");
+        page.Find("button[data-testid=start-sweep]").Click();
+        var job = Assert.Single(Scheduler.List());
+        Assert.NotEqual(earlier.Id, SweepJobs.SweepIdOf(job)); // planned as a new row...
+
+        // ...but the job found the same sweep in the history (as SweepHistory.Begin does) and reports that row.
+        var running = job with { State = JobState.Running, Fraction = 0.02 };
+        Scheduler.Publish(running, new SweepStarted(earlier, Baseline));
+        Scheduler.Publish(running with { Fraction = 0.5 }, new SweepCellFinished(earlier.Id, Cell("hidden.fc1", 0.5, 79), false, 2, 6, Baseline));
+
+        page.WaitForAssertion(() => Assert.Contains("running", page.FindAll("[data-testid=history-row]").Single(r => r.GetAttribute("data-sweep-id") == earlier.Id.ToString()).TextContent), UiTimeout);
+        Assert.Equal([newest.Id.ToString(), earlier.Id.ToString()], page.FindAll("[data-testid=history-row]").Select(r => r.GetAttribute("data-sweep-id")));
+        page.WaitForAssertion(() => Assert.Contains("1 of 6 cells", page.Find("[data-testid=curves-detail]").TextContent), UiTimeout);
+        Assert.Contains("baseline top-1 80.00", page.Find("[data-testid=curves-detail]").TextContent);
     }
 
     private static SensitivityResult Result(PruningCriterion criterion, double top1AtHalf)

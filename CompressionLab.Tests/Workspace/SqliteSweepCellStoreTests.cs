@@ -117,6 +117,86 @@ public sealed class SqliteSweepCellStoreTests : IDisposable
         Assert.Null(history.FindByJob(Guid.NewGuid()));
     }
 
+    [Fact]
+    public void TheSameSweepReusesItsHistoryRowAndAnythingElseGetsItsOwn()
+    {
+        var clock = new ManualClock();
+        var history = new SweepHistory(_workspace.OpenDatabase(), clock);
+        SweepLayer[] layers = [new("hidden.fc1", "hidden", "linear", 235_500), new("classifier.fc", "classifier", "linear", 1010)];
+        // A CLI run on a checkpoint file (no job, no workspace model) that was interrupted.
+        var first = history.Begin(null, null, "lenet.ckpt", "lenet-300-100", Identity, 64, "element", [0, 0.5], layers);
+        clock.Advance(TimeSpan.FromMinutes(1));
+
+        // The same sweep from the dashboard: the same row, now naming the job, the model and its display name; the
+        // layers are written again (here with the unit counts that older rows lack).
+        var job = Guid.NewGuid();
+        var model = Guid.NewGuid();
+        SweepLayer[] counted = [layers[0] with { Filters = 300, Weights = 235_200 }, layers[1] with { Filters = 10, Weights = 1000 }];
+        var again = history.Begin(job, model, "lenet a", "lenet-300-100", Identity, 64, "element", [0, 0.5], counted, id: Guid.NewGuid());
+        Assert.Equal((first.Id, first.CreatedAt, (Guid?)job, (Guid?)model, "lenet a"), (again.Id, again.CreatedAt, again.JobId, again.ModelId, again.ModelName));
+        Assert.Equal(counted, again.Layers);
+        Assert.Equal(first.Id, history.FindByJob(job)?.Id);
+        Assert.True(history.Finish(again.Id, "{\"done\":true}"));
+
+        // Rerun from the CLI once everything is stored: still that row, still finished, job and model kept.
+        var rerun = history.Begin(null, null, "lenet.ckpt", "lenet-300-100", Identity, 64, "element", [0, 0.5], layers);
+        Assert.Equal((first.Id, true, (Guid?)job, (Guid?)model, "lenet a"), (rerun.Id, rerun.IsFinished, rerun.JobId, rerun.ModelId, rerun.ModelName));
+        Assert.Single(history.List());
+
+        // Anything that changes what is measured is another sweep: levels, layers, criterion or norm, weights, data, subset.
+        var others = new[]
+        {
+            history.Begin(null, null, "lenet.ckpt", "lenet-300-100", Identity, 64, "element", [0, 0.5, 0.9], layers),
+            history.Begin(null, null, "lenet.ckpt", "lenet-300-100", Identity, 64, "element", [0, 0.5], [layers[0]]),
+            history.Begin(null, null, "lenet.ckpt", "lenet-300-100", Identity, 64, "filter-l1", [0, 0.5], layers),
+            history.Begin(null, null, "lenet.ckpt", "lenet-300-100", Identity, 64, "filter-l2", [0, 0.5], layers),
+            history.Begin(null, null, "lenet.ckpt", "lenet-300-100", Identity with { ModelHash = "cd34" }, 64, "element", [0, 0.5], layers),
+            history.Begin(null, null, "lenet.ckpt", "lenet-300-100", Identity with { Dataset = "synthetic" }, 64, "element", [0, 0.5], layers),
+            history.Begin(null, null, "lenet.ckpt", "lenet-300-100", Identity with { Subset = "validation/stratified-65/0011" }, 65, "element", [0, 0.5], layers),
+            // Asking for the first row's id with another identity (a resume whose model changed) gets a new row, not a clash.
+            history.Begin(null, model, "lenet a", "lenet-300-100", Identity, 64, "element", [0.5], layers, id: first.Id),
+        };
+        Assert.Equal(9, history.List().Count);
+        Assert.Equal(9, others.Select(o => o.Id).Append(first.Id).Distinct().Count());
+        Assert.All(others, o => Assert.False(o.IsFinished));
+    }
+
+    [Fact]
+    public void UpgradingDropsCellsThatPrunedAWholeLayerAndReopensTheSweepsThatHeldThem()
+    {
+        // A workspace from before a level left one unit: stage1.conv1 (7 filters) at 0.95 pruned all 7.
+        var before = WorkspaceSchema.Migrations.Take(3).ToArray();
+        var old = _workspace.OpenDatabase(before);
+        var cells = new SqliteSweepCellStore(old);
+        var baseline = new SweepMetrics(90, 99, 0.3);
+        cells.Save(SweepCellKey.Baseline(Identity), SweepCell.From("", 0, 0, baseline, baseline));
+        cells.Save(SweepCellKey.For(Identity, "filter-l1", "stage1.conv1", 0.5), new SweepCell("stage1.conv1", 0.5, 4.0 / 7, 80, 98, 0.6, 10));
+        cells.Save(SweepCellKey.For(Identity, "filter-l1", "stage1.conv1", 0.95), new SweepCell("stage1.conv1", 0.95, 1, 10, 50, 2.3, 80));
+        cells.Save(SweepCellKey.For(Identity, "element", "stage1.conv1", 0.95), new SweepCell("stage1.conv1", 0.95, 0.9524, 70, 97, 0.9, 20));
+        var history = new SweepHistory(old);
+        SweepLayer[] layers = [new("stage1.conv1", "stage1", "conv", 63)];
+        var filter = history.Begin(null, null, "vgg", "vgg-tiny", Identity, 64, "filter-l1", [0, 0.5, 0.95], layers);
+        var element = history.Begin(null, null, "vgg", "vgg-tiny", Identity, 64, "element", [0, 0.95], layers);
+        var settings = new SweepSettings { Criterion = PruningCriterion.Filter, Levels = [0, 0.5, 0.95], Layers = ["stage1.conv1"] };
+        history.Finish(filter.Id, SensitivityExport.ToJson(new SensitivityResult("vgg-tiny", settings, 64, baseline,
+            [SweepCell.From("stage1.conv1", 0, 0, baseline, baseline), new SweepCell("stage1.conv1", 0.5, 4.0 / 7, 80, 98, 0.6, 10), new SweepCell("stage1.conv1", 0.95, 1, 10, 50, 2.3, 80)],
+            1, 2, 0)));
+        history.Finish(element.Id, SensitivityExport.ToJson(new SensitivityResult("vgg-tiny", settings with { Criterion = PruningCriterion.Element, Levels = [0, 0.95] }, 64, baseline,
+            [SweepCell.From("stage1.conv1", 0, 0, baseline, baseline), new SweepCell("stage1.conv1", 0.95, 0.9524, 70, 97, 0.9, 20)], 1, 1, 0)));
+        old.Dispose();
+
+        var upgraded = _workspace.OpenDatabase();
+        var store = new SqliteSweepCellStore(upgraded);
+        Assert.Equal([0.5], store.Cells(Identity, "filter-l1").Select(c => c.Sparsity));
+        Assert.Single(store.Cells(Identity, "element"));
+        Assert.Equal(baseline, store.Baseline(Identity));
+        var reopened = new SweepHistory(upgraded);
+        Assert.False(reopened.Get(filter.Id)!.IsFinished); // resuming it measures 0.95 again
+        Assert.Null(reopened.Get(filter.Id)!.FinishedAt);
+        Assert.True(reopened.Get(element.Id)!.IsFinished);
+        Assert.Equal(2, SavedSweep.Read(reopened.Get(filter.Id)!, store)!.Cells.Count); // level 0 and 0.5 stay
+    }
+
     /// <summary>Reports on the sweep's own thread, unlike <see cref="Progress{T}"/>.</summary>
     private sealed class Synchronous(Action<SweepProgress> report) : IProgress<SweepProgress>
     {

@@ -37,6 +37,8 @@ internal static class ChartFigures
         Marker = series.Color is null ? null : new Plotly.Blazor.Traces.ScatterLib.Marker { Color = series.Color, Size = 5 },
         LegendGroup = series.Group,
         HoverTemplate = series.HoverTemplate,
+        // Kept as a list even when empty, so points appended later can bring their text (LineChart.AppendAsync).
+        TextArray = series.Text?.ToList(),
     };
 
     /// <summary>
@@ -87,8 +89,12 @@ internal static class ChartFigures
         }
     }
 
-    public static void ValidatePoints(int seriesIndex, int seriesCount, IReadOnlyList<double> x, IReadOnlyList<double> y)
+    public static void ValidatePoints(int seriesIndex, int seriesCount, IReadOnlyList<double> x, IReadOnlyList<double> y, IReadOnlyList<string>? text = null)
     {
+        if (text is not null && x is not null && text.Count != x.Count)
+        {
+            throw new ArgumentException($"Got {x.Count} points but {text.Count} texts; give one text per point or none.", nameof(text));
+        }
         if (seriesIndex < 0 || seriesIndex >= seriesCount)
         {
             throw new ArgumentOutOfRangeException(nameof(seriesIndex), seriesIndex, $"The line chart has {seriesCount} lines.");

@@ -12,8 +12,11 @@ public sealed record LineSeries(string Name, IReadOnlyList<double> X, IReadOnlyL
     /// <summary>Lines with the same group are shown, hidden and isolated together from the legend.</summary>
     public string? Group { get; init; }
 
-    /// <summary>A plotly hover template (<c>%{x}</c>, <c>%{y}</c>); null shows plotly's default.</summary>
+    /// <summary>A plotly hover template (<c>%{x}</c>, <c>%{y}</c>, <c>%{text}</c>); null shows plotly's default.</summary>
     public string? HoverTemplate { get; init; }
+
+    /// <summary>A text per point (as many as <see cref="X"/>), shown where the hover template says <c>%{text}</c>; null: none.</summary>
+    public IReadOnlyList<string>? Text { get; init; }
 
     public static LineSeries Empty(string name) => new(name, [], []);
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using CompressionLab.Core.Pruning;
+using CompressionLab.Core.Workspace;
 using CompressionLab.Web.Components.Charts;
 
 namespace CompressionLab.Web.Components.Pages.Sensitivity;
@@ -67,7 +68,10 @@ public static class SensitivityChart
         return colours;
     }
 
-    /// <summary>Hover text: layer and stage, level, the metric's value, parameter count, and the criterion.</summary>
+    /// <summary>
+    /// Hover text: layer and stage, the level and what it really pruned (the point's text, <see cref="PrunedText"/>),
+    /// the metric's value, parameter count, and the criterion.
+    /// </summary>
     public static string HoverTemplate(SweepLayer layer, SweepMetric metric, string criterion)
     {
         ArgumentNullException.ThrowIfNull(layer);
@@ -78,7 +82,22 @@ public static class SensitivityChart
             _ => "%{y:.2f}%",
         };
         return string.Create(CultureInfo.InvariantCulture,
-            $"<b>{layer.Name}</b> ({layer.Stage})<br>sparsity %{{x:.0%}}<br>{MetricName(metric)} {value}<br>{layer.Parameters:N0} parameters<extra>{criterion}</extra>");
+            $"<b>{layer.Name}</b> ({layer.Stage})<br>sparsity %{{x:.2~%}} · %{{text}}<br>{MetricName(metric)} {value}<br>{layer.Parameters:N0} parameters<extra>{criterion}</extra>");
+    }
+
+    /// <summary>
+    /// What a level really pruned of a layer: "3 of 7 filters pruned" (counts from the layer's unit count, the same
+    /// rounding as the engine), or the cell's actual sparsity where the sweep record has no unit counts.
+    /// </summary>
+    public static string PrunedText(SweepLayer layer, SweepCell cell, string criterion)
+    {
+        ArgumentNullException.ThrowIfNull(layer);
+        ArgumentNullException.ThrowIfNull(cell);
+        var (kind, _) = SavedSweep.ParseCriterion(criterion);
+        var noun = kind == PruningCriterion.Filter ? (layer.Kind == "conv" ? "filters" : "neurons") : "weights";
+        return layer.PrunedUnits(cell.Sparsity, kind) is { } pruned
+            ? string.Create(CultureInfo.InvariantCulture, $"{pruned:N0} of {layer.Units(kind):N0} {noun} pruned")
+            : string.Create(CultureInfo.InvariantCulture, $"{SweepLevels.FormatPercent(cell.ActualSparsity)}% of the {noun} pruned");
     }
 
     private static LineSeries Line(SensitivityView view, SweepLayer layer, SweepMetric metric, string colour, bool dashed, string? criterion)
@@ -91,6 +110,7 @@ public static class SensitivityChart
             Dashed = dashed,
             Group = layer.Name,
             HoverTemplate = HoverTemplate(layer, metric, view.Sweep.Criterion),
+            Text = cells.Select(c => PrunedText(layer, c, view.Sweep.Criterion)).ToArray(),
         };
     }
 
@@ -139,7 +159,7 @@ public static class LevelsText
     public static string Describe(IReadOnlyList<double> levels)
     {
         ArgumentNullException.ThrowIfNull(levels);
-        static string F(double v) => v.ToString("0.###", CultureInfo.InvariantCulture);
+        static string F(double v) => SweepLevels.Format(v);
         var shown = levels.Count <= 6 ? string.Join(", ", levels.Select(F)) : $"{string.Join(", ", levels.Take(3).Select(F))} … {F(levels[^1])}";
         return $"{levels.Count} level{(levels.Count == 1 ? "" : "s")}: {shown}";
     }

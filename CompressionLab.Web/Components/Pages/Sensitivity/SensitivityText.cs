@@ -15,6 +15,13 @@ public static class SensitivityText
             $"{baseline}{view.Sweep.SubsetSize:N0} validation images · {view.CellCount} of {view.Sweep.CellCount} cells");
     }
 
+    /// <summary>Why a filter sweep has no line for the output layer (null for other criteria, which sweep every layer).</summary>
+    public static string? LeftOutNote(string criterion) =>
+        criterion.StartsWith("filter", StringComparison.Ordinal)
+            ? "The output layer is left out of filter sweeps: its neurons are the class scores, so removing one removes a class " +
+              "(its zeroed score still competes), which measures dropping classes, not compressing the network. Element sweeps include it."
+            : null;
+
     /// <summary>What a finished sweep job says in place of its last progress message.</summary>
     public static string Outcome(SweepJobResult result)
     {
