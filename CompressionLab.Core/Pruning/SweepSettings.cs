@@ -124,10 +124,15 @@ public static class SweepLevels
     /// <summary>0.00, 0.05, ..., 0.95 (each the double nearest to the decimal, e.g. 0.15 not 0.15000000000000002).</summary>
     public static IReadOnlyList<double> Default { get; } = Enumerable.Range(0, 20).Select(i => i / 20.0).ToArray();
 
-    /// <summary>Sorted ascending, exact duplicates dropped, each checked by <see cref="Validate"/>.</summary>
+    /// <summary>
+    /// Sorted ascending, duplicates dropped, each checked by <see cref="Validate"/>. A level within a relative 1e-12 of a
+    /// non-zero four-decimal value is taken as that value first: code that computes levels (0.1 + 0.2 is
+    /// 0.30000000000000004) means the decimal, not a finer level.
+    /// </summary>
     public static IReadOnlyList<double> Normalize(IEnumerable<double> levels)
     {
-        var list = levels.ToList();
+        ArgumentNullException.ThrowIfNull(levels);
+        var list = levels.Select(Snap).ToList();
         foreach (var level in list) Validate(level);
         if (list.Count == 0) throw new ArgumentException("No sparsity levels given.", nameof(levels));
         return list.Distinct().Order().ToArray();
@@ -151,6 +156,14 @@ public static class SweepLevels
         if (Math.Round(level, MaxDecimals) != level)
             throw new ArgumentOutOfRangeException(nameof(level), level,
                 $"Sparsity level {Plain(level)} is finer than 0.0001: give levels with at most {MaxDecimals} decimals.");
+    }
+
+    private static double Snap(double level)
+    {
+        if (!double.IsFinite(level)) return level;
+        // Relative, so a tiny typed level such as 1e-20 is not silently taken as 0 (it is refused instead).
+        var decimals = Math.Round(level, MaxDecimals);
+        return decimals != 0 && Math.Abs(decimals - level) <= 1e-12 * Math.Abs(decimals) ? decimals : level;
     }
 
     /// <summary>A level as text: invariant culture, no exponent, at most <see cref="MaxDecimals"/> decimals (0.05, 0.1234, 0).</summary>

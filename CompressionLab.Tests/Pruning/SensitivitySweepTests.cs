@@ -335,6 +335,8 @@ public class SensitivitySweepTests
     public void LevelsAreSortedAndDeduplicated()
     {
         Assert.Equal([0, 0.1, 0.5], SweepLevels.Normalize([0.5, 0.1, 0.5, 0, 0.1]));
+        // A computed level that misses its decimal by float rounding is that decimal (and then a duplicate of it).
+        Assert.Equal([0.3, 0.7], SweepLevels.Normalize([0.1 + 0.2, 0.3, 0.1 * 7]));
         Assert.Equal([0, 0.25, 0.9], SweepLevels.Parse("0.9, 0,0.25"));
         Assert.Contains("'abc'", Assert.Throws<FormatException>(() => SweepLevels.Parse("0.1,abc")).Message);
         Assert.Equal(20, SweepLevels.Default.Count);
