@@ -73,7 +73,7 @@ public static class CliApp
             error.WriteLine("cancelled");
             return Cancelled;
         }
-        catch (Exception e) when (e is CheckpointException or IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException or ExternalException)
+        catch (Exception e) when (e is CheckpointException or TrainingStateException or IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException or ExternalException)
         {
             error.WriteLine($"error: {OneLine(e.Message)}");
             return Failure;
