@@ -69,7 +69,7 @@ public static class Trainer
         if (resumeFrom is not null)
         {
             // The one-cycle rate is a function of the step count: stepping it as the finished batches did puts it where
-            // the interrupted run left it (TorchSharp 0.107's OneCycleLR built with a last_epoch leaves its momentum phases unset).
+            // the interrupted run left it (TorchSharp 0.107's OneCycleLR built with a last_epoch throws KeyNotFoundException 'max_momentum' on its first step).
             for (var step = 0; step < resumeFrom.EpochsDone * batchesPerEpoch; step++) schedule.step();
             resumeFrom.Restore(model, optimizer, generator);
             history.AddRange(resumeFrom.Header.History);
