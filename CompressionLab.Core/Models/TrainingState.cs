@@ -176,8 +176,28 @@ public sealed class TrainingState
         return new TrainingState(header, sections[0], sections[1], sections[2], sections[3], Path.GetFullPath(path));
     }
 
-    /// <summary>Reads and checks only the header (no tensors): cheap enough for a page listing interrupted jobs.</summary>
-    public static TrainingStateHeader ReadHeader(string path) => ParseHeader(path, ReadAll(path)).Header;
+    /// <summary>Reads and checks only the header (not the megabytes of tensors): cheap enough for a page listing interrupted jobs.</summary>
+    public static TrainingStateHeader ReadHeader(string path)
+    {
+        CheckIsFile(path);
+        try
+        {
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            var prefix = new byte[Magic.Length + 4];
+            var read = file.ReadAtLeast(prefix, prefix.Length, throwOnEndOfStream: false);
+            var headerLength = read == prefix.Length ? BinaryPrimitives.ReadInt32LittleEndian(prefix.AsSpan(Magic.Length)) : 0;
+            // An implausible length is reported by ParseHeader; only a plausible one is read.
+            var available = (int)Math.Min(headerLength is > 0 and <= MaxHeaderLength ? headerLength : 0, file.Length - read);
+            var bytes = new byte[read + available];
+            prefix.AsSpan(0, read).CopyTo(bytes);
+            file.ReadExactly(bytes, read, available);
+            return ParseHeader(path, bytes).Header;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new TrainingStateException(path, $"cannot be read ({e.Message})", e);
+        }
+    }
 
     /// <summary>
     /// Throws <see cref="TrainingStateException"/> naming what differs when this state cannot continue a run of
@@ -304,11 +324,16 @@ public sealed class TrainingState
         return differences;
     }
 
-    private static byte[] ReadAll(string path)
+    private static void CheckIsFile(string path)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         if (Directory.Exists(path)) throw new TrainingStateException(path, "is a folder, not a training-state file");
         if (!File.Exists(path)) throw new TrainingStateException(path, "file not found");
+    }
+
+    private static byte[] ReadAll(string path)
+    {
+        CheckIsFile(path);
         try
         {
             return File.ReadAllBytes(path);

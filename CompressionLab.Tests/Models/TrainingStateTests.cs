@@ -171,6 +171,8 @@ public sealed class TrainingStateFileTests : IDisposable
     [InlineData("", "the file is empty")]
     [InlineData("CLABCKPT....", "not a CompressionLab training state")]
     [InlineData("CLABTRST\u0005\0\0\0{nope", "the header is corrupt")]
+    [InlineData("CLABTRST\u0009\0\0\0{nope", "truncated inside the header (17 bytes, the header alone ends at byte 21)")]
+    [InlineData("CLABTRST\u00ff\u00ff\u00ff\u007f{", "the header length 2147483647 is not plausible")]
     public void SomethingElseIsNotReadAsAState(string content, string problem)
     {
         var path = Path.Combine(_folder, "other.state");
@@ -179,6 +181,7 @@ public sealed class TrainingStateFileTests : IDisposable
         var error = Assert.Throws<TrainingStateException>(() => TrainingState.Load(path));
 
         Assert.StartsWith($"Training state {path}: {problem}", error.Message);
+        Assert.Equal(error.Message, Assert.Throws<TrainingStateException>(() => TrainingState.ReadHeader(path)).Message);
     }
 
     [Fact]
