@@ -20,7 +20,14 @@ public sealed class TrainingStateStore(WorkspaceDatabase database)
     public TrainingStateHeader? Find(Guid jobId)
     {
         var path = PathOf(jobId);
-        return File.Exists(path) ? TrainingState.ReadHeader(path) : null;
+        try
+        {
+            return File.Exists(path) ? TrainingState.ReadHeader(path) : null;
+        }
+        catch (TrainingStateException) when (!File.Exists(path))
+        {
+            return null; // moved to the job resuming it while it was being read
+        }
     }
 
     /// <summary>Moves the state of <paramref name="fromJob"/> to <paramref name="toJob"/> and returns its new path.</summary>
