@@ -101,7 +101,7 @@ public static class CliApp
     /// the file and the problem. <see cref="InputFileException"/> also names the argument that led to the file.
     /// </summary>
     private static bool IsBadInput(Exception e) =>
-        e is InputFileException or IdxFormatException or CheckpointException or DatasetDownloadException
+        e is InputFileException or IdxFormatException or CheckpointException or TrainingStateException or DatasetDownloadException
             or IOException or InvalidDataException or UnauthorizedAccessException
             or ArgumentException or ExternalException; // ExternalException: TorchSharp's native errors and SqliteException (a DbException)
 

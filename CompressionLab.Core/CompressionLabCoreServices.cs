@@ -18,7 +18,8 @@ public static class CompressionLabCoreServices
     /// <paramref name="config"/> (and <c>Datasets</c>), the dataset catalog, the workspace database and
     /// model store, the job scheduler (as
     /// <see cref="IJobScheduler"/> and as the hosted service that runs the jobs), the Fashion-MNIST downloader,
-    /// <see cref="ModelJobs"/> (starts train, evaluate and download jobs), and the sweep cell store, history and
+    /// the training states of interrupted trainings (<see cref="TrainingStateStore"/>),
+    /// <see cref="ModelJobs"/> (starts train, evaluate and download jobs, resumes interrupted trainings), and the sweep cell store, history and
     /// <see cref="SweepJobs"/> (starts sensitivity sweeps).
     /// </summary>
     public static IServiceCollection AddCompressionLabCore(this IServiceCollection services, IConfiguration config)
@@ -45,9 +46,10 @@ public static class CompressionLabCoreServices
             sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<IJobScheduler>(sp => sp.GetRequiredService<JobScheduler>());
         services.AddHostedService(sp => sp.GetRequiredService<JobScheduler>());
+        services.TryAddSingleton(sp => new TrainingStateStore(sp.GetRequiredService<WorkspaceDatabase>()));
         services.TryAddSingleton(sp => new ModelJobs(
             sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(),
-            sp.GetRequiredService<ModelStore>(), sp.GetRequiredService<DatasetDownloader>()));
+            sp.GetRequiredService<ModelStore>(), sp.GetRequiredService<DatasetDownloader>(), sp.GetRequiredService<TrainingStateStore>()));
         services.TryAddSingleton(sp => new SqliteSweepCellStore(sp.GetRequiredService<WorkspaceDatabase>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton(sp => new SweepHistory(sp.GetRequiredService<WorkspaceDatabase>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton(sp => new SweepJobs(

@@ -4,17 +4,118 @@ using CompressionLab.Core.Workspace;
 
 namespace CompressionLab.Core.Models;
 
+/// <summary>What an interrupted training job saved: how many of its epochs are done, or why its state cannot be used.</summary>
+/// <param name="Problem">Set when the state file is damaged: it cannot be resumed.</param>
+public sealed record SavedTraining(Guid JobId, int EpochsDone, int Epochs, string? Problem = null)
+{
+    public bool CanResume => Problem is null;
+}
+
 /// <summary>
 /// Starts the jobs of the Models &amp; data area (train, evaluate, download, estimate, import) with their parameters recorded, so
 /// the dashboard and any other front end start them the same way. Requests are validated before anything is queued.
 /// </summary>
-public sealed class ModelJobs(IJobScheduler scheduler, DatasetCatalog catalog, ModelStore store, DatasetDownloader downloader)
+/// <param name="trainingStates">
+/// Where trainings save their state after every epoch, so that one interrupted by a crash or restart can be resumed
+/// (<see cref="ResumeTraining"/>); null: trainings save nothing before they end.
+/// </param>
+public sealed class ModelJobs(IJobScheduler scheduler, DatasetCatalog catalog, ModelStore store, DatasetDownloader downloader,
+    TrainingStateStore? trainingStates = null)
 {
     public JobSnapshot StartTraining(TrainingRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
-        return scheduler.Enqueue(TrainingJob.Kind, request.Title, ModelJobJson.Write(request), TrainingJob.Create(request, catalog, store));
+        return EnqueueTraining(request, request.Title, ModelJobJson.Write(request), resumesJob: null);
+    }
+
+    /// <summary>
+    /// Queues a training job that continues <paramref name="interruptedJobId"/>'s run from its last saved epoch; the new
+    /// job takes the saved state over when it starts, and its result is bit for bit that of an uninterrupted run.
+    /// </summary>
+    /// <exception cref="ArgumentException">No such training job, it was not interrupted, or it saved no usable epoch.</exception>
+    /// <exception cref="InvalidOperationException">Another job is already resuming it, or trainings save no state here.</exception>
+    public JobSnapshot ResumeTraining(Guid interruptedJobId)
+    {
+        if (trainingStates is null) throw new InvalidOperationException("This workspace keeps no training states, so no training can be resumed.");
+        var job = scheduler.Get(interruptedJobId) ?? throw new ArgumentException($"There is no job with id {interruptedJobId}.");
+        if (job.Kind != TrainingJob.Kind) throw new ArgumentException($"\"{job.Title}\" is not a training job; only a training can be resumed.");
+        if (job.State != JobState.Interrupted)
+            throw new ArgumentException($"\"{job.Title}\" is {job.State.ToString().ToLowerInvariant()}; only an interrupted training can be resumed.");
+        var saved = SavedTraining(job)
+            ?? throw new ArgumentException($"\"{job.Title}\" stopped before it finished an epoch, so nothing was saved to resume; start it again.");
+        if (saved.Problem is { } problem) throw new ArgumentException($"\"{job.Title}\" cannot be resumed: {problem}");
+        if (scheduler.List().Any(other => !other.IsFinished && ResumedJobOf(other) == interruptedJobId))
+            throw new InvalidOperationException($"\"{job.Title}\" is already being resumed by a queued or running job.");
+
+        var request = ModelJobJson.Read<TrainingRequest>(job.ParametersJson);
+        request.Validate();
+        var parameters = System.Text.Json.Nodes.JsonNode.Parse(ModelJobJson.Write(request))!.AsObject();
+        parameters[TrainingJob.ResumesJobParameter] = interruptedJobId;
+        return EnqueueTraining(request, $"{request.Title} (resumed)", parameters.ToJsonString(), interruptedJobId);
+    }
+
+    /// <summary>
+    /// The epochs an interrupted training job saved (read from its state file's header), or null when the job is not an
+    /// interrupted training or saved nothing (it stopped within its first epoch, or was resumed already).
+    /// </summary>
+    public SavedTraining? SavedTraining(JobSnapshot job)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        if (trainingStates is null || job.Kind != TrainingJob.Kind || job.State != JobState.Interrupted) return null;
+        try
+        {
+            return trainingStates.Find(job.Id) is { } header ? new SavedTraining(job.Id, header.EpochsDone, header.Settings.Epochs) : null;
+        }
+        catch (TrainingStateException e)
+        {
+            return new SavedTraining(job.Id, 0, 0, e.Message);
+        }
+    }
+
+    /// <summary>The interrupted job a training job resumes (from its parameters), or null for a new run or another kind of job.</summary>
+    public static Guid? ResumedJobOf(JobSnapshot job)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        if (job.Kind != TrainingJob.Kind) return null;
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(job.ParametersJson);
+            return document.RootElement.TryGetProperty(TrainingJob.ResumesJobParameter, out var id) && id.TryGetGuid(out var guid) ? guid : null;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
+
+    private JobSnapshot EnqueueTraining(TrainingRequest request, string title, string parameters, Guid? resumesJob)
+    {
+        if (trainingStates is null)
+        {
+            return scheduler.Enqueue(TrainingJob.Kind, title, parameters, TrainingJob.Create(request, catalog, store));
+        }
+
+        var jobId = new TaskCompletionSource<Guid>(TaskCreationOptions.RunContinuationsAsynchronously);
+        JobSnapshot job;
+        try
+        {
+            job = scheduler.Enqueue(TrainingJob.Kind, title, parameters, TrainingJob.Create(request, catalog, store, trainingStates, jobId.Task, resumesJob));
+            jobId.SetResult(job.Id);
+        }
+        catch (Exception e)
+        {
+            jobId.TrySetException(e);
+            throw;
+        }
+
+        // Only a crash or a stopping app (Interrupted) keeps the saved epochs: a cancel is the user's choice to drop the run,
+        // a failure leaves a state that would fail again, and a success has stored the model.
+        WhenFinished(job.Id, final =>
+        {
+            if (final?.State != JobState.Interrupted) trainingStates.Delete(job.Id);
+        });
+        return job;
     }
 
     /// <summary>Queues the teacher and then the student (one worker runs them one after the other).</summary>
@@ -60,7 +161,7 @@ public sealed class ModelJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
             throw;
         }
 
-        DeleteWhenFinished(job.Id, staged);
+        WhenFinished(job.Id, _ => staged.Dispose());
         return job;
     }
 
@@ -70,25 +171,33 @@ public sealed class ModelJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
             DatasetDownloadJob.Create(downloader));
 
     /// <summary>
-    /// The work deletes its staged file itself, but a job cancelled while queued, or interrupted by a stopping app,
-    /// never runs its work: this deletes the file when the scheduler announces the end, on the thread that ended it.
+    /// Runs <paramref name="onEnd"/> once when the scheduler announces the job's end, on the thread that ended it (a job
+    /// cancelled while queued, or interrupted by a stopping app, never runs its work, so the work cannot clean up itself).
+    /// It gets null when the scheduler no longer knows the job.
     /// </summary>
-    private void DeleteWhenFinished(Guid id, IDisposable staged)
+    private void WhenFinished(Guid id, Action<JobSnapshot?> onEnd)
     {
+        var done = 0;
+        void End(JobSnapshot? final)
+        {
+            if (Interlocked.Exchange(ref done, 1) == 0) onEnd(final);
+        }
+
         IDisposable? subscription = null;
         subscription = scheduler.Subscribe(update =>
         {
             if (update.Job.Id == id && update.Job.IsFinished)
             {
-                staged.Dispose();
+                End(update.Job);
                 subscription?.Dispose();
             }
         });
 
         // Read after subscribing, so an end between the two is not missed.
-        if (scheduler.Get(id) is null or { IsFinished: true })
+        var now = scheduler.Get(id);
+        if (now is null or { IsFinished: true })
         {
-            staged.Dispose();
+            End(now);
             subscription.Dispose();
         }
     }

@@ -19,13 +19,25 @@ public static class Trainer
     /// Checked between batches: a cancelled run throws <see cref="OperationCanceledException"/> with the
     /// model holding the weights of the last finished step (in eval mode).
     /// </param>
+    /// <param name="resumeFrom">
+    /// Continue the run this state was taken from, with epoch <see cref="TrainingState.EpochsDone"/> + 1: the model's
+    /// weights, the optimizer, the schedule's position and both random generators are restored, so the result is bit
+    /// for bit that of an uninterrupted run. The state must come from a run of the same architecture, settings and
+    /// training images (a <see cref="TrainingStateException"/> says what differs).
+    /// </param>
+    /// <param name="epochFinished">
+    /// Called on the training thread after every finished epoch (after its validation, before its progress report)
+    /// with the state to resume from; e.g. save it with <see cref="TrainingState.Save"/>.
+    /// </param>
     public static TrainingResult Train(
         ClassifierNetwork model,
         LabeledImages train,
         TrainingSettings settings,
         LabeledImages? validation = null,
         Action<TrainingProgress>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        TrainingState? resumeFrom = null,
+        Action<TrainingState>? epochFinished = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(train);
@@ -40,6 +52,9 @@ public static class Trainer
         // A last batch of one image would break BatchNorm's batch statistics; it is dropped instead.
         var batchesPerEpoch = (count / batchSize) + (count % batchSize >= 2 ? 1 : 0);
         var totalBatches = settings.Epochs * batchesPerEpoch;
+        // Only a run that saves or restores a state needs to know its images by content (hashing them takes a moment).
+        var data = resumeFrom is null && epochFinished is null ? null : TrainingDataIdentity.Of(train);
+        resumeFrom?.CheckFits(model, data!, settings);
 
         manual_seed(settings.Seed); // dropout draws from the global generator
         using var generator = new Generator((ulong)settings.Seed);
@@ -49,10 +64,24 @@ public static class Trainer
         var schedule = optim.lr_scheduler.OneCycleLR(optimizer, settings.MaxLearningRate, total_steps: totalBatches);
 
         var history = new List<EpochSummary>();
+        var firstEpoch = 1;
+        var earlierSeconds = 0.0;
+        if (resumeFrom is not null)
+        {
+            // The one-cycle rate is a function of the step count: stepping it as the finished batches did puts it where
+            // the interrupted run left it (TorchSharp 0.107's OneCycleLR built with a last_epoch throws KeyNotFoundException 'max_momentum' on its first step).
+            for (var step = 0; step < resumeFrom.EpochsDone * batchesPerEpoch; step++) schedule.step();
+            resumeFrom.Restore(model, optimizer, generator);
+            history.AddRange(resumeFrom.Header.History);
+            firstEpoch = resumeFrom.EpochsDone + 1;
+            earlierSeconds = resumeFrom.Header.TrainingSeconds;
+        }
+        var batchesBefore = (firstEpoch - 1) * batchesPerEpoch;
+
         var clock = Stopwatch.StartNew();
         try
         {
-            for (var epoch = 1; epoch <= settings.Epochs; epoch++)
+            for (var epoch = firstEpoch; epoch <= settings.Epochs; epoch++)
             {
                 var epochStart = clock.Elapsed;
                 double lossSum = 0, learningRate = 0;
@@ -97,11 +126,13 @@ public static class Trainer
                         summary = new EpochSummary(epoch, lossSum / seen, (double)correct / seen, check?.Top1, check?.Loss,
                             (clock.Elapsed - epochStart).TotalSeconds);
                         history.Add(summary);
+                        epochFinished?.Invoke(TrainingState.Capture(model, optimizer, generator, settings, data!, history,
+                            earlierSeconds + clock.Elapsed.TotalSeconds));
                     }
                     progress?.Invoke(new TrainingProgress(
                         epoch, settings.Epochs, batch, batchesPerEpoch,
                         lossSum / seen, (double)correct / seen, learningRate,
-                        (double)done / totalBatches, clock.Elapsed, Eta(clock.Elapsed, done, totalBatches), summary));
+                        (double)done / totalBatches, clock.Elapsed, Eta(clock.Elapsed, done - batchesBefore, totalBatches - done), summary));
                 }
             }
         }
@@ -111,9 +142,10 @@ public static class Trainer
         }
 
         var last = history[^1];
-        return new TrainingResult(history.Count, last.TrainLoss, last.TrainAccuracy, clock.Elapsed.TotalSeconds, history, settings);
+        return new TrainingResult(history.Count, last.TrainLoss, last.TrainAccuracy, earlierSeconds + clock.Elapsed.TotalSeconds, history, settings);
     }
 
-    private static TimeSpan? Eta(TimeSpan elapsed, int done, int total) =>
-        done == 0 ? null : elapsed * ((double)(total - done) / done);
+    /// <summary>From this run's pace: <paramref name="done"/> batches took <paramref name="elapsed"/>, <paramref name="left"/> remain.</summary>
+    private static TimeSpan? Eta(TimeSpan elapsed, int done, int left) =>
+        done == 0 ? null : elapsed * ((double)left / done);
 }

@@ -70,15 +70,25 @@ public sealed record TrainingJobResult(
     long ParameterCount,
     double Seconds);
 
+/// <summary>Where a training job keeps its state between epochs, and which interrupted job's run it continues.</summary>
+/// <param name="JobId">The job itself: its state is saved at <see cref="TrainingStateStore.PathOf"/> this id after every epoch.</param>
+/// <param name="ResumesJob">An interrupted training job whose saved state this job takes over and continues; null for a new run.</param>
+public sealed record TrainingStateSlot(TrainingStateStore States, Guid JobId, Guid? ResumesJob = null);
+
 /// <summary>
 /// Trains a zoo model on a catalog dataset as a job: the train part (the official train images minus the
 /// validation hold-out of <see cref="Split"/>, or a stratified subset of it) with validation after every
 /// epoch, then top-1 on the full test split, then the checkpoint goes into the workspace's model store.
-/// A cancelled or failed run stores nothing.
+/// A cancelled or failed run stores nothing. Given a <see cref="TrainingStateSlot"/>, the run's state is saved after
+/// every epoch so that an interrupted job can be resumed (<see cref="ModelJobs.ResumeTraining"/>) and deleted once the
+/// model is stored.
 /// </summary>
 public static class TrainingJob
 {
     public const string Kind = "train";
+
+    /// <summary>The parameter that names the interrupted job a resumed training job continues.</summary>
+    public const string ResumesJobParameter = "resumesJob";
 
     /// <summary>Share of the progress bar the training loop fills; evaluation and saving take the rest.</summary>
     private const double TrainingShare = 0.96;
@@ -91,6 +101,24 @@ public static class TrainingJob
         request.Validate();
         return (progress, cancellationToken) =>
             Task.FromResult<string?>(ModelJobJson.Write(Run(request, catalog, store, progress, cancellationToken)));
+    }
+
+    /// <summary>A job that saves its state after every epoch (and, with <paramref name="resumesJob"/>, continues that job's run).</summary>
+    /// <param name="jobId">Completes with the job's id once it is queued: its state file is named by it.</param>
+    public static JobWork Create(TrainingRequest request, DatasetCatalog catalog, ModelStore store, TrainingStateStore states, Task<Guid> jobId,
+        Guid? resumesJob = null)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(states);
+        ArgumentNullException.ThrowIfNull(jobId);
+        request.Validate();
+        return async (progress, cancellationToken) =>
+        {
+            var id = await jobId.ConfigureAwait(false);
+            return ModelJobJson.Write(Run(request, catalog, store, progress, cancellationToken, new TrainingStateSlot(states, id, resumesJob)));
+        };
     }
 
     /// <summary>
@@ -120,12 +148,14 @@ public static class TrainingJob
         return StratifiedSubset.Take(split.Train, wanted, request.Seed);
     }
 
+    /// <param name="slot">Where to save the state after every epoch, and what to resume; null: nothing is saved before the end.</param>
     public static TrainingJobResult Run(
         TrainingRequest request,
         DatasetCatalog catalog,
         ModelStore store,
         IJobProgress progress,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        TrainingStateSlot? slot = null)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(catalog);
@@ -141,14 +171,20 @@ public static class TrainingJob
         var settings = request.Settings();
         cancellationToken.ThrowIfCancellationRequested();
 
-        progress.Report(0, $"Building {request.Architecture}");
+        // Taken over only now, so that a dataset that fails to load leaves the saved epochs with the interrupted job.
+        var resume = slot?.ResumesJob is { } earlier ? TrainingState.Load(slot.States.Claim(earlier, slot.JobId)) : null;
+        var resumed = resume is null ? "" : string.Create(CultureInfo.InvariantCulture, $" · resumed from epoch {resume.EpochsDone}/{resume.Epochs}");
+        // This job's own share of the run: the bar starts at 0 and the scheduler's ETA follows this job's pace.
+        var before = resume is null ? 0 : (double)resume.EpochsDone / resume.Epochs;
+
+        progress.Report(0, $"Building {request.Architecture}{resumed}");
         manual_seed(settings.Seed); // the initial weights, so the same request gives the same model
         using var model = ModelZoo.Create(request.Architecture, dataset.Train.ClassCount, dataset.Train.Height, dataset.Train.Width);
         Trainer.Train(model, train, settings, split.Validation, p =>
         {
-            progress.Report(p.Fraction * TrainingShare, Describe(p));
+            progress.Report((p.Fraction - before) / (1 - before) * TrainingShare, Describe(p) + resumed);
             if (p.CompletedEpoch is { } epoch) progress.Publish(epoch);
-        }, cancellationToken);
+        }, cancellationToken, resume, slot is null ? null : state => state.Save(slot.States.PathOf(slot.JobId)));
 
         progress.Report(TrainingShare, string.Create(CultureInfo.InvariantCulture, $"Evaluating on the {dataset.Test.Count:N0} test images"));
         var test = Evaluator.Evaluate(model, dataset.Test, cancellationToken: cancellationToken);
@@ -173,9 +209,11 @@ public static class TrainingJob
                 loss = test.Loss,
                 seconds,
                 weightsHash = metadata.ContentHash,
+                resumedFromEpoch = resume?.EpochsDone,
                 settings,
             });
             var record = store.Import(temporary, new ModelEntry(name, request.Architecture, dataset.Name, test.Top1, metadata.ParameterCount, details));
+            slot?.States.Delete(slot.JobId);
             return new TrainingJobResult(record.Id, record.DisplayName, record.Architecture, record.Dataset, test.Top1, test.Top5, test.Loss,
                 settings.Epochs, train.Count, metadata.ParameterCount, seconds);
         }

@@ -84,6 +84,8 @@ public sealed record EpochSummary(
     double Seconds);
 
 /// <summary>What a finished training run did (immutable).</summary>
+/// <param name="History">Every epoch's summary, those of an interrupted run it resumed included.</param>
+/// <param name="Seconds">Training time, that of an interrupted run it resumed included.</param>
 public sealed record TrainingResult(
     int EpochsRun,
     double FinalTrainLoss,

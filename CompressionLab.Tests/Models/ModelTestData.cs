@@ -1,4 +1,5 @@
 using CompressionLab.Core.Data;
+using CompressionLab.Core.Models;
 using static TorchSharp.torch;
 
 namespace CompressionLab.Tests.Models;
@@ -11,6 +12,34 @@ internal static class ModelTestData
 
     /// <summary>The first <paramref name="count"/> real Fashion-MNIST test images.</summary>
     public static LabeledImages FashionTest(int count) => TestData.FashionMnist.Test.Take(count);
+
+    /// <summary>
+    /// Writes to <paramref name="path"/> the real state of a lenet-300-100 run of <paramref name="epochs"/> epochs on 64
+    /// Fashion-MNIST images, stopped after <paramref name="epochsDone"/> of them (what an interrupted training job leaves).
+    /// </summary>
+    public static TrainingState WriteInterruptedRun(string path, int epochsDone, int epochs, int seed = 1)
+    {
+        TrainingState? saved = null;
+        manual_seed(seed);
+        using var model = ModelZoo.Create(ModelZoo.Lenet300100);
+        using var stop = new CancellationTokenSource();
+        var settings = TrainingSettings.ForArchitecture(ModelZoo.Lenet300100) with { Epochs = epochs, BatchSize = 32, Seed = seed };
+        try
+        {
+            Trainer.Train(model, FashionTrain(64), settings, cancellationToken: stop.Token, epochFinished: state =>
+            {
+                if (state.EpochsDone != epochsDone) return;
+                state.Save(path);
+                saved = state;
+                stop.Cancel();
+            });
+        }
+        catch (OperationCanceledException) when (saved is not null)
+        {
+            // Stopped on purpose after the epoch that was saved.
+        }
+        return saved ?? throw new InvalidOperationException($"The run never finished epoch {epochsDone}.");
+    }
 
     /// <summary>
     /// Images of 2×2 pixels whose first pixel is the image's index (0, 1, 2, ...), so a model can tell

@@ -1,10 +1,89 @@
+using CompressionLab.Core.Data;
 using CompressionLab.Core.Jobs;
+using CompressionLab.Core.Models;
+using CompressionLab.Core.Workspace;
+using CompressionLab.Tests.Models;
+using CompressionLab.Tests.Workspace;
 using CompressionLab.Web.Components.Pages.Jobs;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CompressionLab.Tests.Web;
 
 public class JobsPageTests : DashboardTestContext
 {
+    private readonly PageServices services;
+
+    public JobsPageTests()
+        : this(new PageServices())
+    {
+    }
+
+    private JobsPageTests(PageServices services)
+        : base(services.Register)
+    {
+        this.services = services;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing)
+        {
+            services.Workspace.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task AnInterruptedTrainingShowsItsSavedEpochsAndResumeQueuesItsContinuation()
+    {
+        var request = new TrainingRequest(ModelZoo.Lenet300100, SyntheticDataset.Name, Epochs: 3);
+        var interrupted = Scheduler.Add(FakeJobScheduler.Job(request.Title, JobState.Interrupted, 0.5, "epoch 2/3 · batch 1/2") with
+        {
+            ParametersJson = ModelJobJson.Write(request),
+        });
+        ModelTestData.WriteInterruptedRun(services.States.PathOf(interrupted.Id), epochsDone: 1, epochs: 3);
+        Scheduler.Add(FakeJobScheduler.Job("Train vgg-tiny on synthetic", JobState.Interrupted, 0.1, "epoch 1/10 · batch 3/40") with
+        {
+            ParametersJson = ModelJobJson.Write(new TrainingRequest(ModelZoo.VggTiny, SyntheticDataset.Name)),
+        });
+        Scheduler.Add(FakeJobScheduler.Job("Sweep vgg-tiny", JobState.Interrupted, 0.6, "layer stage2.conv1", kind: "sweep"));
+
+        var page = Render<JobsPage>();
+
+        var row = RowOf(page, request.Title);
+        Assert.Equal("1 of 3 epochs was finished and saved; Resume continues with epoch 2.", row.QuerySelector("[data-testid=job-saved-epochs]")!.TextContent.Trim());
+        Assert.Single(page.FindAll("[data-testid=resume-job]")); // not the training that saved nothing, not the sweep
+        Assert.Null(RowOf(page, "Train vgg-tiny on synthetic").QuerySelector("[data-testid=job-saved-epochs]"));
+
+        await row.QuerySelector("[data-testid=resume-job]")!.ClickAsync(new Microsoft.AspNetCore.Components.Web.MouseEventArgs());
+
+        var resumed = Assert.Single(Scheduler.List(), j => j.Title == $"{request.Title} (resumed)");
+        Assert.Equal((TrainingJob.Kind, JobState.Queued, interrupted.Id), (resumed.Kind, resumed.State, ModelJobs.ResumedJobOf(resumed)));
+        Assert.Equal(request, ModelJobJson.Read<TrainingRequest>(resumed.ParametersJson));
+        // While the continuation waits, the interrupted job offers no second Resume.
+        page.WaitForAssertion(() =>
+        {
+            Assert.Equal(2, page.FindAll("[data-testid=job-title]").Count(t => t.TextContent.Trim().StartsWith(request.Title, StringComparison.Ordinal)));
+            Assert.Empty(page.FindAll("[data-testid=resume-job]"));
+        }, UiTimeout);
+    }
+
+    [Fact]
+    public void ADamagedSavedStateIsShownWithItsProblemAndCannotBeResumed()
+    {
+        var job = Scheduler.Add(FakeJobScheduler.Job("Train lenet-5 on synthetic", JobState.Interrupted, 0.5, "epoch 3/10") with
+        {
+            ParametersJson = ModelJobJson.Write(new TrainingRequest(ModelZoo.Lenet5, SyntheticDataset.Name)),
+        });
+        Directory.CreateDirectory(services.States.Folder);
+        File.WriteAllBytes(services.States.PathOf(job.Id), [.. "CLABTRST"u8, 9, 0, 0, 0, .. "{broken"u8]);
+
+        var page = Render<JobsPage>();
+
+        var text = RowOf(page, "Train lenet-5 on synthetic").QuerySelector("[data-testid=job-saved-epochs]")!.TextContent.Trim();
+        Assert.StartsWith($"Its saved epochs cannot be used: Training state {services.States.PathOf(job.Id)}: truncated inside the header", text);
+        Assert.Empty(page.FindAll("[data-testid=resume-job]"));
+    }
     [Fact]
     public void ListsEveryJobWithStateProgressEtaAndMessage()
     {
@@ -123,4 +202,31 @@ public class JobsPageTests : DashboardTestContext
 
     private static AngleSharp.Dom.IElement RowOf(IRenderedComponent<JobsPage> page, string title) =>
         page.FindAll("tr").Single(row => row.QuerySelector("[data-testid=job-title]")?.TextContent.Trim() == title);
+
+    /// <summary>A temporary workspace whose training states the page's <see cref="ModelJobs"/> reads.</summary>
+    private sealed class PageServices
+    {
+        public PageServices()
+        {
+            var database = Workspace.OpenDatabase();
+            Store = new ModelStore(database);
+            States = new TrainingStateStore(database);
+            Options = new DatasetOptions { Folders = [], CacheFolder = Path.Combine(Workspace.Root, "cache") };
+        }
+
+        public TempWorkspace Workspace { get; } = new();
+
+        public ModelStore Store { get; }
+
+        public TrainingStateStore States { get; }
+
+        public DatasetOptions Options { get; }
+
+        public void Register(IServiceCollection services)
+        {
+            var catalog = new DatasetCatalog(Options, new DatasetSearchRoots([Path.Combine(Workspace.Root, "elsewhere")], Path.Combine(Workspace.Root, "no-system")));
+            services.AddSingleton(sp => new ModelJobs(sp.GetRequiredService<IJobScheduler>(), catalog, Store,
+                new DatasetDownloader(Options, new HttpClient()), States));
+        }
+    }
 }

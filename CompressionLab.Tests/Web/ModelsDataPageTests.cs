@@ -3,6 +3,7 @@ using CompressionLab.Core.Data;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Workspace;
+using CompressionLab.Tests.Models;
 using CompressionLab.Tests.Workspace;
 using CompressionLab.Web.Components.Charts;
 using CompressionLab.Web.Components.Pages.ModelsData;
@@ -38,6 +39,8 @@ public abstract class ModelsDataPageTestBase : DashboardTestContext
     internal ModelStore Store => services.Store;
 
     internal DatasetCatalog Catalog => services.Catalog;
+
+    internal TrainingStateStore States => services.States;
 
     /// <summary>Every file under the workspace's models folder (staged uploads too), relative to it.</summary>
     internal string[] ModelFiles() =>
@@ -107,7 +110,9 @@ public abstract class ModelsDataPageTestBase : DashboardTestContext
     {
         public PageServices(bool withFashionMnist)
         {
-            Store = new ModelStore(Workspace.OpenDatabase());
+            var database = Workspace.OpenDatabase();
+            Store = new ModelStore(database);
+            States = new TrainingStateStore(database);
             Options = new DatasetOptions
             {
                 Folders = withFashionMnist ? [TestData.FashionMnistFolder] : [],
@@ -120,6 +125,8 @@ public abstract class ModelsDataPageTestBase : DashboardTestContext
 
         public ModelStore Store { get; }
 
+        public TrainingStateStore States { get; }
+
         public DatasetOptions Options { get; }
 
         public DatasetCatalog Catalog { get; }
@@ -129,7 +136,7 @@ public abstract class ModelsDataPageTestBase : DashboardTestContext
             services.AddSingleton(Store);
             services.AddSingleton(Catalog);
             services.AddSingleton(sp => new ModelJobs(sp.GetRequiredService<CompressionLab.Core.Jobs.IJobScheduler>(), Catalog, Store,
-                new DatasetDownloader(Options, new HttpClient())));
+                new DatasetDownloader(Options, new HttpClient()), States));
             services.AddSingleton<StarterPairEstimates>();
         }
     }
@@ -251,6 +258,39 @@ public sealed class ModelsDataPageTests() : ModelsDataPageTestBase(withFashionMn
             Assert.Equal("Stored \"vgg-small · 7 epochs · seed 1\": test top-1 93.12\u00a0% in 8 min 32 s.",
                 Text(page, "[data-testid=training-progress] [data-testid=progress-message]"));
             Assert.Empty(page.FindAll("[data-testid=training-progress] [data-testid=progress-cancel]"));
+        }, UiTimeout);
+    }
+
+    [Fact]
+    public async Task AnInterruptedTrainingWithSavedEpochsIsShownWithResumeEvenAfterARestart()
+    {
+        AddModel("Teacher", "vgg-small"); // not a first run
+        var request = new TrainingRequest(ModelZoo.Lenet300100, SyntheticDataset.Name, Epochs: 4);
+        // Interrupted by the restart before this page opened, so the page did not start or follow it.
+        var interrupted = Scheduler.Add(FakeJobScheduler.Job(request.Title, JobState.Interrupted, 0.6, "epoch 3/4 · batch 2/4") with
+        {
+            ParametersJson = ModelJobJson.Write(request),
+        });
+        ModelTestData.WriteInterruptedRun(States.PathOf(interrupted.Id), epochsDone: 2, epochs: 4);
+        Scheduler.Add(FakeJobScheduler.Job("Train vgg-tiny on synthetic", JobState.Cancelled, 0.3));
+
+        var page = Render<ModelsDataPage>();
+
+        var shown = Assert.Single(page.FindAll("[data-testid=training-progress]"));
+        Assert.Equal(interrupted.Id.ToString(), shown.GetAttribute("data-job-id"));
+        Assert.Equal("The app stopped while this job was running, so it did not finish. Last step: epoch 3/4 · batch 2/4. " +
+                     "2 of 4 epochs were finished and saved; Resume continues with epoch 3.",
+            Text(page, "[data-testid=training-progress] [data-testid=progress-message]"));
+
+        await page.Find("[data-testid=training-progress] [data-testid=progress-resume]").ClickAsync(new MouseEventArgs());
+
+        var resumed = Assert.Single(Scheduler.List(), j => j.Title == $"{request.Title} (resumed)");
+        Assert.Equal(interrupted.Id, ModelJobs.ResumedJobOf(resumed));
+        page.WaitForAssertion(() =>
+        {
+            var rows = page.FindAll("[data-testid=training-progress]");
+            Assert.Equal(new[] { resumed.Id.ToString(), interrupted.Id.ToString() }.Order(), rows.Select(r => r.GetAttribute("data-job-id")).Order());
+            Assert.Empty(page.FindAll("[data-testid=progress-resume]")); // its continuation is queued
         }, UiTimeout);
     }
 

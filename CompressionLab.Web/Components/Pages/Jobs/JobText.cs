@@ -1,5 +1,6 @@
 using System.Globalization;
 using CompressionLab.Core.Jobs;
+using CompressionLab.Core.Models;
 using MudBlazor;
 
 namespace CompressionLab.Web.Components.Pages.Jobs;
@@ -75,4 +76,34 @@ public static class JobText
             + (string.IsNullOrWhiteSpace(job.Message) ? "" : $" Last step: {job.Message}"),
         _ => job.Message,
     };
+
+    /// <summary>"2 of 7 epochs were finished and saved; Resume continues with epoch 3.", or why the saved state cannot be used.</summary>
+    public static string SavedEpochs(SavedTraining saved)
+    {
+        ArgumentNullException.ThrowIfNull(saved);
+        if (saved.Problem is { } problem)
+        {
+            return $"Its saved epochs cannot be used: {problem}";
+        }
+        return saved.EpochsDone >= saved.Epochs
+            ? string.Create(CultureInfo.InvariantCulture, $"All {saved.Epochs} epochs were finished and saved; Resume evaluates and stores the model.")
+            : string.Create(CultureInfo.InvariantCulture,
+                $"{saved.EpochsDone} of {saved.Epochs} epoch{(saved.Epochs == 1 ? "" : "s")} {(saved.EpochsDone == 1 ? "was" : "were")} finished and saved; Resume continues with epoch {saved.EpochsDone + 1}.");
+    }
+
+    /// <summary>What each interrupted training of <paramref name="jobs"/> saved (those that saved nothing are left out).</summary>
+    public static IReadOnlyDictionary<Guid, SavedTraining> SavedTrainings(IEnumerable<JobSnapshot> jobs, ModelJobs modelJobs)
+    {
+        ArgumentNullException.ThrowIfNull(jobs);
+        ArgumentNullException.ThrowIfNull(modelJobs);
+        var saved = new Dictionary<Guid, SavedTraining>();
+        foreach (var job in jobs)
+        {
+            if (modelJobs.SavedTraining(job) is { } kept)
+            {
+                saved[job.Id] = kept;
+            }
+        }
+        return saved;
+    }
 }
