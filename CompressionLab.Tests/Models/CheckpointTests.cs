@@ -102,7 +102,7 @@ public sealed class CheckpointTests : IDisposable
         var error = Assert.Throws<CheckpointException>(() => Checkpoint.LoadTorchSharpWeights(plain, ModelZoo.VggTiny));
         Assert.Contains(plain, error.Message);
         Assert.Contains("do not fit vgg-tiny", error.Message);
-        Assert.Contains("stage1.conv1.weight", error.Message); // 6×1×5×5 in lenet-5, 7×1×3×3 in vgg-tiny
+        Assert.Contains("stage1.conv1.weight", error.Message); // 6×1×5×5 in lenet-5, 8×1×3×3 in vgg-tiny
 
         // A checkpoint whose header names an architecture its weights are not (hash intact).
         var relabelled = PathFor("relabelled.ckpt");
@@ -112,7 +112,7 @@ public sealed class CheckpointTests : IDisposable
         Assert.Contains(relabelled, error.Message);
         Assert.Contains("stage1.conv1.weight", error.Message);
         Assert.Contains("6×1×5×5", error.Message);
-        Assert.Contains("7×1×3×3", error.Message);
+        Assert.Contains("8×1×3×3", error.Message);
     }
 
     [Fact]
@@ -124,7 +124,7 @@ public sealed class CheckpointTests : IDisposable
         tiny.save(plain);
 
         var error = Assert.Throws<CheckpointException>(() => Checkpoint.LoadTorchSharpWeights(plain, ModelZoo.VggSmall));
-        Assert.Contains("'stage1.conv1.weight' is 7×1×3×3 in the file but vgg-small needs 24×1×3×3", error.Message);
+        Assert.Contains("'stage1.conv1.weight' is 8×1×3×3 in the file but vgg-small needs 24×1×3×3", error.Message);
     }
 
     [Fact]

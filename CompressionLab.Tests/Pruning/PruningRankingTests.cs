@@ -52,7 +52,7 @@ public class PruningRankingTests
     [InlineData(0.999, 10, 9)]  // 9.99 rounds to all 10; a level below 1 leaves one: 9
     [InlineData(0.95, 10, 9)]   // 9.5 rounds to 10, capped at 9
     [InlineData(0.9, 10, 9)]
-    [InlineData(0.95, 7, 6)]    // vgg-tiny's stage1.conv1 has 7 filters: 6.65 rounds to 7, capped at 6
+    [InlineData(0.95, 7, 6)]    // a 7-filter layer (vgg-tiny's stage1.conv1 had 7): 6.65 rounds to 7, capped at 6
     [InlineData(0.9, 7, 6)]     // 6.3 -> 6 (no cap needed)
     [InlineData(0.05, 7, 0)]    // 0.35 -> 0: the low end still rounds to nothing
     [InlineData(0.0715, 7, 1)]  // 0.5005 -> 1

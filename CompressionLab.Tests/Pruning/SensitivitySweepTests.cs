@@ -162,21 +162,21 @@ public class SensitivitySweepTests
     }
 
     [Fact]
-    public void VggTinysSevenFilterLayerKeepsAFilterAtTheTopLevelAndEveryCellReportsWhatItPruned()
+    public void VggTinysEightFilterLayerKeepsAFilterAtTheTopLevelAndEveryCellReportsWhatItPruned()
     {
-        // The reviewer's case: stage1.conv1 has 7 filters; 0.95 × 7 = 6.65 used to round to all 7 (100 %), and 0.05 to none.
+        // The reviewer's case (then 7 filters): stage1.conv1 has 8; 0.95 × 8 = 7.6 rounds to all 8 (100 %) unless capped at 7, and 0.05 × 8 to none.
         using var network = PruningTestModels.RandomZooModel(ModelZoo.VggTiny, seed: 30);
         var result = SensitivitySweep.Run(network, PruningTestModels.FashionTest(8),
             new SweepSettings { Criterion = PruningCriterion.Filter, Levels = [0.05, 0.5, 0.95] });
-        Assert.Equal([0, 4.0 / 7, 6.0 / 7], result.CellsOf("stage1.conv1").Select(c => c.ActualSparsity));
+        Assert.Equal([0, 4.0 / 8, 7.0 / 8], result.CellsOf("stage1.conv1").Select(c => c.ActualSparsity));
         foreach (var cell in result.Cells)
         {
             var layer = SweepLayer.From(network.Layer(cell.Layer));
             Assert.Equal(PruningRanking.ActualSparsity(cell.Sparsity, layer.Filters), cell.ActualSparsity);
             Assert.True(cell.ActualSparsity < 1, $"{cell.Layer} at {cell.Sparsity} pruned every filter.");
         }
-        Assert.Equal(7, SweepLayer.From(network.Layer("stage1.conv1")).Filters);
-        Assert.Equal(6, SweepLayer.From(network.Layer("stage1.conv1")).PrunedUnits(0.95, PruningCriterion.Filter));
+        Assert.Equal(8, SweepLayer.From(network.Layer("stage1.conv1")).Filters);
+        Assert.Equal(7, SweepLayer.From(network.Layer("stage1.conv1")).PrunedUnits(0.95, PruningCriterion.Filter));
     }
 
     [Theory]
