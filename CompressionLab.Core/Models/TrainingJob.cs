@@ -214,6 +214,9 @@ public static class TrainingJob
             });
             var record = store.Import(temporary, new ModelEntry(name, request.Architecture, dataset.Name, test.Top1, metadata.ParameterCount, details));
             slot?.States.Delete(slot.JobId);
+            // The job list shows the last message: say what was stored, not the step before it.
+            progress.Report(1, string.Create(CultureInfo.InvariantCulture,
+                $"Stored \"{record.DisplayName}\": test top-1 {test.Top1 * 100:0.00}%{resumed}"));
             return new TrainingJobResult(record.Id, record.DisplayName, record.Architecture, record.Dataset, test.Top1, test.Top5, test.Loss,
                 settings.Epochs, train.Count, metadata.ParameterCount, seconds);
         }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using CompressionLab.Core.Data;
 using CompressionLab.Core.Jobs;
@@ -52,7 +53,11 @@ public sealed class TrainingJobTests : IDisposable
         // 1,000 images in batches of 128: 7 full batches and one of 104.
         var fractions = progress.Reports.Select(r => r.Fraction).ToArray();
         Assert.Equal(fractions.Order(), fractions);
-        Assert.Equal(0.99, fractions[^1]);
+        Assert.Equal(1.0, fractions[^1]);
+        Assert.Equal(0.99, fractions[^2]);
+        // The last message, which the job list keeps, says what was stored.
+        Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"Stored \"{record.DisplayName}\": test top-1 {record.Top1!.Value * 100:0.00}%"),
+            progress.Reports[^1].Message);
         Assert.Contains(progress.Reports, r => r.Message.StartsWith("epoch 1/2 · batch 1/8 · loss ", StringComparison.Ordinal));
         Assert.Contains(progress.Reports, r => r.Message.StartsWith("epoch 2/2 · batch 8/8 · loss ", StringComparison.Ordinal) && r.Message.Contains("· validation ", StringComparison.Ordinal));
         var epochs = progress.Partials.Cast<EpochSummary>().ToArray();
