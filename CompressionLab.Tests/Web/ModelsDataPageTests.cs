@@ -82,11 +82,11 @@ public abstract class ModelsDataPageTestBase : DashboardTestContext
     }
 
     /// <summary>Stores a file as a model (the store does not read it; the page only lists it).</summary>
-    internal ModelRecord AddModel(string name, string arch = "vgg-tiny", double? top1 = 0.9123, long parameters = 29_000)
+    internal ModelRecord AddModel(string name, string arch = "vgg-tiny", double? top1 = 0.9123, long parameters = 29_000, string dataset = "fashion-mnist")
     {
         var file = Path.Combine(services.Workspace.Root, $"{Guid.NewGuid():N}.ckpt");
         File.WriteAllBytes(file, Guid.NewGuid().ToByteArray());
-        return Store.Import(file, new ModelEntry(name, arch, "fashion-mnist", top1, parameters));
+        return Store.Import(file, new ModelEntry(name, arch, dataset, top1, parameters));
     }
 
     internal string WriteFile(string name, byte[] bytes)
@@ -182,6 +182,20 @@ public sealed class ModelsDataPageTests() : ModelsDataPageTestBase(withFashionMn
         Assert.Equal("Teacher.ckpt", row.QuerySelector("[data-testid=download-model]")!.GetAttribute("download"));
         Assert.Equal("—", RowOf(page, "model-name", "Imported").QuerySelector("[data-testid=model-top1]")!.TextContent.Trim());
         Assert.Empty(page.FindAll("[data-testid=first-run-card]"));
+        Assert.Empty(page.FindAll("[data-testid=model-synthetic-label]"));
+    }
+
+    [Fact]
+    public void AModelTrainedOnTheSyntheticSetIsLabelledSoInTheTable()
+    {
+        AddModel("Real", "lenet-5");
+        AddModel("Shapes", "lenet-5", dataset: SyntheticDataset.Name);
+
+        var page = Render<ModelsDataPage>();
+
+        var label = Assert.Single(page.FindAll("[data-testid=model-synthetic-label]"));
+        Assert.Equal("generated", label.TextContent.Trim());
+        Assert.NotNull(RowOf(page, "model-name", "Shapes").QuerySelector("[data-testid=model-synthetic-label]"));
     }
 
     [Fact]
