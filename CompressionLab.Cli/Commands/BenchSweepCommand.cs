@@ -52,7 +52,7 @@ public sealed class BenchSweepCommand : ICliCommand
                 ["flop_ratio"] = CliJson.Round(r.FlopRatio, 4),
                 ["time_ratio"] = CliJson.Round(r.TimeRatio, 4),
                 ["speedup_of_ceiling"] = CliJson.Round(r.SpeedupOfCeiling, 4),
-                ["speedup_of_time_ratio"] = CliJson.Round(r.SpeedupOfTimeCeiling, 4),
+                ["speedup_of_time_ceiling"] = CliJson.Round(r.SpeedupOfTimeCeiling, 4),
                 ["images_per_second"] = CliJson.Round(r.ImagesPerSecond, 1),
                 ["gflops"] = CliJson.Round(r.Gflops, 3),
                 ["cached_gflops"] = CliJson.Round(r.CachedGflops, 3),

@@ -81,7 +81,7 @@ public sealed class TrainCommand : ICliCommand
         var metadata = Checkpoint.Save(model, output, dataset.Name, dataset.Train.ClassNames, test.Top1, settings);
         File.Delete(resumePath);
         var seconds = clock.Elapsed.TotalSeconds;
-        log.WriteLine($"test top-1 {test.Top1:P2}, top-5 {test.Top5:P2}, loss {test.Loss:F4}; training {training.Seconds:F0} s, total {seconds:F0} s");
+        log.WriteLine($"test top-1 {test.Top1:P2}, top-5 {test.Top5:P2}, loss {test.Loss:F4}; training {training.Seconds:F0} s{(resume is null ? "" : " over all runs")}, this run {seconds:F0} s in all");
 
         if (options.Flag("json"))
         {

@@ -33,15 +33,15 @@ public sealed class ModelJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
     /// Queues a training job that continues <paramref name="interruptedJobId"/>'s run from its last saved epoch; the new
     /// job takes the saved state over when it starts, and its result is bit for bit that of an uninterrupted run.
     /// </summary>
-    /// <exception cref="ArgumentException">No such training job, it was not interrupted, or it saved no usable epoch.</exception>
+    /// <exception cref="ArgumentException">No such training job, it neither was interrupted nor failed, or it saved no usable epoch.</exception>
     /// <exception cref="InvalidOperationException">Another job is already resuming it, or trainings save no state here.</exception>
     public JobSnapshot ResumeTraining(Guid interruptedJobId)
     {
         if (trainingStates is null) throw new InvalidOperationException("This workspace keeps no training states, so no training can be resumed.");
         var job = scheduler.Get(interruptedJobId) ?? throw new ArgumentException($"There is no job with id {interruptedJobId}.");
         if (job.Kind != TrainingJob.Kind) throw new ArgumentException($"\"{job.Title}\" is not a training job; only a training can be resumed.");
-        if (job.State != JobState.Interrupted)
-            throw new ArgumentException($"\"{job.Title}\" is {job.State.ToString().ToLowerInvariant()}; only an interrupted training can be resumed.");
+        if (job.State is not (JobState.Interrupted or JobState.Failed))
+            throw new ArgumentException($"\"{job.Title}\" is {job.State.ToString().ToLowerInvariant()}; only an interrupted or failed training can be resumed.");
         var saved = SavedTraining(job)
             ?? throw new ArgumentException($"\"{job.Title}\" stopped before it finished an epoch, so nothing was saved to resume; start it again.");
         if (saved.Problem is { } problem) throw new ArgumentException($"\"{job.Title}\" cannot be resumed: {problem}");
@@ -56,13 +56,13 @@ public sealed class ModelJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
     }
 
     /// <summary>
-    /// The epochs an interrupted training job saved (read from its state file's header), or null when the job is not an
-    /// interrupted training or saved nothing (it stopped within its first epoch, or was resumed already).
+    /// The epochs an interrupted or failed training job saved (read from its state file's header), or null when the job is
+    /// not such a training or saved nothing (it stopped within its first epoch, or was resumed already).
     /// </summary>
     public SavedTraining? SavedTraining(JobSnapshot job)
     {
         ArgumentNullException.ThrowIfNull(job);
-        if (trainingStates is null || job.Kind != TrainingJob.Kind || job.State != JobState.Interrupted) return null;
+        if (trainingStates is null || job.Kind != TrainingJob.Kind || job.State is not (JobState.Interrupted or JobState.Failed)) return null;
         try
         {
             return trainingStates.Find(job.Id) is { } header ? new SavedTraining(job.Id, header.EpochsDone, header.Settings.Epochs) : null;
@@ -109,11 +109,12 @@ public sealed class ModelJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
             throw;
         }
 
-        // Only a crash or a stopping app (Interrupted) keeps the saved epochs: a cancel is the user's choice to drop the run,
-        // a failure leaves a state that would fail again, and a success has stored the model.
+        // A crash or a stopping app (Interrupted) and a failure keep the saved epochs: a failure can be passing (a full disk
+        // when the model is stored, a dataset folder moved away), and resuming costs only the epoch in flight. A cancel is
+        // the user's choice to drop the run, and a success has stored the model.
         WhenFinished(job.Id, final =>
         {
-            if (final?.State != JobState.Interrupted) trainingStates.Delete(job.Id);
+            if (final?.State is not (JobState.Interrupted or JobState.Failed)) trainingStates.Delete(job.Id);
         });
         return job;
     }

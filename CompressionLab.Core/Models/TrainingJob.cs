@@ -173,7 +173,7 @@ public static class TrainingJob
 
         // Taken over only now, so that a dataset that fails to load leaves the saved epochs with the interrupted job.
         var resume = slot?.ResumesJob is { } earlier ? TrainingState.Load(slot.States.Claim(earlier, slot.JobId)) : null;
-        var resumed = resume is null ? "" : string.Create(CultureInfo.InvariantCulture, $" · resumed from epoch {resume.EpochsDone}/{resume.Epochs}");
+        var resumed = resume is null ? "" : string.Create(CultureInfo.InvariantCulture, $" · resumed after epoch {resume.EpochsDone}/{resume.Epochs}");
         // This job's own share of the run: the bar starts at 0 and the scheduler's ETA follows this job's pace.
         var before = resume is null ? 0 : (double)resume.EpochsDone / resume.Epochs;
 

@@ -237,7 +237,16 @@ public sealed class SweepJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
         if (record.ModelId is not { } modelId)
             throw new ArgumentException($"Sweep of {record.ModelName} was run by the CLI on a checkpoint file outside the workspace; run the same sweep command again to resume it.");
         var (criterion, norm) = SavedSweep.ParseCriterion(record.Criterion);
-        return new SweepRequest(modelId, record.Dataset, criterion, norm, record.Levels, record.SubsetSize, record.Layers.Select(l => l.Name).ToArray());
+        // A filter sweep recorded before the output layer was left out of filter sweeps names it; resuming drops it
+        // (its cells were removed by the workspace upgrade) instead of failing on it.
+        var layers = record.Layers.Select(l => l.Name).ToArray();
+        if (criterion == PruningCriterion.Filter)
+        {
+            using var network = ModelZoo.Create(record.Architecture); // only its layer table is read: names do not depend on sizes
+            var output = SweepCandidates.OutputLayer(network).Name;
+            layers = layers.Where(name => name != output).ToArray();
+        }
+        return new SweepRequest(modelId, record.Dataset, criterion, norm, record.Levels, record.SubsetSize, layers);
     }
 
     /// <summary>The sweep id a sweep job was started with (from its parameters), or null for another kind of job.</summary>

@@ -20,7 +20,7 @@ public sealed record ModelEntry(
     string? MetadataJson = null);
 
 /// <summary>A checkpoint held by the workspace.</summary>
-/// <param name="ContentHash">Lower-case hex SHA-256 of the checkpoint file; results are keyed by it.</param>
+/// <param name="ContentHash">Lower-case hex SHA-256 of the whole checkpoint file (header included), which names it in the store; analysis results are keyed by the weights hash in its header instead (<see cref="CheckpointMetadata.ContentHash"/>).</param>
 /// <param name="FilePath">Absolute path of the stored file, <c>&lt;workspace&gt;/models/&lt;hash&gt;.ckpt</c>.</param>
 public sealed record ModelRecord(
     Guid Id,

@@ -88,7 +88,7 @@ public sealed class SweepHistory
 
         return _database.InTransaction(transaction =>
         {
-            if (FindSame(transaction, record) is { } same)
+            if (FindSame(transaction, record, id) is { } same)
             {
                 // The layer list is written again: rows from before the unit counts were kept gain them.
                 transaction.Execute(
@@ -131,9 +131,14 @@ public sealed class SweepHistory
         });
     }
 
-    /// <summary>The newest recorded sweep with the identity of <paramref name="sweep"/> (levels compared exactly, layers by name in order).</summary>
-    private static SweepRecord? FindSame(WorkspaceTransaction transaction, SweepRecord sweep) =>
-        transaction.Query(
+    /// <summary>
+    /// The recorded sweep with the identity of <paramref name="sweep"/> (levels compared exactly, layers by name in order):
+    /// the one asked for by <paramref name="preferred"/> when it matches (a workspace from before rows were reused can
+    /// hold several, and resuming an older one must finish that one), else the newest.
+    /// </summary>
+    private static SweepRecord? FindSame(WorkspaceTransaction transaction, SweepRecord sweep, Guid? preferred)
+    {
+        var same = transaction.Query(
             $"""
             SELECT {Columns} FROM sweeps
             WHERE model_hash = $hash AND dataset = $dataset AND subset = $subset AND criterion = $criterion
@@ -144,7 +149,10 @@ public sealed class SweepHistory
             ("$dataset", sweep.Dataset),
             ("$subset", sweep.Subset),
             ("$criterion", sweep.Criterion))
-        .FirstOrDefault(r => r.Levels.SequenceEqual(sweep.Levels) && r.Layers.Select(l => l.Name).SequenceEqual(sweep.Layers.Select(l => l.Name)));
+        .Where(r => r.Levels.SequenceEqual(sweep.Levels) && r.Layers.Select(l => l.Name).SequenceEqual(sweep.Layers.Select(l => l.Name)))
+        .ToList();
+        return same.FirstOrDefault(r => r.Id == preferred) ?? same.FirstOrDefault();
+    }
 
     /// <summary>Stores the finished sweep's document; false when there is no such sweep.</summary>
     public bool Finish(Guid id, string resultJson)

@@ -42,6 +42,31 @@ public sealed class DashboardTab : IAsyncDisposable
         await Page.Locator("[data-interactive=true]").WaitForAsync();
     }
 
+    /// <summary>
+    /// Picks the option showing <paramref name="optionText"/> in the MudSelect <paramref name="selectTestId"/> and waits
+    /// until the select shows it and its list has closed. MudBlazor animates the list open; on a loaded machine a click
+    /// that lands while it settles was seen to be dropped (CI), so a second attempt is made before the test fails.
+    /// </summary>
+    public async Task ChooseAsync(string selectTestId, string optionText)
+    {
+        var select = Page.GetByTestId(selectTestId);
+        for (var attempt = 1; ; attempt++)
+        {
+            await select.ClickAsync();
+            await Page.Locator(".mud-popover-open .mud-list-item", new() { HasText = optionText }).First.ClickAsync();
+            try
+            {
+                await Assertions.Expect(select).ToContainTextAsync(optionText, new() { Timeout = 10_000 });
+                await Assertions.Expect(Page.Locator(".mud-popover-open")).ToHaveCountAsync(0, new() { Timeout = 10_000 });
+                return;
+            }
+            catch (PlaywrightException) when (attempt < 2)
+            {
+                await Page.Keyboard.PressAsync("Escape"); // close a list that stayed open, then choose again
+            }
+        }
+    }
+
     /// <summary>Saves a full-page screenshot as &lt;name&gt;.png in <see cref="DashboardApp.ScreenshotFolder"/>.</summary>
     public async Task<string> ScreenshotAsync(string name)
     {

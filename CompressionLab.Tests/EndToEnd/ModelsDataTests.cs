@@ -54,8 +54,7 @@ public partial class ModelsDataTests(DashboardApp app, ITestOutputHelper output)
         await Expect(page.GetByTestId("train-form")).ToContainTextAsync("Enter a whole number of epochs from 1 to 1000.");
         await Expect(page.GetByTestId("training-progress")).ToHaveCountAsync(0);
 
-        await page.GetByTestId("train-architecture").ClickAsync();
-        await page.Locator(".mud-popover-open [data-testid=architecture-option]", new() { HasText = "lenet-300-100" }).ClickAsync();
+        await tab.ChooseAsync("train-architecture", "lenet-300-100");
         await Expect(page.GetByTestId("train-epochs")).ToHaveValueAsync("12"); // the architecture's default
         await page.GetByTestId("train-epochs").FillAsync("1");
         await page.GetByTestId("train-epochs").PressAsync("Tab");

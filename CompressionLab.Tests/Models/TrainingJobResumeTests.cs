@@ -66,7 +66,7 @@ public sealed class TrainingJobResumeTests : IDisposable
             Assert.Equal(("Train vgg-tiny on synthetic (resumed)", interrupted.Id), (resumed.Title, ModelJobs.ResumedJobOf(resumed)));
             Assert.Equal(Request, ModelJobJson.Read<TrainingRequest>(resumed.ParametersJson));
             Assert.Contains("already being resumed", Assert.Throws<InvalidOperationException>(() => after.ResumeTraining(interrupted.Id)).Message);
-            Assert.Equal($"\"{straight.Title}\" is succeeded; only an interrupted training can be resumed.",
+            Assert.Equal($"\"{straight.Title}\" is succeeded; only an interrupted or failed training can be resumed.",
                 Assert.Throws<ArgumentException>(() => after.ResumeTraining(straight.Id)).Message);
 
             using var log = new UpdateLog(restarted);
@@ -76,7 +76,7 @@ public sealed class TrainingJobResumeTests : IDisposable
             Assert.True(done.State == JobState.Succeeded, done.Error);
             var messages = log.Of(resumed.Id).Select(u => u.Job.Message).ToList();
             // 200 images in batches of 128: two batches an epoch.
-            Assert.Contains(messages, m => m.StartsWith("epoch 2/3 · batch 1/2 · ", StringComparison.Ordinal) && m.EndsWith(" · resumed from epoch 1/3", StringComparison.Ordinal));
+            Assert.Contains(messages, m => m.StartsWith("epoch 2/3 · batch 1/2 · ", StringComparison.Ordinal) && m.EndsWith(" · resumed after epoch 1/3", StringComparison.Ordinal));
             Assert.DoesNotContain(messages, m => m.StartsWith("epoch 1/", StringComparison.Ordinal));
             Assert.Equal([2, 3], log.Of(resumed.Id).Select(u => u.Partial).OfType<EpochSummary>().Select(e => e.Epoch));
             // The bar shows this job's own share of the run (so the ETA follows its pace): after 1 of its 4 batches, a quarter
@@ -112,7 +112,7 @@ public sealed class TrainingJobResumeTests : IDisposable
         Assert.Equal(JobState.Cancelled, (await harness.WaitAsync(job.Id)).State);
         Assert.Empty(Files(states));
         Assert.Empty(_bench.Store.List());
-        Assert.Equal($"\"{job.Title}\" is cancelled; only an interrupted training can be resumed.",
+        Assert.Equal($"\"{job.Title}\" is cancelled; only an interrupted or failed training can be resumed.",
             Assert.Throws<ArgumentException>(() => jobs.ResumeTraining(job.Id)).Message);
     }
 
@@ -138,6 +138,42 @@ public sealed class TrainingJobResumeTests : IDisposable
         Assert.Contains(states.PathOf(job.Id), damaged.Problem);
         Assert.StartsWith($"\"{job.Title}\" cannot be resumed: Training state {states.PathOf(job.Id)}: ",
             Assert.Throws<ArgumentException>(() => jobs.ResumeTraining(job.Id)).Message);
+    }
+
+    [Fact]
+    public async Task ATrainingThatFailsToStoreItsModelKeepsItsEpochsAndIsResumedToTheUninterruptedWeights()
+    {
+        await using var harness = await SchedulerHarness.StartedAsync();
+        var states = new TrainingStateStore(harness.Database);
+        var jobs = Jobs(harness.Scheduler, states);
+        var straight = await harness.WaitAsync(jobs.StartTraining(Request).Id);
+        Assert.True(straight.State == JobState.Succeeded, straight.Error);
+        var expected = Stored(straight);
+
+        // The models folder turns into a file once training is under way, as a full or broken disk would fail the store.
+        var moved = _bench.Store.ModelsFolder + ".away";
+        using (harness.Scheduler.Subscribe(update =>
+        {
+            if (update.Partial is EpochSummary { Epoch: 1 } && !Directory.Exists(moved))
+            {
+                Directory.Move(_bench.Store.ModelsFolder, moved);
+                File.WriteAllText(_bench.Store.ModelsFolder, "not a folder");
+            }
+        }))
+        {
+            var failed = await harness.WaitAsync(jobs.StartTraining(Request).Id);
+            Assert.Equal(JobState.Failed, failed.State);
+            Assert.Equal(new SavedTraining(failed.Id, 3, 3), jobs.SavedTraining(failed)); // all three epochs kept
+
+            File.Delete(_bench.Store.ModelsFolder);
+            Directory.Move(moved, _bench.Store.ModelsFolder);
+            var done = await harness.WaitAsync(jobs.ResumeTraining(failed.Id).Id);
+
+            Assert.True(done.State == JobState.Succeeded, done.Error);
+            var result = Stored(done);
+            Assert.Equal((expected.WeightsHash, expected.Top1, (int?)3), (result.WeightsHash, result.Top1, result.ResumedFrom));
+            Assert.Empty(Files(states));
+        }
     }
 
     private (string WeightsHash, double? Top1, int? ResumedFrom) Stored(JobSnapshot job)

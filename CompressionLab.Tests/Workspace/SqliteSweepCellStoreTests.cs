@@ -118,6 +118,38 @@ public sealed class SqliteSweepCellStoreTests : IDisposable
     }
 
     [Fact]
+    public void AmongRowsOfTheSameSweepFromBeforeReuseTheOneAskedForIsContinued()
+    {
+        var clock = new ManualClock();
+        var database = _workspace.OpenDatabase();
+        var history = new SweepHistory(database, clock);
+        SweepLayer[] layers = [new("hidden.fc1", "hidden", "linear", 235_500)];
+        var older = history.Begin(null, null, "lenet.ckpt", "lenet-300-100", Identity, 64, "element", [0, 0.5], layers);
+        clock.Advance(TimeSpan.FromMinutes(1));
+        var newer = history.Begin(null, null, "lenet.ckpt", "lenet-300-100", Identity, 64, "element", [0, 0.9], layers);
+        // An older workspace recorded every run of a sweep in a row of its own: make the two rows the same sweep.
+        database.Execute("UPDATE sweeps SET levels_json = '[0,0.5]' WHERE id = $id;", ("$id", newer.Id.ToString()));
+
+        Assert.Equal(older.Id, history.Begin(null, null, "lenet.ckpt", "lenet-300-100", Identity, 64, "element", [0, 0.5], layers, id: older.Id).Id);
+        Assert.Equal(newer.Id, history.Begin(null, null, "lenet.ckpt", "lenet-300-100", Identity, 64, "element", [0, 0.5], layers).Id);
+    }
+
+    [Fact]
+    public void ResumingAFilterSweepRecordedWithTheOutputLayerLeavesItOut()
+    {
+        var history = new SweepHistory(_workspace.OpenDatabase(), new ManualClock());
+        SweepLayer[] layers = [new("hidden.fc1", "hidden", "linear", 235_500), new("hidden.fc2", "hidden", "linear", 30_100), new("classifier.fc", "classifier", "linear", 1010)];
+        var model = Guid.NewGuid();
+        var filter = history.Begin(null, model, "lenet a", "lenet-300-100", Identity, 64, "filter-l2", [0, 0.5], layers);
+        var element = history.Begin(null, model, "lenet a", "lenet-300-100", Identity, 64, "element", [0, 0.5], layers);
+
+        var resumed = SweepJobs.ResumeRequest(filter);
+        Assert.Equal((PruningCriterion.Filter, FilterNorm.L2), (resumed.Criterion, resumed.Norm));
+        Assert.Equal(["hidden.fc1", "hidden.fc2"], resumed.Layers!);
+        Assert.Equal(["hidden.fc1", "hidden.fc2", "classifier.fc"], SweepJobs.ResumeRequest(element).Layers!);
+    }
+
+    [Fact]
     public void TheSameSweepReusesItsHistoryRowAndAnythingElseGetsItsOwn()
     {
         var clock = new ManualClock();
