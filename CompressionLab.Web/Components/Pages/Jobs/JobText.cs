@@ -91,7 +91,19 @@ public static class JobText
                 $"{saved.EpochsDone} of {saved.Epochs} epoch{(saved.Epochs == 1 ? "" : "s")} {(saved.EpochsDone == 1 ? "was" : "were")} finished and saved; Resume continues with epoch {saved.EpochsDone + 1}.");
     }
 
-    /// <summary>What each interrupted training of <paramref name="jobs"/> saved (those that saved nothing are left out).</summary>
+    /// <summary>
+    /// Whether <paramref name="job"/> offers Resume: it saved a usable state and no queued or running job of
+    /// <paramref name="jobs"/> is resuming it already.
+    /// </summary>
+    public static bool CanResume(JobSnapshot job, IReadOnlyDictionary<Guid, SavedTraining> saved, IEnumerable<JobSnapshot> jobs)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        ArgumentNullException.ThrowIfNull(saved);
+        ArgumentNullException.ThrowIfNull(jobs);
+        return saved.GetValueOrDefault(job.Id) is { CanResume: true } && !jobs.Any(other => !other.IsFinished && ModelJobs.ResumedJobOf(other) == job.Id);
+    }
+
+    /// <summary>What each interrupted or failed training of <paramref name="jobs"/> saved (those that saved nothing are left out).</summary>
     public static IReadOnlyDictionary<Guid, SavedTraining> SavedTrainings(IEnumerable<JobSnapshot> jobs, ModelJobs modelJobs)
     {
         ArgumentNullException.ThrowIfNull(jobs);
