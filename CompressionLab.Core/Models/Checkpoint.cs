@@ -1,9 +1,7 @@
-using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 
 namespace CompressionLab.Core.Models;
 
@@ -52,16 +50,13 @@ public sealed class CheckpointException(string filePath, string problem, Excepti
 public sealed class Checkpoint : IDisposable
 {
     public const int FormatVersion = 1;
-    private const int MaxHeaderLength = 1 << 20;
-    private static readonly byte[] Magic = "CLABCKPT"u8.ToArray();
-
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        WriteIndented = false,
-        RespectNullableAnnotations = true,
-        RespectRequiredConstructorParameters = true,
-    };
+    private static readonly SignedFileFormat Format = new(
+        "CLABCKPT"u8.ToArray(),
+        MaxHeaderLength: 1 << 20,
+        FileKind: "checkpoint file",
+        NotThisKind: "not a CompressionLab checkpoint (it does not start with the CLABCKPT signature; a plain TorchSharp weights file must be imported with its architecture)",
+        HeaderName: "metadata header",
+        Problem: (path, problem, inner) => new CheckpointException(path, problem, inner));
 
     private Checkpoint(string path, ClassifierNetwork model, CheckpointMetadata metadata)
     {
@@ -110,30 +105,8 @@ public sealed class Checkpoint : IDisposable
             model.Architecture, dataset, top1, classNames.ToArray(), model.InputHeight, model.InputWidth,
             model.ParameterCount, training, createdAt ?? DateTimeOffset.UtcNow,
             Convert.ToHexStringLower(SHA256.HashData(weights)), weights.LongLength, FormatVersion);
-        var header = JsonSerializer.SerializeToUtf8Bytes(metadata, Json);
-
-        var full = Path.GetFullPath(path);
-        var folder = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(folder);
         // Written beside the target and renamed, so a reader never sees half a checkpoint.
-        var temporary = Path.Combine(folder, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write))
-            {
-                Span<byte> length = stackalloc byte[4];
-                BinaryPrimitives.WriteInt32LittleEndian(length, header.Length);
-                file.Write(Magic);
-                file.Write(length);
-                file.Write(header);
-                file.Write(weights);
-            }
-            File.Move(temporary, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temporary)) File.Delete(temporary);
-        }
+        Format.Write(Path.GetFullPath(path), JsonSerializer.SerializeToUtf8Bytes(metadata, SignedFileFormat.Json), [weights], flushToDisk: false);
         return metadata;
     }
 
@@ -203,50 +176,13 @@ public sealed class Checkpoint : IDisposable
 
     private static (CheckpointMetadata Metadata, byte[] Weights) ReadVerified(string path)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        if (Directory.Exists(path)) throw new CheckpointException(path, "is a folder, not a checkpoint file");
-        if (!File.Exists(path)) throw new CheckpointException(path, "file not found");
-        byte[] bytes;
-        try
-        {
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (IOException e)
-        {
-            throw new CheckpointException(path, $"cannot be read ({e.Message})", e);
-        }
-        catch (UnauthorizedAccessException e)
-        {
-            throw new CheckpointException(path, $"cannot be read ({e.Message})", e);
-        }
-
-        var prefix = Magic.Length + 4;
-        if (bytes.Length < prefix || !bytes.AsSpan(0, Magic.Length).SequenceEqual(Magic))
-            throw new CheckpointException(path, bytes.Length == 0
-                ? "the file is empty"
-                : "not a CompressionLab checkpoint (it does not start with the CLABCKPT signature; a plain TorchSharp weights file must be imported with its architecture)");
-        var headerLength = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(Magic.Length));
-        if (headerLength <= 0 || headerLength > MaxHeaderLength)
-            throw new CheckpointException(path, $"the header length {headerLength} is not plausible; the file is corrupt");
-        if (bytes.Length < prefix + headerLength)
-            throw new CheckpointException(path, $"truncated inside the header ({bytes.Length} bytes, the header alone ends at byte {prefix + headerLength})");
-
-        CheckpointMetadata? metadata;
-        try
-        {
-            metadata = JsonSerializer.Deserialize<CheckpointMetadata>(bytes.AsSpan(prefix, headerLength), Json);
-        }
-        catch (JsonException e)
-        {
-            throw new CheckpointException(path, $"the metadata header is corrupt ({e.Message})", e);
-        }
-        if (metadata is null) throw new CheckpointException(path, "the metadata header is empty");
+        var bytes = Format.ReadAll(path);
+        var (metadata, weightsStart) = Format.ParseHeader<CheckpointMetadata>(path, bytes);
         if (metadata.FormatVersion != FormatVersion)
             throw new CheckpointException(path, $"format version {metadata.FormatVersion} is not supported (this build reads version {FormatVersion})");
         if (metadata.ClassNames.Count == 0 || metadata.InputHeight <= 0 || metadata.InputWidth <= 0)
             throw new CheckpointException(path, "the metadata header has no classes or no input size");
 
-        var weightsStart = (long)prefix + headerLength;
         var actual = bytes.LongLength - weightsStart;
         if (actual < metadata.WeightsLength)
             throw new CheckpointException(path, $"truncated: the weights should be {metadata.WeightsLength} bytes but only {actual} are present");

@@ -82,17 +82,15 @@ public sealed class TrainingStateException(string filePath, string problem, Exce
 public sealed class TrainingState
 {
     public const int FormatVersion = 1;
-    private const int MaxHeaderLength = 1 << 24;
     private const int SectionCount = 4;
-    private static readonly byte[] Magic = "CLABTRST"u8.ToArray();
 
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        WriteIndented = false,
-        RespectNullableAnnotations = true,
-        RespectRequiredConstructorParameters = true,
-    };
+    private static readonly SignedFileFormat Format = new(
+        "CLABTRST"u8.ToArray(),
+        MaxHeaderLength: 1 << 24,
+        FileKind: "training-state file",
+        NotThisKind: "not a CompressionLab training state (it does not start with the CLABTRST signature)",
+        HeaderName: "header",
+        Problem: (path, problem, inner) => new TrainingStateException(path, problem, inner));
 
     private readonly byte[] _model;
     private readonly byte[] _optimizer;
@@ -122,37 +120,16 @@ public sealed class TrainingState
     public void Save(string path)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        var header = JsonSerializer.SerializeToUtf8Bytes(Header, Json);
         var full = Path.GetFullPath(path);
-        var folder = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(folder);
-        var temporary = TemporaryPath(full);
-        try
-        {
-            using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 16))
-            {
-                Span<byte> length = stackalloc byte[4];
-                BinaryPrimitives.WriteInt32LittleEndian(length, header.Length);
-                file.Write(Magic);
-                file.Write(length);
-                file.Write(header);
-                foreach (var section in Sections()) file.Write(section);
-                // On disk before the rename makes it the state: a crash must find the old file or the whole new one.
-                file.Flush(flushToDisk: true);
-            }
-            File.Move(temporary, full, overwrite: true);
-            FilePath = full;
-        }
-        finally
-        {
-            if (File.Exists(temporary)) File.Delete(temporary);
-        }
+        // On disk before the rename makes it the state: a crash must find the old file or the whole new one.
+        Format.Write(full, JsonSerializer.SerializeToUtf8Bytes(Header, SignedFileFormat.Json), Sections(), flushToDisk: true);
+        FilePath = full;
     }
 
     /// <summary>Reads and verifies a state file (signature, header, lengths, SHA-256); throws <see cref="TrainingStateException"/> naming the problem.</summary>
     public static TrainingState Load(string path)
     {
-        var bytes = ReadAll(path);
+        var bytes = Format.ReadAll(path);
         var (header, payloadStart) = ParseHeader(path, bytes);
         var total = header.SectionLengths.Sum();
         var actual = bytes.LongLength - payloadStart;
@@ -179,15 +156,14 @@ public sealed class TrainingState
     /// <summary>Reads and checks only the header (not the megabytes of tensors): cheap enough for a page listing interrupted jobs.</summary>
     public static TrainingStateHeader ReadHeader(string path)
     {
-        CheckIsFile(path);
+        Format.CheckIsFile(path);
         try
         {
             using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            var prefix = new byte[Magic.Length + 4];
+            var prefix = new byte[Format.PrefixLength];
             var read = file.ReadAtLeast(prefix, prefix.Length, throwOnEndOfStream: false);
-            var headerLength = read == prefix.Length ? BinaryPrimitives.ReadInt32LittleEndian(prefix.AsSpan(Magic.Length)) : 0;
             // An implausible length is reported by ParseHeader; only a plausible one is read.
-            var available = (int)Math.Min(headerLength is > 0 and <= MaxHeaderLength ? headerLength : 0, file.Length - read);
+            var available = (int)Math.Min(Format.PlausibleHeaderLength(prefix.AsSpan(0, read)), file.Length - read);
             var bytes = new byte[read + available];
             prefix.AsSpan(0, read).CopyTo(bytes);
             file.ReadExactly(bytes, read, available);
@@ -324,49 +300,9 @@ public sealed class TrainingState
         return differences;
     }
 
-    private static void CheckIsFile(string path)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        if (Directory.Exists(path)) throw new TrainingStateException(path, "is a folder, not a training-state file");
-        if (!File.Exists(path)) throw new TrainingStateException(path, "file not found");
-    }
-
-    private static byte[] ReadAll(string path)
-    {
-        CheckIsFile(path);
-        try
-        {
-            return File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new TrainingStateException(path, $"cannot be read ({e.Message})", e);
-        }
-    }
-
     private static (TrainingStateHeader Header, long PayloadStart) ParseHeader(string path, byte[] bytes)
     {
-        var prefix = Magic.Length + 4;
-        if (bytes.Length < prefix || !bytes.AsSpan(0, Magic.Length).SequenceEqual(Magic))
-            throw new TrainingStateException(path, bytes.Length == 0
-                ? "the file is empty"
-                : "not a CompressionLab training state (it does not start with the CLABTRST signature)");
-        var headerLength = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(Magic.Length));
-        if (headerLength <= 0 || headerLength > MaxHeaderLength)
-            throw new TrainingStateException(path, $"the header length {headerLength} is not plausible; the file is corrupt");
-        if (bytes.Length < prefix + headerLength)
-            throw new TrainingStateException(path, $"truncated inside the header ({bytes.Length} bytes, the header alone ends at byte {prefix + headerLength})");
-
-        TrainingStateHeader? header;
-        try
-        {
-            header = JsonSerializer.Deserialize<TrainingStateHeader>(bytes.AsSpan(prefix, headerLength), Json);
-        }
-        catch (JsonException e)
-        {
-            throw new TrainingStateException(path, $"the header is corrupt ({e.Message})", e);
-        }
-        if (header is null) throw new TrainingStateException(path, "the header is empty");
+        var (header, payloadStart) = Format.ParseHeader<TrainingStateHeader>(path, bytes);
         if (header.FormatVersion != FormatVersion)
             throw new TrainingStateException(path, $"format version {header.FormatVersion} is not supported (this build reads version {FormatVersion})");
         if (header.SectionLengths.Count != SectionCount || header.SectionLengths.Any(length => length < 0 || length > int.MaxValue))
@@ -374,11 +310,8 @@ public sealed class TrainingState
         if (header.EpochsDone < 1 || header.EpochsDone > header.Settings.Epochs || header.History.Count != header.EpochsDone)
             throw new TrainingStateException(path,
                 $"the header says {header.EpochsDone} of {header.Settings.Epochs} epochs are done with {header.History.Count} epoch summaries; the file is corrupt");
-        return (header, prefix + (long)headerLength);
+        return (header, payloadStart);
     }
-
-    private static string TemporaryPath(string full) =>
-        Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
 
     private static string Abbreviate(string hash) => hash.Length > 12 ? hash[..12] + "…" : hash;
 }

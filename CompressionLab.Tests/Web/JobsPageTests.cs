@@ -11,15 +11,15 @@ namespace CompressionLab.Tests.Web;
 
 public class JobsPageTests : DashboardTestContext
 {
-    private readonly PageServices services;
+    private readonly PageWorkspace services;
 
     public JobsPageTests()
-        : this(new PageServices())
+        : this(new PageWorkspace())
     {
     }
 
-    private JobsPageTests(PageServices services)
-        : base(services.Register)
+    private JobsPageTests(PageWorkspace services)
+        : base(services.AddModelJobs)
     {
         this.services = services;
     }
@@ -29,7 +29,7 @@ public class JobsPageTests : DashboardTestContext
         base.Dispose(disposing);
         if (disposing)
         {
-            services.Workspace.Dispose();
+            services.Dispose();
         }
     }
 
@@ -202,31 +202,4 @@ public class JobsPageTests : DashboardTestContext
 
     private static AngleSharp.Dom.IElement RowOf(IRenderedComponent<JobsPage> page, string title) =>
         page.FindAll("tr").Single(row => row.QuerySelector("[data-testid=job-title]")?.TextContent.Trim() == title);
-
-    /// <summary>A temporary workspace whose training states the page's <see cref="ModelJobs"/> reads.</summary>
-    private sealed class PageServices
-    {
-        public PageServices()
-        {
-            var database = Workspace.OpenDatabase();
-            Store = new ModelStore(database);
-            States = new TrainingStateStore(database);
-            Options = new DatasetOptions { Folders = [], CacheFolder = Path.Combine(Workspace.Root, "cache") };
-        }
-
-        public TempWorkspace Workspace { get; } = new();
-
-        public ModelStore Store { get; }
-
-        public TrainingStateStore States { get; }
-
-        public DatasetOptions Options { get; }
-
-        public void Register(IServiceCollection services)
-        {
-            var catalog = new DatasetCatalog(Options, new DatasetSearchRoots([Path.Combine(Workspace.Root, "elsewhere")], Path.Combine(Workspace.Root, "no-system")));
-            services.AddSingleton(sp => new ModelJobs(sp.GetRequiredService<IJobScheduler>(), catalog, Store,
-                new DatasetDownloader(Options, new HttpClient()), States));
-        }
-    }
 }

@@ -23,15 +23,20 @@ namespace CompressionLab.Tests.Web;
 /// </summary>
 public abstract class ModelsDataPageTestBase : DashboardTestContext
 {
-    private readonly PageServices services;
+    private readonly PageWorkspace services;
 
     protected ModelsDataPageTestBase(bool withFashionMnist)
-        : this(new PageServices(withFashionMnist))
+        : this(new PageWorkspace(withFashionMnist))
     {
     }
 
-    private ModelsDataPageTestBase(PageServices services)
-        : base(services.Register)
+    private ModelsDataPageTestBase(PageWorkspace services)
+        : base(collection =>
+        {
+            services.AddStores(collection);
+            services.AddModelJobs(collection);
+            collection.AddSingleton<StarterPairEstimates>();
+        })
     {
         this.services = services;
     }
@@ -77,7 +82,7 @@ public abstract class ModelsDataPageTestBase : DashboardTestContext
         base.Dispose(disposing);
         if (disposing)
         {
-            services.Workspace.Dispose();
+            services.Dispose();
         }
     }
 
@@ -104,42 +109,6 @@ public abstract class ModelsDataPageTestBase : DashboardTestContext
         System.Text.RegularExpressions.Regex.Replace(page.Find(selector).TextContent, "[ \t\r\n]+", " ").Trim(' ', '\t', '\r', '\n');
 
     internal JobSnapshot SingleJob(string kind) => Assert.Single(Scheduler.List(), j => j.Kind == kind);
-
-    /// <summary>A temporary workspace and a catalog that searches only temporary folders (and the shared Fashion-MNIST when asked).</summary>
-    private sealed class PageServices
-    {
-        public PageServices(bool withFashionMnist)
-        {
-            var database = Workspace.OpenDatabase();
-            Store = new ModelStore(database);
-            States = new TrainingStateStore(database);
-            Options = new DatasetOptions
-            {
-                Folders = withFashionMnist ? [TestData.FashionMnistFolder] : [],
-                CacheFolder = Path.Combine(Workspace.Root, "cache"),
-            };
-            Catalog = new DatasetCatalog(Options, new DatasetSearchRoots([Path.Combine(Workspace.Root, "elsewhere")], Path.Combine(Workspace.Root, "no-system")));
-        }
-
-        public TempWorkspace Workspace { get; } = new();
-
-        public ModelStore Store { get; }
-
-        public TrainingStateStore States { get; }
-
-        public DatasetOptions Options { get; }
-
-        public DatasetCatalog Catalog { get; }
-
-        public void Register(IServiceCollection services)
-        {
-            services.AddSingleton(Store);
-            services.AddSingleton(Catalog);
-            services.AddSingleton(sp => new ModelJobs(sp.GetRequiredService<CompressionLab.Core.Jobs.IJobScheduler>(), Catalog, Store,
-                new DatasetDownloader(Options, new HttpClient()), States));
-            services.AddSingleton<StarterPairEstimates>();
-        }
-    }
 }
 
 public sealed class ModelsDataPageTests() : ModelsDataPageTestBase(withFashionMnist: true)

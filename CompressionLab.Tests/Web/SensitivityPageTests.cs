@@ -26,15 +26,19 @@ public sealed class SensitivityPageTests : DashboardTestContext
 
     private static readonly SweepMetrics Baseline = new(80, 98, 0.6);
 
-    private readonly PageServices services;
+    private readonly PageWorkspace services;
 
     public SensitivityPageTests()
-        : this(new PageServices())
+        : this(new PageWorkspace())
     {
     }
 
-    private SensitivityPageTests(PageServices services)
-        : base(services.Register)
+    private SensitivityPageTests(PageWorkspace services)
+        : base(collection =>
+        {
+            services.AddStores(collection);
+            services.AddSweepJobs(collection);
+        })
     {
         this.services = services;
     }
@@ -44,7 +48,7 @@ public sealed class SensitivityPageTests : DashboardTestContext
         base.Dispose(disposing);
         if (disposing)
         {
-            services.Workspace.Dispose();
+            services.Dispose();
         }
     }
 
@@ -325,35 +329,4 @@ public sealed class SensitivityPageTests : DashboardTestContext
     }
 
     private int Invocations(string identifier) => JSInterop.Invocations.Count(i => i.Identifier == identifier);
-
-    /// <summary>A temporary workspace, its stores, and a catalog with only the synthetic dataset.</summary>
-    private sealed class PageServices
-    {
-        public PageServices()
-        {
-            var database = Workspace.OpenDatabase();
-            Store = new ModelStore(database);
-            Cells = new SqliteSweepCellStore(database);
-            History = new SweepHistory(database);
-            var options = new DatasetOptions { CacheFolder = Path.Combine(Workspace.Root, "cache") };
-            Catalog = new DatasetCatalog(options, new DatasetSearchRoots([Path.Combine(Workspace.Root, "elsewhere")], Path.Combine(Workspace.Root, "no-system")));
-        }
-
-        public TempWorkspace Workspace { get; } = new();
-
-        public ModelStore Store { get; }
-
-        public SqliteSweepCellStore Cells { get; }
-
-        public SweepHistory History { get; }
-
-        public DatasetCatalog Catalog { get; }
-
-        public void Register(IServiceCollection services)
-        {
-            services.AddSingleton(Store);
-            services.AddSingleton(Catalog);
-            services.AddSingleton(sp => new SweepJobs(sp.GetRequiredService<IJobScheduler>(), Catalog, Store, Cells, History));
-        }
-    }
 }
