@@ -2,7 +2,11 @@ using CompressionLab.Core.Data;
 
 namespace CompressionLab.Tests;
 
-/// <summary>Finds the shared Fashion-MNIST copy beside the checkout (../shared/datasets/fashion-mnist), as CI lays it out.</summary>
+/// <summary>
+/// Finds Fashion-MNIST the way the product does (<see cref="DatasetCatalog"/> with its default search: <c>shared/</c>
+/// beside the checkout in development and CI, Debian's <c>dataset-fashion-mnist</c> package, the per-user download
+/// cache), so the suite runs wherever the dashboard would find the data.
+/// </summary>
 public static class TestData
 {
     private static readonly Lazy<string> Folder = new(Locate);
@@ -15,11 +19,11 @@ public static class TestData
 
     private static string Locate()
     {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "shared", "datasets", "fashion-mnist");
-            if (IdxDataset.IsPresent(candidate)) return candidate;
-        }
-        throw new InvalidOperationException("Fashion-MNIST not found in a 'shared/datasets/fashion-mnist' folder above the test binaries.");
+        var listing = new DatasetCatalog(new DatasetOptions()).List();
+        if (listing.Datasets.FirstOrDefault(d => d.Name == IdxDataset.FashionMnistName) is { Path: { } path })
+            return path;
+        var searched = string.Join("; ", listing.Locations.Select(l => $"{l.Path}: {l.Detail}"));
+        throw new InvalidOperationException(
+            $"Fashion-MNIST not found where the product looks ({searched}). Run ./test.sh, which installs Debian's dataset-fashion-mnist, or: sudo apt-get install dataset-fashion-mnist");
     }
 }
