@@ -35,6 +35,7 @@ public static class TorchRuntime
     public static void PrepareEnvironment(bool spinIfMachineIdle = false)
     {
         _prepared = true;
+        CapConvolutionInstructionSet();
         if (!OperatingSystem.IsLinux())
         {
             WaitPolicy = "the OpenMP runtime's default";
@@ -54,6 +55,66 @@ public static class TorchRuntime
         _ = NativeMethods.setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
         Environment.SetEnvironmentVariable("OMP_WAIT_POLICY", "PASSIVE");
         WaitPolicy = "sleep at once (OMP_WAIT_POLICY=PASSIVE)";
+    }
+
+    /// <summary>The instruction set oneDNN's convolutions may use in this process, as decided by <see cref="PrepareEnvironment"/>.</summary>
+    public static string ConvolutionInstructionSet { get; private set; } = "not decided yet";
+
+    /// <summary>What <see cref="CapConvolutionInstructionSet"/> limits oneDNN to on an affected processor.</summary>
+    public const string SafeOneDnnIsa = "AVX2_VNNI_2";
+
+    /// <summary>
+    /// On AMD processors with AVX-512 (seen on an AMD EPYC with avx512f/bw/vl/vnni/bf16/vp2intersect), libtorch 2.10's
+    /// oneDNN AVX-512 convolution kernels give wrong results: vgg-small's forward pass differed from the same layers
+    /// run one by one by 2e-3 and first-layer gradients came out NaN, while with any AVX2 cap
+    /// (<c>DNNL_MAX_CPU_ISA</c>) both agree to 1e-5 (tests SingleChannelConvTests, TrainingBenchmarkTests). So on such a
+    /// processor oneDNN is capped at <see cref="SafeOneDnnIsa"/> unless the user set <c>DNNL_MAX_CPU_ISA</c>; other
+    /// processors keep oneDNN's own choice. oneDNN reads the variable once, at its first primitive, hence here.
+    /// </summary>
+    private static void CapConvolutionInstructionSet()
+    {
+        if (Environment.GetEnvironmentVariable("DNNL_MAX_CPU_ISA") is { } chosen)
+        {
+            ConvolutionInstructionSet = $"DNNL_MAX_CPU_ISA={chosen} (set by the user)";
+            return;
+        }
+        if (!OperatingSystem.IsLinux() || !HasUnsafeAvx512Convolutions(ReadCpuInfo()))
+        {
+            ConvolutionInstructionSet = "oneDNN's default";
+            return;
+        }
+        _ = NativeMethods.setenv("DNNL_MAX_CPU_ISA", SafeOneDnnIsa, 0);
+        Environment.SetEnvironmentVariable("DNNL_MAX_CPU_ISA", SafeOneDnnIsa);
+        ConvolutionInstructionSet = $"DNNL_MAX_CPU_ISA={SafeOneDnnIsa} (AMD processor with AVX-512, whose oneDNN AVX-512 convolutions are wrong)";
+    }
+
+    /// <summary>Whether <c>/proc/cpuinfo</c> text describes an AMD processor with AVX-512 (the first processor's entry decides).</summary>
+    internal static bool HasUnsafeAvx512Convolutions(string cpuInfo)
+    {
+        ArgumentNullException.ThrowIfNull(cpuInfo);
+        string? vendor = null, flags = null;
+        foreach (var line in cpuInfo.Split('\n'))
+        {
+            var colon = line.IndexOf(':', StringComparison.Ordinal);
+            if (colon < 0) continue;
+            var key = line[..colon].Trim();
+            if (key == "vendor_id") vendor ??= line[(colon + 1)..].Trim();
+            else if (key == "flags") flags ??= line[(colon + 1)..];
+            if (vendor is not null && flags is not null) break;
+        }
+        return vendor == "AuthenticAMD" && flags is not null && flags.Split(' ', StringSplitOptions.RemoveEmptyEntries).Contains("avx512f");
+    }
+
+    private static string ReadCpuInfo()
+    {
+        try
+        {
+            return File.ReadAllText("/proc/cpuinfo");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return "";
+        }
     }
 
     /// <summary><see cref="PrepareEnvironment"/> (if not done yet), then sets the intra-op thread count (default: one per core).</summary>

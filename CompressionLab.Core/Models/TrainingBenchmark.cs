@@ -58,7 +58,9 @@ public static class TrainingBenchmark
         }
         finally
         {
-            set_num_threads(previousThreads);
+            // Only when changed: setting libtorch's thread count while other threads compute (parallel tests, a job)
+            // is not safe, so a run that keeps the setting leaves it alone.
+            if (get_num_threads() != previousThreads) set_num_threads(previousThreads);
         }
     }
 

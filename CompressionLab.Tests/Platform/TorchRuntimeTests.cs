@@ -22,6 +22,21 @@ public sealed class TorchRuntimeTests : IDisposable
     }
 
     [Theory]
+    [InlineData("AuthenticAMD", "fpu sse avx2 avx512f avx512bw avx512_vnni", true)]
+    [InlineData("AuthenticAMD", "fpu sse avx avx2 fma", false)] // Zen 3 and older: no AVX-512 kernels to avoid
+    [InlineData("GenuineIntel", "fpu sse avx2 avx512f avx512bw", false)]
+    [InlineData("AuthenticAMD", "fpu avx512fp16_like avx512", false)] // only the exact flag counts
+    public void Avx512ConvolutionsAreCappedOnAmdProcessorsOnly(string vendor, string flags, bool capped)
+    {
+        var cpuInfo = $"processor\t: 0\nvendor_id\t: {vendor}\nmodel name\t: X\nflags\t\t: {flags}\n\nprocessor\t: 1\nvendor_id\t: {vendor}\n";
+
+        Assert.Equal(capped, TorchRuntime.HasUnsafeAvx512Convolutions(cpuInfo));
+    }
+
+    [Fact]
+    public void NoCpuInformationMeansNoCap() => Assert.False(TorchRuntime.HasUnsafeAvx512Convolutions(""));
+
+    [Theory]
     [InlineData("")]
     [InlineData("intr 1 2 3")]
     [InlineData("cpu  1 2 x 4 5")]

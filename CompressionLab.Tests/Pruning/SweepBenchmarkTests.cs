@@ -1,8 +1,11 @@
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
+using CompressionLab.Tests.Models;
 
 namespace CompressionLab.Tests.Pruning;
 
+/// <summary>Serial: the benchmark sets libtorch's thread count, which other tests' convolutions read while they run.</summary>
+[Collection(SerialCollection.Name)]
 public class SweepBenchmarkTests
 {
     [Fact]
