@@ -101,6 +101,19 @@ public class NetworkSizeTests
     }
 
     [Fact]
+    public void VggSmallWithTenFiltersOfStage2Conv1RemovedShrinksTheNextConvsInputs()
+    {
+        // stage2.conv1 keeps 38 of 48: 38·24·9 = 8,208 (−2,160), MACs 8,208·196 = 1,608,768 (−423,360); stage2.bn1 −20;
+        // stage2.conv2 reads 38 channels: 48·38·9 = 16,416 (−4,320), MACs 16,416·196 = 3,217,536 (−846,720).
+        // Parameters 170,242 − 2,160 − 20 − 4,320 = 163,742; MACs 16,435,008 − 423,360 − 846,720 = 15,164,928.
+        using var network = ModelZoo.Create(ModelZoo.VggSmall);
+        var size = NetworkSize.Of(network.Graph, [new LayerPruning("stage2.conv1", Enumerable.Range(0, 10).Select(i => i * 4).ToArray())]);
+        Assert.Equal(163_742, size.Parameters);
+        Assert.Equal(15_164_928, size.MacsPerSample);
+        Assert.Equal(new NodeSize("stage2.conv2", 16_416, 3_217_536), size.Nodes.Single(n => n.Name == "stage2.conv2"));
+    }
+
+    [Fact]
     public void Lenet5WithThreeFiltersOfTheSecondConvRemoved()
     {
         // stage2.conv1 keeps 13 of 16: 13·150 + 13 = 1,963 (−453), MACs 1,950·100 = 195,000 (−45,000);
