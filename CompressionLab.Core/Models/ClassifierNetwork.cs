@@ -70,6 +70,7 @@ public sealed class ClassifierNetwork : nn.Module<Tensor, Tensor>
             _blocks.Add(new ModelBlock(i, layer, spec.Modules.Select(m => ($"{spec.Stage}.{m.LocalName}", m.Module)).ToArray()));
         }
         Layers = MeasureLayers();
+        Graph = LayerGraph.Of(this);
     }
 
     public string Architecture { get; }
@@ -78,6 +79,9 @@ public sealed class ClassifierNetwork : nn.Module<Tensor, Tensor>
     public int ClassCount { get; }
     public IReadOnlyList<ModelBlock> Blocks => _blocks;
     public IReadOnlyList<LayerInfo> Layers { get; }
+
+    /// <summary>How the layers' channels connect: each layer's BatchNorm, its consumers, coupled channels.</summary>
+    public LayerGraph Graph { get; }
 
     public LayerInfo Layer(string name) =>
         Layers.FirstOrDefault(l => l.Name == name)
@@ -89,6 +93,11 @@ public sealed class ClassifierNetwork : nn.Module<Tensor, Tensor>
         var layer = Layer(name);
         return _blocks[layer.BlockIndex].Modules.First(m => m.Name == name).Module;
     }
+
+    /// <summary>Any module of the network by its qualified name (e.g. <c>stage1.bn1</c>, a name of <see cref="Graph"/>).</summary>
+    public nn.Module<Tensor, Tensor> ModuleNamed(string name) =>
+        _blocks.SelectMany(b => b.Modules).FirstOrDefault(m => m.Name == name).Module
+        ?? throw new ArgumentException($"Model {Architecture} has no module '{name}'.");
 
     /// <summary>The weight tensor of a layer in the table (a live parameter, not a copy).</summary>
     public Tensor LayerWeight(string name) => LayerModule(name) switch

@@ -34,7 +34,7 @@ internal sealed class ModuleForward(ClassifierNetwork network) : IPrunableForwar
 /// <summary>
 /// The network compiled for inference (eval-mode semantics: BN uses its running statistics):
 /// <list type="bullet">
-/// <item>every conv or linear layer directly followed by a BatchNorm becomes one conv/linear with
+/// <item>every conv or linear layer whose BatchNorm (in the network's <see cref="LayerGraph"/>) directly follows it becomes one conv/linear with
 /// folded weight w·γ/√(σ²+ε) and bias (b − μ)·γ/√(σ²+ε) + β, saving a full pass over the activation;</item>
 /// <item>activations are channels-last (oneDNN's NHWC convs and PyTorch's NHWC max-pool are much
 /// faster than NCHW on this CPU), and a single-input-channel conv runs as im2col + one matrix product;</item>
@@ -58,7 +58,7 @@ internal sealed class FoldedForward : IPrunableForward
             for (var i = 0; i < modules.Count; i++)
             {
                 var (name, module) = modules[i];
-                var next = i + 1 < modules.Count ? modules[i + 1].Module as TorchSharp.Modules.BatchNorm : null;
+                var next = module is TorchSharp.Modules.Conv2d or TorchSharp.Modules.Linear ? FoldableNorm(network, modules, i) : null;
                 switch (module)
                 {
                     case TorchSharp.Modules.Conv2d conv:
@@ -93,6 +93,19 @@ internal sealed class FoldedForward : IPrunableForward
     }
 
     public int BlockCount => _blocks.Count;
+
+    /// <summary>
+    /// The BatchNorm that the layer graph says normalises layer <c>modules[i]</c>, when it is the next module
+    /// and the only reader of the layer (so folding changes nothing else); null when the layer has none.
+    /// </summary>
+    private static TorchSharp.Modules.BatchNorm? FoldableNorm(ClassifierNetwork network, IReadOnlyList<(string Name, nn.Module<Tensor, Tensor> Module)> modules, int i)
+    {
+        var channels = network.Graph.Layer(modules[i].Name);
+        if (channels.Norm is null) return null;
+        if (!channels.NormFollowsDirectly || i + 1 >= modules.Count || modules[i + 1].Name != channels.Norm)
+            throw new NotSupportedException($"{channels.Name}: its BatchNorm {channels.Norm} does not directly follow it, so it cannot be folded; run the sweep with FoldBatchNorm = false.");
+        return (TorchSharp.Modules.BatchNorm)modules[i + 1].Module;
+    }
 
     public Tensor ForwardRange(int from, int to, Tensor input)
     {

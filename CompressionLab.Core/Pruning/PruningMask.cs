@@ -10,8 +10,9 @@ namespace CompressionLab.Core.Pruning;
 /// Immutable; it never holds or changes the weights themselves.
 /// </summary>
 /// <remarks>
-/// What a filter mask silences: the filter's weights, its bias, and, when a BatchNorm directly
-/// follows the layer, that BatchNorm's gamma and beta for the channel. Zeroing the conv alone would
+/// What a filter mask silences: the filter's weights, its bias, and, when a BatchNorm normalises the
+/// layer's output channels (found through the network's <see cref="LayerGraph"/>), that BatchNorm's
+/// gamma and beta for the channel. Zeroing the conv alone would
 /// leave the channel at the constant beta − gamma·mean/sqrt(var + eps) after BN, which is not what
 /// removing the channel does; with gamma and beta zeroed the channel is exactly 0 after BN and ReLU,
 /// as in the thinned network. Element masks touch only the weight.
@@ -91,45 +92,43 @@ public sealed class PruningMask
     /// <summary>
     /// Zeroes the masked units in the live parameters of <paramref name="network"/> (see the remarks
     /// for what a filter mask covers); disposing the result copies the saved dense values back, bit
-    /// for bit.
+    /// for bit. All or nothing: when a step fails (a tensor of an unexpected shape, say), what was
+    /// already zeroed is restored before the exception leaves, so the network is exactly as before.
     /// </summary>
     public AppliedPruningMask ApplyTo(ClassifierNetwork network)
     {
         var layer = PrunableLayer.Of(network, LayerName);
-        if (!layer.Weight.shape.SequenceEqual(WeightShape))
-            throw new ArgumentException($"Mask for {LayerName} expects weight shape [{string.Join(", ", WeightShape)}] but the network's is [{string.Join(", ", layer.Weight.shape)}].");
-
-        var targets = new List<Tensor> { layer.Weight };
-        if (Criterion == PruningCriterion.Filter)
+        var applied = new AppliedPruningMask(this);
+        try
         {
-            if (layer.Bias is not null) targets.Add(layer.Bias);
-            if (layer.FollowingNorm is { } norm)
-            {
-                if (norm.weight is not null) targets.Add(norm.weight);
-                if (norm.bias is not null) targets.Add(norm.bias);
-            }
-        }
-
-        using var noGrad = no_grad();
-        var saved = targets.Select(t => t.detach().clone()).ToList();
-        if (PrunedCount > 0)
-        {
+            using var noGrad = no_grad();
             using var index = UnitIndexTensor();
+            if (!layer.Weight.shape.SequenceEqual(WeightShape))
+                throw new ArgumentException($"Mask for {LayerName} expects weight shape [{string.Join(", ", WeightShape)}] but the network's is [{string.Join(", ", layer.Weight.shape)}].");
             if (Criterion == PruningCriterion.Element)
             {
+                applied.Save(layer.Weight);
                 using var flat = layer.Weight.detach().view(-1);
-                flat.index_fill_(0, index, 0.0);
+                if (PrunedCount > 0) flat.index_fill_(0, index, 0.0);
             }
             else
             {
-                foreach (var target in targets)
+                foreach (var (name, target) in layer.FilterTargets())
                 {
+                    if (target.shape[0] != UnitCount)
+                        throw new ArgumentException($"Mask for {LayerName} removes rows of {UnitCount} filters, but {name} has shape [{string.Join(", ", target.shape)}].");
+                    applied.Save(target);
                     using var live = target.detach();
-                    live.index_fill_(0, index, 0.0);
+                    if (PrunedCount > 0) live.index_fill_(0, index, 0.0);
                 }
             }
         }
-        return new AppliedPruningMask(this, targets, saved);
+        catch
+        {
+            applied.Dispose();
+            throw;
+        }
+        return applied;
     }
 
     public override string ToString() =>
@@ -139,30 +138,27 @@ public sealed class PruningMask
 /// <summary>A mask in force on a network's live parameters; <see cref="Dispose"/> restores the dense values.</summary>
 public sealed class AppliedPruningMask : IDisposable
 {
-    private readonly IReadOnlyList<Tensor> _targets;
-    private readonly IReadOnlyList<Tensor> _saved;
+    private readonly List<(Tensor Live, Tensor Saved)> _changed = [];
     private bool _restored;
 
-    internal AppliedPruningMask(PruningMask mask, IReadOnlyList<Tensor> targets, IReadOnlyList<Tensor> saved)
-    {
-        Mask = mask;
-        _targets = targets;
-        _saved = saved;
-    }
+    internal AppliedPruningMask(PruningMask mask) => Mask = mask;
 
     public PruningMask Mask { get; }
 
-    /// <summary>Copies the dense values back (a plain copy, so they are bit-identical to before).</summary>
+    /// <summary>Keeps a copy of <paramref name="target"/> before it is changed, so that disposing puts it back.</summary>
+    internal void Save(Tensor target) => _changed.Add((target, target.detach().clone()));
+
+    /// <summary>Copies the dense values back (a plain copy, so they are bit-identical to before), last change first.</summary>
     public void Dispose()
     {
         if (_restored) return;
         _restored = true;
         using var noGrad = no_grad();
-        for (var i = 0; i < _targets.Count; i++)
+        for (var i = _changed.Count - 1; i >= 0; i--)
         {
-            using var live = _targets[i].detach();
-            live.copy_(_saved[i]);
-            _saved[i].Dispose();
+            using var live = _changed[i].Live.detach();
+            live.copy_(_changed[i].Saved);
+            _changed[i].Saved.Dispose();
         }
     }
 }

@@ -99,4 +99,49 @@ public class PruningMaskTests
         var error = Assert.Throws<ArgumentException>(() => mask.ApplyTo(network));
         Assert.Contains("stage1.conv1", error.Message);
     }
+
+    [Fact]
+    public void AFailureHalfWayLeavesTheNetworkExactlyAsBefore()
+    {
+        // vgg-tiny with stage1.bn1's γ swapped for one of 3 channels after the network (and its graph) was built:
+        // a filter mask zeroes conv1's filters first, then finds γ the wrong shape and must undo the filters.
+        using var network = PruningTestModels.RandomZooModel(ModelZoo.VggTiny, seed: 15);
+        var norm = (TorchSharp.Modules.BatchNorm)network.ModuleNamed("stage1.bn1");
+        norm.weight = new TorchSharp.Modules.Parameter(ones(3));
+        var before = PruningTestModels.Snapshot(network);
+        var mask = PruningMask.FromUnits("stage1.conv1", PruningCriterion.Filter, [8, 1, 3, 3], [0, 2, 5]);
+
+        var error = Assert.Throws<ArgumentException>(() => mask.ApplyTo(network));
+
+        Assert.Contains("stage1.bn1.weight", error.Message); // it got past the conv's weight, which it had zeroed
+        PruningTestModels.AssertSameSnapshot(before, PruningTestModels.Snapshot(network));
+        Assert.NotEqual(0f, network.LayerWeight("stage1.conv1")[2].abs().sum().item<float>());
+    }
+
+    [Fact]
+    public void TheBatchNormIsFoundThroughTheGraphNotByPosition()
+    {
+        // conv1 → relu1 | bn1 in the next block: the BatchNorm is neither next to the conv nor in its block.
+        using var network = Models.PruningShapes.ConvReluThenNorm();
+        var norm = (TorchSharp.Modules.BatchNorm)network.ModuleNamed("stage1.bn1");
+        using (no_grad())
+        {
+            norm.running_mean!.copy_(tensor(new float[] { 0.5f, -0.2f, 0.1f, 0.3f }));
+            norm.bias!.copy_(tensor(new float[] { 0.7f, 0.4f, -0.3f, 0.2f }));
+        }
+        network.eval();
+        var mask = PruningMask.FromUnits("stage1.conv1", PruningCriterion.Filter, [4, 1, 1, 1], [1, 2]);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var images = randn(5, 1, 2, 2);
+        using (mask.ApplyTo(network))
+        {
+            var normalised = network.ForwardRange(0, 2, images); // conv1, relu1, bn1
+            for (var channel = 0; channel < 4; channel++)
+                Assert.Equal(mask.IsPruned(channel), normalised[.., channel].abs().max().item<float>() == 0);
+        }
+        // FoldedForward cannot fold a BatchNorm behind a ReLU, and says so instead of masking differently.
+        var error = Assert.Throws<NotSupportedException>(() => new FoldedForward(network));
+        Assert.Contains("stage1.bn1", error.Message);
+    }
 }
