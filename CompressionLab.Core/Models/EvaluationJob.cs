@@ -61,8 +61,8 @@ public static class EvaluationJob
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(store);
         request.Validate();
-        return (progress, cancellationToken) =>
-            Task.FromResult<string?>(ModelJobJson.Write(Run(request, catalog, store, progress, cancellationToken)));
+        return (job, cancellationToken) =>
+            Task.FromResult<string?>(ModelJobJson.Write(Run(request, catalog, store, job.Progress, cancellationToken)));
     }
 
     public static EvaluationReport Run(

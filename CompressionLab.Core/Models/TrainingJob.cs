@@ -70,6 +70,10 @@ public sealed record TrainingJobResult(
     long ParameterCount,
     double Seconds);
 
+/// <summary>A partial result of a training job: one finished epoch (with its validation metrics when there is a validation set).</summary>
+/// <param name="Epochs">How many epochs the run has in all.</param>
+public sealed record TrainingEpochFinished(EpochSummary Epoch, int Epochs) : JobPartial;
+
 /// <summary>Where a training job keeps its state between epochs, and which interrupted job's run it continues.</summary>
 /// <param name="JobId">The job itself: its state is saved at <see cref="TrainingStateStore.PathOf"/> this id after every epoch.</param>
 /// <param name="ResumesJob">An interrupted training job whose saved state this job takes over and continues; null for a new run.</param>
@@ -87,38 +91,23 @@ public static class TrainingJob
 {
     public const string Kind = "train";
 
-    /// <summary>The parameter that names the interrupted job a resumed training job continues.</summary>
-    public const string ResumesJobParameter = "resumesJob";
-
     /// <summary>Share of the progress bar the training loop fills; evaluation and saving take the rest.</summary>
     private const double TrainingShare = 0.96;
 
-    public static JobWork Create(TrainingRequest request, DatasetCatalog catalog, ModelStore store)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        ArgumentNullException.ThrowIfNull(catalog);
-        ArgumentNullException.ThrowIfNull(store);
-        request.Validate();
-        return (progress, cancellationToken) =>
-            Task.FromResult<string?>(ModelJobJson.Write(Run(request, catalog, store, progress, cancellationToken)));
-    }
-
-    /// <summary>A job that saves its state after every epoch (and, with <paramref name="resumesJob"/>, continues that job's run).</summary>
-    /// <param name="jobId">Completes with the job's id once it is queued: its state file is named by it.</param>
-    public static JobWork Create(TrainingRequest request, DatasetCatalog catalog, ModelStore store, TrainingStateStore states, Task<Guid> jobId,
+    /// <param name="states">
+    /// Where the job saves its state after every epoch (named by its own id); null: nothing is saved before the end.
+    /// </param>
+    /// <param name="resumesJob">An interrupted job whose saved state this job takes over and continues (needs <paramref name="states"/>).</param>
+    public static JobWork Create(TrainingRequest request, DatasetCatalog catalog, ModelStore store, TrainingStateStore? states = null,
         Guid? resumesJob = null)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(store);
-        ArgumentNullException.ThrowIfNull(states);
-        ArgumentNullException.ThrowIfNull(jobId);
+        if (resumesJob is not null && states is null) throw new ArgumentException("Resuming a training needs the store of training states.", nameof(states));
         request.Validate();
-        return async (progress, cancellationToken) =>
-        {
-            var id = await jobId.ConfigureAwait(false);
-            return ModelJobJson.Write(Run(request, catalog, store, progress, cancellationToken, new TrainingStateSlot(states, id, resumesJob)));
-        };
+        return (job, cancellationToken) => Task.FromResult<string?>(ModelJobJson.Write(Run(request, catalog, store, job.Progress, cancellationToken,
+            states is null ? null : new TrainingStateSlot(states, job.Id, resumesJob))));
     }
 
     /// <summary>
@@ -183,7 +172,7 @@ public static class TrainingJob
         Trainer.Train(model, train, settings, split.Validation, p =>
         {
             progress.Report((p.Fraction - before) / (1 - before) * TrainingShare, Describe(p) + resumed);
-            if (p.CompletedEpoch is { } epoch) progress.Publish(epoch);
+            if (p.CompletedEpoch is { } epoch) progress.Publish(new TrainingEpochFinished(epoch, p.Epochs));
         }, cancellationToken, resume, slot is null ? null : state => state.Save(slot.States.PathOf(slot.JobId)));
 
         progress.Report(TrainingShare, string.Create(CultureInfo.InvariantCulture, $"Evaluating on the {dataset.Test.Count:N0} test images"));

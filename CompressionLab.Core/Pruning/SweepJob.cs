@@ -38,10 +38,10 @@ public sealed record SweepRequest(
 
 /// <summary>First partial result of a sweep job: what will be swept (layers, levels), before any cell.</summary>
 /// <param name="Baseline">The dense model's metrics when the store already had them; otherwise they come with the first cell.</param>
-public sealed record SweepStarted(SweepRecord Sweep, SweepMetrics? Baseline);
+public sealed record SweepStarted(SweepRecord Sweep, SweepMetrics? Baseline) : JobPartial;
 
 /// <summary>A partial result of a sweep job: one finished cell (computed, or read from the store).</summary>
-public sealed record SweepCellFinished(Guid SweepId, SweepCell Cell, bool FromStore, int CellsDone, int CellsTotal, SweepMetrics Baseline);
+public sealed record SweepCellFinished(Guid SweepId, SweepCell Cell, bool FromStore, int CellsDone, int CellsTotal, SweepMetrics Baseline) : JobPartial;
 
 /// <summary>A finished sweep job's JSON result; the whole sweep is in the workspace's sweep history under <see cref="SweepId"/>.</summary>
 public sealed record SweepJobResult(
@@ -87,28 +87,24 @@ public static class SweepJob
     /// The id the sweep gets in the history (known before the job starts, so the page can find it); when the history
     /// already has the same sweep, that row is used instead and <see cref="SweepStarted"/> names it.
     /// </param>
-    /// <param name="jobId">Completes with the job's id once it is queued (recorded beside the sweep).</param>
-    public static JobWork Create(SweepRequest request, Guid sweepId, Task<Guid>? jobId, DatasetCatalog catalog, ModelStore store,
+    public static JobWork Create(SweepRequest request, Guid sweepId, DatasetCatalog catalog, ModelStore store,
         SqliteSweepCellStore cells, SweepHistory history)
     {
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
-        return async (progress, cancellationToken) =>
-        {
-            Guid? job = jobId is null ? null : await jobId.ConfigureAwait(false);
-            return ModelJobJson.Write(Run(request, sweepId, job, catalog, store, cells, history, progress, cancellationToken));
-        };
+        return (job, cancellationToken) =>
+            Task.FromResult<string?>(ModelJobJson.Write(Run(request, sweepId, catalog, store, cells, history, job, cancellationToken)));
     }
 
+    /// <param name="job">The running job: its id is recorded beside the sweep, its progress gets the cells.</param>
     public static SweepJobResult Run(
         SweepRequest request,
         Guid sweepId,
-        Guid? jobId,
         DatasetCatalog catalog,
         ModelStore store,
         SqliteSweepCellStore cells,
         SweepHistory history,
-        IJobProgress progress,
+        JobContext job,
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -116,8 +112,9 @@ public static class SweepJob
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(cells);
         ArgumentNullException.ThrowIfNull(history);
-        ArgumentNullException.ThrowIfNull(progress);
+        ArgumentNullException.ThrowIfNull(job);
         request.Validate();
+        var progress = job.Progress;
 
         var model = store.GetRequired(request.ModelId);
         var datasetName = request.Dataset ?? model.Dataset;
@@ -139,7 +136,7 @@ public static class SweepJob
 
         var identity = new SweepIdentity(checkpoint.Metadata.ContentHash, dataset.Name, subset.Key);
         var layers = settings.Layers!.Select(name => SweepLayer.From(network.Layer(name))).ToArray();
-        var record = history.Begin(jobId, model.Id, model.DisplayName, model.Architecture, identity, subset.Count,
+        var record = history.Begin(job.Id, model.Id, model.DisplayName, model.Architecture, identity, subset.Count,
             settings.CriterionKey, settings.Levels, layers, sweepId);
         progress.Publish(new SweepStarted(record, cells.Baseline(identity)));
         progress.Report(LoadingShare, string.Create(CultureInfo.InvariantCulture,
@@ -193,10 +190,8 @@ public sealed class SweepJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
         request.Validate();
         var model = store.GetRequired(request.ModelId);
         var id = sweepId ?? Guid.CreateVersion7();
-        var jobId = new TaskCompletionSource<Guid>(TaskCreationOptions.RunContinuationsAsynchronously);
         var parameters = ModelJobJson.Write(new
         {
-            sweepId = id,
             request.ModelId,
             dataset = request.Dataset ?? model.Dataset,
             criterion = request.CriterionKey,
@@ -204,18 +199,8 @@ public sealed class SweepJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
             request.SubsetSize,
             request.Layers,
         });
-        try
-        {
-            var job = scheduler.Enqueue(SweepJob.Kind, SweepJob.Title(model, request), parameters,
-                SweepJob.Create(request, id, jobId.Task, catalog, store, cells, history));
-            jobId.SetResult(job.Id);
-            return job;
-        }
-        catch (Exception e)
-        {
-            jobId.TrySetException(e);
-            throw;
-        }
+        return scheduler.Enqueue(SweepJob.Kind, SweepJob.Title(model, request), parameters,
+            SweepJob.Create(request, id, catalog, store, cells, history), new JobLinks(Subject: id));
     }
 
     /// <summary>
@@ -247,21 +232,5 @@ public sealed class SweepJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
             layers = layers.Where(name => name != output).ToArray();
         }
         return new SweepRequest(modelId, record.Dataset, criterion, norm, record.Levels, record.SubsetSize, layers);
-    }
-
-    /// <summary>The sweep id a sweep job was started with (from its parameters), or null for another kind of job.</summary>
-    public static Guid? SweepIdOf(JobSnapshot job)
-    {
-        ArgumentNullException.ThrowIfNull(job);
-        if (job.Kind != SweepJob.Kind) return null;
-        try
-        {
-            using var document = System.Text.Json.JsonDocument.Parse(job.ParametersJson);
-            return document.RootElement.TryGetProperty("sweepId", out var id) && id.TryGetGuid(out var guid) ? guid : null;
-        }
-        catch (System.Text.Json.JsonException)
-        {
-            return null;
-        }
     }
 }

@@ -60,7 +60,7 @@ public sealed class TrainingJobTests : IDisposable
             progress.Reports[^1].Message);
         Assert.Contains(progress.Reports, r => r.Message.StartsWith("epoch 1/2 · batch 1/8 · loss ", StringComparison.Ordinal));
         Assert.Contains(progress.Reports, r => r.Message.StartsWith("epoch 2/2 · batch 8/8 · loss ", StringComparison.Ordinal) && r.Message.Contains("· validation ", StringComparison.Ordinal));
-        var epochs = progress.Partials.Cast<EpochSummary>().ToArray();
+        var epochs = progress.Partials.Cast<TrainingEpochFinished>().Select(p => p.Epoch).ToArray();
         Assert.Equal([1, 2], epochs.Select(e => e.Epoch));
         Assert.All(epochs, e => Assert.InRange(e.ValidationTop1!.Value, 0, 1));
     }

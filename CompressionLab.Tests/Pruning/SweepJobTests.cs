@@ -36,7 +36,7 @@ public sealed class SweepJobTests : IDisposable
         new(_model.Id, Criterion: criterion, Levels: Levels, SubsetSize: 60);
 
     private SweepJobResult Run(SweepRequest request, RecordingProgress progress, Guid? sweepId = null, CancellationToken cancellationToken = default) =>
-        SweepJob.Run(request, sweepId ?? Guid.NewGuid(), null, _bench.Catalog, _bench.Store, _cells, _history, progress, cancellationToken);
+        SweepJob.Run(request, sweepId ?? Guid.NewGuid(), _bench.Catalog, _bench.Store, _cells, _history, new JobContext(Guid.NewGuid(), progress), cancellationToken);
 
     [Fact]
     public void PublishesThePlanThenEveryCellAndStoresTheSweep()
@@ -127,7 +127,7 @@ public sealed class SweepJobTests : IDisposable
         var scheduler = new NoScheduler();
         var job = new SweepJobs(scheduler, _bench.Catalog, _bench.Store, _cells, _history).Resume(interrupted.Id);
 
-        Assert.Equal(interrupted.Id, SweepJobs.SweepIdOf(job));
+        Assert.Equal(interrupted.Id, job.Links.Subject);
         var resumed = SweepJobs.ResumeRequest(interrupted);
         Assert.Equal((_model.Id, SyntheticDataset.Name, PruningCriterion.Filter, FilterNorm.L2, 60), (resumed.ModelId, resumed.Dataset, resumed.Criterion, resumed.Norm, resumed.SubsetSize));
         Assert.Equal(Levels, resumed.Levels);
@@ -188,15 +188,15 @@ public sealed class SweepJobTests : IDisposable
     }
 
     [Fact]
-    public void StartSweepRecordsTheSweepIdInTheJobParameters()
+    public void StartSweepLinksTheJobToItsSweepId()
     {
         var scheduler = new NoScheduler();
         var job = new SweepJobs(scheduler, _bench.Catalog, _bench.Store, _cells, _history).StartSweep(Request());
 
         Assert.Equal(SweepJob.Kind, job.Kind);
         Assert.Equal("Sweep lenet · element · synthetic", job.Title);
-        Assert.NotNull(SweepJobs.SweepIdOf(job));
-        Assert.Null(SweepJobs.SweepIdOf(job with { Kind = "train" }));
+        Assert.NotNull(job.Links.Subject);
+        Assert.DoesNotContain("sweepId", job.ParametersJson); // a typed link, not a parameter to parse back
     }
 
     /// <summary>Counts what would be queued and runs nothing.</summary>
@@ -204,10 +204,13 @@ public sealed class SweepJobTests : IDisposable
     {
         public int Enqueued { get; private set; }
 
-        public JobSnapshot Enqueue(string kind, string title, string parametersJson, JobWork work)
+        public JobSnapshot Enqueue(string kind, string title, string parametersJson, JobWork work, JobLinks? links = null)
         {
             Enqueued++;
-            return new JobSnapshot(Guid.NewGuid(), kind, title, parametersJson, JobState.Queued, 0, null, "", null, null, DateTimeOffset.UnixEpoch, null, null);
+            return new JobSnapshot(Guid.NewGuid(), kind, title, parametersJson, JobState.Queued, 0, null, "", null, null, DateTimeOffset.UnixEpoch, null, null)
+            {
+                Links = links ?? JobLinks.None,
+            };
         }
 
         public bool Cancel(Guid id) => false;
