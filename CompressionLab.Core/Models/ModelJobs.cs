@@ -100,7 +100,7 @@ public sealed class ModelJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
     {
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
-        var model = store.GetRequired(request.ModelId);
+        var model = request.Model.Resolve(store);
         return scheduler.Enqueue(EvaluationJob.Kind, EvaluationJob.Title(model, request), ModelJobJson.Write(request),
             EvaluationJob.Create(request, catalog, store));
     }

@@ -179,7 +179,7 @@ public sealed class TrainingJobResumeTests : IDisposable
     private (string WeightsHash, double? Top1, int? ResumedFrom) Stored(JobSnapshot job)
     {
         var result = ModelJobJson.Read<TrainingJobResult>(job.ResultJson!);
-        var record = _bench.Store.Get(result.ModelId)!;
+        var record = _bench.Store.Get(result.ModelId!.Value)!;
         using var details = JsonDocument.Parse(record.MetadataJson);
         var resumed = details.RootElement.GetProperty("resumedFromEpoch");
         return (details.RootElement.GetProperty("weightsHash").GetString()!, record.Top1,

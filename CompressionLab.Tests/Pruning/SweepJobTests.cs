@@ -36,7 +36,7 @@ public sealed class SweepJobTests : IDisposable
         new(_model.Id, Criterion: criterion, Levels: Levels, SubsetSize: 60);
 
     private SweepJobResult Run(SweepRequest request, RecordingProgress progress, Guid? sweepId = null, CancellationToken cancellationToken = default) =>
-        SweepJob.Run(request, sweepId ?? Guid.NewGuid(), _bench.Catalog, _bench.Store, _cells, _history, new JobContext(Guid.NewGuid(), progress), cancellationToken);
+        SweepJob.Run(request, sweepId ?? Guid.NewGuid(), _bench.Catalog, _bench.Store, _cells, _history, new JobContext(Guid.NewGuid(), progress), cancellationToken).Summary;
 
     [Fact]
     public void PublishesThePlanThenEveryCellAndStoresTheSweep()
@@ -129,7 +129,7 @@ public sealed class SweepJobTests : IDisposable
 
         Assert.Equal(interrupted.Id, job.Links.Subject);
         var resumed = SweepJobs.ResumeRequest(interrupted);
-        Assert.Equal((_model.Id, SyntheticDataset.Name, PruningCriterion.Filter, FilterNorm.L2, 60), (resumed.ModelId, resumed.Dataset, resumed.Criterion, resumed.Norm, resumed.SubsetSize));
+        Assert.Equal(((ModelSource)_model.Id, SyntheticDataset.Name, PruningCriterion.Filter, FilterNorm.L2, 60), (resumed.Model, resumed.Dataset, resumed.Criterion, resumed.Norm, resumed.SubsetSize));
         Assert.Equal(Levels, resumed.Levels);
         Assert.Equal(["hidden.fc1", "hidden.fc2"], resumed.Layers); // a filter sweep left classifier.fc out
         Assert.Contains("\"criterion\":\"filter-l2\"", job.ParametersJson);
@@ -160,8 +160,9 @@ public sealed class SweepJobTests : IDisposable
         Assert.Equal(record.ModelHash, document.GetProperty("model").GetProperty("weightsHash").GetString());
         Assert.Equal((60, record.Subset), (document.GetProperty("data").GetProperty("subsetSize").GetInt32(), document.GetProperty("data").GetProperty("subset").GetString()));
 
-        var asked = Assert.Throws<ArgumentException>(() => Run(Request(PruningCriterion.Filter) with { Layers = ["classifier.fc"] }, new RecordingProgress()));
+        var asked = Assert.Throws<InvalidRequestException>(() => Run(Request(PruningCriterion.Filter) with { Layers = ["classifier.fc"] }, new RecordingProgress()));
         Assert.Contains("'classifier.fc' cannot be in a filter sweep", asked.Message);
+        Assert.Equal(nameof(SweepRequest.Layers), asked.Setting);
     }
 
     [Theory]
@@ -181,10 +182,12 @@ public sealed class SweepJobTests : IDisposable
     [Fact]
     public void TooLargeASubsetAndUnknownLayersAreNamed()
     {
-        var tooMany = Assert.Throws<ArgumentOutOfRangeException>(() => Run(Request() with { SubsetSize = 121 }, new RecordingProgress()));
+        var tooMany = Assert.Throws<InvalidRequestException>(() => Run(Request() with { SubsetSize = 121 }, new RecordingProgress()));
         Assert.Contains("between 1 and 120", tooMany.Message);
-        var unknown = Assert.Throws<ArgumentException>(() => Run(Request() with { Layers = ["hidden.fc9"] }, new RecordingProgress()));
+        Assert.Equal(nameof(SweepRequest.SubsetSize), tooMany.Setting);
+        var unknown = Assert.Throws<InvalidRequestException>(() => Run(Request() with { Layers = ["hidden.fc9"] }, new RecordingProgress()));
         Assert.Contains("'hidden.fc9'", unknown.Message);
+        Assert.Equal(nameof(SweepRequest.Layers), unknown.Setting);
     }
 
     [Fact]
