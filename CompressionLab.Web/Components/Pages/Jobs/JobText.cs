@@ -100,7 +100,7 @@ public static class JobText
         ArgumentNullException.ThrowIfNull(job);
         ArgumentNullException.ThrowIfNull(saved);
         ArgumentNullException.ThrowIfNull(jobs);
-        return saved.GetValueOrDefault(job.Id) is { CanResume: true } && !jobs.Any(other => !other.IsFinished && ModelJobs.ResumedJobOf(other) == job.Id);
+        return saved.GetValueOrDefault(job.Id) is { CanResume: true } && !jobs.Any(other => !other.IsFinished && other.Links.Resumes == job.Id);
     }
 
     /// <summary>What each interrupted or failed training of <paramref name="jobs"/> saved (those that saved nothing are left out).</summary>
