@@ -64,15 +64,6 @@ public sealed record ResolvedPlan(IReadOnlyList<PlannedLayer> Layers)
 {
     public PlannedLayer Layer(string name) =>
         Layers.FirstOrDefault(l => l.Layer == name) ?? throw new ArgumentException($"The plan has no layer '{name}'.");
-
-    /// <summary>The same layers with other levels (e.g. an allocation's): an excluded layer stays at 0, a layer not named keeps its level.</summary>
-    public ResolvedPlan WithLevels(IReadOnlyDictionary<string, double> levels)
-    {
-        ArgumentNullException.ThrowIfNull(levels);
-        foreach (var name in levels.Keys)
-            if (Layers.All(l => l.Layer != name)) throw new ArgumentException($"The plan has no layer '{name}'.", nameof(levels));
-        return new([.. Layers.Select(l => !l.Excluded && levels.TryGetValue(l.Layer, out var level) ? l with { Level = level } : l)]);
-    }
 }
 
 /// <summary>
