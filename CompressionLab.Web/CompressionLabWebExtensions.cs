@@ -31,12 +31,17 @@ public static class CompressionLabWebExtensions
         builder.Services.AddMudServices();
 
         builder.Services.AddCompressionLabCore(builder.Configuration);
+        // Kestrel stops first and waits for its connections (a stop of an app with tabs open takes that long); running
+        // jobs must not wait for that before they are interrupted, so every hosted service is told to stop at once.
+        builder.Services.Configure<HostOptions>(host => host.ServicesStopConcurrently = true);
         builder.Services.AddSingleton<StarterPairEstimates>();
         return builder;
     }
 
     public static WebApplication MapCompressionLabWeb(this WebApplication app)
     {
+        ArgumentNullException.ThrowIfNull(app);
+        app.UseMiddleware<ShutdownGate>();
         if (!app.Environment.IsDevelopment())
         {
             app.UseExceptionHandler("/Error", createScopeForErrors: true);
