@@ -1,31 +1,19 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
 using System.Runtime.InteropServices;
 using CompressionLab.Cli.Commands;
 using CompressionLab.Core.Data;
+using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
 
 namespace CompressionLab.Cli;
 
-/// <summary>What a command gets to work with: where to print, and a token that Ctrl+C cancels.</summary>
-/// <param name="Out">Results; with <c>--json</c> the last line written here is the JSON object.</param>
-/// <param name="Err">Progress and errors.</param>
-public sealed record CliContext(TextWriter Out, TextWriter Err, CancellationToken CancellationToken)
-{
-    /// <summary>The dashboard's dataset and workspace settings, from <c>--config</c> and the environment.</summary>
-    public CliSettings Settings { get; init; } = new(new(), new());
-}
-
-/// <summary>A headless command: declares its options and runs with them parsed.</summary>
-public interface ICliCommand
-{
-    string Name { get; }
-    string Summary { get; }
-    IReadOnlyList<OptionSpec> Options { get; }
-
-    /// <summary>Runs the command; returns the exit code. Throws <see cref="UsageException"/> for bad arguments.</summary>
-    int Run(ParsedOptions options, CliContext context);
-}
-
-/// <summary>The CLI's entry point, callable in-process (tests) as well as from <c>Program</c>.</summary>
+/// <summary>
+/// The CLI's entry point, callable in-process (tests) as well as from <c>Program</c>: System.CommandLine parses, shows
+/// help and dispatches; this class turns what goes wrong into one line <c>error: ARGUMENT: problem</c> and an exit code.
+/// </summary>
 public static class CliApp
 {
     public const int Success = 0;
@@ -34,45 +22,53 @@ public static class CliApp
     public const int Cancelled = 130; // as a shell reports a process ended by SIGINT
     public const int InternalError = 70; // EX_SOFTWARE of sysexits.h: a bug, reported with its stack trace
 
-    public static IReadOnlyList<ICliCommand> Commands { get; } = [new DatasetsCommand(), new TrainCommand(), new EvalCommand(), new SweepCommand(), new BenchSweepCommand(), new BenchTrainCommand()];
+    /// <summary>Every command, the one list of what the CLI can do (help, dispatch and <see cref="ComputesWithTorch"/> read it).</summary>
+    public static IReadOnlyList<CliCommand> Commands() =>
+        [new DatasetsCommand(), new TrainCommand(), new EvalCommand(), new SweepCommand(), new BenchSweepCommand(), new BenchTrainCommand()];
 
-    /// <summary>Whether <paramref name="args"/> start a command that computes with TorchSharp (not help, datasets or a typo).</summary>
-    public static bool IsComputeCommand(string[] args) =>
-        args is [("train" or "eval" or "sweep"), ..] or ["bench", ("sweep" or "train"), ..];
+    /// <summary>Whether <paramref name="args"/> run a command that computes with TorchSharp (not help, datasets or a typo).</summary>
+    public static bool ComputesWithTorch(string[] args)
+    {
+        var parse = CreateRoot(Commands(), out _).Parse(args);
+        return parse.Action is not HelpAction && parse.CommandResult.Command is CliCommand { ComputesWithTorch: true };
+    }
 
     public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
-        if (args.Length == 0)
+        var context = new CliContext(output, error, cancellationToken);
+        var commands = Commands();
+        var root = CreateRoot(commands, out var config);
+        CliCommand? running = null;
+        foreach (var command in commands)
         {
-            error.WriteLine("error: no command given. " + CommandList());
-            return BadArguments;
+            command.SetAction(parse =>
+            {
+                running = command;
+                return command.Execute(parse, context with { Settings = CliSettings.Load(parse.GetValue(config)) });
+            });
         }
-        if (args[0] is "help" or "--help" or "-h")
+
+        var parsed = root.Parse(args);
+        var invocation = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
+        if (parsed.Action is not HelpAction && parsed.Errors.Count > 0)
         {
-            WriteHelp(output);
-            return Success;
-        }
-        // A command's name may be two words ("bench sweep"); the longest name that starts the arguments wins.
-        var command = Commands
-            .Where(c => c.Name.Split(' ') is var words && words.Length <= args.Length && words.SequenceEqual(args[..words.Length]))
-            .MaxBy(c => c.Name.Length);
-        if (command is null)
-        {
-            var group = Commands.Where(c => c.Name.StartsWith(args[0] + " ", StringComparison.Ordinal)).Select(c => $"'{c.Name}'").ToArray();
-            error.WriteLine(group.Length > 0
-                ? $"error: {string.Join(' ', args.Take(2))}: unknown command; use {string.Join(" or ", group)}."
-                : $"error: {args[0]}: unknown command. {CommandList()}");
+            error.WriteLine($"error: {Describe(parsed, args)}");
             return BadArguments;
         }
         try
         {
-            var options = ParsedOptions.Parse(command.Name, args[command.Name.Split(' ').Length..], [.. command.Options, CliSettings.ConfigOption]);
-            var settings = CliSettings.Load(options.String(CliSettings.ConfigOption.Name));
-            return command.Run(options, new CliContext(output, error, cancellationToken) { Settings = settings });
+            return parsed.Invoke(invocation);
         }
         catch (UsageException e)
         {
             error.WriteLine($"error: {e.Message}");
+            return BadArguments;
+        }
+        catch (InvalidRequestException e)
+        {
+            // The job refused a setting: name the option it came from.
+            var option = running?.SettingOptions.GetValueOrDefault(e.Setting);
+            error.WriteLine(option is null ? $"error: {OneLine(e.Message)}" : $"error: {option}: {OneLine(e.Message)}");
             return BadArguments;
         }
         catch (OperationCanceledException)
@@ -95,6 +91,96 @@ public static class CliApp
         }
     }
 
+    /// <summary>The root command: the commands, grouped by their first word (<c>bench sweep</c>), and <c>--config</c> for all.</summary>
+    private static RootCommand CreateRoot(IReadOnlyList<CliCommand> commands, out Option<string?> config)
+    {
+        config = new Option<string?>("--config")
+        {
+            Description = "settings file in appsettings.json's shape (its Datasets and Workspace sections); environment variables " +
+                          "such as Datasets__Folders__0=/data/fashion-mnist or Workspace__Folder=/srv/clab override it",
+            HelpName = "FILE",
+            Recursive = true,
+        };
+        var root = new RootCommand("CompressionLab: train, evaluate and measure the pruning sensitivity of image classifiers (see the README).")
+        {
+            config,
+        };
+        var bench = new Command("bench", "benchmarks of the engine: 'bench sweep' or 'bench train'");
+        foreach (var command in commands) (command is BenchSweepCommand or BenchTrainCommand ? bench : root).Subcommands.Add(command);
+        root.Subcommands.Add(bench);
+        var help = new Command("help", "show the help of every command");
+        help.SetAction(parse =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            foreach (var path in new[] { Array.Empty<string>() }.Concat(commands.Select(CommandPath)))
+            {
+                root.Parse([.. path, "--help"]).Invoke(parse.InvocationConfiguration);
+                output.WriteLine();
+            }
+            return Success;
+        });
+        root.Subcommands.Add(help);
+        // A bare command group or no command at all: say which commands there are.
+        bench.SetAction(Refuse("bench", "choose what to benchmark: 'bench sweep' or 'bench train'"));
+        root.SetAction(Refuse("compressionlab", "no command given; see 'compressionlab --help'"));
+        return root;
+    }
+
+    private static Func<ParseResult, int> Refuse(string argument, string problem) => _ => throw new UsageException(argument, problem);
+
+    /// <summary>The words that name a command from the root, e.g. ["bench", "sweep"].</summary>
+    private static string[] CommandPath(Command command) =>
+        command is BenchSweepCommand or BenchTrainCommand ? ["bench", command.Name] : [command.Name];
+
+    /// <summary>
+    /// A parse error as one line: the argument it concerns, the parser's own words, and the parser's suggestion for a
+    /// mistyped command or option.
+    /// </summary>
+    private static string Describe(ParseResult parsed, IReadOnlyList<string> args)
+    {
+        var first = parsed.Errors[0];
+        var unmatched = parsed.UnmatchedTokens.FirstOrDefault();
+        var argument = first.SymbolResult switch
+        {
+            OptionResult option => option.Option.Name,
+            ArgumentResult { Parent: OptionResult option } => option.Option.Name,
+            _ => unmatched ?? parsed.CommandResult.Command.Name,
+        };
+        var problem = Words(first.Message);
+        // "--json=yes" reaches the parser as "--json" and an unmatched "yes": name the option the value was given to.
+        if (unmatched is not null && args.FirstOrDefault(a => a.StartsWith("--", StringComparison.Ordinal) && a.EndsWith("=" + unmatched, StringComparison.Ordinal)) is { } inline)
+        {
+            argument = inline[..inline.IndexOf('=', StringComparison.Ordinal)];
+            problem = $"takes no value (got '{inline}')";
+        }
+        else if (unmatched is not null && parsed.Action is ParseErrorAction errorAction)
+        {
+            problem += Suggestion(parsed, errorAction, unmatched);
+        }
+        // Options given to a group of commands ("bench --model x"): say which commands the group has.
+        if (parsed.CommandResult.Command is { Subcommands.Count: > 0 } group and not RootCommand)
+            problem = problem.TrimEnd('.') + $"; use {string.Join(" or ", group.Subcommands.Select(c => $"'{group.Name} {c.Name}'"))}";
+        return OneLine($"{argument}: {problem}");
+    }
+
+    /// <summary>The library's typo correction for <paramref name="token"/> ("Did you mean one of the following? train"), without its help text.</summary>
+    private static string Suggestion(ParseResult parsed, ParseErrorAction errorAction, string token)
+    {
+        errorAction.ShowHelp = false;
+        errorAction.ShowTypoCorrections = true;
+        using var captured = new StringWriter();
+        parsed.Invoke(new InvocationConfiguration { Output = captured, Error = captured, EnableDefaultExceptionHandler = false });
+        // Its layout: the errors, then per unmatched token "'x' was not matched. Did you mean one of the following?" and one candidate a line.
+        var lines = captured.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var start = Array.FindIndex(lines, line => line.StartsWith($"'{token}' was not matched.", StringComparison.Ordinal));
+        if (start < 0) return "";
+        var candidates = lines.Skip(start + 1).TakeWhile(line => !line.Contains(' ', StringComparison.Ordinal)).ToArray();
+        return candidates.Length == 0 ? "" : $" Did you mean {string.Join(" or ", candidates.Select(c => $"'{c}'"))}?";
+    }
+
+    /// <summary>The parser's words on one line, its tabs and line breaks as single spaces.</summary>
+    private static string Words(string text) => string.Join(' ', text.Split((char[])[' ', '\t', '\r', '\n'], StringSplitOptions.RemoveEmptyEntries));
+
     /// <summary>
     /// What bad files and a bad machine state raise in the engine (corrupt or truncated datasets, checkpoints and
     /// workspace databases, unreadable or unwritable paths, native TorchSharp and SQLite errors); each message names
@@ -104,27 +190,6 @@ public static class CliApp
         e is InputFileException or IdxFormatException or CheckpointException or TrainingStateException or DatasetDownloadException
             or IOException or InvalidDataException or UnauthorizedAccessException
             or ArgumentException or ExternalException; // ExternalException: TorchSharp's native errors and SqliteException (a DbException)
-
-    private static string CommandList() => $"Commands: {string.Join(", ", Commands.Select(c => c.Name))} (see 'help').";
-
-    private static void WriteHelp(TextWriter output)
-    {
-        output.WriteLine("compressionlab <command> [options]");
-        foreach (var command in Commands)
-        {
-            output.WriteLine();
-            output.WriteLine($"  {command.Name}: {command.Summary}");
-            foreach (var option in command.Options)
-                output.WriteLine($"    {option.Usage,-22} {option.Help}{(option.Required ? " (required)" : "")}");
-        }
-        output.WriteLine();
-        output.WriteLine("  every command also takes:");
-        output.WriteLine($"    {CliSettings.ConfigOption.Usage,-22} {CliSettings.ConfigOption.Help}");
-        output.WriteLine();
-        output.WriteLine("  Dataset folders and the workspace come from the same settings as the dashboard's: the --config file, then");
-        output.WriteLine("  environment variables such as Datasets__Folders__0=/data/fashion-mnist or Workspace__Folder=/srv/clab, which");
-        output.WriteLine("  override it. Without them the defaults apply (see the README).");
-    }
 
     internal static string OneLine(string text) => text.ReplaceLineEndings(" ");
 }

@@ -1,14 +1,22 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace CompressionLab.Cli;
 
-/// <summary>Writes a command's result as one JSON object on one line (scripts read the last line).</summary>
+/// <summary>
+/// How every command writes its result: a typed record as one JSON object on one line (scripts read the last line),
+/// keys in snake_case, enums as their snake_case names, accuracies as fractions.
+/// </summary>
 public static class CliJson
 {
-    private static readonly JsonSerializerOptions Options = new() { WriteIndented = false };
+    public static JsonSerializerOptions Options { get; } = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+        WriteIndented = false,
+    };
 
-    public static void WriteLine(TextWriter output, object result) =>
-        output.WriteLine(JsonSerializer.Serialize(result, Options));
+    public static void WriteLine<T>(TextWriter output, T result) => output.WriteLine(JsonSerializer.Serialize(result, Options));
 
     /// <summary>Fractions and seconds rounded for reading; four to six digits are more than a measurement carries.</summary>
     public static double Round(double value, int digits = 6) => Math.Round(value, digits);

@@ -13,10 +13,6 @@ namespace CompressionLab.Cli;
 /// </summary>
 public sealed record CliSettings(DatasetOptions Datasets, WorkspaceOptions Workspace)
 {
-    /// <summary>The option every command takes; <see cref="CliApp"/> reads it before the command runs.</summary>
-    public static OptionSpec ConfigOption { get; } =
-        new("config", "settings file in appsettings.json's shape (its Datasets and Workspace sections)", ValueName: "FILE");
-
     /// <summary>
     /// Reads <paramref name="configFile"/> (when given) and the environment. A missing, unreadable or malformed file,
     /// or a value that does not fit its setting, is a <see cref="UsageException"/> naming <c>--config</c> (or the

@@ -38,11 +38,4 @@ public static class DatasetSource
             throw new InputFileException(argument, $"{name} cannot be loaded: {CliApp.OneLine(e.Message)}", e);
         }
     }
-
-    /// <summary>The split every model job uses: a seeded, class-stratified validation hold-out of the official train part.</summary>
-    public static (LabeledImages Train, LabeledImages Validation) SplitTrain(Dataset dataset)
-    {
-        var split = TrainingJob.Split(dataset);
-        return (split.Train, split.Validation);
-    }
 }

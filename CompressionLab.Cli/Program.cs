@@ -3,7 +3,7 @@ using CompressionLab.Core.Models;
 
 // Before libtorch loads (see TorchRuntime). The compute commands let idle OpenMP threads spin when the
 // machine is otherwise idle; everything else (and a busy machine) keeps them sleeping.
-TorchRuntime.PrepareEnvironment(spinIfMachineIdle: CliApp.IsComputeCommand(args));
+TorchRuntime.PrepareEnvironment(spinIfMachineIdle: CliApp.ComputesWithTorch(args));
 
 using var cancel = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>

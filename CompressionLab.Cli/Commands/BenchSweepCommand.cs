@@ -1,4 +1,6 @@
+using System.CommandLine;
 using System.Globalization;
+using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
 
@@ -9,67 +11,84 @@ namespace CompressionLab.Cli.Commands;
 /// the same sweep timed naive (whole network per cell) and cached (prefix caching) in one process, beside the FLOP
 /// ceiling of caching and the machine's measured fp32 matrix-multiply peak. No cell cache is used: both runs compute.
 /// </summary>
-public sealed class BenchSweepCommand : ICliCommand
+public sealed class BenchSweepCommand : CliCommand
 {
-    public string Name => "bench sweep";
-    public string Summary => "time a sweep naive vs cached; speed-up beside the FLOP ceiling, GFLOP/s beside the mm peak";
+    private readonly Option<string> _model = TextOption("--model", "checkpoint file (the issue's benchmark uses a vgg-small)", "FILE", required: true);
+    private readonly Option<string> _dataset = TextOption("--dataset", "dataset name (fashion-mnist or synthetic)", "NAME", required: true);
+    private readonly Option<int?> _limit = IntOption("--limit", $"validation images per cell (default {SweepSubset.DefaultSize})", 1, int.MaxValue);
+    private readonly Option<string?> _criterion = new("--criterion") { Description = "element (default) or filter", HelpName = "element|filter" };
+    private readonly Option<string?> _norm = new("--norm") { Description = "filter ranking norm, l1 (default) or l2", HelpName = "l1|l2" };
+    private readonly Option<string?> _levels = new("--levels") { Description = "sparsity levels (default 0,0.05,...,0.95)", HelpName = "LIST" };
+    private readonly Option<string?> _layers = new("--layers") { Description = "layer names, comma-separated (default: all)", HelpName = "LIST" };
+    private readonly Option<int?> _batch = IntOption("--batch", $"images per forward pass (default {SweepRequest.DefaultBatchSize})", 1, 65_536);
+    private readonly Option<int?> _threads = IntOption("--threads", "intra-op threads for the timed runs (default: one per core)", 1, 1024);
+    private readonly Option<bool> _json = JsonOption();
 
-    public IReadOnlyList<OptionSpec> Options { get; } =
-    [
-        new("model", "checkpoint file (the issue's benchmark uses a vgg-small)", Required: true, ValueName: "FILE"),
-        new("dataset", "dataset name (fashion-mnist or synthetic)", Required: true, ValueName: "NAME"),
-        new("limit", $"validation images per cell (default {SweepSubset.DefaultSize})", ValueName: "N"),
-        new("criterion", "element (default) or filter", ValueName: "element|filter"),
-        new("norm", "filter ranking norm, l1 (default) or l2", ValueName: "l1|l2"),
-        new("levels", "sparsity levels (default 0,0.05,...,0.95)", ValueName: "LIST"),
-        new("layers", "layer names, comma-separated (default: all)", ValueName: "LIST"),
-        new("batch", "images per forward pass (default 64)", ValueName: "N"),
-        new("threads", "intra-op threads for the timed runs (default: one per core)", ValueName: "N"),
-        new("json", "print one JSON object as the last line", IsFlag: true),
-    ];
-
-    public int Run(ParsedOptions options, CliContext context)
+    public BenchSweepCommand() : base("sweep", "time a sweep naive vs cached; speed-up beside the FLOP ceiling, GFLOP/s beside the mm peak")
     {
-        var path = SweepInputs.ModelPath(options);
-        var dataset = SweepInputs.LoadDataset(options, context);
-        var subset = SweepInputs.Subset(dataset, options);
+        _criterion.AcceptOnlyFromAmong("element", "filter");
+        _norm.AcceptOnlyFromAmong("l1", "l2");
+        foreach (var option in new Option[] { _model, _dataset, _limit, _criterion, _norm, _levels, _layers, _batch, _threads, _json }) Options.Add(option);
+    }
+
+    public override bool ComputesWithTorch => true;
+
+    public override IReadOnlyDictionary<string, string> SettingOptions { get; } = new Dictionary<string, string>
+    {
+        [nameof(SweepRequest.Dataset)] = "--dataset",
+        [nameof(SweepRequest.Levels)] = "--levels",
+        [nameof(SweepRequest.Layers)] = "--layers",
+        [nameof(SweepRequest.SubsetSize)] = "--limit",
+        [nameof(SweepRequest.BatchSize)] = "--batch",
+    };
+
+    public override int Execute(ParseResult parse, CliContext context)
+    {
+        var criterion = parse.GetValue(_criterion) ?? "element";
+        var norm = parse.GetValue(_norm);
+        if (norm is not null && criterion == "element")
+            throw new UsageException("--norm", "only applies to --criterion filter (element pruning ranks single weights by |w|)");
+        var model = CommandInputs.ModelFile(parse.GetRequiredValue(_model));
+        // The sweep job's request, for its checks and its engine settings; the benchmark itself runs no job.
+        var request = new SweepRequest(model, parse.GetRequiredValue(_dataset), PruningCriterionText.ParseCriterion(criterion),
+            norm is null ? FilterNorm.L1 : PruningCriterionText.ParseNorm(norm), CommandInputs.Levels(parse.GetValue(_levels)),
+            parse.GetValue(_limit) ?? SweepSubset.DefaultSize, CommandInputs.List(parse.GetValue(_layers)),
+            parse.GetValue(_batch) ?? SweepRequest.DefaultBatchSize);
+        request.Validate();
+        var dataset = DatasetSource.Load(context, request.Dataset!);
+        SweepSubset subset;
+        try
+        {
+            subset = SweepSubset.Validation(dataset, request.SubsetSize);
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw InvalidRequestException.For(nameof(SweepRequest.SubsetSize), e);
+        }
 
         TorchRuntime.Configure();
-        using var checkpoint = SweepInputs.LoadCheckpoint(path, subset.Images);
-        var settings = SweepInputs.Settings(options, checkpoint.Model, defaultCriterion: "element");
+        using var checkpoint = Load(model, subset, dataset.Name);
+        SweepSettings settings;
+        try
+        {
+            settings = request.Settings().Normalize(checkpoint.Model);
+        }
+        catch (ArgumentException e)
+        {
+            throw InvalidRequestException.For(nameof(SweepRequest.Layers), e);
+        }
         context.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{checkpoint.Model.Architecture}: {settings.CriterionKey} sweep of {settings.Layers!.Count} layers × {settings.Levels.Count} levels on {subset.Count:N0} images, naive then cached"));
-        var threads = options.Int("threads", 1, 1024);
-        var r = SweepBenchmark.Run(checkpoint.Model, subset.Images, settings, threads, context.CancellationToken);
+        var r = SweepBenchmark.Run(checkpoint.Model, subset.Images, settings, parse.GetValue(_threads), context.CancellationToken);
 
-        if (options.Flag("json"))
+        if (parse.GetValue(_json))
         {
-            CliJson.WriteLine(context.Out, new Dictionary<string, object>
-            {
-                ["naive_seconds"] = CliJson.Round(r.NaiveSeconds),
-                ["cached_seconds"] = CliJson.Round(r.CachedSeconds),
-                ["speedup"] = CliJson.Round(r.Speedup, 4),
-                ["flop_ratio"] = CliJson.Round(r.FlopRatio, 4),
-                ["time_ratio"] = CliJson.Round(r.TimeRatio, 4),
-                ["speedup_of_ceiling"] = CliJson.Round(r.SpeedupOfCeiling, 4),
-                ["speedup_of_time_ceiling"] = CliJson.Round(r.SpeedupOfTimeCeiling, 4),
-                ["images_per_second"] = CliJson.Round(r.ImagesPerSecond, 1),
-                ["gflops"] = CliJson.Round(r.Gflops, 3),
-                ["cached_gflops"] = CliJson.Round(r.CachedGflops, 3),
-                ["peak_gflops"] = CliJson.Round(r.PeakGflops, 3),
-                ["fraction_of_peak"] = CliJson.Round(r.FractionOfPeak, 4),
-                ["architecture"] = r.Architecture,
-                ["images"] = r.Images,
-                ["layers"] = r.Layers,
-                ["levels"] = r.Levels,
-                ["pruned_cells"] = r.PrunedCells,
-                ["threads"] = r.Threads,
-                ["omp_wait"] = TorchRuntime.WaitPolicy,
-                ["batch_size"] = r.BatchSize,
-                ["fold_batch_norm"] = r.FoldBatchNorm,
-                ["results_identical"] = r.ResultsIdentical,
-                ["peak_rss_mib"] = CliJson.Round(r.PeakRssBytes / (1024.0 * 1024.0), 1),
-            });
+            CliJson.WriteLine(context.Out, new BenchSweepJson(
+                CliJson.Round(r.NaiveSeconds), CliJson.Round(r.CachedSeconds), CliJson.Round(r.Speedup, 4), CliJson.Round(r.FlopRatio, 4),
+                CliJson.Round(r.TimeRatio, 4), CliJson.Round(r.SpeedupOfCeiling, 4), CliJson.Round(r.SpeedupOfTimeCeiling, 4),
+                CliJson.Round(r.ImagesPerSecond, 1), CliJson.Round(r.Gflops, 3), CliJson.Round(r.CachedGflops, 3), CliJson.Round(r.PeakGflops, 3),
+                CliJson.Round(r.FractionOfPeak, 4), r.Architecture, r.Images, r.Layers, r.Levels, r.PrunedCells, r.Threads, TorchRuntime.WaitPolicy,
+                r.BatchSize, r.FoldBatchNorm, r.ResultsIdentical, CliJson.Round(r.PeakRssBytes / (1024.0 * 1024.0), 1)));
         }
         else
         {
@@ -80,4 +99,22 @@ public sealed class BenchSweepCommand : ICliCommand
         }
         return CliApp.Success;
     }
+
+    /// <summary>The checkpoint the sweep jobs would load, with the same checks; a corrupt file names <c>--model</c>.</summary>
+    private static Checkpoint Load(CheckpointFile model, SweepSubset subset, string dataset)
+    {
+        try
+        {
+            return model.Resolve(store: null).Load(subset.Images, dataset, "swept");
+        }
+        catch (CheckpointException e)
+        {
+            throw CommandInputs.ModelProblem(e);
+        }
+    }
 }
+
+internal sealed record BenchSweepJson(
+    double NaiveSeconds, double CachedSeconds, double Speedup, double FlopRatio, double TimeRatio, double SpeedupOfCeiling, double SpeedupOfTimeCeiling,
+    double ImagesPerSecond, double Gflops, double CachedGflops, double PeakGflops, double FractionOfPeak, string Architecture, int Images,
+    int Layers, int Levels, int PrunedCells, int Threads, string OmpWait, int BatchSize, bool FoldBatchNorm, bool ResultsIdentical, double PeakRssMib);

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using CompressionLab.Core.Models;
 
@@ -8,54 +9,42 @@ namespace CompressionLab.Cli.Commands;
 /// architecture timed the plain module-by-module way and the engine's way (channels-last from an im2col first conv),
 /// interleaved in one process (see <see cref="TrainingBenchmark"/>).
 /// </summary>
-public sealed class BenchTrainCommand : ICliCommand
+public sealed class BenchTrainCommand : CliCommand
 {
-    public string Name => "bench train";
-    public string Summary => "time training steps module-by-module (NCHW) vs the engine's channels-last path";
+    private readonly Option<string> _arch = TextOption("--arch", $"architecture: {string.Join(", ", ModelZoo.Architectures)}", "NAME", required: true);
+    private readonly Option<string> _dataset = TextOption("--dataset", "dataset name (see 'datasets')", "NAME", required: true);
+    private readonly Option<int?> _steps = IntOption("--steps", "timed steps per path (default 20)", 1, 10_000);
+    private readonly Option<int?> _batch = IntOption("--batch", "images per step (default: the architecture's training batch, 128)", 2, 4096);
+    private readonly Option<int?> _threads = IntOption("--threads", "intra-op threads (default: one per core)", 1, 1024);
+    private readonly Option<bool> _json = JsonOption();
 
-    public IReadOnlyList<OptionSpec> Options { get; } =
-    [
-        new("arch", $"architecture: {string.Join(", ", ModelZoo.Architectures)}", Required: true, ValueName: "NAME"),
-        new("dataset", "dataset name (see 'datasets')", Required: true, ValueName: "NAME"),
-        new("steps", "timed steps per path (default 20)", ValueName: "N"),
-        new("batch", "images per step (default: the architecture's training batch, 128)", ValueName: "N"),
-        new("threads", "intra-op threads (default: one per core)", ValueName: "N"),
-        new("json", "print one JSON object as the last line", IsFlag: true),
-    ];
-
-    public int Run(ParsedOptions options, CliContext context)
+    public BenchTrainCommand() : base("train", "time training steps module-by-module (NCHW) vs the engine's channels-last path")
     {
-        var arch = options.RequiredString("arch");
-        if (!ModelZoo.Architectures.Contains(arch))
-            throw new UsageException("--arch", $"unknown architecture '{arch}' (known: {string.Join(", ", ModelZoo.Architectures)})");
-        var steps = options.Int("steps", 1, 10_000) ?? 20;
-        var batch = options.Int("batch", 2, 4096) ?? TrainingSettings.ForArchitecture(arch).BatchSize;
-        var threads = options.Int("threads", 1, 1024);
-        var dataset = DatasetSource.Load(context, options.RequiredString("dataset"));
-        var (train, _) = DatasetSource.SplitTrain(dataset);
+        _arch.AcceptOnlyFromAmong([.. ModelZoo.Architectures]);
+        foreach (var option in new Option[] { _arch, _dataset, _steps, _batch, _threads, _json }) Options.Add(option);
+    }
+
+    public override bool ComputesWithTorch => true;
+
+    public override int Execute(ParseResult parse, CliContext context)
+    {
+        var arch = parse.GetRequiredValue(_arch);
+        var steps = parse.GetValue(_steps) ?? 20;
+        var batch = parse.GetValue(_batch) ?? TrainingSettings.ForArchitecture(arch).BatchSize;
+        var dataset = DatasetSource.Load(context, parse.GetRequiredValue(_dataset));
+        var train = TrainingJob.Split(dataset).Train;
         if (train.Count < batch) throw new UsageException("--batch", $"{batch} is more than the {train.Count} training images of {dataset.Name}");
 
         TorchRuntime.Configure();
         context.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{arch}: {steps} training steps of {batch} images per path, interleaved; idle OpenMP threads {TorchRuntime.WaitPolicy}"));
-        var r = TrainingBenchmark.Run(arch, train, steps, batch, threads, context.CancellationToken);
+        var r = TrainingBenchmark.Run(arch, train, steps, batch, parse.GetValue(_threads), context.CancellationToken);
 
-        if (options.Flag("json"))
+        if (parse.GetValue(_json))
         {
-            CliJson.WriteLine(context.Out, new Dictionary<string, object>
-            {
-                ["architecture"] = r.Architecture,
-                ["batch_size"] = r.BatchSize,
-                ["steps"] = r.Steps,
-                ["module_ms_per_step"] = CliJson.Round(r.ModuleMilliseconds, 3),
-                ["engine_ms_per_step"] = CliJson.Round(r.EngineMilliseconds, 3),
-                ["speedup"] = CliJson.Round(r.Speedup, 4),
-                ["images_per_second"] = CliJson.Round(r.ImagesPerSecond, 1),
-                ["epoch_seconds"] = CliJson.Round(r.EpochSeconds(train.Count), 1),
-                ["train_images"] = train.Count,
-                ["threads"] = r.Threads,
-                ["omp_wait"] = r.WaitPolicy,
-            });
+            CliJson.WriteLine(context.Out, new BenchTrainJson(r.Architecture, r.BatchSize, r.Steps, CliJson.Round(r.ModuleMilliseconds, 3),
+                CliJson.Round(r.EngineMilliseconds, 3), CliJson.Round(r.Speedup, 4), CliJson.Round(r.ImagesPerSecond, 1),
+                CliJson.Round(r.EpochSeconds(train.Count), 1), train.Count, r.Threads, r.WaitPolicy));
         }
         else
         {
@@ -65,3 +54,9 @@ public sealed class BenchTrainCommand : ICliCommand
         return CliApp.Success;
     }
 }
+
+/// <param name="ModuleMsPerStep">Milliseconds per step, module by module.</param>
+internal sealed record BenchTrainJson(
+    string Architecture, int BatchSize, int Steps, [property: System.Text.Json.Serialization.JsonPropertyName("module_ms_per_step")] double ModuleMsPerStep,
+    [property: System.Text.Json.Serialization.JsonPropertyName("engine_ms_per_step")] double EngineMsPerStep, double Speedup, double ImagesPerSecond,
+    double EpochSeconds, int TrainImages, int Threads, string OmpWait);

@@ -1,4 +1,6 @@
+using System.CommandLine;
 using System.Globalization;
+using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
 using CompressionLab.Core.Workspace;
@@ -7,152 +9,196 @@ namespace CompressionLab.Cli.Commands;
 
 /// <summary>
 /// <c>sweep --model FILE --dataset NAME --criterion element|filter [--norm l1|l2] [--levels 0,0.1,...] [--layers A,B]
-/// [--limit N] [--csv FILE] [--workspace DIR] [--json]</c>: per-layer pruning sensitivity of a checkpoint on the
-/// stratified validation subset, with cells cached in the workspace (a repeated sweep is read back, an interrupted one resumes).
+/// [--limit N] [--batch N] [--csv FILE] [--workspace DIR] [--json]</c>: the dashboard's sweep job (<see cref="SweepJob.Run"/>)
+/// on a checkpoint file, with cells cached in the workspace (a repeated sweep is read back, an interrupted one resumes).
 /// </summary>
-public sealed class SweepCommand : ICliCommand
+public sealed class SweepCommand : CliCommand
 {
-    public string Name => "sweep";
-    public string Summary => "per-layer pruning sensitivity (top-1/top-5, loss); cells are cached in the workspace";
+    private readonly Option<string> _model = TextOption("--model", "checkpoint file", "FILE", required: true);
+    private readonly Option<string> _dataset = TextOption("--dataset", "dataset name (fashion-mnist or synthetic)", "NAME", required: true);
+    private readonly Option<string> _criterion = TextOption("--criterion", "element (single weights by |w|) or filter (whole filters/neurons by norm)", "element|filter", required: true);
+    private readonly Option<string?> _norm = new("--norm") { Description = "filter ranking norm, l1 (default) or l2", HelpName = "l1|l2" };
+    private readonly Option<string?> _levels = new("--levels") { Description = "sparsity levels in [0, 1), comma-separated (default 0,0.05,...,0.95)", HelpName = "LIST" };
+    private readonly Option<string?> _layers = new("--layers") { Description = "layer names, comma-separated (default: every conv and linear layer)", HelpName = "LIST" };
+    private readonly Option<int?> _limit = IntOption("--limit", $"validation images per cell, a stratified subset (default {SweepSubset.DefaultSize})", 1, int.MaxValue);
+    private readonly Option<int?> _batch = IntOption("--batch", $"images per forward pass (default {SweepRequest.DefaultBatchSize}; results do not depend on it)", 1, 65_536);
+    private readonly Option<string?> _csv = new("--csv") { Description = "also write Distiller's sensitivity CSV (parameter,sparsity,top1,top5,loss) here", HelpName = "FILE" };
+    private readonly Option<string?> _workspace = new("--workspace") { Description = "workspace folder for the cell cache (default: the dashboard's, Workspace:Folder of the settings)", HelpName = "DIR" };
+    private readonly Option<bool> _json = JsonOption();
 
-    public IReadOnlyList<OptionSpec> Options { get; } =
-    [
-        new("model", "checkpoint file", Required: true, ValueName: "FILE"),
-        new("dataset", "dataset name (fashion-mnist or synthetic)", Required: true, ValueName: "NAME"),
-        new("criterion", "element (single weights by |w|) or filter (whole filters/neurons by norm)", Required: true, ValueName: "element|filter"),
-        new("norm", "filter ranking norm, l1 (default) or l2", ValueName: "l1|l2"),
-        new("levels", "sparsity levels in [0, 1), comma-separated (default 0,0.05,...,0.95)", ValueName: "LIST"),
-        new("layers", "layer names, comma-separated (default: every conv and linear layer)", ValueName: "LIST"),
-        new("limit", $"validation images per cell, a stratified subset (default {SweepSubset.DefaultSize})", ValueName: "N"),
-        new("batch", "images per forward pass (default 64; results do not depend on it)", ValueName: "N"),
-        new("csv", "also write Distiller's sensitivity CSV (parameter,sparsity,top1,top5,loss) here", ValueName: "FILE"),
-        new("workspace", "workspace folder for the cell cache (default: the dashboard's, Workspace:Folder of the settings)", ValueName: "DIR"),
-        new("json", "print one JSON object as the last line", IsFlag: true),
-    ];
-
-    public int Run(ParsedOptions options, CliContext context)
+    public SweepCommand() : base("sweep", "per-layer pruning sensitivity (top-1/top-5, loss); cells are cached in the workspace")
     {
-        var path = SweepInputs.ModelPath(options);
+        _criterion.AcceptOnlyFromAmong("element", "filter");
+        _norm.AcceptOnlyFromAmong("l1", "l2");
+        foreach (var option in new Option[] { _model, _dataset, _criterion, _norm, _levels, _layers, _limit, _batch, _csv, _workspace, _json }) Options.Add(option);
+    }
+
+    public override bool ComputesWithTorch => true;
+
+    public override IReadOnlyDictionary<string, string> SettingOptions { get; } = new Dictionary<string, string>
+    {
+        [nameof(SweepRequest.Model)] = "--model",
+        [nameof(SweepRequest.Dataset)] = "--dataset",
+        [nameof(SweepRequest.Criterion)] = "--criterion",
+        [nameof(SweepRequest.Norm)] = "--norm",
+        [nameof(SweepRequest.Levels)] = "--levels",
+        [nameof(SweepRequest.Layers)] = "--layers",
+        [nameof(SweepRequest.SubsetSize)] = "--limit",
+        [nameof(SweepRequest.BatchSize)] = "--batch",
+    };
+
+    public override int Execute(ParseResult parse, CliContext context)
+    {
+        var criterion = parse.GetRequiredValue(_criterion);
+        var norm = parse.GetValue(_norm);
+        if (norm is not null && criterion == "element")
+            throw new UsageException("--norm", "only applies to --criterion filter (element pruning ranks single weights by |w|)");
+        var request = new SweepRequest(
+            CommandInputs.ModelFile(parse.GetRequiredValue(_model)),
+            parse.GetRequiredValue(_dataset),
+            PruningCriterionText.ParseCriterion(criterion),
+            norm is null ? FilterNorm.L1 : PruningCriterionText.ParseNorm(norm),
+            CommandInputs.Levels(parse.GetValue(_levels)),
+            parse.GetValue(_limit) ?? SweepSubset.DefaultSize,
+            CommandInputs.List(parse.GetValue(_layers)),
+            parse.GetValue(_batch) ?? SweepRequest.DefaultBatchSize);
+        request.Validate();
         // Where results go is proven writable before anything is loaded or computed.
-        var csv = options.String("csv") is { } csvPath ? WritableOutput.File("--csv", csvPath) : null;
-        using var database = SweepInputs.OpenWorkspace(options, context);
-        var dataset = SweepInputs.LoadDataset(options, context);
-        var subset = SweepInputs.Subset(dataset, options);
+        var csv = parse.GetValue(_csv) is { } csvPath ? WritableOutput.File("--csv", csvPath) : null;
+        using var database = CommandInputs.OpenWorkspace(parse.GetValue(_workspace), context);
+        CommandInputs.LoadDataset(context, request.Dataset!);
 
         TorchRuntime.Configure();
-        using var checkpoint = SweepInputs.LoadCheckpoint(path, subset.Images);
-        var network = checkpoint.Model;
-        var settings = SweepInputs.Settings(options, network);
-
-        var cells = new SqliteSweepCellStore(database);
-        var identity = new SweepIdentity(checkpoint.Metadata.ContentHash, dataset.Name, subset.Key);
-        var stored = SweepInputs.FindStoredModel(new ModelStore(database), path);
-        var history = new SweepHistory(database);
-        var record = history.Begin(null, stored?.Id, stored?.DisplayName ?? Path.GetFileNameWithoutExtension(path), network.Architecture,
-            identity, subset.Count, settings.CriterionKey, settings.Levels,
-            settings.Layers!.Select(name => SweepLayer.From(network.Layer(name))).ToArray());
-
-        context.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{network.Architecture}: {settings.CriterionKey} sweep of {settings.Layers!.Count} layers × {settings.Levels.Count} levels on {subset.Count:N0} validation images of {dataset.Name} (cells cached in {database.Folder})"));
-        // Settings.Layers was resolved above, so ask for what the criterion leaves out of a sweep over every layer.
-        var leftOut = options.String("layers") is null ? SweepCandidates.LeftOut(network, settings.Criterion) : [];
-        foreach (var layer in leftOut)
-            context.Err.WriteLine($"{layer.Layer} is left out: {layer.Reason}.");
-        var result = SensitivitySweep.Run(network, subset.Images, settings, cells, identity, new Log(context.Err), context.CancellationToken) with
+        var progress = new ConsoleProgress(context.Err, partial => Describe(partial, database.Folder));
+        SweepOutcome outcome;
+        try
         {
-            Source = new SweepSource(record.ModelName, network.Architecture, identity.ModelHash, dataset.Name, subset.Key, subset.Count),
-            LeftOut = leftOut,
-        };
-        history.Finish(record.Id, SensitivityExport.ToJson(result));
+            outcome = SweepJob.Run(request, Guid.CreateVersion7(), DatasetSource.Catalog(context.Settings), new ModelStore(database),
+                new SqliteSweepCellStore(database), new SweepHistory(database), new JobContext(Guid.CreateVersion7(), progress), context.CancellationToken);
+        }
+        catch (CheckpointException e)
+        {
+            throw CommandInputs.ModelProblem(e);
+        }
+        var result = outcome.Result;
+        foreach (var layer in result.LeftOut) context.Err.WriteLine($"{layer.Layer} is left out: {layer.Reason}.");
 
         if (csv is not null) File.WriteAllText(csv, SensitivityExport.ToDistillerCsv(result));
-
-        if (options.Flag("json"))
+        if (parse.GetValue(_json))
         {
-            CliJson.WriteLine(context.Out, Json(result, subset, dataset.Name, csv, record.Id, record.Layers));
+            CliJson.WriteLine(context.Out, SweepJson.From(outcome, csv));
         }
         else
         {
-            WriteTable(context.Out, result, record.Layers);
+            WriteTable(context.Out, result, outcome.Sweep.Layers);
         }
         return CliApp.Success;
     }
 
-    /// <summary>
-    /// The engine keeps sweep accuracies in percent, as Distiller's sensitivity CSV has them (the --csv
-    /// file keeps that); the JSON reports fractions like <c>train</c> and <c>eval</c>, so one script reads all three alike.
-    /// </summary>
-    private static double Fraction(double percent) => CliJson.Round(percent / 100.0, 8);
-
-    /// <param name="layers">The swept layers with their unit counts, for each point's actual sparsity.</param>
-    private static Dictionary<string, object?> Json(SensitivityResult result, SweepSubset subset, string dataset, string? csv, Guid sweepId, IReadOnlyList<SweepLayer> layers) => new()
+    /// <summary>The plan when the sweep starts, then one line per computed cell (cells read from the workspace are counted, not listed).</summary>
+    private static IEnumerable<string> Describe(JobPartial partial, string workspace)
     {
-        ["baseline"] = new Dictionary<string, object>
+        switch (partial)
         {
-            ["top1"] = Fraction(result.Baseline.Top1),
-            ["top5"] = Fraction(result.Baseline.Top5),
-            ["loss"] = CliJson.Round(result.Baseline.Loss),
-        },
-        ["cells"] = result.Cells.Count,
-        ["seconds"] = CliJson.Round(result.Seconds, 3),
-        ["layers"] = result.Settings.Layers!.Select(layer => new Dictionary<string, object>
-        {
-            ["name"] = layer,
-            ["points"] = result.CellsOf(layer).Select(c => new Dictionary<string, object>
-            {
-                ["sparsity"] = c.Sparsity,
-                ["actual_sparsity"] = ActualSparsity(c, layers.Single(l => l.Name == layer), result.Settings.Criterion),
-                ["top1"] = Fraction(c.Top1),
-                ["top5"] = Fraction(c.Top5),
-                ["loss"] = CliJson.Round(c.Loss),
-            }).ToArray(),
-        }).ToArray(),
-        ["cells_computed"] = result.CellsComputed,
-        ["cells_cached"] = result.CellsFromStore,
-        ["accuracy_unit"] = "fraction",
-        ["architecture"] = result.Architecture,
-        ["model"] = result.Source?.ModelName,
-        ["weights_hash"] = result.Source?.WeightsHash,
-        ["criterion"] = result.Settings.CriterionKey,
-        ["left_out"] = result.LeftOut.Select(l => new Dictionary<string, object> { ["name"] = l.Layer, ["reason"] = l.Reason }).ToArray(),
-        ["dataset"] = dataset,
-        ["subset"] = subset.Key,
-        ["samples"] = result.Samples,
-        ["sweep_id"] = sweepId,
-        ["csv"] = csv,
-    };
-
-    /// <summary>
-    /// Pruned units / units of the cell's layer: what the level became once rounded to whole weights or filters
-    /// (never all of them). The stored cell has it too; the layer's unit count is the independent source.
-    /// </summary>
-    private static double ActualSparsity(SweepCell cell, SweepLayer layer, PruningCriterion criterion) =>
-        PruningRanking.ActualSparsity(cell.Sparsity, layer.Units(criterion));
+            case SweepStarted { Sweep: var sweep }:
+                yield return string.Create(CultureInfo.InvariantCulture,
+                    $"{sweep.Architecture}: {sweep.Criterion} sweep of {sweep.Layers.Count} layers × {sweep.Levels.Count} levels on {sweep.SubsetSize:N0} validation images of {sweep.Dataset} (cells cached in {workspace})");
+                break;
+            case SweepCellFinished { FromStore: false, Cell.Sparsity: > 0 } cell:
+                yield return string.Create(CultureInfo.InvariantCulture,
+                    $"{SweepJob.Describe(cell.Cell)} · cell {cell.CellsDone}/{cell.CellsTotal} · {100.0 * cell.CellsDone / cell.CellsTotal:0}%");
+                break;
+        }
+    }
 
     private static void WriteTable(TextWriter output, SensitivityResult result, IReadOnlyList<SweepLayer> layers)
     {
+        var baseline = SweepJson.Fraction(result.Baseline.Top1);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{result.Architecture} {result.Settings.CriterionKey}: baseline top-1 {result.Baseline.Top1:0.00}%, loss {result.Baseline.Loss:0.0000} on {result.Samples} images; {result.Cells.Count} cells ({result.CellsFromStore} cached) in {result.Seconds:0.0} s"));
+            $"{result.Architecture} {result.Settings.CriterionKey}: baseline top-1 {baseline:P2}, loss {result.Baseline.Loss:0.0000} on {result.Samples} images; {result.Cells.Count} cells ({result.CellsFromStore} cached) in {result.Seconds:0.0} s"));
         var unit = result.Settings.Criterion == PruningCriterion.Filter ? "filters" : "weights";
-        output.WriteLine($"{"layer",-20} {"sparsity",8} {"pruned " + unit,-22} {"top1",8} {"top5",8} {"loss",8} {"drop",7}");
+        output.WriteLine($"{"layer",-20} {"sparsity",8} {"pruned " + unit,-22} {"top1 %",8} {"top5 %",8} {"loss",8} {"drop",7}");
         foreach (var c in result.Cells)
         {
             var units = layers.Single(l => l.Name == c.Layer).Units(result.Settings.Criterion);
             var pruned = string.Create(CultureInfo.InvariantCulture, $"{PruningRanking.PrunedCount(c.Sparsity, units)}/{units}");
+            var (top1, top5) = (SweepJson.Fraction(c.Top1) * 100, SweepJson.Fraction(c.Top5) * 100);
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{c.Layer,-20} {SweepLevels.Format(c.Sparsity),8} {pruned,-22} {c.Top1,8:0.00} {c.Top5,8:0.00} {c.Loss,8:0.0000} {c.Top1Drop,7:0.00}"));
+                $"{c.Layer,-20} {SweepLevels.Format(c.Sparsity),8} {pruned,-22} {top1,8:0.00} {top5,8:0.00} {c.Loss,8:0.0000} {(baseline * 100) - top1,7:0.00}"));
         }
         foreach (var layer in result.LeftOut)
             output.WriteLine($"{layer.Layer} is left out: {layer.Reason}.");
     }
+}
 
-    /// <summary>One line per computed cell on stderr (cells read from the cache are counted, not listed).</summary>
-    private sealed class Log(TextWriter err) : IProgress<SweepProgress>
+/// <summary><c>sweep --json</c>: the sweep's identity, baseline and every layer's points, accuracies as fractions.</summary>
+internal sealed record SweepJson(
+    MetricsJson Baseline,
+    int Cells,
+    double Seconds,
+    IReadOnlyList<SweepLayerJson> Layers,
+    int CellsComputed,
+    int CellsCached,
+    string AccuracyUnit,
+    string Architecture,
+    string? Model,
+    string? WeightsHash,
+    string Criterion,
+    IReadOnlyList<LeftOutJson> LeftOut,
+    string Dataset,
+    string Subset,
+    int Samples,
+    Guid SweepId,
+    string? Csv)
+{
+    /// <summary>
+    /// The one unit conversion of sweep metrics in the CLI: the engine keeps sweep accuracies in percent (as Distiller's
+    /// CSV has them); JSON and table read fractions from here. Once the engine's SweepMetrics are fractions, this
+    /// becomes the identity (delete the division).
+    /// </summary>
+    public static double Fraction(double enginePercent) => enginePercent / 100.0;
+
+    public static SweepJson From(SweepOutcome outcome, string? csv)
     {
-        public void Report(SweepProgress value)
-        {
-            if (value.FromStore || value.Cell.Sparsity == 0) return;
-            err.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{SweepJob.Describe(value.Cell)} · cell {value.CellsDone}/{value.CellsTotal} · {value.Fraction * 100:0}%"));
-        }
+        ArgumentNullException.ThrowIfNull(outcome);
+        var result = outcome.Result;
+        return new SweepJson(
+            MetricsJson.From(result.Baseline),
+            result.Cells.Count,
+            CliJson.Round(result.Seconds, 3),
+            result.Settings.Layers!.Select(layer => new SweepLayerJson(layer, result.CellsOf(layer).Select(SweepPointJson.From).ToArray())).ToArray(),
+            result.CellsComputed,
+            result.CellsFromStore,
+            "fraction",
+            result.Architecture,
+            result.Source?.ModelName,
+            result.Source?.WeightsHash,
+            result.Settings.CriterionKey,
+            result.LeftOut.Select(l => new LeftOutJson(l.Layer, l.Reason)).ToArray(),
+            outcome.Summary.Dataset,
+            outcome.Summary.Subset,
+            result.Samples,
+            outcome.Sweep.Id,
+            csv);
     }
 }
+
+internal sealed record MetricsJson(double Top1, double Top5, double Loss)
+{
+    public static MetricsJson From(SweepMetrics metrics) =>
+        new(CliJson.Round(SweepJson.Fraction(metrics.Top1), 8), CliJson.Round(SweepJson.Fraction(metrics.Top5), 8), CliJson.Round(metrics.Loss));
+}
+
+internal sealed record SweepLayerJson(string Name, IReadOnlyList<SweepPointJson> Points);
+
+/// <param name="ActualSparsity">What the level became once rounded to whole weights or filters (never all of them).</param>
+internal sealed record SweepPointJson(double Sparsity, double ActualSparsity, double Top1, double Top5, double Loss)
+{
+    public static SweepPointJson From(SweepCell cell)
+    {
+        var metrics = MetricsJson.From(cell.Metrics);
+        return new SweepPointJson(cell.Sparsity, cell.ActualSparsity, metrics.Top1, metrics.Top5, metrics.Loss);
+    }
+}
+
+internal sealed record LeftOutJson(string Name, string Reason);

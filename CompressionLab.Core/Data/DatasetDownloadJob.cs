@@ -12,8 +12,9 @@ public static class DatasetDownloadJob
     public static JobWork Create(DatasetDownloader downloader)
     {
         ArgumentNullException.ThrowIfNull(downloader);
-        return async (progress, cancellationToken) =>
+        return async (job, cancellationToken) =>
         {
+            var progress = job.Progress;
             progress.Report(0, "Connecting");
             var result = await downloader.DownloadFashionMnistAsync(new JobDownloadProgress(progress), cancellationToken).ConfigureAwait(false);
             progress.Report(1, $"Saved to {result.Folder}");

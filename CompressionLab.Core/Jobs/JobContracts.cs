@@ -26,10 +26,33 @@ public sealed record JobSnapshot(
     DateTimeOffset? FinishedAt)
 {
     public bool IsFinished => State is JobState.Succeeded or JobState.Failed or JobState.Cancelled or JobState.Interrupted;
+
+    /// <summary>What the job works on and continues, as typed ids (persisted with the job, never parsed from its parameters).</summary>
+    public JobLinks Links { get; init; } = JobLinks.None;
 }
 
+/// <summary>
+/// The ids a job is tied to, known when it is queued, so that a page or a later job finds them without reading the
+/// job's parameters.
+/// </summary>
+/// <param name="Subject">
+/// The workspace record the job fills, e.g. a sweep job's row in the sweep history (a repeated sweep may carry on in
+/// an earlier row instead; the row records the job that really ran it).
+/// </param>
+/// <param name="Resumes">An earlier job whose saved work this one takes over and continues (a resumed training).</param>
+public sealed record JobLinks(Guid? Subject = null, Guid? Resumes = null)
+{
+    public static JobLinks None { get; } = new();
+}
+
+/// <summary>
+/// A piece of a running job's result, published as it arrives (e.g. one sweep cell, one finished epoch). Each job kind
+/// derives its own records, so subscribers match on types instead of guessing at objects.
+/// </summary>
+public abstract record JobPartial;
+
 /// <summary>A change to a job; <paramref name="Partial"/> carries a piece of result as it arrives (e.g. one sweep cell, one epoch).</summary>
-public sealed record JobUpdate(JobSnapshot Job, object? Partial);
+public sealed record JobUpdate(JobSnapshot Job, JobPartial? Partial);
 
 /// <summary>Handed to running work to report how far it is.</summary>
 public interface IJobProgress
@@ -38,16 +61,21 @@ public interface IJobProgress
     void Report(double fraction, string message);
 
     /// <summary>Publishes a partial result to subscribers (not persisted by the scheduler; the work persists its own results).</summary>
-    void Publish(object partial);
+    void Publish(JobPartial partial);
 }
 
+/// <summary>What running work is told about itself: its own id (to name what it saves) and where to report progress.</summary>
+/// <param name="Id">The job's id; a front end that runs a job body without a scheduler (the CLI) makes one up.</param>
+public sealed record JobContext(Guid Id, IJobProgress Progress);
+
 /// <summary>The work of a job: reports progress, honours cancellation, returns a JSON result (or null).</summary>
-public delegate Task<string?> JobWork(IJobProgress progress, CancellationToken cancellationToken);
+public delegate Task<string?> JobWork(JobContext job, CancellationToken cancellationToken);
 
 /// <summary>Runs long work one job at a time (TorchSharp saturates the cores), persists job state.</summary>
 public interface IJobScheduler
 {
-    JobSnapshot Enqueue(string kind, string title, string parametersJson, JobWork work);
+    /// <param name="links">The ids the job is tied to (stored on its snapshot); null: none.</param>
+    JobSnapshot Enqueue(string kind, string title, string parametersJson, JobWork work, JobLinks? links = null);
     bool Cancel(Guid id);
     JobSnapshot? Get(Guid id);
     IReadOnlyList<JobSnapshot> List();

@@ -65,7 +65,7 @@ public sealed class JobScheduler : BackgroundService, IJobScheduler
         }
     }
 
-    public JobSnapshot Enqueue(string kind, string title, string parametersJson, JobWork work)
+    public JobSnapshot Enqueue(string kind, string title, string parametersJson, JobWork work, JobLinks? links = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(kind);
         ArgumentException.ThrowIfNullOrWhiteSpace(title);
@@ -74,7 +74,7 @@ public sealed class JobScheduler : BackgroundService, IJobScheduler
         var snapshot = new JobSnapshot(
             Guid.CreateVersion7(), kind, title, string.IsNullOrWhiteSpace(parametersJson) ? "{}" : parametersJson,
             JobState.Queued, Fraction: 0, Eta: null, Message: "Waiting for the worker", Error: null, ResultJson: null,
-            CreatedAt: _time.GetUtcNow(), StartedAt: null, FinishedAt: null);
+            CreatedAt: _time.GetUtcNow(), StartedAt: null, FinishedAt: null) { Links = links ?? JobLinks.None };
         var run = new JobRun(this, snapshot, work);
 
         // The run's gate is held until the Queued state is saved and announced, so the worker, which takes
@@ -274,7 +274,7 @@ public sealed class JobScheduler : BackgroundService, IJobScheduler
         try
         {
             // Task.Run: work that computes synchronously before its first await must not hold the worker loop's thread.
-            var result = await Task.Run(() => run.Work(run, cancellation.Token), CancellationToken.None).ConfigureAwait(false);
+            var result = await Task.Run(() => run.Work(new JobContext(run.Snapshot.Id, run), cancellation.Token), CancellationToken.None).ConfigureAwait(false);
             lock (run.Gate)
             {
                 // A cancel that came too late must not leave "Cancelling…" on a job that finished.
@@ -328,7 +328,7 @@ public sealed class JobScheduler : BackgroundService, IJobScheduler
         }
     }
 
-    private void OnPublish(JobRun run, object partial)
+    private void OnPublish(JobRun run, JobPartial partial)
     {
         ArgumentNullException.ThrowIfNull(partial);
         lock (run.Gate)
@@ -463,7 +463,7 @@ public sealed class JobScheduler : BackgroundService, IJobScheduler
 
         public void Report(double fraction, string message) => scheduler.OnReport(this, fraction, message);
 
-        public void Publish(object partial) => scheduler.OnPublish(this, partial);
+        public void Publish(JobPartial partial) => scheduler.OnPublish(this, partial);
     }
 
     private sealed class Subscription(JobScheduler scheduler, Action<JobUpdate> onUpdate) : IDisposable

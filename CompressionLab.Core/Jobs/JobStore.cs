@@ -12,14 +12,16 @@ internal sealed class JobStore(WorkspaceDatabase database)
     internal const string StoppedBeforeStart = "The app stopped before this job started.";
 
     private const string Columns =
-        "id, kind, title, parameters_json, state, fraction, eta_seconds, message, error, result_json, created_at, started_at, finished_at";
+        "id, kind, title, parameters_json, state, fraction, eta_seconds, message, error, result_json, created_at, started_at, finished_at, " +
+        "subject_id, resumes_job_id";
 
     /// <summary>Inserts or overwrites the row of <paramref name="job"/>, recording which scheduler runs it.</summary>
     public void Save(JobSnapshot job, string owner) =>
         database.Execute(
             $"""
             INSERT INTO jobs ({Columns}, owner)
-            VALUES ($id, $kind, $title, $parameters, $state, $fraction, $eta, $message, $error, $result, $created, $started, $finished, $owner)
+            VALUES ($id, $kind, $title, $parameters, $state, $fraction, $eta, $message, $error, $result, $created, $started, $finished,
+                    $subject, $resumes, $owner)
             ON CONFLICT (id) DO UPDATE SET
                 state = excluded.state, fraction = excluded.fraction, eta_seconds = excluded.eta_seconds,
                 message = excluded.message, error = excluded.error, result_json = excluded.result_json,
@@ -38,6 +40,8 @@ internal sealed class JobStore(WorkspaceDatabase database)
             ("$created", WorkspaceTime.Format(job.CreatedAt)),
             ("$started", WorkspaceTime.Format(job.StartedAt)),
             ("$finished", WorkspaceTime.Format(job.FinishedAt)),
+            ("$subject", job.Links.Subject?.ToString()),
+            ("$resumes", job.Links.Resumes?.ToString()),
             ("$owner", owner));
 
     public JobSnapshot? Load(Guid id) =>
@@ -87,5 +91,12 @@ internal sealed class JobStore(WorkspaceDatabase database)
         row.IsDBNull(9) ? null : row.GetString(9),
         WorkspaceTime.Parse(row.GetString(10)),
         row.IsDBNull(11) ? null : WorkspaceTime.Parse(row.GetString(11)),
-        row.IsDBNull(12) ? null : WorkspaceTime.Parse(row.GetString(12)));
+        row.IsDBNull(12) ? null : WorkspaceTime.Parse(row.GetString(12)))
+    {
+        Links = new JobLinks(ReadId(row, 13), ReadId(row, 14)),
+    };
+
+    // Copied from old parameters by a migration, so a value that is no id reads as none rather than failing the job list.
+    private static Guid? ReadId(SqliteDataReader row, int column) =>
+        !row.IsDBNull(column) && Guid.TryParse(row.GetString(column), out var id) ? id : null;
 }

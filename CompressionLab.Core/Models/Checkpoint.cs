@@ -110,27 +110,6 @@ public sealed class Checkpoint : IDisposable
         return metadata;
     }
 
-    /// <summary>
-    /// Loads a workspace model's checkpoint (<see cref="Load"/>) and checks that it takes <paramref name="images"/>;
-    /// a mismatch is an <see cref="ArgumentException"/> naming the model, the dataset and what it was for
-    /// (<paramref name="purpose"/>: "evaluated", "swept").
-    /// </summary>
-    public static Checkpoint LoadFor(Workspace.ModelRecord model, Data.LabeledImages images, string datasetName, string purpose)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        var checkpoint = Load(model.FilePath);
-        try
-        {
-            checkpoint.Model.CheckAccepts(images);
-            return checkpoint;
-        }
-        catch (ArgumentException e)
-        {
-            checkpoint.Dispose();
-            throw new ArgumentException($"{model.DisplayName} cannot be {purpose} on {datasetName}: {e.Message}", e);
-        }
-    }
-
     /// <summary>Loads a checkpoint: metadata, the zoo architecture it names, and its verified weights. The model is in eval mode.</summary>
     public static Checkpoint Load(string path)
     {

@@ -44,11 +44,11 @@ public static class CheckpointImportJob
     {
         ArgumentNullException.ThrowIfNull(staged);
         ArgumentNullException.ThrowIfNull(store);
-        return (progress, cancellationToken) =>
+        return (job, cancellationToken) =>
         {
             try
             {
-                return Task.FromResult<string?>(ModelJobJson.Write(Run(staged, store, progress, cancellationToken)));
+                return Task.FromResult<string?>(ModelJobJson.Write(Run(staged, store, job.Progress, cancellationToken)));
             }
             finally
             {

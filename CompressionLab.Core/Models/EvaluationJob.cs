@@ -1,27 +1,34 @@
 using System.Globalization;
 using CompressionLab.Core.Data;
 using CompressionLab.Core.Jobs;
+using CompressionLab.Core.Pruning;
 using CompressionLab.Core.Workspace;
 
 namespace CompressionLab.Core.Models;
 
-/// <summary>Which stored model to measure, on what.</summary>
+/// <summary>Which model (of the workspace, or a checkpoint file) to measure, on what.</summary>
 /// <param name="Dataset">Null: the dataset the model was trained on.</param>
 /// <param name="Split">Test (the official test images) or Validation (the hold-out of <see cref="TrainingJob.Split"/>).</param>
-public sealed record EvaluationRequest(Guid ModelId, string? Dataset = null, SplitPart Split = SplitPart.Test)
+/// <param name="Limit">Null: the whole split; N: the subset of N images <see cref="EvaluationJob.Images"/> takes.</param>
+public sealed record EvaluationRequest(ModelSource Model, string? Dataset = null, SplitPart Split = SplitPart.Test, int? Limit = null)
 {
+    /// <summary>Throws an <see cref="InvalidRequestException"/> naming the first setting that makes no sense.</summary>
     public void Validate()
     {
-        if (ModelId == Guid.Empty) throw new ArgumentException("Choose a model to evaluate.");
+        if (Model is null) throw new InvalidRequestException(nameof(Model), "Choose a model to evaluate.");
+        Model.Validate();
+        if (Dataset is not null && string.IsNullOrWhiteSpace(Dataset)) throw new InvalidRequestException(nameof(Dataset), "Choose a dataset to evaluate on.");
         if (Split is not (SplitPart.Test or SplitPart.Validation))
-            throw new ArgumentException($"A model is evaluated on the test or the validation split, not on {Split}.");
+            throw new InvalidRequestException(nameof(Split), $"A model is evaluated on the test or the validation split, not on {Split}.");
+        if (Limit is < 1) throw new InvalidRequestException(nameof(Limit), $"Evaluate at least one image (got {Limit}).");
     }
 }
 
 /// <summary>An evaluation job's result: <see cref="EvaluationResult"/> with what was evaluated and the class names.</summary>
 /// <param name="StoredAccuracyUpdated">The model's recorded test top-1 was replaced by <see cref="Top1"/> (test split of its own dataset).</param>
+/// <param name="ModelId">Null: a checkpoint file the workspace does not hold.</param>
 public sealed record EvaluationReport(
-    Guid ModelId,
+    Guid? ModelId,
     string ModelName,
     string Architecture,
     string Dataset,
@@ -40,14 +47,14 @@ public sealed record EvaluationReport(
 }
 
 /// <summary>
-/// Evaluates a model of the workspace as a job. On the test split of the dataset the model was trained on, the
-/// measured top-1 becomes the model's recorded accuracy.
+/// Evaluates a model (of the workspace, or a checkpoint file) as a job. On the whole test split of the dataset a
+/// workspace model was trained on, the measured top-1 becomes the model's recorded accuracy.
 /// </summary>
 public static class EvaluationJob
 {
     public const string Kind = "evaluate";
 
-    public static string Title(ModelRecord model, EvaluationRequest request)
+    public static string Title(ResolvedModel model, EvaluationRequest request)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(request);
@@ -61,42 +68,70 @@ public static class EvaluationJob
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(store);
         request.Validate();
-        return (progress, cancellationToken) =>
-            Task.FromResult<string?>(ModelJobJson.Write(Run(request, catalog, store, progress, cancellationToken)));
+        return (job, cancellationToken) =>
+            Task.FromResult<string?>(ModelJobJson.Write(Run(request, catalog, store, job.Progress, cancellationToken)));
     }
 
+    /// <param name="store">The workspace's models; null when the front end has none (the model is then a checkpoint file).</param>
+    /// <exception cref="InvalidRequestException">A setting does not fit the model or the dataset (the limit, the image size).</exception>
     public static EvaluationReport Run(
         EvaluationRequest request,
         DatasetCatalog catalog,
-        ModelStore store,
+        ModelStore? store,
         IJobProgress progress,
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(catalog);
-        ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(progress);
         request.Validate();
 
-        var model = store.GetRequired(request.ModelId);
+        var model = request.Model.Resolve(store);
         var datasetName = request.Dataset ?? model.Dataset;
         progress.Report(0, $"Loading {datasetName}");
         var dataset = catalog.Load(datasetName);
-        var images = request.Split == SplitPart.Test ? dataset.Test : TrainingJob.Split(dataset).Validation;
+        var images = Images(dataset, request.Split, request.Limit);
         cancellationToken.ThrowIfCancellationRequested();
 
         progress.Report(0.05, $"Loading the checkpoint of {model.DisplayName}");
-        using var checkpoint = Checkpoint.LoadFor(model, images, dataset.Name, "evaluated");
+        using var checkpoint = model.Load(images, dataset.Name, "evaluated");
 
         progress.Report(0.1, string.Create(CultureInfo.InvariantCulture, $"Evaluating on {images.Count:N0} {Describe(request.Split)} images"));
         var result = Evaluator.Evaluate(checkpoint.Model, images, cancellationToken: cancellationToken);
 
-        var update = request.Split == SplitPart.Test && string.Equals(dataset.Name, model.Dataset, StringComparison.OrdinalIgnoreCase);
-        if (update) store.UpdateAccuracy(model.Id, result.Top1);
+        // Only the whole test split of its own dataset is the model's recorded accuracy.
+        var update = store is not null && model.ModelId is not null && request.Split == SplitPart.Test && request.Limit is null
+            && string.Equals(dataset.Name, model.Dataset, StringComparison.OrdinalIgnoreCase);
+        if (update) store!.UpdateAccuracy(model.ModelId!.Value, result.Top1);
         progress.Report(1, string.Create(CultureInfo.InvariantCulture, $"Top-1 {result.Top1 * 100:0.00}% on {result.Samples:N0} images"));
-        return new EvaluationReport(model.Id, model.DisplayName, model.Architecture, dataset.Name, request.Split,
+        return new EvaluationReport(model.ModelId, model.DisplayName, model.Architecture, dataset.Name, request.Split,
             result.Top1, result.Top5, result.Loss, result.PerClassAccuracy, result.ConfusionMatrix, images.ClassNames,
             result.Samples, result.Seconds, update);
+    }
+
+    /// <summary>
+    /// The images an evaluation measures: the whole split, or with a limit of N the subset every analysis means by
+    /// "N images" of it, so that <c>eval --split val --limit N</c> measures exactly the images of a sweep's
+    /// <c>--limit N</c> (<see cref="SweepSubset.Validation"/>); the test split is cut by the same stratified rule.
+    /// </summary>
+    /// <exception cref="InvalidRequestException">The split has fewer than N images.</exception>
+    public static LabeledImages Images(Dataset dataset, SplitPart split, int? limit)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        try
+        {
+            return (split, limit) switch
+            {
+                (SplitPart.Test, null) => dataset.Test,
+                (SplitPart.Test, { } n) => StratifiedSubset.Take(dataset.Test, n, SweepSubset.Seed),
+                (_, null) => TrainingJob.Split(dataset).Validation,
+                (_, { } n) => SweepSubset.Validation(dataset, n).Images,
+            };
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw InvalidRequestException.For(nameof(EvaluationRequest.Limit), e);
+        }
     }
 
     private static string Describe(SplitPart split) => split == SplitPart.Test ? "test" : "validation";

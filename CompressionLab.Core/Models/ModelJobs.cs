@@ -45,14 +45,12 @@ public sealed class ModelJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
         var saved = SavedTraining(job)
             ?? throw new ArgumentException($"\"{job.Title}\" stopped before it finished an epoch, so nothing was saved to resume; start it again.");
         if (saved.Problem is { } problem) throw new ArgumentException($"\"{job.Title}\" cannot be resumed: {problem}");
-        if (scheduler.List().Any(other => !other.IsFinished && ResumedJobOf(other) == interruptedJobId))
+        if (scheduler.List().Any(other => !other.IsFinished && other.Links.Resumes == interruptedJobId))
             throw new InvalidOperationException($"\"{job.Title}\" is already being resumed by a queued or running job.");
 
         var request = ModelJobJson.Read<TrainingRequest>(job.ParametersJson);
         request.Validate();
-        var parameters = System.Text.Json.Nodes.JsonNode.Parse(ModelJobJson.Write(request))!.AsObject();
-        parameters[TrainingJob.ResumesJobParameter] = interruptedJobId;
-        return EnqueueTraining(request, $"{request.Title} (resumed)", parameters.ToJsonString(), interruptedJobId);
+        return EnqueueTraining(request, $"{request.Title} (resumed)", ModelJobJson.Write(request), interruptedJobId);
     }
 
     /// <summary>
@@ -73,22 +71,6 @@ public sealed class ModelJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
         }
     }
 
-    /// <summary>The interrupted job a training job resumes (from its parameters), or null for a new run or another kind of job.</summary>
-    public static Guid? ResumedJobOf(JobSnapshot job)
-    {
-        ArgumentNullException.ThrowIfNull(job);
-        if (job.Kind != TrainingJob.Kind) return null;
-        try
-        {
-            using var document = System.Text.Json.JsonDocument.Parse(job.ParametersJson);
-            return document.RootElement.TryGetProperty(TrainingJob.ResumesJobParameter, out var id) && id.TryGetGuid(out var guid) ? guid : null;
-        }
-        catch (System.Text.Json.JsonException)
-        {
-            return null;
-        }
-    }
-
     private JobSnapshot EnqueueTraining(TrainingRequest request, string title, string parameters, Guid? resumesJob)
     {
         if (trainingStates is null)
@@ -96,18 +78,8 @@ public sealed class ModelJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
             return scheduler.Enqueue(TrainingJob.Kind, title, parameters, TrainingJob.Create(request, catalog, store));
         }
 
-        var jobId = new TaskCompletionSource<Guid>(TaskCreationOptions.RunContinuationsAsynchronously);
-        JobSnapshot job;
-        try
-        {
-            job = scheduler.Enqueue(TrainingJob.Kind, title, parameters, TrainingJob.Create(request, catalog, store, trainingStates, jobId.Task, resumesJob));
-            jobId.SetResult(job.Id);
-        }
-        catch (Exception e)
-        {
-            jobId.TrySetException(e);
-            throw;
-        }
+        var job = scheduler.Enqueue(TrainingJob.Kind, title, parameters, TrainingJob.Create(request, catalog, store, trainingStates, resumesJob),
+            new JobLinks(Resumes: resumesJob));
 
         // A crash or a stopping app (Interrupted) and a failure keep the saved epochs: a failure can be passing (a full disk
         // when the model is stored, a dataset folder moved away), and resuming costs only the epoch in flight. A cancel is
@@ -128,7 +100,7 @@ public sealed class ModelJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
     {
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
-        var model = store.GetRequired(request.ModelId);
+        var model = request.Model.Resolve(store);
         return scheduler.Enqueue(EvaluationJob.Kind, EvaluationJob.Title(model, request), ModelJobJson.Write(request),
             EvaluationJob.Create(request, catalog, store));
     }

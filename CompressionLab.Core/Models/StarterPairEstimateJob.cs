@@ -33,8 +33,8 @@ public static class StarterPairEstimateJob
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(dataset);
         ArgumentNullException.ThrowIfNull(catalog);
-        return (progress, cancellationToken) =>
-            Task.FromResult<string?>(ModelJobJson.Write(Run(dataset, catalog, progress, cancellationToken)));
+        return (job, cancellationToken) =>
+            Task.FromResult<string?>(ModelJobJson.Write(Run(dataset, catalog, job.Progress, cancellationToken)));
     }
 
     public static StarterPairEstimate Run(string dataset, DatasetCatalog catalog, IJobProgress progress, CancellationToken cancellationToken)

@@ -6,47 +6,74 @@ using CompressionLab.Core.Workspace;
 
 namespace CompressionLab.Core.Pruning;
 
-/// <summary>What sweep to run: a stored model, a catalog dataset's validation subset, a criterion and levels.</summary>
+/// <summary>What sweep to run: a model (of the workspace or a checkpoint file), a catalog dataset's validation subset, a criterion and levels.</summary>
 /// <param name="Dataset">Null: the dataset the model was trained on.</param>
 /// <param name="Levels">Null: <see cref="SweepLevels.Default"/>.</param>
 /// <param name="SubsetSize">Validation images per cell (<see cref="SweepSubset"/>).</param>
-/// <param name="Layers">Null: every layer of the model's table.</param>
+/// <param name="Layers">Null: every layer the criterion applies to (the others are named in the result's <c>LeftOut</c>).</param>
+/// <param name="BatchSize">Images per forward pass (<see cref="SweepSettings.BatchSize"/>).</param>
 public sealed record SweepRequest(
-    Guid ModelId,
+    ModelSource Model,
     string? Dataset = null,
     PruningCriterion Criterion = PruningCriterion.Element,
     FilterNorm Norm = FilterNorm.L1,
     IReadOnlyList<double>? Levels = null,
     int SubsetSize = SweepSubset.DefaultSize,
-    IReadOnlyList<string>? Layers = null)
+    IReadOnlyList<string>? Layers = null,
+    int BatchSize = SweepRequest.DefaultBatchSize)
 {
+    public const int DefaultBatchSize = 64;
+
     /// <summary><c>element</c>, <c>filter-l1</c> or <c>filter-l2</c>.</summary>
     public string CriterionKey => PruningCriterionText.Describe(Criterion, Norm);
 
-    /// <summary>Throws an <see cref="ArgumentException"/> naming the first setting that makes no sense (levels included).</summary>
+    /// <summary>
+    /// Throws an <see cref="InvalidRequestException"/> naming the first setting that makes no sense (levels included);
+    /// what depends on the model or the dataset (layer names, the subset's size) is checked when the job loads them.
+    /// </summary>
     public void Validate()
     {
-        if (ModelId == Guid.Empty) throw new ArgumentException("Choose a model to sweep.");
-        if (Dataset is not null && string.IsNullOrWhiteSpace(Dataset)) throw new ArgumentException("Choose a dataset to sweep on.");
-        if (!Enum.IsDefined(Criterion)) throw new ArgumentException($"Unknown pruning criterion {Criterion}.");
-        if (!Enum.IsDefined(Norm)) throw new ArgumentException($"Unknown filter norm {Norm}.");
-        if (SubsetSize < 1) throw new ArgumentException($"The subset needs at least one image (got {SubsetSize}).");
-        SweepLevels.Normalize(Levels ?? SweepLevels.Default);
-        if (Layers is { Count: 0 }) throw new ArgumentException("Choose at least one layer, or leave the layers empty for all.");
+        if (Model is null) throw new InvalidRequestException(nameof(Model), "Choose a model to sweep.");
+        Model.Validate();
+        if (Dataset is not null && string.IsNullOrWhiteSpace(Dataset)) throw new InvalidRequestException(nameof(Dataset), "Choose a dataset to sweep on.");
+        if (!Enum.IsDefined(Criterion)) throw new InvalidRequestException(nameof(Criterion), $"Unknown pruning criterion {Criterion}.");
+        if (!Enum.IsDefined(Norm)) throw new InvalidRequestException(nameof(Norm), $"Unknown filter norm {Norm}.");
+        if (SubsetSize < 1) throw new InvalidRequestException(nameof(SubsetSize), $"The subset needs at least one image (got {SubsetSize}).");
+        if (BatchSize < 1) throw new InvalidRequestException(nameof(BatchSize), $"The batch needs at least one image (got {BatchSize}).");
+        try
+        {
+            SweepLevels.Normalize(Levels ?? SweepLevels.Default);
+        }
+        catch (ArgumentException e)
+        {
+            throw InvalidRequestException.For(nameof(Levels), e);
+        }
+        if (Layers is { Count: 0 }) throw new InvalidRequestException(nameof(Layers), "Choose at least one layer, or leave the layers empty for all.");
     }
+
+    /// <summary>The engine's settings for this request; layers stay as asked (null: all), the engine resolves them.</summary>
+    public SweepSettings Settings() => new()
+    {
+        Criterion = Criterion,
+        Norm = Norm,
+        Levels = Levels ?? SweepLevels.Default,
+        Layers = Layers,
+        BatchSize = BatchSize,
+    };
 }
 
 /// <summary>First partial result of a sweep job: what will be swept (layers, levels), before any cell.</summary>
 /// <param name="Baseline">The dense model's metrics when the store already had them; otherwise they come with the first cell.</param>
-public sealed record SweepStarted(SweepRecord Sweep, SweepMetrics? Baseline);
+public sealed record SweepStarted(SweepRecord Sweep, SweepMetrics? Baseline) : JobPartial;
 
 /// <summary>A partial result of a sweep job: one finished cell (computed, or read from the store).</summary>
-public sealed record SweepCellFinished(Guid SweepId, SweepCell Cell, bool FromStore, int CellsDone, int CellsTotal, SweepMetrics Baseline);
+public sealed record SweepCellFinished(Guid SweepId, SweepCell Cell, bool FromStore, int CellsDone, int CellsTotal, SweepMetrics Baseline) : JobPartial;
 
 /// <summary>A finished sweep job's JSON result; the whole sweep is in the workspace's sweep history under <see cref="SweepId"/>.</summary>
+/// <param name="ModelId">Null: a checkpoint file the workspace does not hold.</param>
 public sealed record SweepJobResult(
     Guid SweepId,
-    Guid ModelId,
+    Guid? ModelId,
     string ModelName,
     string Architecture,
     string Dataset,
@@ -62,8 +89,11 @@ public sealed record SweepJobResult(
     public static SweepJobResult FromJson(string json) => ModelJobJson.Read<SweepJobResult>(json);
 }
 
+/// <summary>What a sweep job did: its row in the history, the whole result, and the summary the job returns as JSON.</summary>
+public sealed record SweepOutcome(SweepRecord Sweep, SensitivityResult Result, SweepJobResult Summary);
+
 /// <summary>
-/// Runs a sensitivity sweep of a workspace model as a job: loads its checkpoint and the validation subset,
+/// Runs a sensitivity sweep of a model (of the workspace, or a checkpoint file) as a job: loads its checkpoint and the validation subset,
 /// records the sweep in <see cref="SweepHistory"/>, runs <see cref="SensitivitySweep"/> with the SQLite cell
 /// store (each cell persisted as it finishes, cells already there not recomputed), reports "layer · sparsity ·
 /// top-1" with a MAC-weighted fraction, and publishes <see cref="SweepStarted"/> then one
@@ -76,7 +106,7 @@ public static class SweepJob
     /// <summary>Share of the bar for loading the data and the checkpoint.</summary>
     private const double LoadingShare = 0.02;
 
-    public static string Title(ModelRecord model, SweepRequest request)
+    public static string Title(ResolvedModel model, SweepRequest request)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(request);
@@ -87,28 +117,25 @@ public static class SweepJob
     /// The id the sweep gets in the history (known before the job starts, so the page can find it); when the history
     /// already has the same sweep, that row is used instead and <see cref="SweepStarted"/> names it.
     /// </param>
-    /// <param name="jobId">Completes with the job's id once it is queued (recorded beside the sweep).</param>
-    public static JobWork Create(SweepRequest request, Guid sweepId, Task<Guid>? jobId, DatasetCatalog catalog, ModelStore store,
+    public static JobWork Create(SweepRequest request, Guid sweepId, DatasetCatalog catalog, ModelStore store,
         SqliteSweepCellStore cells, SweepHistory history)
     {
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
-        return async (progress, cancellationToken) =>
-        {
-            Guid? job = jobId is null ? null : await jobId.ConfigureAwait(false);
-            return ModelJobJson.Write(Run(request, sweepId, job, catalog, store, cells, history, progress, cancellationToken));
-        };
+        return (job, cancellationToken) =>
+            Task.FromResult<string?>(ModelJobJson.Write(Run(request, sweepId, catalog, store, cells, history, job, cancellationToken).Summary));
     }
 
-    public static SweepJobResult Run(
+    /// <param name="job">The running job: its id is recorded beside the sweep, its progress gets the cells.</param>
+    /// <exception cref="InvalidRequestException">A setting does not fit the model or the dataset (layers, subset size, image size).</exception>
+    public static SweepOutcome Run(
         SweepRequest request,
         Guid sweepId,
-        Guid? jobId,
         DatasetCatalog catalog,
         ModelStore store,
         SqliteSweepCellStore cells,
         SweepHistory history,
-        IJobProgress progress,
+        JobContext job,
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -116,47 +143,63 @@ public static class SweepJob
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(cells);
         ArgumentNullException.ThrowIfNull(history);
-        ArgumentNullException.ThrowIfNull(progress);
+        ArgumentNullException.ThrowIfNull(job);
         request.Validate();
+        var progress = job.Progress;
 
-        var model = store.GetRequired(request.ModelId);
+        var model = request.Model.Resolve(store);
         var datasetName = request.Dataset ?? model.Dataset;
         progress.Report(0, $"Loading {datasetName}");
         var dataset = catalog.Load(datasetName);
-        var subset = SweepSubset.Validation(dataset, request.SubsetSize);
+        var subset = Subset(dataset, request.SubsetSize);
         cancellationToken.ThrowIfCancellationRequested();
 
         progress.Report(LoadingShare / 2, $"Loading the checkpoint of {model.DisplayName}");
-        using var checkpoint = Checkpoint.LoadFor(model, subset.Images, dataset.Name, "swept");
+        using var checkpoint = model.Load(subset.Images, dataset.Name, "swept");
         var network = checkpoint.Model;
-        var settings = new SweepSettings
+        // As asked (layers null: all) for the engine, which names what a sweep of every layer leaves out; resolved here for the history.
+        var asked = request.Settings();
+        SweepSettings settings;
+        try
         {
-            Criterion = request.Criterion,
-            Norm = request.Norm,
-            Levels = request.Levels ?? SweepLevels.Default,
-            Layers = request.Layers,
-        }.Normalize(network);
+            settings = asked.Normalize(network);
+        }
+        catch (ArgumentException e)
+        {
+            throw InvalidRequestException.For(nameof(SweepRequest.Layers), e); // levels and batch size passed Validate
+        }
 
         var identity = new SweepIdentity(checkpoint.Metadata.ContentHash, dataset.Name, subset.Key);
         var layers = settings.Layers!.Select(name => SweepLayer.From(network.Layer(name))).ToArray();
-        var record = history.Begin(jobId, model.Id, model.DisplayName, model.Architecture, identity, subset.Count,
+        var record = history.Begin(job.Id, model.ModelId, model.DisplayName, model.Architecture, identity, subset.Count,
             settings.CriterionKey, settings.Levels, layers, sweepId);
         progress.Publish(new SweepStarted(record, cells.Baseline(identity)));
         progress.Report(LoadingShare, string.Create(CultureInfo.InvariantCulture,
             $"Evaluating the dense model on {subset.Count:N0} validation images"));
 
-        var result = SensitivitySweep.Run(network, subset.Images, settings, cells, identity, new CellReporter(record.Id, progress), cancellationToken)
+        var result = SensitivitySweep.Run(network, subset.Images, asked, cells, identity, new CellReporter(record.Id, progress), cancellationToken)
             with
             {
                 Source = new SweepSource(model.DisplayName, model.Architecture, identity.ModelHash, dataset.Name, subset.Key, subset.Count),
-                // The settings reached the engine with their layers resolved; what a request for every layer left out is named here.
-                LeftOut = request.Layers is null ? SweepCandidates.LeftOut(network, settings.Criterion) : [],
             };
         history.Finish(record.Id, SensitivityExport.ToJson(result));
         progress.Report(1, string.Create(CultureInfo.InvariantCulture,
             $"{result.Cells.Count} cells · {result.CellsComputed} computed, {result.CellsFromStore} from the workspace · baseline top-1 {result.Baseline.Top1:0.0}%"));
-        return new SweepJobResult(record.Id, model.Id, model.DisplayName, model.Architecture, dataset.Name, subset.Key, subset.Count,
-            settings.CriterionKey, result.Cells.Count, result.CellsComputed, result.CellsFromStore, result.Baseline, result.Seconds);
+        return new SweepOutcome(record, result, new SweepJobResult(record.Id, model.ModelId, model.DisplayName, model.Architecture, dataset.Name,
+            subset.Key, subset.Count, settings.CriterionKey, result.Cells.Count, result.CellsComputed, result.CellsFromStore, result.Baseline, result.Seconds));
+    }
+
+    /// <summary>The sweep's images; a size the dataset's validation part cannot give is the request's <c>SubsetSize</c> at fault.</summary>
+    private static SweepSubset Subset(Dataset dataset, int size)
+    {
+        try
+        {
+            return SweepSubset.Validation(dataset, size);
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw InvalidRequestException.For(nameof(SweepRequest.SubsetSize), e);
+        }
     }
 
     /// <summary>"stage2.conv1 · 35% · top-1 84.2%": the cell that just finished.</summary>
@@ -191,31 +234,20 @@ public sealed class SweepJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
     {
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
-        var model = store.GetRequired(request.ModelId);
+        var model = request.Model.Resolve(store);
         var id = sweepId ?? Guid.CreateVersion7();
-        var jobId = new TaskCompletionSource<Guid>(TaskCreationOptions.RunContinuationsAsynchronously);
         var parameters = ModelJobJson.Write(new
         {
-            sweepId = id,
-            request.ModelId,
+            request.Model,
             dataset = request.Dataset ?? model.Dataset,
             criterion = request.CriterionKey,
             levels = SweepLevels.Normalize(request.Levels ?? SweepLevels.Default),
             request.SubsetSize,
             request.Layers,
+            request.BatchSize,
         });
-        try
-        {
-            var job = scheduler.Enqueue(SweepJob.Kind, SweepJob.Title(model, request), parameters,
-                SweepJob.Create(request, id, jobId.Task, catalog, store, cells, history));
-            jobId.SetResult(job.Id);
-            return job;
-        }
-        catch (Exception e)
-        {
-            jobId.TrySetException(e);
-            throw;
-        }
+        return scheduler.Enqueue(SweepJob.Kind, SweepJob.Title(model, request), parameters,
+            SweepJob.Create(request, id, catalog, store, cells, history), new JobLinks(Subject: id));
     }
 
     /// <summary>
@@ -247,21 +279,5 @@ public sealed class SweepJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
             layers = layers.Where(name => name != output).ToArray();
         }
         return new SweepRequest(modelId, record.Dataset, criterion, norm, record.Levels, record.SubsetSize, layers);
-    }
-
-    /// <summary>The sweep id a sweep job was started with (from its parameters), or null for another kind of job.</summary>
-    public static Guid? SweepIdOf(JobSnapshot job)
-    {
-        ArgumentNullException.ThrowIfNull(job);
-        if (job.Kind != SweepJob.Kind) return null;
-        try
-        {
-            using var document = System.Text.Json.JsonDocument.Parse(job.ParametersJson);
-            return document.RootElement.TryGetProperty("sweepId", out var id) && id.TryGetGuid(out var guid) ? guid : null;
-        }
-        catch (System.Text.Json.JsonException)
-        {
-            return null;
-        }
     }
 }

@@ -96,5 +96,16 @@ public static class WorkspaceSchema
             WHERE result_json IS NOT NULL
               AND EXISTS (SELECT 1 FROM json_each(result_json, '$.cells') WHERE json_extract(value, '$.actualSparsity') >= 1);
             """),
+        // The ids a job is tied to (JobLinks) become columns, read as typed values, instead of keys looked up in its
+        // parameters: the sweep row a sweep job fills and the training a resumed training continues. Jobs recorded
+        // before this step carried them as "sweepId" and "resumesJob" parameters; those are copied over once here.
+        new(5, "job links", """
+            ALTER TABLE jobs ADD COLUMN subject_id TEXT NULL;
+            ALTER TABLE jobs ADD COLUMN resumes_job_id TEXT NULL;
+            UPDATE jobs SET subject_id = json_extract(parameters_json, '$.sweepId')
+            WHERE kind = 'sweep' AND json_valid(parameters_json) AND json_type(parameters_json, '$.sweepId') = 'text';
+            UPDATE jobs SET resumes_job_id = json_extract(parameters_json, '$.resumesJob')
+            WHERE kind = 'train' AND json_valid(parameters_json) AND json_type(parameters_json, '$.resumesJob') = 'text';
+            """),
     ];
 }

@@ -55,8 +55,11 @@ public sealed class CliTests : IDisposable
         var (code, output, _) = Run("help");
 
         Assert.Equal(CliApp.Success, code);
-        foreach (var command in CliApp.Commands) Assert.Contains($"  {command.Name}: ", output);
-        Assert.Contains("--arch NAME", output);
+        // System.CommandLine's help of the root and of every command, in turn.
+        foreach (var command in CliApp.Commands()) Assert.Contains($" {command.Name} [options]", output);
+        Assert.Contains(" bench sweep [options]", output); // after the executable's name (the test host's, in-process)
+        Assert.Contains("--arch <NAME> (REQUIRED)", output);
+        Assert.Contains("--config <FILE>", output);
     }
 
     [Fact]

@@ -47,8 +47,8 @@ public sealed class TrainResumeCliTests : IDisposable
         Assert.DoesNotContain("epoch 1/2: ", resumed.Err);
         Assert.Contains("epoch 2/2: ", resumed.Err);
         var json = LastJsonLine(resumed.Out);
-        Assert.Equal(1, json.GetProperty("resumedFromEpoch").GetInt32());
-        Assert.Equal(LastJsonLine(straight.Out).GetProperty("contentHash").GetString(), json.GetProperty("contentHash").GetString());
+        Assert.Equal(1, json.GetProperty("resumed_from_epoch").GetInt32());
+        Assert.Equal(LastJsonLine(straight.Out).GetProperty("weights_hash").GetString(), json.GetProperty("weights_hash").GetString());
         Assert.Equal(LastJsonLine(straight.Out).GetProperty("top1").GetDouble(), json.GetProperty("top1").GetDouble());
         Assert.False(File.Exists(model + ".resume"));
     }

@@ -1,9 +1,13 @@
-using CompressionLab.Cli.Commands;
 using CompressionLab.Core.Models;
+
+using static CompressionLab.Tests.Cli.InProcessCli;
 
 namespace CompressionLab.Tests.Cli;
 
-/// <summary><c>train --limit N</c> trains on the images the dashboard's training job takes for N training images.</summary>
+/// <summary>
+/// <c>train --limit N</c> trains on the images the dashboard's training job takes for N training images: the CLI runs
+/// that job's body with <c>TrainingImages = N</c>, so this pins the selection itself and that the CLI asks for it.
+/// </summary>
 public sealed class TrainSubsetTests
 {
     [Fact]
@@ -11,16 +15,13 @@ public sealed class TrainSubsetTests
     {
         var split = TrainingJob.Split(TestData.FashionMnist);
 
-        var cli = TrainCommand.TrainingImages("vgg-tiny", split, limit: 500, seed: 4);
+        var subset = TrainingJob.TrainingImages(new TrainingRequest("vgg-tiny", "fashion-mnist", Seed: 4, TrainingImages: 500), split);
 
-        var dashboard = TrainingJob.TrainingImages(new TrainingRequest("vgg-tiny", "fashion-mnist", Seed: 4, TrainingImages: 500), split);
-        Assert.Equal(dashboard.Labels, cli.Labels);
-        Assert.Equal(dashboard.Pixels, cli.Pixels);
         // Known answer: 500 images of 10 classes, stratified, are 50 of each; the first 500 are not.
-        Assert.All(Enumerable.Range(0, 10), c => Assert.Equal(50, cli.Labels.Count(l => l == c)));
-        Assert.NotEqual(split.Train.Take(500).Labels, cli.Labels);
+        Assert.All(Enumerable.Range(0, 10), c => Assert.Equal(50, subset.Labels.Count(l => l == c)));
+        Assert.NotEqual(split.Train.Take(500).Labels, subset.Labels);
         // The seed reaches the draw: another seed, other images.
-        Assert.NotEqual(cli.Pixels, TrainCommand.TrainingImages("vgg-tiny", split, limit: 500, seed: 5).Pixels);
+        Assert.NotEqual(subset.Pixels, TrainingJob.TrainingImages(new TrainingRequest("vgg-tiny", "fashion-mnist", Seed: 5, TrainingImages: 500), split).Pixels);
     }
 
     [Fact]
@@ -28,6 +29,18 @@ public sealed class TrainSubsetTests
     {
         var split = TrainingJob.Split(TestData.FashionMnist);
 
-        Assert.Same(split.Train, TrainCommand.TrainingImages("vgg-tiny", split, limit: null, seed: 1));
+        Assert.Same(split.Train, TrainingJob.TrainingImages(new TrainingRequest("vgg-tiny", "fashion-mnist", Seed: 1), split));
+    }
+
+    [Fact]
+    public void TheCliReportsTheImagesItTrainedOn()
+    {
+        using var folder = new CliFolder("clab-cli-subset-");
+
+        var (code, output, error) = Run("train", "--arch", "lenet-300-100", "--dataset", "synthetic", "--limit", "40", "--epochs", "1",
+            "--out", folder.PathOf("m.ckpt"), "--json");
+
+        Assert.True(code == 0, error);
+        Assert.Equal(40, LastJsonLine(output).GetProperty("training_images").GetInt32());
     }
 }

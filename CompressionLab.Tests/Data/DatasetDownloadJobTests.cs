@@ -1,5 +1,6 @@
 using System.Text.Json;
 using CompressionLab.Core.Data;
+using CompressionLab.Core.Jobs;
 using CompressionLab.Tests.Models;
 
 namespace CompressionLab.Tests.Data;
@@ -23,7 +24,7 @@ public sealed class DatasetDownloadJobTests : IDisposable
         var options = new DatasetOptions { CacheFolder = Path.Combine(_root, "cache"), DownloadBaseUrl = server.BaseUrl.ToString() };
         var progress = new RecordingProgress();
 
-        var json = await DatasetDownloadJob.Create(new DatasetDownloader(options, _http))(progress, CancellationToken.None);
+        var json = await DatasetDownloadJob.Create(new DatasetDownloader(options, _http))(new JobContext(Guid.NewGuid(), progress), CancellationToken.None);
 
         using var result = JsonDocument.Parse(json!);
         Assert.Equal(options.FashionMnistCacheFolder(), result.RootElement.GetProperty("folder").GetString());

@@ -15,7 +15,7 @@ public class JobSchedulerTests
         await using var harness = await SchedulerHarness.StartedAsync();
 
         var queued = harness.Scheduler.Enqueue("evaluate", "Evaluate teacher", """{"limit":100}""",
-            (progress, _) => Task.FromResult<string?>("""{"top1":0.93}"""));
+            (run, _) => Task.FromResult<string?>("""{"top1":0.93}"""));
         var done = await harness.WaitAsync(queued.Id);
 
         Assert.Equal(JobState.Queued, queued.State);
@@ -101,9 +101,9 @@ public class JobSchedulerTests
         await using var harness = await SchedulerHarness.StartedAsync();
         using var log = new UpdateLog(harness.Scheduler);
         var started = Signal();
-        var job = harness.Scheduler.Enqueue("sweep", "Sweep", "{}", async (progress, token) =>
+        var job = harness.Scheduler.Enqueue("sweep", "Sweep", "{}", async (run, token) =>
         {
-            progress.Report(0.5, "half");
+            run.Progress.Report(0.5, "half");
             started.SetResult();
             await Task.Delay(System.Threading.Timeout.Infinite, token);
             return "never";
@@ -204,14 +204,14 @@ public class JobSchedulerTests
         var clock = new ManualClock();
         await using var harness = new SchedulerHarness(time: clock);
         using var log = new UpdateLog(harness.Scheduler);
-        var job = harness.Scheduler.Enqueue("train", "Train", "{}", (progress, _) =>
+        var job = harness.Scheduler.Enqueue("train", "Train", "{}", (run, _) =>
         {
             clock.Advance(TimeSpan.FromSeconds(10));
-            progress.Report(0.25, "epoch 1/4");   // 10 s for a quarter: 30 s to go
+            run.Progress.Report(0.25, "epoch 1/4");   // 10 s for a quarter: 30 s to go
             clock.Advance(TimeSpan.FromSeconds(10));
-            progress.Report(double.NaN, "still epoch 1/4");
-            progress.Report(-0.5, "restarting");
-            progress.Report(1.7, "overshoot");
+            run.Progress.Report(double.NaN, "still epoch 1/4");
+            run.Progress.Report(-0.5, "restarting");
+            run.Progress.Report(1.7, "overshoot");
             return Task.FromResult<string?>(null);
         });
         // Waiting in the queue does not count: the ETA is measured from the start.
@@ -264,18 +264,18 @@ public class JobSchedulerTests
         }
 
         var id = Guid.Empty; // set below, before the worker starts
-        var job = harness.Scheduler.Enqueue("sweep", "Sweep", "{}", (progress, _) =>
+        var job = harness.Scheduler.Enqueue("sweep", "Sweep", "{}", (run, _) =>
         {
             clock.Advance(TimeSpan.FromMilliseconds(100));
-            progress.Report(0.1, "a");
+            run.Progress.Report(0.1, "a");
             clock.Advance(TimeSpan.FromMilliseconds(100));
-            progress.Report(0.2, "b");
+            run.Progress.Report(0.2, "b");
             persisted.Add(StoredFraction(id));   // 200 ms after the start: not written yet
             clock.Advance(TimeSpan.FromMilliseconds(400));
-            progress.Report(0.3, "c");
+            run.Progress.Report(0.3, "c");
             persisted.Add(StoredFraction(id));   // 600 ms: written
             clock.Advance(TimeSpan.FromMilliseconds(100));
-            progress.Report(0.4, "d");
+            run.Progress.Report(0.4, "d");
             persisted.Add(StoredFraction(id));   // 100 ms after that write: not written
             return Task.FromResult<string?>(null);
         });
@@ -293,11 +293,11 @@ public class JobSchedulerTests
     {
         await using var harness = await SchedulerHarness.StartedAsync();
         using var log = new UpdateLog(harness.Scheduler);
-        var cell = new { Layer = "stage1.conv1", Sparsity = 0.5, Top1 = 0.88 };
-        var job = harness.Scheduler.Enqueue("sweep", "Sweep", "{}", (progress, _) =>
+        var cell = new TestCell("stage1.conv1", 0.5, 0.88);
+        var job = harness.Scheduler.Enqueue("sweep", "Sweep", "{}", (run, _) =>
         {
-            progress.Report(0.5, "half");
-            progress.Publish(cell);
+            run.Progress.Report(0.5, "half");
+            run.Progress.Publish(cell);
             return Task.FromResult<string?>(null);
         });
         await harness.WaitAsync(job.Id);
@@ -314,9 +314,9 @@ public class JobSchedulerTests
         using var throwing = harness.Scheduler.Subscribe(_ => throw new InvalidOperationException("subscriber bug"));
         using var log = new UpdateLog(harness.Scheduler);
 
-        var first = harness.Scheduler.Enqueue("k", "First", "{}", (progress, _) =>
+        var first = harness.Scheduler.Enqueue("k", "First", "{}", (run, _) =>
         {
-            progress.Report(0.5, "half");
+            run.Progress.Report(0.5, "half");
             return Task.FromResult<string?>("{}");
         });
         var firstDone = await harness.WaitAsync(first.Id);
@@ -372,9 +372,9 @@ public class JobSchedulerTests
     {
         await using var harness = await SchedulerHarness.StartedAsync();
         var started = Signal();
-        var running = harness.Scheduler.Enqueue("train", "Running", "{}", async (progress, token) =>
+        var running = harness.Scheduler.Enqueue("train", "Running", "{}", async (run, token) =>
         {
-            progress.Report(0.3, "epoch 3/10");
+            run.Progress.Report(0.3, "epoch 3/10");
             started.SetResult();
             await Task.Delay(System.Threading.Timeout.Infinite, token);
             return null;
@@ -451,7 +451,8 @@ public class JobSchedulerTests
     /// <summary>Only the contract's members, so the interface's own WaitAsync is what runs (as for a test fake).</summary>
     private sealed class SchedulerHarnessView(IJobScheduler inner) : IJobScheduler
     {
-        public JobSnapshot Enqueue(string kind, string title, string parametersJson, JobWork work) => inner.Enqueue(kind, title, parametersJson, work);
+        public JobSnapshot Enqueue(string kind, string title, string parametersJson, JobWork work, JobLinks? links = null) =>
+            inner.Enqueue(kind, title, parametersJson, work, links);
 
         public bool Cancel(Guid id) => inner.Cancel(id);
 
@@ -461,4 +462,7 @@ public class JobSchedulerTests
 
         public IDisposable Subscribe(Action<JobUpdate> onUpdate) => inner.Subscribe(onUpdate);
     }
+
+    /// <summary>A partial result of the test's own kind, as a job kind derives its records from <see cref="JobPartial"/>.</summary>
+    private sealed record TestCell(string Layer, double Sparsity, double Top1) : JobPartial;
 }

@@ -116,7 +116,7 @@ public sealed class CheckpointImportJobTests : IAsyncLifetime
         var staged = await CheckpointImport.StageAsync(_bench.Store, new MemoryStream(_valid), "a.ckpt");
         var work = CheckpointImportJob.Create(staged, _bench.Store);
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => work(new RecordingProgress(), new CancellationToken(canceled: true)));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => work(new JobContext(Guid.NewGuid(), new RecordingProgress()), new CancellationToken(canceled: true)));
 
         Assert.Empty(_bench.Store.List());
         Assert.Empty(_bench.ModelFiles());

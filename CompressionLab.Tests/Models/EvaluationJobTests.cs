@@ -1,3 +1,4 @@
+using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Data;
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Workspace;
@@ -72,9 +73,9 @@ public sealed class EvaluationJobTests : IDisposable
     {
         var missing = Guid.NewGuid();
         Assert.Equal($"There is no model with id {missing} in the workspace (was it deleted?).",
-            Assert.Throws<ArgumentException>(() => EvaluationJob.Run(new EvaluationRequest(missing), _bench.Catalog, _bench.Store,
+            Assert.Throws<InvalidRequestException>(() => EvaluationJob.Run(new EvaluationRequest(missing), _bench.Catalog, _bench.Store,
                 new RecordingProgress(), CancellationToken.None)).Message);
         Assert.Equal("A model is evaluated on the test or the validation split, not on Train.",
-            Assert.Throws<ArgumentException>(new EvaluationRequest(_model.Id, Split: SplitPart.Train).Validate).Message);
+            Assert.Throws<InvalidRequestException>(new EvaluationRequest(_model.Id, Split: SplitPart.Train).Validate).Message);
     }
 }

@@ -51,7 +51,7 @@ internal sealed class RecordingProgress : IJobProgress
 {
     private readonly Lock _gate = new();
     private readonly List<(double Fraction, string Message)> _reports = [];
-    private readonly List<object> _partials = [];
+    private readonly List<JobPartial> _partials = [];
 
     public Action<double, string>? OnReport { get; init; }
 
@@ -60,7 +60,7 @@ internal sealed class RecordingProgress : IJobProgress
         get { lock (_gate) return [.. _reports]; }
     }
 
-    public IReadOnlyList<object> Partials
+    public IReadOnlyList<JobPartial> Partials
     {
         get { lock (_gate) return [.. _partials]; }
     }
@@ -71,7 +71,7 @@ internal sealed class RecordingProgress : IJobProgress
         OnReport?.Invoke(fraction, message);
     }
 
-    public void Publish(object partial)
+    public void Publish(JobPartial partial)
     {
         lock (_gate) _partials.Add(partial);
     }

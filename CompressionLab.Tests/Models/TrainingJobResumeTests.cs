@@ -41,7 +41,7 @@ public sealed class TrainingJobResumeTests : IDisposable
         var savedWhenStopped = false;
         using (harness.Scheduler.Subscribe(update =>
         {
-            if (update.Partial is EpochSummary { Epoch: 1 } && stopping is null)
+            if (update.Partial is TrainingEpochFinished { Epoch.Epoch: 1 } && stopping is null)
             {
                 savedWhenStopped = File.Exists(states.PathOf(update.Job.Id));
                 stopping = harness.Scheduler.StopAsync(CancellationToken.None);
@@ -63,7 +63,7 @@ public sealed class TrainingJobResumeTests : IDisposable
 
             var resumed = after.ResumeTraining(interrupted.Id);
 
-            Assert.Equal(("Train vgg-tiny on synthetic (resumed)", interrupted.Id), (resumed.Title, ModelJobs.ResumedJobOf(resumed)));
+            Assert.Equal(("Train vgg-tiny on synthetic (resumed)", interrupted.Id), (resumed.Title, resumed.Links.Resumes));
             Assert.Equal(Request, ModelJobJson.Read<TrainingRequest>(resumed.ParametersJson));
             Assert.Contains("already being resumed", Assert.Throws<InvalidOperationException>(() => after.ResumeTraining(interrupted.Id)).Message);
             Assert.Equal($"\"{straight.Title}\" is succeeded; only an interrupted or failed training can be resumed.",
@@ -78,7 +78,7 @@ public sealed class TrainingJobResumeTests : IDisposable
             // 200 images in batches of 128: two batches an epoch.
             Assert.Contains(messages, m => m.StartsWith("epoch 2/3 · batch 1/2 · ", StringComparison.Ordinal) && m.EndsWith(" · resumed after epoch 1/3", StringComparison.Ordinal));
             Assert.DoesNotContain(messages, m => m.StartsWith("epoch 1/", StringComparison.Ordinal));
-            Assert.Equal([2, 3], log.Of(resumed.Id).Select(u => u.Partial).OfType<EpochSummary>().Select(e => e.Epoch));
+            Assert.Equal([2, 3], log.Of(resumed.Id).Select(u => u.Partial).OfType<TrainingEpochFinished>().Select(e => e.Epoch.Epoch));
             // The bar shows this job's own share of the run (so the ETA follows its pace): after 1 of its 4 batches, a quarter
             // of the training share (0.96) of the bar.
             var first = log.Of(resumed.Id).First(u => u.Job.Message.StartsWith("epoch 2/3 · batch 1/2", StringComparison.Ordinal));
@@ -102,7 +102,7 @@ public sealed class TrainingJobResumeTests : IDisposable
         var saved = new TaskCompletionSource<Guid>(TaskCreationOptions.RunContinuationsAsynchronously);
         using var watch = harness.Scheduler.Subscribe(update =>
         {
-            if (update.Partial is EpochSummary && File.Exists(states.PathOf(update.Job.Id))) saved.TrySetResult(update.Job.Id);
+            if (update.Partial is TrainingEpochFinished && File.Exists(states.PathOf(update.Job.Id))) saved.TrySetResult(update.Job.Id);
         });
 
         var job = jobs.StartTraining(Request with { Epochs = 500 });
@@ -154,7 +154,7 @@ public sealed class TrainingJobResumeTests : IDisposable
         var moved = _bench.Store.ModelsFolder + ".away";
         using (harness.Scheduler.Subscribe(update =>
         {
-            if (update.Partial is EpochSummary { Epoch: 1 } && !Directory.Exists(moved))
+            if (update.Partial is TrainingEpochFinished { Epoch.Epoch: 1 } && !Directory.Exists(moved))
             {
                 Directory.Move(_bench.Store.ModelsFolder, moved);
                 File.WriteAllText(_bench.Store.ModelsFolder, "not a folder");
@@ -179,7 +179,7 @@ public sealed class TrainingJobResumeTests : IDisposable
     private (string WeightsHash, double? Top1, int? ResumedFrom) Stored(JobSnapshot job)
     {
         var result = ModelJobJson.Read<TrainingJobResult>(job.ResultJson!);
-        var record = _bench.Store.Get(result.ModelId)!;
+        var record = _bench.Store.Get(result.ModelId!.Value)!;
         using var details = JsonDocument.Parse(record.MetadataJson);
         var resumed = details.RootElement.GetProperty("resumedFromEpoch");
         return (details.RootElement.GetProperty("weightsHash").GetString()!, record.Top1,

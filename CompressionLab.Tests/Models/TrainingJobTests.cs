@@ -60,7 +60,8 @@ public sealed class TrainingJobTests : IDisposable
             progress.Reports[^1].Message);
         Assert.Contains(progress.Reports, r => r.Message.StartsWith("epoch 1/2 · batch 1/8 · loss ", StringComparison.Ordinal));
         Assert.Contains(progress.Reports, r => r.Message.StartsWith("epoch 2/2 · batch 8/8 · loss ", StringComparison.Ordinal) && r.Message.Contains("· validation ", StringComparison.Ordinal));
-        var epochs = progress.Partials.Cast<EpochSummary>().ToArray();
+        Assert.IsType<TrainingStarted>(progress.Partials[0]); // the plan comes first
+        var epochs = progress.Partials.Skip(1).Cast<TrainingEpochFinished>().Select(p => p.Epoch).ToArray();
         Assert.Equal([1, 2], epochs.Select(e => e.Epoch));
         Assert.All(epochs, e => Assert.InRange(e.ValidationTop1!.Value, 0, 1));
     }
@@ -90,7 +91,7 @@ public sealed class TrainingJobTests : IDisposable
     {
         var request = new TrainingRequest(ModelZoo.Lenet300100, SyntheticDataset.Name, Epochs: 1, TrainingImages: 5000);
 
-        var error = Assert.Throws<ArgumentException>(() =>
+        var error = Assert.Throws<InvalidRequestException>(() =>
             TrainingJob.Run(request, _bench.Catalog, _bench.Store, new RecordingProgress(), CancellationToken.None));
 
         // 600 synthetic train images: 120 held out for validation, 480 left to train on.
@@ -119,7 +120,7 @@ public sealed class TrainingJobTests : IDisposable
     {
         var request = new TrainingRequest(arch, SyntheticDataset.Name, epochs, seed, images);
 
-        Assert.Equal(message, Assert.Throws<ArgumentException>(request.Validate).Message);
+        Assert.Equal(message, Assert.Throws<InvalidRequestException>(request.Validate).Message);
     }
 
     [Fact]
@@ -145,7 +146,7 @@ public sealed class TrainingJobTests : IDisposable
         var done = await harness.WaitAsync(queued.Id);
         Assert.True(done.State == JobState.Succeeded, done.Error);
         var result = ModelJobJson.Read<TrainingJobResult>(done.ResultJson!);
-        Assert.Equal(result.Top1, _bench.Store.Get(result.ModelId)!.Top1);
+        Assert.Equal(result.Top1, _bench.Store.Get(result.ModelId!.Value)!.Top1);
 
         // Long enough that it is still running when the cancel arrives.
         var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -158,8 +159,8 @@ public sealed class TrainingJobTests : IDisposable
         Assert.True(harness.Scheduler.Cancel(slow.Id));
 
         Assert.Equal(JobState.Cancelled, (await harness.WaitAsync(slow.Id)).State);
-        Assert.Equal([result.ModelId], _bench.Store.List().Select(m => m.Id));
-        Assert.Equal([$"{_bench.Store.Get(result.ModelId)!.ContentHash}.ckpt"], _bench.ModelFiles());
+        Assert.Equal([result.ModelId!.Value], _bench.Store.List().Select(m => m.Id));
+        Assert.Equal([$"{_bench.Store.Get(result.ModelId!.Value)!.ContentHash}.ckpt"], _bench.ModelFiles());
     }
 
     [Fact]

@@ -50,9 +50,11 @@ public sealed class TorchRuntimeTests : IDisposable
     [InlineData("bench", false)]
     [InlineData("datasets --json", false)]
     [InlineData("--help", false)]
+    [InlineData("train --help", false)]
+    [InlineData("help", false)]
     [InlineData("", false)]
     public void OnlyComputeCommandsMayLetOpenMpThreadsSpin(string commandLine, bool compute)
     {
-        Assert.Equal(compute, CliApp.IsComputeCommand(commandLine.Split(' ', StringSplitOptions.RemoveEmptyEntries)));
+        Assert.Equal(compute, CliApp.ComputesWithTorch(commandLine.Split(' ', StringSplitOptions.RemoveEmptyEntries)));
     }
 }

@@ -36,7 +36,7 @@ public sealed class SweepJobTests : IDisposable
         new(_model.Id, Criterion: criterion, Levels: Levels, SubsetSize: 60);
 
     private SweepJobResult Run(SweepRequest request, RecordingProgress progress, Guid? sweepId = null, CancellationToken cancellationToken = default) =>
-        SweepJob.Run(request, sweepId ?? Guid.NewGuid(), null, _bench.Catalog, _bench.Store, _cells, _history, progress, cancellationToken);
+        SweepJob.Run(request, sweepId ?? Guid.NewGuid(), _bench.Catalog, _bench.Store, _cells, _history, new JobContext(Guid.NewGuid(), progress), cancellationToken).Summary;
 
     [Fact]
     public void PublishesThePlanThenEveryCellAndStoresTheSweep()
@@ -127,9 +127,9 @@ public sealed class SweepJobTests : IDisposable
         var scheduler = new NoScheduler();
         var job = new SweepJobs(scheduler, _bench.Catalog, _bench.Store, _cells, _history).Resume(interrupted.Id);
 
-        Assert.Equal(interrupted.Id, SweepJobs.SweepIdOf(job));
+        Assert.Equal(interrupted.Id, job.Links.Subject);
         var resumed = SweepJobs.ResumeRequest(interrupted);
-        Assert.Equal((_model.Id, SyntheticDataset.Name, PruningCriterion.Filter, FilterNorm.L2, 60), (resumed.ModelId, resumed.Dataset, resumed.Criterion, resumed.Norm, resumed.SubsetSize));
+        Assert.Equal(((ModelSource)_model.Id, SyntheticDataset.Name, PruningCriterion.Filter, FilterNorm.L2, 60), (resumed.Model, resumed.Dataset, resumed.Criterion, resumed.Norm, resumed.SubsetSize));
         Assert.Equal(Levels, resumed.Levels);
         Assert.Equal(["hidden.fc1", "hidden.fc2"], resumed.Layers); // a filter sweep left classifier.fc out
         Assert.Contains("\"criterion\":\"filter-l2\"", job.ParametersJson);
@@ -160,8 +160,9 @@ public sealed class SweepJobTests : IDisposable
         Assert.Equal(record.ModelHash, document.GetProperty("model").GetProperty("weightsHash").GetString());
         Assert.Equal((60, record.Subset), (document.GetProperty("data").GetProperty("subsetSize").GetInt32(), document.GetProperty("data").GetProperty("subset").GetString()));
 
-        var asked = Assert.Throws<ArgumentException>(() => Run(Request(PruningCriterion.Filter) with { Layers = ["classifier.fc"] }, new RecordingProgress()));
+        var asked = Assert.Throws<InvalidRequestException>(() => Run(Request(PruningCriterion.Filter) with { Layers = ["classifier.fc"] }, new RecordingProgress()));
         Assert.Contains("'classifier.fc' cannot be in a filter sweep", asked.Message);
+        Assert.Equal(nameof(SweepRequest.Layers), asked.Setting);
     }
 
     [Theory]
@@ -181,22 +182,24 @@ public sealed class SweepJobTests : IDisposable
     [Fact]
     public void TooLargeASubsetAndUnknownLayersAreNamed()
     {
-        var tooMany = Assert.Throws<ArgumentOutOfRangeException>(() => Run(Request() with { SubsetSize = 121 }, new RecordingProgress()));
+        var tooMany = Assert.Throws<InvalidRequestException>(() => Run(Request() with { SubsetSize = 121 }, new RecordingProgress()));
         Assert.Contains("between 1 and 120", tooMany.Message);
-        var unknown = Assert.Throws<ArgumentException>(() => Run(Request() with { Layers = ["hidden.fc9"] }, new RecordingProgress()));
+        Assert.Equal(nameof(SweepRequest.SubsetSize), tooMany.Setting);
+        var unknown = Assert.Throws<InvalidRequestException>(() => Run(Request() with { Layers = ["hidden.fc9"] }, new RecordingProgress()));
         Assert.Contains("'hidden.fc9'", unknown.Message);
+        Assert.Equal(nameof(SweepRequest.Layers), unknown.Setting);
     }
 
     [Fact]
-    public void StartSweepRecordsTheSweepIdInTheJobParameters()
+    public void StartSweepLinksTheJobToItsSweepId()
     {
         var scheduler = new NoScheduler();
         var job = new SweepJobs(scheduler, _bench.Catalog, _bench.Store, _cells, _history).StartSweep(Request());
 
         Assert.Equal(SweepJob.Kind, job.Kind);
         Assert.Equal("Sweep lenet · element · synthetic", job.Title);
-        Assert.NotNull(SweepJobs.SweepIdOf(job));
-        Assert.Null(SweepJobs.SweepIdOf(job with { Kind = "train" }));
+        Assert.NotNull(job.Links.Subject);
+        Assert.DoesNotContain("sweepId", job.ParametersJson); // a typed link, not a parameter to parse back
     }
 
     /// <summary>Counts what would be queued and runs nothing.</summary>
@@ -204,10 +207,13 @@ public sealed class SweepJobTests : IDisposable
     {
         public int Enqueued { get; private set; }
 
-        public JobSnapshot Enqueue(string kind, string title, string parametersJson, JobWork work)
+        public JobSnapshot Enqueue(string kind, string title, string parametersJson, JobWork work, JobLinks? links = null)
         {
             Enqueued++;
-            return new JobSnapshot(Guid.NewGuid(), kind, title, parametersJson, JobState.Queued, 0, null, "", null, null, DateTimeOffset.UnixEpoch, null, null);
+            return new JobSnapshot(Guid.NewGuid(), kind, title, parametersJson, JobState.Queued, 0, null, "", null, null, DateTimeOffset.UnixEpoch, null, null)
+            {
+                Links = links ?? JobLinks.None,
+            };
         }
 
         public bool Cancel(Guid id) => false;

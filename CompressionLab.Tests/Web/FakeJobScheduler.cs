@@ -61,7 +61,7 @@ internal sealed class FakeJobScheduler : IJobScheduler
     public void Publish(JobSnapshot job) => Publish(job, null);
 
     /// <summary>As <see cref="Publish(JobSnapshot)"/>, with a partial result (e.g. one sweep cell) as the worker publishes it.</summary>
-    public void Publish(JobSnapshot job, object? partial)
+    public void Publish(JobSnapshot job, JobPartial? partial)
     {
         Action<JobUpdate>[] targets;
         lock (gate)
@@ -75,9 +75,9 @@ internal sealed class FakeJobScheduler : IJobScheduler
         }
     }
 
-    public JobSnapshot Enqueue(string kind, string title, string parametersJson, JobWork work)
+    public JobSnapshot Enqueue(string kind, string title, string parametersJson, JobWork work, JobLinks? links = null)
     {
-        var job = Job(title, kind: kind) with { ParametersJson = parametersJson };
+        var job = Job(title, kind: kind) with { ParametersJson = parametersJson, Links = links ?? JobLinks.None };
         lock (gate)
         {
             works[job.Id] = work;
@@ -105,7 +105,7 @@ internal sealed class FakeJobScheduler : IJobScheduler
         JobSnapshot final;
         try
         {
-            var result = await work(progress, cancellationToken);
+            var result = await work(new JobContext(id, progress), cancellationToken);
             final = Get(id)! with { State = JobState.Succeeded, Fraction = 1, ResultJson = result };
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -174,6 +174,6 @@ internal sealed class FakeJobScheduler : IJobScheduler
         public void Report(double fraction, string message) =>
             owner.Publish(owner.Get(id)! with { Fraction = fraction, Message = message });
 
-        public void Publish(object partial) => owner.Publish(owner.Get(id)!, partial);
+        public void Publish(JobPartial partial) => owner.Publish(owner.Get(id)!, partial);
     }
 }

@@ -59,7 +59,7 @@ public class JobsPageTests : DashboardTestContext
         await row.QuerySelector("[data-testid=resume-job]")!.ClickAsync(new Microsoft.AspNetCore.Components.Web.MouseEventArgs());
 
         var resumed = Assert.Single(Scheduler.List(), j => j.Title == $"{request.Title} (resumed)");
-        Assert.Equal((TrainingJob.Kind, JobState.Queued, interrupted.Id), (resumed.Kind, resumed.State, ModelJobs.ResumedJobOf(resumed)));
+        Assert.Equal((TrainingJob.Kind, JobState.Queued, interrupted.Id), (resumed.Kind, resumed.State, resumed.Links.Resumes));
         Assert.Equal(request, ModelJobJson.Read<TrainingRequest>(resumed.ParametersJson));
         // While the continuation waits, the interrupted job offers no second Resume.
         page.WaitForAssertion(() =>

@@ -268,7 +268,7 @@ public sealed class ModelsDataPageTests() : ModelsDataPageTestBase(withFashionMn
         await page.Find("[data-testid=training-progress] [data-testid=progress-resume]").ClickAsync(new MouseEventArgs());
 
         var resumed = Assert.Single(Scheduler.List(), j => j.Title == $"{request.Title} (resumed)");
-        Assert.Equal(interrupted.Id, ModelJobs.ResumedJobOf(resumed));
+        Assert.Equal(interrupted.Id, resumed.Links.Resumes);
         page.WaitForAssertion(() =>
         {
             var rows = page.FindAll("[data-testid=training-progress]");

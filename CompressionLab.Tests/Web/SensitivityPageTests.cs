@@ -74,7 +74,7 @@ public sealed class SensitivityPageTests : DashboardTestContext
 
         var job = Assert.Single(Scheduler.List());
         Assert.Equal(SweepJob.Kind, job.Kind);
-        var sweepId = SweepJobs.SweepIdOf(job)!.Value;
+        var sweepId = job.Links.Subject!.Value;
         Assert.Contains("\"levels\":[0,0.5]", job.ParametersJson);
         var record = new SweepRecord(sweepId, job.Id, model.Id, "weights", model.DisplayName, model.Architecture, SyntheticDataset.Name,
             "validation/stratified-2000/abc", 2000, "element", [0, 0.5], Layers, DateTimeOffset.UtcNow, null, null);
@@ -283,7 +283,7 @@ public sealed class SensitivityPageTests : DashboardTestContext
         Row(stopped.Id).QuerySelector("[data-testid=resume-sweep]")!.Click();
 
         var job = Assert.Single(Scheduler.List());
-        Assert.Equal(stopped.Id, SweepJobs.SweepIdOf(job));
+        Assert.Equal(stopped.Id, job.Links.Subject);
         Assert.Contains("\"criterion\":\"filter-l2\"", job.ParametersJson);
         Assert.Contains("\"levels\":[0,0.5,0.9]", job.ParametersJson);
         Assert.Contains("\"layers\":[\"hidden.fc1\",\"hidden.fc2\"]", job.ParametersJson);
@@ -308,7 +308,7 @@ public sealed class SensitivityPageTests : DashboardTestContext
         page.Find("input[data-testid=sweep-levels]").Input("0, 0.5");
         page.Find("button[data-testid=start-sweep]").Click();
         var job = Assert.Single(Scheduler.List());
-        Assert.NotEqual(earlier.Id, SweepJobs.SweepIdOf(job)); // planned as a new row...
+        Assert.NotEqual(earlier.Id, job.Links.Subject); // planned as a new row...
 
         // ...but the job found the same sweep in the history (as SweepHistory.Begin does) and reports that row.
         var running = job with { State = JobState.Running, Fraction = 0.02 };

@@ -100,6 +100,6 @@ public static class JobText
         ArgumentNullException.ThrowIfNull(job);
         ArgumentNullException.ThrowIfNull(saved);
         ArgumentNullException.ThrowIfNull(jobs);
-        return saved.GetValueOrDefault(job.Id) is { CanResume: true } && !jobs.Any(other => !other.IsFinished && ModelJobs.ResumedJobOf(other) == job.Id);
+        return saved.GetValueOrDefault(job.Id) is { CanResume: true } && !jobs.Any(other => !other.IsFinished && other.Links.Resumes == job.Id);
     }
 }

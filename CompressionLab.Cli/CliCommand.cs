@@ -1,0 +1,53 @@
+using System.CommandLine;
+using System.Globalization;
+
+namespace CompressionLab.Cli;
+
+/// <summary>What a command gets to work with: where to print, and a token that Ctrl+C cancels.</summary>
+/// <param name="Out">Results; with <c>--json</c> the last line written here is the JSON object.</param>
+/// <param name="Err">Progress and errors.</param>
+public sealed record CliContext(TextWriter Out, TextWriter Err, CancellationToken CancellationToken)
+{
+    /// <summary>The dashboard's dataset and workspace settings, from <c>--config</c> and the environment.</summary>
+    public CliSettings Settings { get; init; } = new(new(), new());
+}
+
+/// <summary>
+/// A command of the CLI: a System.CommandLine <see cref="Command"/> (its options, help and parsing) that says whether it
+/// computes with TorchSharp, and which option stands for each setting of the job request it builds.
+/// </summary>
+public abstract class CliCommand(string name, string description) : Command(name, description)
+{
+    /// <summary>Whether the command computes with TorchSharp (Program.cs then lets idle OpenMP threads spin on an idle machine).</summary>
+    public abstract bool ComputesWithTorch { get; }
+
+    /// <summary>
+    /// The option each request setting comes from (e.g. <c>SubsetSize</c> → <c>--limit</c>), so that a request the job
+    /// refuses (<see cref="Core.Jobs.InvalidRequestException"/>) is reported as a bad argument naming the option.
+    /// </summary>
+    public virtual IReadOnlyDictionary<string, string> SettingOptions { get; } = new Dictionary<string, string>();
+
+    /// <summary>Runs the command; returns the exit code. Throws <see cref="UsageException"/> for bad arguments.</summary>
+    public abstract int Execute(ParseResult parse, CliContext context);
+
+    /// <summary>The options every command that prints a result takes.</summary>
+    protected static Option<bool> JsonOption() => new("--json") { Description = "print one JSON object as the last line" };
+
+    /// <summary>An optional whole number in [<paramref name="min"/>, <paramref name="max"/>].</summary>
+    protected static Option<int?> IntOption(string name, string description, int min, int max, string helpName = "N")
+    {
+        var option = new Option<int?>(name) { Description = description, HelpName = helpName };
+        option.Validators.Add(result =>
+        {
+            // Read from the token: a value that is no number is already the parser's error.
+            if (result.Tokens is [var token] && int.TryParse(token.Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value)
+                && (value < min || value > max))
+                result.AddError(string.Create(CultureInfo.InvariantCulture, $"must be between {min} and {max} (got {value})"));
+        });
+        return option;
+    }
+
+    /// <summary>A string option with a help name (and, when <paramref name="required"/>, no default).</summary>
+    protected static Option<string> TextOption(string name, string description, string helpName, bool required = false) =>
+        new(name) { Description = description, HelpName = helpName, Required = required };
+}

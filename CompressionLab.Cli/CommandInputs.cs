@@ -1,0 +1,77 @@
+using CompressionLab.Core.Models;
+using CompressionLab.Core.Pruning;
+using CompressionLab.Core.Workspace;
+using Microsoft.Data.Sqlite;
+
+namespace CompressionLab.Cli;
+
+/// <summary>
+/// What the commands check before a job body runs, each error naming the option: files that must exist, outputs that
+/// must be writable, the workspace, the dataset (loaded into the catalog the job then reads it from), level lists.
+/// </summary>
+internal static class CommandInputs
+{
+    /// <summary>The <c>--model</c> checkpoint as a job's model source, once the file exists.</summary>
+    public static CheckpointFile ModelFile(string path)
+    {
+        var full = Path.GetFullPath(path);
+        return File.Exists(full) ? new CheckpointFile(full) : throw new UsageException("--model", $"file not found: {full}");
+    }
+
+    /// <summary>A checkpoint the job found unusable, reported against <c>--model</c> (exit code 1).</summary>
+    public static InputFileException ModelProblem(CheckpointException e) => new("--model", e.Message, e);
+
+    /// <summary>Sparsity levels as typed (<c>0,0.1,0.5</c>); a bad one names <c>--levels</c>.</summary>
+    public static IReadOnlyList<double>? Levels(string? text)
+    {
+        if (text is null) return null;
+        try
+        {
+            return SweepLevels.Parse(text);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            throw new UsageException("--levels", FirstSentence(e.Message));
+        }
+    }
+
+    /// <summary>A comma-separated list, or null when the option was not given.</summary>
+    public static IReadOnlyList<string>? List(string? text) =>
+        text?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+
+    /// <summary>The dataset named on the command line, loaded now so that a bad one is reported against <c>--dataset</c>.</summary>
+    public static void LoadDataset(CliContext context, string name) => DatasetSource.Load(context, name);
+
+    /// <summary>
+    /// The workspace <paramref name="given"/> names, else the dashboard's (<c>Workspace:Folder</c> of the settings), opened and
+    /// migrated now: an unwritable folder is a usage error, a corrupt or too new database a failure, each naming where
+    /// the folder came from, before any data is loaded.
+    /// </summary>
+    public static WorkspaceDatabase OpenWorkspace(string? given, CliContext context)
+    {
+        var source = given is null ? $"{WorkspaceOptions.SectionName}:{nameof(WorkspaceOptions.Folder)}" : "--workspace";
+        WorkspaceDatabase database;
+        try
+        {
+            database = new WorkspaceDatabase(given is null ? context.Settings.Workspace : new WorkspaceOptions { Folder = given });
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new UsageException(source, e.Message); // no folder given and no per-user data folder to default to
+        }
+        WritableOutput.Folder(source, database.Folder);
+        try
+        {
+            database.EnsureMigrated();
+            return database;
+        }
+        catch (Exception e) when (e is InvalidOperationException or SqliteException or IOException or UnauthorizedAccessException)
+        {
+            database.Dispose();
+            throw new InputFileException(source, CliApp.OneLine(e.Message), e);
+        }
+    }
+
+    /// <summary>An exception message up to " (Parameter ...)" that .NET appends to argument exceptions.</summary>
+    public static string FirstSentence(string message) => message.Split(" (Parameter", 2)[0].Split(Environment.NewLine, 2)[0];
+}
