@@ -115,9 +115,11 @@ public class JobsPageTests : DashboardTestContext
         Assert.Equal("1 of 3 epochs was finished and saved; Resume continues with epoch 2.", SavedText(page, request.Title));
 
         // A job that resumes the training appears: that changes what the training holds, so it is read again.
-        var parameters = System.Text.Json.Nodes.JsonNode.Parse(ModelJobJson.Write(request))!.AsObject();
-        parameters[TrainingJob.ResumesJobParameter] = interrupted.Id;
-        var resuming = FakeJobScheduler.Job($"{request.Title} (resumed)", createdAt: interrupted.CreatedAt.AddMinutes(10)) with { ParametersJson = parameters.ToJsonString() };
+        var resuming = FakeJobScheduler.Job($"{request.Title} (resumed)", createdAt: interrupted.CreatedAt.AddMinutes(10)) with
+        {
+            ParametersJson = ModelJobJson.Write(request),
+            Links = new JobLinks(Resumes: interrupted.Id),
+        };
         await Task.Run(() => Scheduler.Publish(resuming));
         page.WaitForAssertion(() => Assert.StartsWith("Its saved epochs cannot be used:", SavedText(page, request.Title)), UiTimeout);
         Assert.True(services.StateReads > reads);

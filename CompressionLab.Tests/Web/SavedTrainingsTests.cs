@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using CompressionLab.Core.Data;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
@@ -108,10 +107,6 @@ public sealed class SavedTrainingsTests : IDisposable
             ParametersJson = ModelJobJson.Write(new TrainingRequest(ModelZoo.Lenet300100, SyntheticDataset.Name, Epochs: 3)),
         };
 
-    private static JobSnapshot Resuming(JobSnapshot interrupted)
-    {
-        var parameters = JsonNode.Parse(interrupted.ParametersJson)!.AsObject();
-        parameters[TrainingJob.ResumesJobParameter] = interrupted.Id;
-        return FakeJobScheduler.Job($"{interrupted.Title} (resumed)") with { ParametersJson = parameters.ToJsonString() };
-    }
+    private static JobSnapshot Resuming(JobSnapshot interrupted) =>
+        FakeJobScheduler.Job($"{interrupted.Title} (resumed)") with { ParametersJson = interrupted.ParametersJson, Links = new JobLinks(Resumes: interrupted.Id) };
 }

@@ -19,7 +19,6 @@ public sealed class SavedTrainings : IDisposable
     private readonly Lock gate = new();
     private readonly Func<JobSnapshot, SavedTraining?> read;
     private readonly Dictionary<Guid, (JobState State, SavedTraining? Saved)> known = [];
-    private readonly Dictionary<Guid, Guid?> resumes = [];
     private readonly IDisposable subscription;
     private long generation;
 
@@ -82,18 +81,12 @@ public sealed class SavedTrainings : IDisposable
         }
         lock (gate)
         {
-            if (!resumes.TryGetValue(job.Id, out var resumed))
-            {
-                // Parameters never change, so each job's are read once.
-                resumed = ModelJobs.ResumedJobOf(job);
-                resumes[job.Id] = resumed;
-            }
             if (known.TryGetValue(job.Id, out var own) && own.State != job.State)
             {
                 known.Remove(job.Id);
                 generation++;
             }
-            if (resumed is { } other && known.TryGetValue(other, out var entry) && entry.Saved is not null)
+            if (job.Links.Resumes is { } other && known.TryGetValue(other, out var entry) && entry.Saved is not null)
             {
                 known.Remove(other);
                 generation++;
