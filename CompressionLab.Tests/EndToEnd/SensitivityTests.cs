@@ -1,12 +1,9 @@
-using System.Text.RegularExpressions;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using CompressionLab.Core.Data;
-using CompressionLab.Core.Models;
-using CompressionLab.Core.Workspace;
 using Microsoft.Playwright;
 using Xunit.Abstractions;
 using static Microsoft.Playwright.Assertions;
-using static TorchSharp.torch;
 
 namespace CompressionLab.Tests.EndToEnd;
 
