@@ -34,7 +34,7 @@ public abstract class CliCommand(string name, string description) : Command(name
     protected static Option<bool> JsonOption() => new("--json") { Description = "print one JSON object as the last line" };
 
     /// <summary>An optional whole number in [<paramref name="min"/>, <paramref name="max"/>].</summary>
-    protected static Option<int?> IntOption(string name, string description, int min, int max, string helpName = "N")
+    internal static Option<int?> IntOption(string name, string description, int min, int max, string helpName = "N")
     {
         var option = new Option<int?>(name) { Description = description, HelpName = helpName };
         option.Validators.Add(result =>

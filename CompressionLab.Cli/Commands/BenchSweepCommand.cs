@@ -13,48 +13,25 @@ namespace CompressionLab.Cli.Commands;
 /// </summary>
 public sealed class BenchSweepCommand : CliCommand
 {
-    private readonly Option<string> _model = TextOption("--model", "checkpoint file (the issue's benchmark uses a vgg-small)", "FILE", required: true);
-    private readonly Option<string> _dataset = TextOption("--dataset", "dataset name (fashion-mnist or synthetic)", "NAME", required: true);
-    private readonly Option<int?> _limit = IntOption("--limit", $"validation images per cell (default {SweepSubset.DefaultSize})", 1, int.MaxValue);
-    private readonly Option<string?> _criterion = new("--criterion") { Description = "element (default) or filter", HelpName = "element|filter" };
-    private readonly Option<string?> _norm = new("--norm") { Description = "filter ranking norm, l1 (default) or l2", HelpName = "l1|l2" };
-    private readonly Option<string?> _levels = new("--levels") { Description = "sparsity levels (default 0,0.05,...,0.95)", HelpName = "LIST" };
-    private readonly Option<string?> _layers = new("--layers") { Description = "layer names, comma-separated (default: all)", HelpName = "LIST" };
-    private readonly Option<int?> _batch = IntOption("--batch", $"images per forward pass (default {SweepRequest.DefaultBatchSize})", 1, 65_536);
+    private readonly SweepOptions _sweep = new("checkpoint file (the issue's benchmark uses a vgg-small)",
+        $"validation images per cell (default {SweepSubset.DefaultSize})", $"images per forward pass (default {SweepRequest.DefaultBatchSize})",
+        defaultCriterion: "element");
     private readonly Option<int?> _threads = IntOption("--threads", "intra-op threads for the timed runs (default: one per core)", 1, 1024);
     private readonly Option<bool> _json = JsonOption();
 
     public BenchSweepCommand() : base("sweep", "time a sweep naive vs cached; speed-up beside the FLOP ceiling, GFLOP/s beside the mm peak")
     {
-        _criterion.AcceptOnlyFromAmong("element", "filter");
-        _norm.AcceptOnlyFromAmong("l1", "l2");
-        foreach (var option in new Option[] { _model, _dataset, _limit, _criterion, _norm, _levels, _layers, _batch, _threads, _json }) Options.Add(option);
+        foreach (var option in _sweep.All.Append(_threads).Append(_json)) Options.Add(option);
     }
 
     public override bool ComputesWithTorch => true;
 
-    public override IReadOnlyDictionary<string, string> SettingOptions { get; } = new Dictionary<string, string>
-    {
-        [nameof(SweepRequest.Dataset)] = "--dataset",
-        [nameof(SweepRequest.Levels)] = "--levels",
-        [nameof(SweepRequest.Layers)] = "--layers",
-        [nameof(SweepRequest.SubsetSize)] = "--limit",
-        [nameof(SweepRequest.BatchSize)] = "--batch",
-    };
+    public override IReadOnlyDictionary<string, string> SettingOptions => SweepOptions.SettingOptions;
 
     public override int Execute(ParseResult parse, CliContext context)
     {
-        var criterion = parse.GetValue(_criterion) ?? "element";
-        var norm = parse.GetValue(_norm);
-        if (norm is not null && criterion == "element")
-            throw new UsageException("--norm", "only applies to --criterion filter (element pruning ranks single weights by |w|)");
-        var model = CommandInputs.ModelFile(parse.GetRequiredValue(_model));
         // The sweep job's request, for its checks and its engine settings; the benchmark itself runs no job.
-        var request = new SweepRequest(model, parse.GetRequiredValue(_dataset), PruningCriterionText.ParseCriterion(criterion),
-            norm is null ? FilterNorm.L1 : PruningCriterionText.ParseNorm(norm), CommandInputs.Levels(parse.GetValue(_levels)),
-            parse.GetValue(_limit) ?? SweepSubset.DefaultSize, CommandInputs.List(parse.GetValue(_layers)),
-            parse.GetValue(_batch) ?? SweepRequest.DefaultBatchSize);
-        request.Validate();
+        var request = _sweep.Request(parse);
         var dataset = DatasetSource.Load(context, request.Dataset!);
         SweepSubset subset;
         try
@@ -67,7 +44,7 @@ public sealed class BenchSweepCommand : CliCommand
         }
 
         TorchRuntime.Configure();
-        using var checkpoint = Load(model, subset, dataset.Name);
+        using var checkpoint = Load((CheckpointFile)request.Model, subset, dataset.Name);
         SweepSettings settings;
         try
         {

@@ -14,55 +14,25 @@ namespace CompressionLab.Cli.Commands;
 /// </summary>
 public sealed class SweepCommand : CliCommand
 {
-    private readonly Option<string> _model = TextOption("--model", "checkpoint file", "FILE", required: true);
-    private readonly Option<string> _dataset = TextOption("--dataset", "dataset name (fashion-mnist or synthetic)", "NAME", required: true);
-    private readonly Option<string> _criterion = TextOption("--criterion", "element (single weights by |w|) or filter (whole filters/neurons by norm)", "element|filter", required: true);
-    private readonly Option<string?> _norm = new("--norm") { Description = "filter ranking norm, l1 (default) or l2", HelpName = "l1|l2" };
-    private readonly Option<string?> _levels = new("--levels") { Description = "sparsity levels in [0, 1), comma-separated (default 0,0.05,...,0.95)", HelpName = "LIST" };
-    private readonly Option<string?> _layers = new("--layers") { Description = "layer names, comma-separated (default: every conv and linear layer)", HelpName = "LIST" };
-    private readonly Option<int?> _limit = IntOption("--limit", $"validation images per cell, a stratified subset (default {SweepSubset.DefaultSize})", 1, int.MaxValue);
-    private readonly Option<int?> _batch = IntOption("--batch", $"images per forward pass (default {SweepRequest.DefaultBatchSize}; results do not depend on it)", 1, 65_536);
+    private readonly SweepOptions _sweep = new("checkpoint file",
+        $"validation images per cell, a stratified subset (default {SweepSubset.DefaultSize})",
+        $"images per forward pass (default {SweepRequest.DefaultBatchSize}; results do not depend on it)", defaultCriterion: null);
     private readonly Option<string?> _csv = new("--csv") { Description = "also write Distiller's sensitivity CSV (parameter,sparsity,top1,top5,loss) here", HelpName = "FILE" };
     private readonly Option<string?> _workspace = new("--workspace") { Description = "workspace folder for the cell cache (default: the dashboard's, Workspace:Folder of the settings)", HelpName = "DIR" };
     private readonly Option<bool> _json = JsonOption();
 
     public SweepCommand() : base("sweep", "per-layer pruning sensitivity (top-1/top-5, loss); cells are cached in the workspace")
     {
-        _criterion.AcceptOnlyFromAmong("element", "filter");
-        _norm.AcceptOnlyFromAmong("l1", "l2");
-        foreach (var option in new Option[] { _model, _dataset, _criterion, _norm, _levels, _layers, _limit, _batch, _csv, _workspace, _json }) Options.Add(option);
+        foreach (var option in _sweep.All.Append(_csv).Append(_workspace).Append(_json)) Options.Add(option);
     }
 
     public override bool ComputesWithTorch => true;
 
-    public override IReadOnlyDictionary<string, string> SettingOptions { get; } = new Dictionary<string, string>
-    {
-        [nameof(SweepRequest.Model)] = "--model",
-        [nameof(SweepRequest.Dataset)] = "--dataset",
-        [nameof(SweepRequest.Criterion)] = "--criterion",
-        [nameof(SweepRequest.Norm)] = "--norm",
-        [nameof(SweepRequest.Levels)] = "--levels",
-        [nameof(SweepRequest.Layers)] = "--layers",
-        [nameof(SweepRequest.SubsetSize)] = "--limit",
-        [nameof(SweepRequest.BatchSize)] = "--batch",
-    };
+    public override IReadOnlyDictionary<string, string> SettingOptions => SweepOptions.SettingOptions;
 
     public override int Execute(ParseResult parse, CliContext context)
     {
-        var criterion = parse.GetRequiredValue(_criterion);
-        var norm = parse.GetValue(_norm);
-        if (norm is not null && criterion == "element")
-            throw new UsageException("--norm", "only applies to --criterion filter (element pruning ranks single weights by |w|)");
-        var request = new SweepRequest(
-            CommandInputs.ModelFile(parse.GetRequiredValue(_model)),
-            parse.GetRequiredValue(_dataset),
-            PruningCriterionText.ParseCriterion(criterion),
-            norm is null ? FilterNorm.L1 : PruningCriterionText.ParseNorm(norm),
-            CommandInputs.Levels(parse.GetValue(_levels)),
-            parse.GetValue(_limit) ?? SweepSubset.DefaultSize,
-            CommandInputs.List(parse.GetValue(_layers)),
-            parse.GetValue(_batch) ?? SweepRequest.DefaultBatchSize);
-        request.Validate();
+        var request = _sweep.Request(parse);
         // Where results go is proven writable before anything is loaded or computed.
         var csv = parse.GetValue(_csv) is { } csvPath ? WritableOutput.File("--csv", csvPath) : null;
         using var database = CommandInputs.OpenWorkspace(parse.GetValue(_workspace), context);
