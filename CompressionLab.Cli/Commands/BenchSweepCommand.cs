@@ -18,7 +18,7 @@ public sealed class BenchSweepCommand : ICliCommand
     [
         new("model", "checkpoint file (the issue's benchmark uses a vgg-small)", Required: true, ValueName: "FILE"),
         new("dataset", "dataset name (fashion-mnist or synthetic)", Required: true, ValueName: "NAME"),
-        new("limit", $"validation images per cell (default {SweepSubset.DefaultSize})", ValueName: "N"),
+        new("limit", $"validation images per cell (default {AnalysisSubset.DefaultSize})", ValueName: "N"),
         new("criterion", "element (default) or filter", ValueName: "element|filter"),
         new("norm", "filter ranking norm, l1 (default) or l2", ValueName: "l1|l2"),
         new("levels", "sparsity levels (default 0,0.05,...,0.95)", ValueName: "LIST"),

@@ -1,3 +1,4 @@
+using CompressionLab.Core.Data;
 using CompressionLab.Core.Models;
 
 namespace CompressionLab.Cli.Commands;
@@ -13,7 +14,7 @@ public sealed class EvalCommand : ICliCommand
         new("model", "checkpoint file", Required: true, ValueName: "FILE"),
         new("dataset", "dataset name (see 'datasets')", Required: true, ValueName: "NAME"),
         new("split", "test (default) or val (the validation hold-out of the train part)", ValueName: "test|val"),
-        new("limit", "evaluate the first N images only", ValueName: "N"),
+        new("limit", "evaluate N images of the split, the class-stratified subset a sweep of N images uses", ValueName: "N"),
         new("json", "print one JSON object as the last line", IsFlag: true),
     ];
 
@@ -23,11 +24,11 @@ public sealed class EvalCommand : ICliCommand
         var limit = options.Int("limit", 1, int.MaxValue);
         var path = SweepInputs.ModelPath(options);
         var dataset = DatasetSource.Load(context, options.RequiredString("dataset"));
-        var images = split == "val" ? DatasetSource.SplitTrain(dataset).Validation : dataset.Test;
+        var images = Subset(dataset, split == "val" ? SplitPart.Validation : SplitPart.Test, limit).Images;
 
         TorchRuntime.Configure();
         using var checkpoint = SweepInputs.LoadCheckpoint(path, images);
-        var result = Evaluator.Evaluate(checkpoint.Model, images, limit, cancellationToken: context.CancellationToken);
+        var result = Evaluator.Evaluate(checkpoint.Model, images, cancellationToken: context.CancellationToken);
 
         if (options.Flag("json"))
         {
@@ -45,5 +46,17 @@ public sealed class EvalCommand : ICliCommand
             context.Out.WriteLine($"{checkpoint.Metadata.Architecture} on {images.Name}: top-1 {result.Top1:P2}, top-5 {result.Top5:P2}, loss {result.Loss:F4}, {result.Samples} images in {result.Seconds:F2} s");
         }
         return CliApp.Success;
+    }
+
+    private static AnalysisSubset Subset(Dataset dataset, SplitPart part, int? limit)
+    {
+        try
+        {
+            return AnalysisSubset.Of(dataset, part, limit);
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new UsageException("--limit", e.Message.Split(" (Parameter", 2)[0]);
+        }
     }
 }

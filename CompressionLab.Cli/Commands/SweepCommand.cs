@@ -23,7 +23,7 @@ public sealed class SweepCommand : ICliCommand
         new("norm", "filter ranking norm, l1 (default) or l2", ValueName: "l1|l2"),
         new("levels", "sparsity levels in [0, 1), comma-separated (default 0,0.05,...,0.95)", ValueName: "LIST"),
         new("layers", "layer names, comma-separated (default: every conv and linear layer)", ValueName: "LIST"),
-        new("limit", $"validation images per cell, a stratified subset (default {SweepSubset.DefaultSize})", ValueName: "N"),
+        new("limit", $"validation images per cell, a stratified subset (default {AnalysisSubset.DefaultSize})", ValueName: "N"),
         new("batch", "images per forward pass (default 64; results do not depend on it)", ValueName: "N"),
         new("csv", "also write Distiller's sensitivity CSV (parameter,sparsity,top1,top5,loss) here", ValueName: "FILE"),
         new("workspace", "workspace folder for the cell cache (default: the dashboard's, Workspace:Folder of the settings)", ValueName: "DIR"),
@@ -85,7 +85,7 @@ public sealed class SweepCommand : ICliCommand
     private static double Fraction(double percent) => CliJson.Round(percent / 100.0, 8);
 
     /// <param name="layers">The swept layers with their unit counts, for each point's actual sparsity.</param>
-    private static Dictionary<string, object?> Json(SensitivityResult result, SweepSubset subset, string dataset, string? csv, Guid sweepId, IReadOnlyList<SweepLayer> layers) => new()
+    private static Dictionary<string, object?> Json(SensitivityResult result, AnalysisSubset subset, string dataset, string? csv, Guid sweepId, IReadOnlyList<SweepLayer> layers) => new()
     {
         ["baseline"] = new Dictionary<string, object>
         {

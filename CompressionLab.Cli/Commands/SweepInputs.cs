@@ -19,12 +19,12 @@ internal static class SweepInputs
         return File.Exists(path) ? path : throw new UsageException("--model", $"file not found: {path}");
     }
 
-    public static SweepSubset Subset(Dataset dataset, ParsedOptions options)
+    public static AnalysisSubset Subset(Dataset dataset, ParsedOptions options)
     {
-        var size = options.Int("limit", 1, int.MaxValue) ?? SweepSubset.DefaultSize;
+        var size = options.Int("limit", 1, int.MaxValue) ?? AnalysisSubset.DefaultSize;
         try
         {
-            return SweepSubset.Validation(dataset, size);
+            return AnalysisSubset.Validation(dataset, size);
         }
         catch (ArgumentOutOfRangeException e)
         {

@@ -11,24 +11,23 @@ public static class Evaluator
     public const int DefaultBatchSize = 500;
 
     /// <summary>
-    /// Evaluates <paramref name="model"/> on the first <paramref name="limit"/> images (all when null).
-    /// The model is switched to eval mode for the run and put back in the mode it was in.
+    /// Evaluates <paramref name="model"/> on every image of <paramref name="images"/>, in their order. To measure on
+    /// fewer images, pass an <see cref="AnalysisSubset"/>'s images (never "the first N": that is another subset than a
+    /// sweep's of the same size). The model is switched to eval mode for the run and put back in the mode it was in.
     /// </summary>
     /// <param name="cancellationToken">Checked between batches; throws <see cref="OperationCanceledException"/>.</param>
     public static EvaluationResult Evaluate(
         nn.Module<Tensor, Tensor> model,
         LabeledImages images,
-        int? limit = null,
         int batchSize = DefaultBatchSize,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(images);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
-        if (limit is < 0) throw new ArgumentOutOfRangeException(nameof(limit), limit, "The image limit cannot be negative.");
         if (model is ClassifierNetwork network) network.CheckAccepts(images);
 
-        var count = Math.Min(limit ?? images.Count, images.Count);
+        var count = images.Count;
         var clock = Stopwatch.StartNew();
         var tally = new ClassificationTally(images.ClassCount);
         var wasTraining = model.training;

@@ -62,7 +62,7 @@ public sealed record TrainingTimeEstimate(
             : finished[0].TotalSeconds;
 
         var evaluationImages = train.Take(Math.Min(train.Count, 3 * Evaluator.DefaultBatchSize));
-        Evaluator.Evaluate(model, evaluationImages, limit: Math.Min(evaluationImages.Count, Evaluator.DefaultBatchSize));
+        Evaluator.Evaluate(model, evaluationImages.Take(Math.Min(evaluationImages.Count, Evaluator.DefaultBatchSize)));
         var timed = Evaluator.Evaluate(model, evaluationImages);
         var secondsPerImage = timed.Seconds / Math.Max(1, timed.Samples);
 

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using CompressionLab.Core.Models;
 
 namespace CompressionLab.Core.Pruning;
 
@@ -48,10 +49,10 @@ public sealed record SensitivityResult(
 /// <summary>What a sweep measured: the model (by its weights) and the images (dataset and the subset of its validation hold-out).</summary>
 /// <param name="ModelName">The model's display name in the workspace, or the checkpoint's file name.</param>
 /// <param name="WeightsHash">SHA-256 of the checkpoint's weights section (<see cref="SweepIdentity.ModelHash"/>).</param>
-/// <param name="Subset">The subset's key (<see cref="SweepSubset.Key"/>): equal text means equal images.</param>
+/// <param name="Subset">The subset's key (<see cref="AnalysisSubset.Key"/>): equal text means equal images.</param>
 /// <param name="SubsetSize">Images in the subset.</param>
-/// <param name="SubsetSeed">Seed of the stratified draw (<see cref="SweepSubset.Seed"/>).</param>
-public sealed record SweepSource(string ModelName, string Architecture, string WeightsHash, string Dataset, string Subset, int SubsetSize, int SubsetSeed = SweepSubset.Seed);
+/// <param name="SubsetSeed">Seed of the stratified draw (<see cref="AnalysisSubset.Seed"/>).</param>
+public sealed record SweepSource(string ModelName, string Architecture, string WeightsHash, string Dataset, string Subset, int SubsetSize, int SubsetSeed = AnalysisSubset.Seed);
 
 /// <summary>Reported after every cell, whether computed or read from the store.</summary>
 /// <param name="Fraction">Work done so far, weighted by each cell's MACs (so it is a fair basis for an ETA).</param>

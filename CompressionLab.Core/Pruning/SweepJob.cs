@@ -9,7 +9,7 @@ namespace CompressionLab.Core.Pruning;
 /// <summary>What sweep to run: a stored model, a catalog dataset's validation subset, a criterion and levels.</summary>
 /// <param name="Dataset">Null: the dataset the model was trained on.</param>
 /// <param name="Levels">Null: <see cref="SweepLevels.Default"/>.</param>
-/// <param name="SubsetSize">Validation images per cell (<see cref="SweepSubset"/>).</param>
+/// <param name="SubsetSize">Validation images per cell (<see cref="AnalysisSubset"/>).</param>
 /// <param name="Layers">Null: every layer of the model's table.</param>
 public sealed record SweepRequest(
     Guid ModelId,
@@ -17,7 +17,7 @@ public sealed record SweepRequest(
     PruningCriterion Criterion = PruningCriterion.Element,
     FilterNorm Norm = FilterNorm.L1,
     IReadOnlyList<double>? Levels = null,
-    int SubsetSize = SweepSubset.DefaultSize,
+    int SubsetSize = AnalysisSubset.DefaultSize,
     IReadOnlyList<string>? Layers = null)
 {
     /// <summary><c>element</c>, <c>filter-l1</c> or <c>filter-l2</c>.</summary>
@@ -123,7 +123,7 @@ public static class SweepJob
         var datasetName = request.Dataset ?? model.Dataset;
         progress.Report(0, $"Loading {datasetName}");
         var dataset = catalog.Load(datasetName);
-        var subset = SweepSubset.Validation(dataset, request.SubsetSize);
+        var subset = AnalysisSubset.Validation(dataset, request.SubsetSize);
         cancellationToken.ThrowIfCancellationRequested();
 
         progress.Report(LoadingShare / 2, $"Loading the checkpoint of {model.DisplayName}");

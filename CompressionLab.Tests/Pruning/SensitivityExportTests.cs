@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
 
 namespace CompressionLab.Tests.Pruning;
@@ -82,7 +83,7 @@ public class SensitivityExportTests
         Assert.Equal(("vgg-small · 10 epochs", "vgg-small", "3fa2b1c09e1d77"),
             (model.GetProperty("name").GetString(), model.GetProperty("architecture").GetString(), model.GetProperty("weightsHash").GetString()));
         var data = root.GetProperty("data");
-        Assert.Equal(("fashion-mnist", "validation", "validation/stratified-2000/abc123", 2000, SweepSubset.Seed),
+        Assert.Equal(("fashion-mnist", "validation", "validation/stratified-2000/abc123", 2000, AnalysisSubset.Seed),
             (data.GetProperty("dataset").GetString(), data.GetProperty("split").GetString(), data.GetProperty("subset").GetString(),
              data.GetProperty("subsetSize").GetInt32(), data.GetProperty("subsetSeed").GetInt32()));
         var units = root.GetProperty("units");
