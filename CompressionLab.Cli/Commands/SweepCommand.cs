@@ -24,7 +24,7 @@ public sealed class SweepCommand : ICliCommand
         new("levels", "sparsity levels in [0, 1), comma-separated (default 0,0.05,...,0.95)", ValueName: "LIST"),
         new("layers", "layer names, comma-separated (default: every conv and linear layer)", ValueName: "LIST"),
         new("limit", $"validation images per cell, a stratified subset (default {AnalysisSubset.DefaultSize})", ValueName: "N"),
-        new("batch", "images per forward pass (default 64; results do not depend on it)", ValueName: "N"),
+        new("batch", "images per forward pass (default 64, as eval; cells are cached per batch size, which can change the last float bits)", ValueName: "N"),
         new("csv", "also write Distiller's sensitivity CSV (parameter,sparsity,top1,top5,loss) here", ValueName: "FILE"),
         new("workspace", "workspace folder for the cell cache (default: the dashboard's, Workspace:Folder of the settings)", ValueName: "DIR"),
         new("json", "print one JSON object as the last line", IsFlag: true),
@@ -45,7 +45,7 @@ public sealed class SweepCommand : ICliCommand
         var settings = SweepInputs.Settings(options, network);
 
         var cells = new SqliteSweepCellStore(database);
-        var identity = new SweepIdentity(checkpoint.Metadata.ContentHash, dataset.Name, subset.Key);
+        var identity = new SweepIdentity(checkpoint.Metadata.ContentHash, dataset.Name, subset.Key, settings.BatchSize);
         var stored = SweepInputs.FindStoredModel(new ModelStore(database), path);
         var history = new SweepHistory(database);
         var record = history.Begin(null, stored?.Id, stored?.DisplayName ?? Path.GetFileNameWithoutExtension(path), network.Architecture,
@@ -78,11 +78,8 @@ public sealed class SweepCommand : ICliCommand
         return CliApp.Success;
     }
 
-    /// <summary>
-    /// The engine keeps sweep accuracies in percent, as Distiller's sensitivity CSV has them (the --csv
-    /// file keeps that); the JSON reports fractions like <c>train</c> and <c>eval</c>, so one script reads all three alike.
-    /// </summary>
-    private static double Fraction(double percent) => CliJson.Round(percent / 100.0, 8);
+    /// <summary>An accuracy as the engine keeps it (a fraction, like <c>train</c> and <c>eval</c> print), rounded for the JSON line.</summary>
+    private static double Fraction(double fraction) => CliJson.Round(fraction, 8);
 
     /// <param name="layers">The swept layers with their unit counts, for each point's actual sparsity.</param>
     private static Dictionary<string, object?> Json(SensitivityResult result, AnalysisSubset subset, string dataset, string? csv, Guid sweepId, IReadOnlyList<SweepLayer> layers) => new()
@@ -132,7 +129,7 @@ public sealed class SweepCommand : ICliCommand
     private static void WriteTable(TextWriter output, SensitivityResult result, IReadOnlyList<SweepLayer> layers)
     {
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{result.Architecture} {result.Settings.CriterionKey}: baseline top-1 {result.Baseline.Top1:0.00}%, loss {result.Baseline.Loss:0.0000} on {result.Samples} images; {result.Cells.Count} cells ({result.CellsFromStore} cached) in {result.Seconds:0.0} s"));
+            $"{result.Architecture} {result.Settings.CriterionKey}: baseline top-1 {result.Baseline.Top1 * 100:0.00}%, loss {result.Baseline.Loss:0.0000} on {result.Samples} images; {result.Cells.Count} cells ({result.CellsFromStore} cached) in {result.Seconds:0.0} s"));
         var unit = result.Settings.Criterion == PruningCriterion.Filter ? "filters" : "weights";
         output.WriteLine($"{"layer",-20} {"sparsity",8} {"pruned " + unit,-22} {"top1",8} {"top5",8} {"loss",8} {"drop",7}");
         foreach (var c in result.Cells)
@@ -140,7 +137,7 @@ public sealed class SweepCommand : ICliCommand
             var units = layers.Single(l => l.Name == c.Layer).Units(result.Settings.Criterion);
             var pruned = string.Create(CultureInfo.InvariantCulture, $"{PruningRanking.PrunedCount(c.Sparsity, units)}/{units}");
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{c.Layer,-20} {SweepLevels.Format(c.Sparsity),8} {pruned,-22} {c.Top1,8:0.00} {c.Top5,8:0.00} {c.Loss,8:0.0000} {c.Top1Drop,7:0.00}"));
+                $"{c.Layer,-20} {SweepLevels.Format(c.Sparsity),8} {pruned,-22} {c.Top1 * 100,8:0.00} {c.Top5 * 100,8:0.00} {c.Loss,8:0.0000} {c.Top1Drop * 100,7:0.00}"));
         }
         foreach (var layer in result.LeftOut)
             output.WriteLine($"{layer.Layer} is left out: {layer.Reason}.");

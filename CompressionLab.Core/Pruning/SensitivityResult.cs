@@ -3,14 +3,19 @@ using CompressionLab.Core.Models;
 
 namespace CompressionLab.Core.Pruning;
 
-/// <summary>Accuracy of one evaluation: top-1 and top-5 in percent (as Distiller's CSV), mean cross-entropy loss.</summary>
+/// <summary>
+/// Accuracy of one evaluation: top-1 and top-5 as fractions (0..1, like every accuracy in Core; percent only on screen
+/// and in Distiller's CSV), mean cross-entropy loss in nats.
+/// </summary>
 public sealed record SweepMetrics(double Top1, double Top5, double Loss);
 
 /// <summary>One (layer, level) of a sweep.</summary>
 /// <param name="Layer">Layer name from the model's table, e.g. <c>stage2.conv1</c>.</param>
 /// <param name="Sparsity">The level asked for.</param>
 /// <param name="ActualSparsity">Fraction of the layer's weights really zeroed (levels are rounded to whole weights or filters).</param>
-/// <param name="Top1Drop">Baseline top-1 minus this cell's top-1, in percentage points (positive = worse).</param>
+/// <param name="Top1">Fraction (0..1) of the images right.</param>
+/// <param name="Top5">Fraction (0..1) of the images with the true class among the five highest logits.</param>
+/// <param name="Top1Drop">Baseline top-1 minus this cell's top-1, a fraction (0.01 = one percentage point; positive = worse).</param>
 public sealed record SweepCell(string Layer, double Sparsity, double ActualSparsity, double Top1, double Top5, double Loss, double Top1Drop)
 {
     [JsonIgnore]

@@ -11,6 +11,7 @@ namespace CompressionLab.Core.Pruning;
 /// <param name="Levels">Null: <see cref="SweepLevels.Default"/>.</param>
 /// <param name="SubsetSize">Validation images per cell (<see cref="AnalysisSubset"/>).</param>
 /// <param name="Layers">Null: every layer of the model's table.</param>
+/// <param name="BatchSize">Images per forward pass (<see cref="SweepSettings.BatchSize"/>; part of the cells' key).</param>
 public sealed record SweepRequest(
     Guid ModelId,
     string? Dataset = null,
@@ -18,7 +19,8 @@ public sealed record SweepRequest(
     FilterNorm Norm = FilterNorm.L1,
     IReadOnlyList<double>? Levels = null,
     int SubsetSize = AnalysisSubset.DefaultSize,
-    IReadOnlyList<string>? Layers = null)
+    IReadOnlyList<string>? Layers = null,
+    int BatchSize = Evaluator.DefaultBatchSize)
 {
     /// <summary><c>element</c>, <c>filter-l1</c> or <c>filter-l2</c>.</summary>
     public string CriterionKey => PruningCriterionText.Describe(Criterion, Norm);
@@ -33,6 +35,7 @@ public sealed record SweepRequest(
         if (SubsetSize < 1) throw new ArgumentException($"The subset needs at least one image (got {SubsetSize}).");
         SweepLevels.Normalize(Levels ?? SweepLevels.Default);
         if (Layers is { Count: 0 }) throw new ArgumentException("Choose at least one layer, or leave the layers empty for all.");
+        if (BatchSize < 1) throw new ArgumentException($"The batch size must be at least 1 (got {BatchSize}).");
     }
 }
 
@@ -135,9 +138,10 @@ public static class SweepJob
             Norm = request.Norm,
             Levels = request.Levels ?? SweepLevels.Default,
             Layers = request.Layers,
+            BatchSize = request.BatchSize,
         }.Normalize(network);
 
-        var identity = new SweepIdentity(checkpoint.Metadata.ContentHash, dataset.Name, subset.Key);
+        var identity = new SweepIdentity(checkpoint.Metadata.ContentHash, dataset.Name, subset.Key, settings.BatchSize);
         var layers = settings.Layers!.Select(name => SweepLayer.From(network.Layer(name))).ToArray();
         var record = history.Begin(jobId, model.Id, model.DisplayName, model.Architecture, identity, subset.Count,
             settings.CriterionKey, settings.Levels, layers, sweepId);
@@ -154,7 +158,7 @@ public static class SweepJob
             };
         history.Finish(record.Id, SensitivityExport.ToJson(result));
         progress.Report(1, string.Create(CultureInfo.InvariantCulture,
-            $"{result.Cells.Count} cells · {result.CellsComputed} computed, {result.CellsFromStore} from the workspace · baseline top-1 {result.Baseline.Top1:0.0}%"));
+            $"{result.Cells.Count} cells · {result.CellsComputed} computed, {result.CellsFromStore} from the workspace · baseline top-1 {result.Baseline.Top1 * 100:0.0}%"));
         return new SweepJobResult(record.Id, model.Id, model.DisplayName, model.Architecture, dataset.Name, subset.Key, subset.Count,
             settings.CriterionKey, result.Cells.Count, result.CellsComputed, result.CellsFromStore, result.Baseline, result.Seconds);
     }
@@ -163,7 +167,7 @@ public static class SweepJob
     public static string Describe(SweepCell cell)
     {
         ArgumentNullException.ThrowIfNull(cell);
-        return string.Create(CultureInfo.InvariantCulture, $"{cell.Layer} · {SweepLevels.FormatPercent(cell.Sparsity)}% · top-1 {cell.Top1:0.0}%");
+        return string.Create(CultureInfo.InvariantCulture, $"{cell.Layer} · {SweepLevels.FormatPercent(cell.Sparsity)}% · top-1 {cell.Top1 * 100:0.0}%");
     }
 
     /// <summary>Turns the engine's per-cell reports into job progress and partial results, on the sweep's thread.</summary>
@@ -203,6 +207,7 @@ public sealed class SweepJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
             levels = SweepLevels.Normalize(request.Levels ?? SweepLevels.Default),
             request.SubsetSize,
             request.Layers,
+            request.BatchSize,
         });
         try
         {
@@ -220,7 +225,7 @@ public sealed class SweepJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
 
     /// <summary>
     /// Queues a recorded sweep again with its own settings (model, dataset, subset size, criterion and norm, levels,
-    /// layers) under its own id: the cells already stored are read back, only the missing ones are computed, and the
+    /// layers, batch size) under its own id: the cells already stored are read back, only the missing ones are computed, and the
     /// row shows done once all exist.
     /// </summary>
     /// <exception cref="ArgumentException">The sweep is not in the history, or its model is not (or no longer) in the workspace.</exception>
@@ -246,7 +251,7 @@ public sealed class SweepJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
             var output = SweepCandidates.OutputLayer(network).Name;
             layers = layers.Where(name => name != output).ToArray();
         }
-        return new SweepRequest(modelId, record.Dataset, criterion, norm, record.Levels, record.SubsetSize, layers);
+        return new SweepRequest(modelId, record.Dataset, criterion, norm, record.Levels, record.SubsetSize, layers, record.BatchSize);
     }
 
     /// <summary>The sweep id a sweep job was started with (from its parameters), or null for another kind of job.</summary>

@@ -89,15 +89,16 @@ public sealed class SensitivityView
     /// <summary>Every known cell, layers in table order, levels ascending.</summary>
     public IEnumerable<SweepCell> Cells => Sweep.Layers.SelectMany(l => _cells[l.Name].Values);
 
+    /// <summary>A cell's value as the chart plots it: accuracies in percent and the drop in points (Core keeps fractions), the loss as it is.</summary>
     public static double Value(SweepCell cell, SweepMetric metric)
     {
         ArgumentNullException.ThrowIfNull(cell);
         return metric switch
         {
-            SweepMetric.Top1 => cell.Top1,
-            SweepMetric.Top5 => cell.Top5,
+            SweepMetric.Top1 => cell.Top1 * 100,
+            SweepMetric.Top5 => cell.Top5 * 100,
             SweepMetric.Loss => cell.Loss,
-            SweepMetric.Drop => cell.Top1Drop,
+            SweepMetric.Drop => cell.Top1Drop * 100,
             _ => throw new ArgumentOutOfRangeException(nameof(metric), metric, null),
         };
     }
@@ -130,7 +131,7 @@ public static class SensitivityRanking
             var safe = 0.0;
             foreach (var cell in cells)
             {
-                if (cell.Top1Drop > thresholdPoints) break;
+                if (cell.Top1Drop * 100 > thresholdPoints) break;
                 safe = cell.Sparsity;
             }
             var last = cells[^1];
