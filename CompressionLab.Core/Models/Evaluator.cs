@@ -47,22 +47,12 @@ public static class Evaluator
         try
         {
             using var noGrad = no_grad();
-            ClassificationTally tally;
-            if (model is ClassifierNetwork classifier)
-            {
-                using var forward = new FoldedForward(classifier);
-                tally = Score(classifier.ClassCount, images.Count, batchSize,
-                    (start, size) => forward.ForwardRange(0, forward.BlockCount, ImageTensors.Inputs(images, start, size)),
-                    (start, size) => ImageTensors.Labels(images, start, size),
-                    cancellationToken);
-            }
-            else
-            {
-                tally = Score(images.ClassCount, images.Count, batchSize,
-                    (start, size) => model.call(ImageTensors.Inputs(images, start, size)),
-                    (start, size) => ImageTensors.Labels(images, start, size),
-                    cancellationToken);
-            }
+            using var folded = model is ClassifierNetwork classifier ? new FoldedForward(classifier) : null;
+            Func<Tensor, Tensor> forward = folded is null ? model.call : inputs => folded.ForwardRange(0, folded.BlockCount, inputs);
+            var tally = Score(images.ClassCount, images.Count, batchSize,
+                (start, size) => forward(ImageTensors.Inputs(images, start, size)),
+                (start, size) => ImageTensors.Labels(images, start, size),
+                cancellationToken);
             return tally.ToResult(clock.Elapsed.TotalSeconds);
         }
         finally
