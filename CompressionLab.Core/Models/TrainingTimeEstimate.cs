@@ -65,7 +65,7 @@ public sealed record TrainingTimeEstimate(
             : finished[0].TotalSeconds;
 
         var evaluationImages = train.Take(Math.Min(train.Count, 3 * Evaluator.DefaultBatchSize));
-        Evaluator.Evaluate(model, evaluationImages, limit: Math.Min(evaluationImages.Count, Evaluator.DefaultBatchSize), cancellationToken: cancellationToken);
+        Evaluator.Evaluate(model, evaluationImages.Take(Math.Min(evaluationImages.Count, Evaluator.DefaultBatchSize)), cancellationToken: cancellationToken);
         var timed = Evaluator.Evaluate(model, evaluationImages, cancellationToken: cancellationToken);
         var secondsPerImage = timed.Seconds / Math.Max(1, timed.Samples);
 

@@ -127,7 +127,7 @@ public class SensitivityTests(DashboardApp app, ITestOutputHelper output)
         Assert.Equal(model.DisplayName, document.GetProperty("model").GetProperty("name").GetString());
         Assert.Equal(64, document.GetProperty("model").GetProperty("weightsHash").GetString()!.Length);
         Assert.Equal((IdxDataset.FashionMnistName, 2000), (document.GetProperty("data").GetProperty("dataset").GetString(), document.GetProperty("data").GetProperty("subsetSize").GetInt32()));
-        Assert.Equal("percent", document.GetProperty("units").GetProperty("top1").GetString());
+        Assert.Equal("fraction", document.GetProperty("units").GetProperty("top1").GetString());
         Assert.False(document.GetProperty("settings").TryGetProperty("norm", out _)); // an element sweep has no norm
         var download = await page.RunAndWaitForDownloadAsync(() => page.GetByTestId("download-png").ClickAsync());
         Assert.EndsWith(".png", download.SuggestedFilename, StringComparison.Ordinal);
