@@ -77,7 +77,7 @@ public sealed class EvaluationJobTests : IDisposable
         Assert.StartsWith("test/stratified-50/", report.Subset, StringComparison.Ordinal);
         Assert.False(report.StoredAccuracyUpdated);
         Assert.Equal(0.5, _bench.Store.Get(_model.Id)!.Top1);
-        Assert.Throws<ArgumentException>(new EvaluationRequest(_model.Id, Limit: 0).Validate);
+        Assert.Equal(nameof(EvaluationRequest.Limit), Assert.Throws<InvalidRequestException>(new EvaluationRequest(_model.Id, Limit: 0).Validate).Setting);
     }
 
     [Fact]

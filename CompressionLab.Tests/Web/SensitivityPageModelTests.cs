@@ -21,7 +21,7 @@ public sealed class SensitivityPageModelTests : IDisposable
         new("classifier.fc", "classifier", "linear", 1_010, 10, 1_000),
     ];
 
-    private static readonly SweepMetrics Baseline = new(80, 98, 0.6);
+    private static readonly SweepMetrics Baseline = new(0.80, 0.98, 0.6); // fractions, as the engine keeps them
     private static readonly SweepIdentity Identity = new("weights", SyntheticDataset.Name, "validation/stratified-100/abc");
 
     private readonly PageWorkspace workspace = new();
@@ -45,8 +45,9 @@ public sealed class SensitivityPageModelTests : IDisposable
 
     private SensitivityPageModel Open() => new(scheduler, sweeps, () => Interlocked.Increment(ref waiting));
 
-    private static SweepCell Cell(string layer, double level, double top1) =>
-        SweepCell.From(layer, level, level, new SweepMetrics(top1, 97, 0.7 + level), Baseline);
+    /// <param name="top1Percent">In percent, as the chart shows it; the cell holds the fraction, as the engine does.</param>
+    private static SweepCell Cell(string layer, double level, double top1Percent) =>
+        SweepCell.From(layer, level, level, new SweepMetrics(top1Percent / 100, 0.97, 0.7 + level), Baseline);
 
     [Fact]
     public void AStartedSweepGrowsOnlyWhenItsUpdatesAreAppliedAndTheChartIsExtendedNotRedrawn()
