@@ -1,4 +1,5 @@
 using System.CommandLine;
+using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
 
 namespace CompressionLab.Cli.Commands;
