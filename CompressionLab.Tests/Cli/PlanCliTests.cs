@@ -2,9 +2,8 @@ using System.Text.Json;
 using CompressionLab.Cli;
 using CompressionLab.Core.Data;
 using CompressionLab.Core.Models;
-using static TorchSharp.torch;
-
 using static CompressionLab.Tests.Cli.InProcessCli;
+using static TorchSharp.torch;
 
 namespace CompressionLab.Tests.Cli;
 
