@@ -3,33 +3,35 @@
 # missing, then runs every test and prints one summary line ("N passed, N failed").
 #
 # The tests need Debian's Chromium (/usr/bin/chromium, for the browser tests; Playwright's own browser download does
-# not work offline) and Fashion-MNIST, found the way the product finds it: Datasets__Folders__0, shared/ beside the
-# checkout, /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist package) or the per-user download cache.
+# not work offline) and Fashion-MNIST, found the way the product finds it: the Datasets settings from the environment
+# (Datasets__Folders__0, ...), shared/ beside the checkout, /usr/share/datasets/fashion-mnist (Debian's
+# dataset-fashion-mnist package) or the per-user download cache.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1
 export DOTNET_NOLOGO=1
 
-install() {
-    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-        echo "test.sh: installing $* (Debian packages the tests need)"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq "$@" >/dev/null
-    else
-        echo "test.sh: the tests need $*; install with: sudo apt-get install $*" >&2
-        exit 2
-    fi
-}
-
-[ -x /usr/bin/chromium ] || install chromium
-
 dotnet build CompressionLab.sln -c Release
 
-# Ask the product where Fashion-MNIST is (the same search the tests use); without a copy, Debian's package provides it.
-if ! dotnet CompressionLab.Cli/bin/Release/net10.0/compressionlab.dll datasets --json | tail -n 1 | grep -q '"name":"fashion-mnist"'; then
-    install dataset-fashion-mnist
+# What the tests need and this machine lacks, found before installing anything so that one command covers it all.
+# Fashion-MNIST is looked for by the product itself (the CLI's 'datasets': its settings from the environment, shared/
+# beside the checkout, Debian's package, the download cache), as the tests do.
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+dotnet CompressionLab.Cli/bin/Release/net10.0/compressionlab.dll datasets --json | tail -n 1 | grep -q '"name":"fashion-mnist"' \
+    || missing+=(dataset-fashion-mnist)
+
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+        echo "test.sh: installing ${missing[*]} (Debian packages the tests need)"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "test.sh: the tests need ${missing[*]}; install with: sudo apt-get install ${missing[*]}" >&2
+        exit 2
+    fi
 fi
 
 log="$(mktemp)"

@@ -1,11 +1,13 @@
+using CompressionLab.Cli;
 using CompressionLab.Core.Data;
 
 namespace CompressionLab.Tests;
 
 /// <summary>
-/// Finds Fashion-MNIST the way the product does (<see cref="DatasetCatalog"/> with its default search: <c>shared/</c>
-/// beside the checkout in development and CI, Debian's <c>dataset-fashion-mnist</c> package, the per-user download
-/// cache), so the suite runs wherever the dashboard would find the data.
+/// Finds Fashion-MNIST the way the product does: the CLI's settings (environment variables such as
+/// <c>Datasets__Folders__0</c>) and <see cref="DatasetCatalog"/>'s search (<c>shared/</c> beside the checkout in
+/// development and CI, Debian's <c>dataset-fashion-mnist</c> package, the per-user download cache), so the suite runs
+/// wherever the CLI and dashboard would find the data, and test.sh's check (the CLI's <c>datasets</c>) agrees with it.
 /// </summary>
 public static class TestData
 {
@@ -19,7 +21,7 @@ public static class TestData
 
     private static string Locate()
     {
-        var listing = new DatasetCatalog(new DatasetOptions()).List();
+        var listing = new DatasetCatalog(CliSettings.Load(configFile: null).Datasets).List();
         if (listing.Datasets.FirstOrDefault(d => d.Name == IdxDataset.FashionMnistName) is { Path: { } path })
             return path;
         var searched = string.Join("; ", listing.Locations.Select(l => $"{l.Path}: {l.Detail}"));

@@ -1,4 +1,5 @@
 using CompressionLab.Core;
+using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
 using CompressionLab.Core.Workspace;
@@ -31,12 +32,18 @@ public static class CompressionLabWebExtensions
         builder.Services.AddMudServices();
 
         builder.Services.AddCompressionLabCore(builder.Configuration);
+        // Kestrel stops first and waits for its connections (a stop of an app with tabs open takes that long); running
+        // jobs must not wait for that before they are interrupted, so every hosted service is told to stop at once.
+        builder.Services.Configure<HostOptions>(host => host.ServicesStopConcurrently = true);
         builder.Services.AddSingleton<StarterPairEstimates>();
+        builder.Services.AddSingleton(sp => new SavedTrainings(sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<ModelJobs>().SavedTraining));
         return builder;
     }
 
     public static WebApplication MapCompressionLabWeb(this WebApplication app)
     {
+        ArgumentNullException.ThrowIfNull(app);
+        app.UseMiddleware<ShutdownGate>();
         if (!app.Environment.IsDevelopment())
         {
             app.UseExceptionHandler("/Error", createScopeForErrors: true);

@@ -14,7 +14,7 @@ namespace CompressionLab.Cli.Commands;
 public sealed class BenchSweepCommand : CliCommand
 {
     private readonly SweepOptions _sweep = new("checkpoint file (the issue's benchmark uses a vgg-small)",
-        $"validation images per cell (default {SweepSubset.DefaultSize})", $"images per forward pass (default {SweepRequest.DefaultBatchSize})",
+        $"validation images per cell (default {AnalysisSubset.DefaultSize})", $"images per forward pass (default {SweepRequest.DefaultBatchSize})",
         defaultCriterion: "element");
     private readonly Option<int?> _threads = IntOption("--threads", "intra-op threads for the timed runs (default: one per core)", 1, 1024);
     private readonly Option<bool> _json = JsonOption();
@@ -35,10 +35,10 @@ public sealed class BenchSweepCommand : CliCommand
         // The sweep job's request, for its checks and its engine settings; the benchmark itself runs no job.
         var request = _sweep.Request(parse);
         var dataset = DatasetSource.Load(context, request.Dataset!);
-        SweepSubset subset;
+        AnalysisSubset subset;
         try
         {
-            subset = SweepSubset.Validation(dataset, request.SubsetSize);
+            subset = AnalysisSubset.Validation(dataset, request.SubsetSize);
         }
         catch (ArgumentOutOfRangeException e)
         {
@@ -80,7 +80,7 @@ public sealed class BenchSweepCommand : CliCommand
     }
 
     /// <summary>The checkpoint the sweep jobs would load, with the same checks; a corrupt file names <c>--model</c>.</summary>
-    private static Checkpoint Load(CheckpointFile model, SweepSubset subset, string dataset)
+    private static Checkpoint Load(CheckpointFile model, AnalysisSubset subset, string dataset)
     {
         try
         {

@@ -9,7 +9,7 @@ namespace CompressionLab.Cli.Commands;
 /// <summary>
 /// <c>eval --model FILE --dataset NAME [--split test|val] [--limit N] [--json]</c>: the dashboard's evaluation job
 /// (<see cref="EvaluationJob.Run"/>) on a checkpoint file. With <c>--limit N</c> it measures the stratified subset every
-/// analysis means by N images (<see cref="EvaluationJob.Images"/>): <c>--split val --limit N</c> is a sweep's <c>--limit N</c>.
+/// analysis means by N images (<see cref="EvaluationJob.Subset"/>): <c>--split val --limit N</c> is a sweep's <c>--limit N</c>.
 /// </summary>
 public sealed class EvalCommand : CliCommand
 {
@@ -67,6 +67,18 @@ public sealed class EvalCommand : CliCommand
                 $"{report.Architecture} on {report.Dataset} ({(split == SplitPart.Test ? "test" : "val")}): top-1 {report.Top1:P2}, top-5 {report.Top5:P2}, loss {report.Loss:F4}, {report.Samples} images in {report.Seconds:F2} s"));
         }
         return CliApp.Success;
+    }
+
+    private static AnalysisSubset Subset(Dataset dataset, SplitPart part, int? limit)
+    {
+        try
+        {
+            return AnalysisSubset.Of(dataset, part, limit);
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new UsageException("--limit", e.Message.Split(" (Parameter", 2)[0]);
+        }
     }
 }
 

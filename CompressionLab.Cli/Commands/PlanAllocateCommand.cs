@@ -65,7 +65,7 @@ public sealed class PlanAllocateCommand : CliCommand
                 throw new UsageException("--plan", CliApp.OneLine(string.Join(" ", problems.Select(p => p.Message))));
         }
         var request = new PlanAllocationRequest(model.Source, target, parse.GetRequiredValue(_dataset), method ?? PruningMethod.Element,
-            parse.GetValue(_limit) ?? SweepSubset.DefaultSize, plan, CommandInputs.Levels(parse.GetValue(_levels)));
+            parse.GetValue(_limit) ?? AnalysisSubset.DefaultSize, plan, CommandInputs.Levels(parse.GetValue(_levels)));
         try
         {
             request.Validate();

@@ -60,7 +60,7 @@ public sealed class PlanEvaluateCommand : CliCommand
         if (plan.Problems(model.Layers) is { Count: > 0 } problems)
             throw new UsageException(planOption, CliApp.OneLine(string.Join(" ", problems.Select(p => p.Message))));
 
-        var request = new PlanEvaluationRequest(model.Source, plan, parse.GetRequiredValue(_dataset), parse.GetValue(_limit) ?? SweepSubset.DefaultSize);
+        var request = new PlanEvaluationRequest(model.Source, plan, parse.GetRequiredValue(_dataset), parse.GetValue(_limit) ?? AnalysisSubset.DefaultSize);
         request.Validate();
         var output = parse.GetValue(_out) is { } outPath ? WritableOutput.File("--out", outPath) : null;
         using var database = CommandInputs.OpenWorkspace(parse.GetValue(_workspace), context);

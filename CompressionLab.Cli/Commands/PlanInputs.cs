@@ -33,7 +33,7 @@ internal static class PlanInputs
     }
 
     public static Option<int?> Limit() => CliCommand.IntOption("--limit",
-        $"validation images, the stratified subset a sweep's --limit N measures (default {SweepSubset.DefaultSize})", 1, int.MaxValue);
+        $"validation images, the stratified subset a sweep's --limit N measures (default {AnalysisSubset.DefaultSize})", 1, int.MaxValue);
 
     public static Option<string?> Workspace() => new("--workspace")
     {

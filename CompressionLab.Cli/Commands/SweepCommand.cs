@@ -15,8 +15,8 @@ namespace CompressionLab.Cli.Commands;
 public sealed class SweepCommand : CliCommand
 {
     private readonly SweepOptions _sweep = new("checkpoint file",
-        $"validation images per cell, a stratified subset (default {SweepSubset.DefaultSize})",
-        $"images per forward pass (default {SweepRequest.DefaultBatchSize}; results do not depend on it)", defaultCriterion: null);
+        $"validation images per cell, a stratified subset (default {AnalysisSubset.DefaultSize})",
+        $"images per forward pass (default {SweepRequest.DefaultBatchSize}, as eval; cells are cached per batch size, which can change the last float bits)", defaultCriterion: null);
     private readonly Option<string?> _csv = new("--csv") { Description = "also write Distiller's sensitivity CSV (parameter,sparsity,top1,top5,loss) here", HelpName = "FILE" };
     private readonly Option<string?> _workspace = new("--workspace") { Description = "workspace folder for the cell cache (default: the dashboard's, Workspace:Folder of the settings)", HelpName = "DIR" };
     private readonly Option<bool> _json = JsonOption();
@@ -83,18 +83,17 @@ public sealed class SweepCommand : CliCommand
 
     private static void WriteTable(TextWriter output, SensitivityResult result, IReadOnlyList<SweepLayer> layers)
     {
-        var baseline = SweepJson.Fraction(result.Baseline.Top1);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{result.Architecture} {result.Settings.CriterionKey}: baseline top-1 {baseline:P2}, loss {result.Baseline.Loss:0.0000} on {result.Samples} images; {result.Cells.Count} cells ({result.CellsFromStore} cached) in {result.Seconds:0.0} s"));
+            $"{result.Architecture} {result.Settings.CriterionKey}: baseline top-1 {result.Baseline.Top1 * 100:0.00}%, loss {result.Baseline.Loss:0.0000} on {result.Samples} images; {result.Cells.Count} cells ({result.CellsFromStore} cached) in {result.Seconds:0.0} s"));
         var unit = result.Settings.Criterion == PruningCriterion.Filter ? "filters" : "weights";
         output.WriteLine($"{"layer",-20} {"sparsity",8} {"pruned " + unit,-22} {"top1 %",8} {"top5 %",8} {"loss",8} {"drop",7}");
         foreach (var c in result.Cells)
         {
             var units = layers.Single(l => l.Name == c.Layer).Units(result.Settings.Criterion);
             var pruned = string.Create(CultureInfo.InvariantCulture, $"{PruningRanking.PrunedCount(c.Sparsity, units)}/{units}");
-            var (top1, top5) = (SweepJson.Fraction(c.Top1) * 100, SweepJson.Fraction(c.Top5) * 100);
+            // Percent on screen only; the engine and the JSON keep fractions.
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{c.Layer,-20} {SweepLevels.Format(c.Sparsity),8} {pruned,-22} {top1,8:0.00} {top5,8:0.00} {c.Loss,8:0.0000} {(baseline * 100) - top1,7:0.00}"));
+                $"{c.Layer,-20} {SweepLevels.Format(c.Sparsity),8} {pruned,-22} {c.Top1 * 100,8:0.00} {c.Top5 * 100,8:0.00} {c.Loss,8:0.0000} {c.Top1Drop * 100,7:0.00}"));
         }
         foreach (var layer in result.LeftOut)
             output.WriteLine($"{layer.Layer} is left out: {layer.Reason}.");
@@ -121,13 +120,6 @@ internal sealed record SweepJson(
     Guid SweepId,
     string? Csv)
 {
-    /// <summary>
-    /// The one unit conversion of sweep metrics in the CLI: the engine keeps sweep accuracies in percent (as Distiller's
-    /// CSV has them); JSON and table read fractions from here. Once the engine's SweepMetrics are fractions, this
-    /// becomes the identity (delete the division).
-    /// </summary>
-    public static double Fraction(double enginePercent) => enginePercent / 100.0;
-
     public static SweepJson From(SweepOutcome outcome, string? csv)
     {
         ArgumentNullException.ThrowIfNull(outcome);
@@ -156,7 +148,7 @@ internal sealed record SweepJson(
 internal sealed record MetricsJson(double Top1, double Top5, double Loss)
 {
     public static MetricsJson From(SweepMetrics metrics) =>
-        new(CliJson.Round(SweepJson.Fraction(metrics.Top1), 8), CliJson.Round(SweepJson.Fraction(metrics.Top5), 8), CliJson.Round(metrics.Loss));
+        new(CliJson.Round(metrics.Top1, 8), CliJson.Round(metrics.Top5, 8), CliJson.Round(metrics.Loss));
 }
 
 internal sealed record SweepLayerJson(string Name, IReadOnlyList<SweepPointJson> Points);

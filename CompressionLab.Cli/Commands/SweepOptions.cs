@@ -1,4 +1,5 @@
 using System.CommandLine;
+using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
 
 namespace CompressionLab.Cli.Commands;
@@ -66,7 +67,7 @@ internal sealed class SweepOptions
             PruningCriterionText.ParseCriterion(criterion),
             norm is null ? FilterNorm.L1 : PruningCriterionText.ParseNorm(norm),
             CommandInputs.Levels(parse.GetValue(_levels)),
-            parse.GetValue(_limit) ?? SweepSubset.DefaultSize,
+            parse.GetValue(_limit) ?? AnalysisSubset.DefaultSize,
             CommandInputs.List(parse.GetValue(_layers)),
             parse.GetValue(_batch) ?? SweepRequest.DefaultBatchSize);
         request.Validate();

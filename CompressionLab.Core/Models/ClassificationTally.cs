@@ -3,10 +3,15 @@ using static TorchSharp.torch;
 namespace CompressionLab.Core.Models;
 
 /// <summary>
-/// Accumulates top-1, top-5, summed cross-entropy and the confusion matrix over batches of logits, so any
-/// loop that produces logits (plain evaluation, a sweep running only the tail of a network, a
-/// quantization preview) reports the same numbers as <see cref="Evaluator"/>. Holds no tensors.
+/// The one place metrics are computed: top-1, top-5, summed cross-entropy and the confusion matrix over batches of
+/// logits. Every loop that produces logits (<see cref="Evaluator"/>, a sweep running only the tail of a network, what
+/// comes next) feeds one of these, so all report the same numbers for the same logits. Holds no tensors.
 /// </summary>
+/// <remarks>
+/// Top-1 is the first of one <c>topk</c> (so top-1, top-5 and the predicted class agree on ties). The loss is each
+/// sample's cross-entropy in float32, summed in double in sample order: the sum does not depend on how the samples
+/// were batched, only the logits themselves can.
+/// </remarks>
 public sealed class ClassificationTally
 {
     private readonly int[,] _confusion;
@@ -40,7 +45,7 @@ public sealed class ClassificationTally
             if (truth[i] < 0 || truth[i] >= ClassCount)
                 throw new ArgumentException($"Label {truth[i]} at batch position {i} is outside the {ClassCount} classes.", nameof(labels));
 
-        var lossSum = nn.functional.cross_entropy(logits, targets, reduction: nn.Reduction.Sum).to_type(ScalarType.Float64).item<double>();
+        var losses = nn.functional.cross_entropy(logits, targets, reduction: nn.Reduction.None).to_type(ScalarType.Float64);
         // One topk serves top-1, top-5 and the predicted class, so the three can never disagree on ties.
         var topk = logits.topk(Math.Min(5, ClassCount), dim: 1).indexes;
         var hits = topk.eq(targets.unsqueeze(1));
@@ -51,7 +56,7 @@ public sealed class ClassificationTally
 
         _top1 += (int)top1Hits.sum().item<long>();
         _top5 += (int)top5Hits.sum().item<long>();
-        _lossSum += lossSum;
+        foreach (var loss in losses.data<double>()) _lossSum += loss; // one running sum in sample order, whatever the batches
         Samples += batch;
     }
 

@@ -9,7 +9,10 @@ namespace CompressionLab.Core.Models;
 /// <summary>Which model (of the workspace, or a checkpoint file) to measure, on what.</summary>
 /// <param name="Dataset">Null: the dataset the model was trained on.</param>
 /// <param name="Split">Test (the official test images) or Validation (the hold-out of <see cref="TrainingJob.Split"/>).</param>
-/// <param name="Limit">Null: the whole split; N: the subset of N images <see cref="EvaluationJob.Images"/> takes.</param>
+/// <param name="Limit">
+/// Null: every image of the split. N: the <see cref="AnalysisSubset"/> of N images of it, the same images a sweep of N
+/// validation images measures on, so the two agree.
+/// </param>
 public sealed record EvaluationRequest(ModelSource Model, string? Dataset = null, SplitPart Split = SplitPart.Test, int? Limit = null)
 {
     /// <summary>Throws an <see cref="InvalidRequestException"/> naming the first setting that makes no sense.</summary>
@@ -27,6 +30,7 @@ public sealed record EvaluationRequest(ModelSource Model, string? Dataset = null
 /// <summary>An evaluation job's result: <see cref="EvaluationResult"/> with what was evaluated and the class names.</summary>
 /// <param name="StoredAccuracyUpdated">The model's recorded test top-1 was replaced by <see cref="Top1"/> (test split of its own dataset).</param>
 /// <param name="ModelId">Null: a checkpoint file the workspace does not hold.</param>
+/// <param name="Subset">The images' <see cref="AnalysisSubset.Key"/> (null in reports written before it was recorded).</param>
 public sealed record EvaluationReport(
     Guid? ModelId,
     string ModelName,
@@ -41,7 +45,8 @@ public sealed record EvaluationReport(
     IReadOnlyList<string> ClassNames,
     int Samples,
     double Seconds,
-    bool StoredAccuracyUpdated)
+    bool StoredAccuracyUpdated,
+    string? Subset = null)
 {
     public static EvaluationReport FromJson(string json) => ModelJobJson.Read<EvaluationReport>(json);
 }
@@ -59,7 +64,8 @@ public static class EvaluationJob
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(request);
         var split = request.Split == SplitPart.Test ? "test" : "validation";
-        return $"Evaluate {model.DisplayName} on {request.Dataset ?? model.Dataset} ({split})";
+        var images = request.Limit is { } limit ? string.Create(CultureInfo.InvariantCulture, $", {limit:N0} images") : "";
+        return $"Evaluate {model.DisplayName} on {request.Dataset ?? model.Dataset} ({split}{images})";
     }
 
     public static JobWork Create(EvaluationRequest request, DatasetCatalog catalog, ModelStore store)
@@ -90,7 +96,8 @@ public static class EvaluationJob
         var datasetName = request.Dataset ?? model.Dataset;
         progress.Report(0, $"Loading {datasetName}");
         var dataset = catalog.Load(datasetName);
-        var images = Images(dataset, request.Split, request.Limit);
+        var subset = Subset(dataset, request.Split, request.Limit);
+        var images = subset.Images;
         cancellationToken.ThrowIfCancellationRequested();
 
         progress.Report(0.05, $"Loading the checkpoint of {model.DisplayName}");
@@ -106,29 +113,22 @@ public static class EvaluationJob
         progress.Report(1, string.Create(CultureInfo.InvariantCulture, $"Top-1 {result.Top1 * 100:0.00}% on {result.Samples:N0} images"));
         return new EvaluationReport(model.ModelId, model.DisplayName, model.Architecture, dataset.Name, request.Split,
             result.Top1, result.Top5, result.Loss, result.PerClassAccuracy, result.ConfusionMatrix, images.ClassNames,
-            result.Samples, result.Seconds, update);
+            result.Samples, result.Seconds, update, subset.Key);
     }
 
     /// <summary>
-    /// The images an evaluation measures: the whole split, or with a limit of N the subset every analysis means by
-    /// "N images" of it, so that <c>eval --split val --limit N</c> measures exactly the images of a sweep's
-    /// <c>--limit N</c> (<see cref="SweepSubset.Validation"/>); the test split is cut by the same stratified rule.
+    /// The images an evaluation measures: the whole split, or with a limit of N the <see cref="AnalysisSubset"/> every
+    /// analysis means by "N images" of it, so that <c>eval --split val --limit N</c> measures exactly the images of a
+    /// sweep's <c>--limit N</c>.
     /// </summary>
-    /// <exception cref="InvalidRequestException">The split has fewer than N images.</exception>
-    public static LabeledImages Images(Dataset dataset, SplitPart split, int? limit)
+    /// <exception cref="InvalidRequestException">The split has fewer than N images (names <see cref="EvaluationRequest.Limit"/>).</exception>
+    public static AnalysisSubset Subset(Dataset dataset, SplitPart split, int? limit)
     {
-        ArgumentNullException.ThrowIfNull(dataset);
         try
         {
-            return (split, limit) switch
-            {
-                (SplitPart.Test, null) => dataset.Test,
-                (SplitPart.Test, { } n) => StratifiedSubset.Take(dataset.Test, n, SweepSubset.Seed),
-                (_, null) => TrainingJob.Split(dataset).Validation,
-                (_, { } n) => SweepSubset.Validation(dataset, n).Images,
-            };
+            return AnalysisSubset.Of(dataset, split, limit);
         }
-        catch (ArgumentOutOfRangeException e)
+        catch (ArgumentOutOfRangeException e) when (e.ParamName == "size")
         {
             throw InvalidRequestException.For(nameof(EvaluationRequest.Limit), e);
         }

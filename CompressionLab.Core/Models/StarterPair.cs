@@ -45,7 +45,8 @@ public static class StarterPair
             cancellationToken.ThrowIfCancellationRequested();
             var request = requests[i];
             measuring?.Invoke(i, request);
-            estimates.Add(TrainingTimeEstimate.Measure(request.Architecture, split.Train, split.Validation.Count, dataset.Test.Count, request.Settings()));
+            estimates.Add(TrainingTimeEstimate.Measure(request.Architecture, split.Train, split.Validation.Count, dataset.Test.Count, request.Settings(),
+                cancellationToken: cancellationToken));
         }
 
         return estimates;

@@ -31,7 +31,8 @@ public sealed record TrainingTimeEstimate(
     /// <paramref name="architecture"/> with the real trainer and evaluator (after one warm-up batch each),
     /// and scales them to a run of <paramref name="settings"/> over <paramref name="train"/>, validating on
     /// <paramref name="validationCount"/> images per epoch and testing on <paramref name="testCount"/>.
-    /// Takes about <paramref name="sampleBatches"/> + 3 batches' time.
+    /// Takes about <paramref name="sampleBatches"/> + 3 batches' time; stops at the next batch when cancelled
+    /// (the dashboard measures on page open, and a stop of the app must not wait for it).
     /// </summary>
     public static TrainingTimeEstimate Measure(
         string architecture,
@@ -39,7 +40,8 @@ public sealed record TrainingTimeEstimate(
         int validationCount,
         int testCount,
         TrainingSettings settings,
-        int sampleBatches = 3)
+        int sampleBatches = 3,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(settings);
@@ -55,15 +57,16 @@ public sealed record TrainingTimeEstimate(
         using var model = ModelZoo.Create(architecture, train.ClassCount, train.Height, train.Width);
         var finished = new List<TimeSpan>();
         var clock = Stopwatch.StartNew();
-        Trainer.Train(model, sample, settings with { Epochs = 1, BatchSize = batchSize }, progress: _ => finished.Add(clock.Elapsed));
+        Trainer.Train(model, sample, settings with { Epochs = 1, BatchSize = batchSize }, progress: _ => finished.Add(clock.Elapsed),
+            cancellationToken: cancellationToken);
         // The first batch pays one-off costs (allocations, kernel selection); time only the ones after it.
         var secondsPerBatch = finished.Count > 1
             ? (finished[^1] - finished[0]).TotalSeconds / (finished.Count - 1)
             : finished[0].TotalSeconds;
 
         var evaluationImages = train.Take(Math.Min(train.Count, 3 * Evaluator.DefaultBatchSize));
-        Evaluator.Evaluate(model, evaluationImages, limit: Math.Min(evaluationImages.Count, Evaluator.DefaultBatchSize));
-        var timed = Evaluator.Evaluate(model, evaluationImages);
+        Evaluator.Evaluate(model, evaluationImages.Take(Math.Min(evaluationImages.Count, Evaluator.DefaultBatchSize)), cancellationToken: cancellationToken);
+        var timed = Evaluator.Evaluate(model, evaluationImages, cancellationToken: cancellationToken);
         var secondsPerImage = timed.Seconds / Math.Max(1, timed.Samples);
 
         return new TrainingTimeEstimate(architecture, settings.Epochs, batchesPerEpoch, secondsPerBatch, secondsPerImage,

@@ -49,7 +49,7 @@ public sealed record PlanAllocationRequest(
     AllocationRequestTarget Target,
     string? Dataset = null,
     PruningMethod Method = default,
-    int SubsetSize = SweepSubset.DefaultSize,
+    int SubsetSize = AnalysisSubset.DefaultSize,
     PruningPlan? Plan = null,
     IReadOnlyList<double>? Levels = null,
     bool SweepMissing = true)
@@ -125,10 +125,10 @@ public static class PlanAllocationJob
         var datasetName = request.Dataset ?? model.Dataset;
         progress.Report(0, $"Loading {datasetName}");
         var dataset = catalog.Load(datasetName);
-        SweepSubset subset;
+        AnalysisSubset subset;
         try
         {
-            subset = SweepSubset.Validation(dataset, request.SubsetSize);
+            subset = AnalysisSubset.Validation(dataset, request.SubsetSize);
         }
         catch (ArgumentOutOfRangeException e)
         {

@@ -9,8 +9,8 @@ namespace CompressionLab.Core.Pruning;
 /// <summary>Which plan to measure on which model (of the workspace, or a checkpoint file), on a catalog dataset's validation subset.</summary>
 /// <param name="Plan">The plan; it is resolved against the model's layer table when the job loads it.</param>
 /// <param name="Dataset">Null: the dataset the model was trained on.</param>
-/// <param name="SubsetSize">Validation images (<see cref="SweepSubset"/>): the sweep's images for the same size, so measured and predicted compare.</param>
-public sealed record PlanEvaluationRequest(ModelSource Model, PruningPlan Plan, string? Dataset = null, int SubsetSize = SweepSubset.DefaultSize)
+/// <param name="SubsetSize">Validation images (<see cref="AnalysisSubset"/>): the sweep's images for the same size, so measured and predicted compare.</param>
+public sealed record PlanEvaluationRequest(ModelSource Model, PruningPlan Plan, string? Dataset = null, int SubsetSize = AnalysisSubset.DefaultSize)
 {
     /// <summary>Throws an <see cref="InvalidRequestException"/> naming the first setting that makes no sense; the plan's own settings are checked against the model's layers when the job loads it.</summary>
     public void Validate()
@@ -188,11 +188,11 @@ public static class PlanEvaluationJob
     }
 
     /// <summary>The images; a size the dataset's validation part cannot give is the request's <c>SubsetSize</c> at fault.</summary>
-    private static SweepSubset Subset(Dataset dataset, int size)
+    private static AnalysisSubset Subset(Dataset dataset, int size)
     {
         try
         {
-            return SweepSubset.Validation(dataset, size);
+            return AnalysisSubset.Validation(dataset, size);
         }
         catch (ArgumentOutOfRangeException e)
         {

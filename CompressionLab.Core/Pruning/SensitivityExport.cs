@@ -19,7 +19,8 @@ public static class SensitivityExport
 
     /// <summary>
     /// Distiller's sensitivity CSV: one row per (weight tensor, level), parameter named
-    /// <c>&lt;layer&gt;.weight</c>, numbers in invariant culture with round-trip precision.
+    /// <c>&lt;layer&gt;.weight</c>, top-1 and top-5 in percent as Distiller writes them (the one file outside the screen
+    /// that holds percent), numbers in invariant culture.
     /// </summary>
     public static string ToDistillerCsv(SensitivityResult result)
     {
@@ -29,8 +30,8 @@ public static class SensitivityExport
         {
             csv.Append(cell.Layer).Append(".weight,")
                 .Append(Number(cell.Sparsity)).Append(',')
-                .Append(Number(cell.Top1)).Append(',')
-                .Append(Number(cell.Top5)).Append(',')
+                .Append(Percent(cell.Top1)).Append(',')
+                .Append(Percent(cell.Top5)).Append(',')
                 .Append(Number(cell.Loss)).Append('\n');
         }
         return csv.ToString();
@@ -43,8 +44,9 @@ public static class SensitivityExport
     /// left out, with the reason), the baseline, and every cell.
     /// </summary>
     /// <remarks>
-    /// Accuracies are in percent and drops in percentage points, as in Distiller's CSV and the engine's records
-    /// (the CLI's <c>sweep --json</c> line reports fractions instead; both say which in their own <c>units</c> field).
+    /// Accuracies and drops are fractions (0..1), as in the engine's records and the CLI's <c>sweep --json</c> line; the
+    /// <c>units</c> field says so. Documents written before (percent, and saying so, or with no <c>units</c> at all) are
+    /// read back by <see cref="FromJson"/> in fractions.
     /// </remarks>
     public static string ToJson(SensitivityResult result)
     {
@@ -59,7 +61,7 @@ public static class SensitivityExport
             result.Seconds,
             result.CellsComputed,
             result.CellsFromStore,
-            UnitsDocument.Percent,
+            UnitsDocument.Fraction,
             new SettingsDocument(
                 PruningCriterionText.Name(settings.Criterion),
                 settings.Criterion == PruningCriterion.Filter ? PruningCriterionText.Name(settings.Norm) : null,
@@ -91,11 +93,13 @@ public static class SensitivityExport
             FoldBatchNorm = s.FoldBatchNorm,
             Mode = s.Mode == "naive" ? SweepMode.Naive : SweepMode.Cached,
         };
-        var cells = (document.Cells ?? []).Select(c => new SweepCell(c.Layer, c.Sparsity, c.ActualSparsity, c.Top1, c.Top5, c.Loss, c.Top1Drop)).ToArray();
+        // Documents from before fractions hold percent (and say so, or predate the units field).
+        var perUnit = document.Units?.Top1 == UnitsDocument.Fraction.Top1 ? 1.0 : 100.0;
+        var cells = (document.Cells ?? []).Select(c => new SweepCell(c.Layer, c.Sparsity, c.ActualSparsity, c.Top1 / perUnit, c.Top5 / perUnit, c.Loss, c.Top1Drop / perUnit)).ToArray();
         SweepSource? source = document is { Model: { } model, Data: { } data }
             ? new SweepSource(model.Name, model.Architecture, model.WeightsHash, data.Dataset, data.Subset, data.SubsetSize, data.SubsetSeed)
             : null;
-        return new SensitivityResult(document.Architecture, settings, document.Samples, new SweepMetrics(baseline.Top1, baseline.Top5, baseline.Loss),
+        return new SensitivityResult(document.Architecture, settings, document.Samples, new SweepMetrics(baseline.Top1 / perUnit, baseline.Top5 / perUnit, baseline.Loss),
             cells, document.Seconds, document.CellsComputed, document.CellsFromStore)
         {
             Source = source,
@@ -104,6 +108,12 @@ public static class SensitivityExport
     }
 
     private static string Number(double value) => value.ToString("R", CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// A fraction in percent rounded to 10 decimals (far below one image in a hundred million), so the float noise of
+    /// the product does not show (0.938·100 prints 93.8, not 93.80000000000001).
+    /// </summary>
+    private static string Percent(double fraction) => (fraction * 100).ToString("0.##########", CultureInfo.InvariantCulture);
 
     private sealed record SweepDocument(
         string Architecture,
@@ -126,8 +136,8 @@ public static class SensitivityExport
     /// <summary>What the numbers of the document are measured in.</summary>
     private sealed record UnitsDocument(string Top1, string Top5, string Top1Drop, string Loss, string Sparsity)
     {
-        public static UnitsDocument Percent { get; } = new(
-            "percent", "percent", "percentage points", "mean cross-entropy in nats",
+        public static UnitsDocument Fraction { get; } = new(
+            "fraction", "fraction", "fraction (0.01 = one percentage point)", "mean cross-entropy in nats",
             "fraction of the layer's weights (element) or output filters (filter); actualSparsity is what rounding to whole units gave");
     }
 

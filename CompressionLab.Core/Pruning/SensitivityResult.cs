@@ -1,15 +1,21 @@
 using System.Text.Json.Serialization;
+using CompressionLab.Core.Models;
 
 namespace CompressionLab.Core.Pruning;
 
-/// <summary>Accuracy of one evaluation: top-1 and top-5 in percent (as Distiller's CSV), mean cross-entropy loss.</summary>
+/// <summary>
+/// Accuracy of one evaluation: top-1 and top-5 as fractions (0..1, like every accuracy in Core; percent only on screen
+/// and in Distiller's CSV), mean cross-entropy loss in nats.
+/// </summary>
 public sealed record SweepMetrics(double Top1, double Top5, double Loss);
 
 /// <summary>One (layer, level) of a sweep.</summary>
 /// <param name="Layer">Layer name from the model's table, e.g. <c>stage2.conv1</c>.</param>
 /// <param name="Sparsity">The level asked for.</param>
 /// <param name="ActualSparsity">Fraction of the layer's weights really zeroed (levels are rounded to whole weights or filters).</param>
-/// <param name="Top1Drop">Baseline top-1 minus this cell's top-1, in percentage points (positive = worse).</param>
+/// <param name="Top1">Fraction (0..1) of the images right.</param>
+/// <param name="Top5">Fraction (0..1) of the images with the true class among the five highest logits.</param>
+/// <param name="Top1Drop">Baseline top-1 minus this cell's top-1, a fraction (0.01 = one percentage point; positive = worse).</param>
 public sealed record SweepCell(string Layer, double Sparsity, double ActualSparsity, double Top1, double Top5, double Loss, double Top1Drop)
 {
     [JsonIgnore]
@@ -48,10 +54,10 @@ public sealed record SensitivityResult(
 /// <summary>What a sweep measured: the model (by its weights) and the images (dataset and the subset of its validation hold-out).</summary>
 /// <param name="ModelName">The model's display name in the workspace, or the checkpoint's file name.</param>
 /// <param name="WeightsHash">SHA-256 of the checkpoint's weights section (<see cref="SweepIdentity.ModelHash"/>).</param>
-/// <param name="Subset">The subset's key (<see cref="SweepSubset.Key"/>): equal text means equal images.</param>
+/// <param name="Subset">The subset's key (<see cref="AnalysisSubset.Key"/>): equal text means equal images.</param>
 /// <param name="SubsetSize">Images in the subset.</param>
-/// <param name="SubsetSeed">Seed of the stratified draw (<see cref="SweepSubset.Seed"/>).</param>
-public sealed record SweepSource(string ModelName, string Architecture, string WeightsHash, string Dataset, string Subset, int SubsetSize, int SubsetSeed = SweepSubset.Seed);
+/// <param name="SubsetSeed">Seed of the stratified draw (<see cref="AnalysisSubset.Seed"/>).</param>
+public sealed record SweepSource(string ModelName, string Architecture, string WeightsHash, string Dataset, string Subset, int SubsetSize, int SubsetSeed = AnalysisSubset.Seed);
 
 /// <summary>Reported after every cell, whether computed or read from the store.</summary>
 /// <param name="Fraction">Work done so far, weighted by each cell's MACs (so it is a fair basis for an ETA).</param>

@@ -82,6 +82,8 @@ public static class SensitivitySweep
             throw new ArgumentException($"{images.Name} has {images.ClassCount} classes but model {network.Architecture} outputs {network.ClassCount}.", nameof(images));
 
         var plan = settings.Normalize(network);
+        if (identity is not null && identity.BatchSize != plan.BatchSize)
+            throw new ArgumentException($"The sweep's identity keys cells for batches of {identity.BatchSize} but the settings run batches of {plan.BatchSize}: cells would be stored under the wrong key.", nameof(identity));
         var stopwatch = Stopwatch.StartNew();
         var wasTraining = network.training;
         network.eval();
@@ -164,14 +166,14 @@ public static class SensitivitySweep
                         MoveCache(_layers[firstWork].BlockIndex);
                         from = cacheBlock;
                     }
-                    baseline = SweepEvaluation.Evaluate(forward, from, from == 0 ? inputs.Images : cache, inputs.Labels, plan.BatchSize, cancellationToken);
+                    baseline = SweepEvaluation.Evaluate(forward, from, from == 0 ? inputs.Images : cache, inputs.Labels, network.ClassCount, plan.BatchSize, cancellationToken);
                     twin?.CachedTime.Stop();
                     store?.Save(SweepCellKey.Baseline(identity!), SweepCell.From("", 0, 0, baseline, baseline));
                 }
                 if (twin is not null)
                 {
                     twin.NaiveTime.Start();
-                    twin.Baseline = SweepEvaluation.Evaluate(forward, 0, inputs.Images, inputs.Labels, plan.BatchSize, cancellationToken);
+                    twin.Baseline = SweepEvaluation.Evaluate(forward, 0, inputs.Images, inputs.Labels, network.ClassCount, plan.BatchSize, cancellationToken);
                     twin.NaiveTime.Stop();
                 }
 
@@ -210,8 +212,8 @@ public static class SensitivitySweep
                             using (forward.Prune(mask))
                             {
                                 metrics = plan.Mode == SweepMode.Cached
-                                    ? SweepEvaluation.Evaluate(forward, layer.BlockIndex, cache, inputs.Labels, plan.BatchSize, cancellationToken)
-                                    : SweepEvaluation.Evaluate(forward, 0, inputs.Images, inputs.Labels, plan.BatchSize, cancellationToken);
+                                    ? SweepEvaluation.Evaluate(forward, layer.BlockIndex, cache, inputs.Labels, network.ClassCount, plan.BatchSize, cancellationToken)
+                                    : SweepEvaluation.Evaluate(forward, 0, inputs.Images, inputs.Labels, network.ClassCount, plan.BatchSize, cancellationToken);
                             }
                             twin?.CachedTime.Stop();
                             if (twin is not null && !naiveFirst) RunTwin(mask, layer, level, baseline);
@@ -238,7 +240,7 @@ public static class SensitivitySweep
                 twin!.NaiveTime.Start();
                 SweepMetrics metrics;
                 using (forward.Prune(mask))
-                    metrics = SweepEvaluation.Evaluate(forward, 0, inputs.Images, inputs.Labels, plan.BatchSize, cancellationToken);
+                    metrics = SweepEvaluation.Evaluate(forward, 0, inputs.Images, inputs.Labels, network.ClassCount, plan.BatchSize, cancellationToken);
                 twin.NaiveTime.Stop();
                 twin.Cells.Add(SweepCell.From(layer.Name, level, mask.Sparsity, metrics, twin.Baseline ?? cachedBaseline));
             }

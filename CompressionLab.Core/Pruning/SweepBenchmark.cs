@@ -164,12 +164,12 @@ public static class SweepBenchmark
             using var noGrad = no_grad();
             using var inputs = new SweepInputs(images);
             using IPrunableForward forward = foldBatchNorm ? new FoldedForward(network) : new ModuleForward(network);
-            SweepEvaluation.Evaluate(forward, 0, inputs.Images.narrow(0, 0, Math.Min(batchSize, inputs.Count)), inputs.Labels, plan.BatchSize, CancellationToken.None);
+            SweepEvaluation.Evaluate(forward, 0, inputs.Images.narrow(0, 0, Math.Min(batchSize, inputs.Count)), inputs.Labels, network.ClassCount, plan.BatchSize, CancellationToken.None);
             var best = double.MaxValue;
             for (var i = 0; i < repetitions; i++)
             {
                 var stopwatch = Stopwatch.StartNew();
-                SweepEvaluation.Evaluate(forward, 0, inputs.Images, inputs.Labels, plan.BatchSize, CancellationToken.None);
+                SweepEvaluation.Evaluate(forward, 0, inputs.Images, inputs.Labels, network.ClassCount, plan.BatchSize, CancellationToken.None);
                 best = Math.Min(best, stopwatch.Elapsed.TotalSeconds);
             }
             return 2.0 * network.Layers.Sum(l => l.MacsPerSample) * images.Count / best / 1e9;

@@ -1,18 +1,9 @@
 namespace CompressionLab.Core.Pruning;
 
 /// <summary>
-/// The one conversion of a sweep cell's accuracies to the fractions that curves, plans and their results use. Sweep
-/// cells and <see cref="SweepMetrics"/> hold top-1 and top-5 in percent today (as Distiller's CSV); once they hold
-/// fractions, <see cref="Fraction"/> becomes the identity and nothing else changes.
-/// </summary>
-public static class SweepCellAccuracy
-{
-    public static double Fraction(double cellAccuracy) => cellAccuracy / 100.0;
-}
-
-/// <summary>
-/// A model's sensitivity curves as the workspace's sweep cells give them: the dense baseline and, per swept layer and
-/// method, the measured levels, all on one set of images (<see cref="Identity"/>). What <see cref="PlanPredictor"/> and
+/// A model's sensitivity curves as the workspace's sweep cells give them (accuracies are fractions there, as here): the
+/// dense baseline and, per swept layer and method, the measured levels, all on one set of images and one batch size
+/// (<see cref="Identity"/>). What <see cref="PlanPredictor"/> and
 /// <see cref="PlanAllocator"/> take.
 /// </summary>
 /// <param name="BaselineTop1">The dense model's top-1 on the sweep's images, a fraction.</param>
@@ -29,12 +20,12 @@ public sealed record SweepCurves(SweepIdentity Identity, double BaselineTop1, IR
         ArgumentNullException.ThrowIfNull(identity);
         ArgumentNullException.ThrowIfNull(baseline);
         ArgumentNullException.ThrowIfNull(cells);
-        var top1 = SweepCellAccuracy.Fraction(baseline.Top1);
+        var top1 = baseline.Top1;
         var curves = cells
             .Where(c => c.Cell.Sparsity > 0)
             .GroupBy(c => (c.Cell.Layer, c.Method))
             .Select(g => SensitivityCurve.Create(g.Key.Layer, g.Key.Method, top1,
-                g.Select(c => new CurvePoint(c.Cell.Sparsity, SweepCellAccuracy.Fraction(c.Cell.Top1)))))
+                g.Select(c => new CurvePoint(c.Cell.Sparsity, c.Cell.Top1))))
             .ToArray();
         return new SweepCurves(identity, top1, curves);
     }

@@ -1,25 +1,24 @@
 using CompressionLab.Core.Data;
+using CompressionLab.Core.Models;
 using static TorchSharp.torch;
 
 namespace CompressionLab.Core.Pruning;
 
-/// <summary>Evaluation inputs of a sweep: normalised images [N, 1, H, W] and int64 labels, built once.</summary>
+/// <summary>
+/// Evaluation inputs of a sweep, built once: the images normalised by <see cref="ImageTensors"/> (the one normalisation)
+/// as one tensor [N, 1, H, W], which the block-input cache starts from, and int64 labels.
+/// </summary>
 internal sealed class SweepInputs : IDisposable
 {
     public SweepInputs(LabeledImages images)
     {
         if (images.Count == 0) throw new ArgumentException($"{images.Name}: no images to evaluate on.", nameof(images));
         Count = images.Count;
-        ClassCount = images.ClassCount;
-        using var scope = NewDisposeScope();
-        // Same arithmetic as training: (x/255 − mean)/std in float32.
-        var pixels = tensor(images.Pixels, ScalarType.Byte).view(images.Count, 1, images.Height, images.Width);
-        Images = pixels.to_type(ScalarType.Float32).div_(255f).sub_(ImageNormalization.Mean).div_(ImageNormalization.Std).MoveToOuterDisposeScope();
-        Labels = tensor(images.Labels, ScalarType.Byte).to_type(ScalarType.Int64).MoveToOuterDisposeScope();
+        Images = ImageTensors.Inputs(images);
+        Labels = ImageTensors.Labels(images);
     }
 
     public int Count { get; }
-    public int ClassCount { get; }
     public Tensor Images { get; }
     public Tensor Labels { get; }
 
@@ -34,28 +33,17 @@ internal sealed class SweepInputs : IDisposable
 internal static class SweepEvaluation
 {
     /// <summary>
-    /// Top-1, top-5 and mean loss over all samples. The loss is summed per sample in double in
-    /// sample order, so it depends on the batch size only through the logits' float rounding.
+    /// Top-1, top-5 (fractions) and mean loss over all samples, by <see cref="Evaluator.Score"/> in its batches: the
+    /// numbers <see cref="Evaluator.Evaluate"/> reports for the same images and batch size.
     /// </summary>
-    public static SweepMetrics Evaluate(IPrunableForward forward, int fromBlock, Tensor blockInputs, Tensor labels, int batchSize, CancellationToken cancellationToken)
+    public static SweepMetrics Evaluate(IPrunableForward forward, int fromBlock, Tensor blockInputs, Tensor labels, int classCount, int batchSize, CancellationToken cancellationToken)
     {
-        var count = (int)blockInputs.shape[0];
-        long top1 = 0, top5 = 0;
-        double lossSum = 0;
-        for (var start = 0; start < count; start += batchSize)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            using var scope = NewDisposeScope();
-            var size = Math.Min(batchSize, count - start);
-            var logits = forward.ForwardRange(fromBlock, forward.BlockCount, blockInputs.narrow(0, start, size));
-            var target = labels.narrow(0, start, size);
-            var k = (int)Math.Min(5, logits.shape[1]);
-            top1 += logits.argmax(1).eq(target).sum().item<long>();
-            top5 += logits.topk(k, 1).indexes.eq(target.unsqueeze(1)).any(1).sum().item<long>();
-            var losses = -logits.log_softmax(1).gather(1, target.unsqueeze(1)).squeeze(1);
-            foreach (var loss in losses.data<float>()) lossSum += loss;
-        }
-        return new SweepMetrics(100.0 * top1 / count, 100.0 * top5 / count, lossSum / count);
+        var tally = Evaluator.Score(classCount, (int)blockInputs.shape[0], batchSize,
+            (start, size) => forward.ForwardRange(fromBlock, forward.BlockCount, blockInputs.narrow(0, start, size)),
+            (start, size) => labels.narrow(0, start, size),
+            cancellationToken);
+        var result = tally.ToResult(0);
+        return new SweepMetrics(result.Top1, result.Top5, result.Loss);
     }
 
     /// <summary>

@@ -9,20 +9,21 @@ namespace CompressionLab.Core.Pruning;
 /// <summary>What sweep to run: a model (of the workspace or a checkpoint file), a catalog dataset's validation subset, a criterion and levels.</summary>
 /// <param name="Dataset">Null: the dataset the model was trained on.</param>
 /// <param name="Levels">Null: <see cref="SweepLevels.Default"/>.</param>
-/// <param name="SubsetSize">Validation images per cell (<see cref="SweepSubset"/>).</param>
+/// <param name="SubsetSize">Validation images per cell (<see cref="AnalysisSubset"/>).</param>
 /// <param name="Layers">Null: every layer the criterion applies to (the others are named in the result's <c>LeftOut</c>).</param>
-/// <param name="BatchSize">Images per forward pass (<see cref="SweepSettings.BatchSize"/>).</param>
+/// <param name="BatchSize">Images per forward pass (<see cref="SweepSettings.BatchSize"/>; part of the cells' key).</param>
 public sealed record SweepRequest(
     ModelSource Model,
     string? Dataset = null,
     PruningCriterion Criterion = PruningCriterion.Element,
     FilterNorm Norm = FilterNorm.L1,
     IReadOnlyList<double>? Levels = null,
-    int SubsetSize = SweepSubset.DefaultSize,
+    int SubsetSize = AnalysisSubset.DefaultSize,
     IReadOnlyList<string>? Layers = null,
     int BatchSize = SweepRequest.DefaultBatchSize)
 {
-    public const int DefaultBatchSize = 64;
+    /// <summary>As evaluation's, so a sweep's dense baseline is an evaluation of the same images bit for bit.</summary>
+    public const int DefaultBatchSize = Evaluator.DefaultBatchSize;
 
     /// <summary><c>element</c>, <c>filter-l1</c> or <c>filter-l2</c>.</summary>
     public string CriterionKey => PruningCriterionText.Describe(Criterion, Norm);
@@ -169,7 +170,7 @@ public static class SweepJob
             throw InvalidRequestException.For(nameof(SweepRequest.Layers), e); // levels and batch size passed Validate
         }
 
-        var identity = new SweepIdentity(checkpoint.Metadata.ContentHash, dataset.Name, subset.Key);
+        var identity = new SweepIdentity(checkpoint.Metadata.ContentHash, dataset.Name, subset.Key, settings.BatchSize);
         var layers = settings.Layers!.Select(name => SweepLayer.From(network.Layer(name))).ToArray();
         var record = history.Begin(job.Id, model.ModelId, model.DisplayName, model.Architecture, identity, subset.Count,
             settings.CriterionKey, settings.Levels, layers, sweepId);
@@ -184,17 +185,17 @@ public static class SweepJob
             };
         history.Finish(record.Id, SensitivityExport.ToJson(result));
         progress.Report(1, string.Create(CultureInfo.InvariantCulture,
-            $"{result.Cells.Count} cells · {result.CellsComputed} computed, {result.CellsFromStore} from the workspace · baseline top-1 {result.Baseline.Top1:0.0}%"));
+            $"{result.Cells.Count} cells · {result.CellsComputed} computed, {result.CellsFromStore} from the workspace · baseline top-1 {result.Baseline.Top1 * 100:0.0}%"));
         return new SweepOutcome(record, result, new SweepJobResult(record.Id, model.ModelId, model.DisplayName, model.Architecture, dataset.Name,
             subset.Key, subset.Count, settings.CriterionKey, result.Cells.Count, result.CellsComputed, result.CellsFromStore, result.Baseline, result.Seconds));
     }
 
     /// <summary>The sweep's images; a size the dataset's validation part cannot give is the request's <c>SubsetSize</c> at fault.</summary>
-    private static SweepSubset Subset(Dataset dataset, int size)
+    private static AnalysisSubset Subset(Dataset dataset, int size)
     {
         try
         {
-            return SweepSubset.Validation(dataset, size);
+            return AnalysisSubset.Validation(dataset, size);
         }
         catch (ArgumentOutOfRangeException e)
         {
@@ -206,7 +207,7 @@ public static class SweepJob
     public static string Describe(SweepCell cell)
     {
         ArgumentNullException.ThrowIfNull(cell);
-        return string.Create(CultureInfo.InvariantCulture, $"{cell.Layer} · {SweepLevels.FormatPercent(cell.Sparsity)}% · top-1 {cell.Top1:0.0}%");
+        return string.Create(CultureInfo.InvariantCulture, $"{cell.Layer} · {SweepLevels.FormatPercent(cell.Sparsity)}% · top-1 {cell.Top1 * 100:0.0}%");
     }
 
     /// <summary>Turns the engine's per-cell reports into job progress and partial results, on the sweep's thread.</summary>
@@ -252,7 +253,7 @@ public sealed class SweepJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
 
     /// <summary>
     /// Queues a recorded sweep again with its own settings (model, dataset, subset size, criterion and norm, levels,
-    /// layers) under its own id: the cells already stored are read back, only the missing ones are computed, and the
+    /// layers, batch size) under its own id: the cells already stored are read back, only the missing ones are computed, and the
     /// row shows done once all exist.
     /// </summary>
     /// <exception cref="ArgumentException">The sweep is not in the history, or its model is not (or no longer) in the workspace.</exception>
@@ -278,6 +279,6 @@ public sealed class SweepJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
             var output = SweepCandidates.OutputLayer(network).Name;
             layers = layers.Where(name => name != output).ToArray();
         }
-        return new SweepRequest(modelId, record.Dataset, criterion, norm, record.Levels, record.SubsetSize, layers);
+        return new SweepRequest(modelId, record.Dataset, criterion, norm, record.Levels, record.SubsetSize, layers, record.BatchSize);
     }
 }

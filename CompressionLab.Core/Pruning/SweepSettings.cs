@@ -30,8 +30,11 @@ public sealed record SweepSettings
     /// </summary>
     public IReadOnlyList<string>? Layers { get; init; }
 
-    /// <summary>Images per forward pass. Results do not depend on it (up to float rounding of the loss).</summary>
-    public int BatchSize { get; init; } = 64;
+    /// <summary>
+    /// Images per forward pass; the same default as <see cref="Evaluator.DefaultBatchSize"/>. It can change a cell (see
+    /// <see cref="SweepCellKey"/>), so it is part of each cell's key.
+    /// </summary>
+    public int BatchSize { get; init; } = Evaluator.DefaultBatchSize;
 
     /// <summary>
     /// Evaluate with each BatchNorm folded into the conv before it (inference only; outputs agree

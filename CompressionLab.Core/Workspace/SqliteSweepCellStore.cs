@@ -5,8 +5,8 @@ using Microsoft.Data.Sqlite;
 namespace CompressionLab.Core.Workspace;
 
 /// <summary>
-/// Sweep cells in the workspace database (<c>sweep_cells</c>), one row per (model hash, dataset, subset,
-/// criterion, layer, level). Each <see cref="Save"/> is its own committed transaction, so a crash or a
+/// Sweep cells in the workspace database (<c>sweep_cells</c>), one row per <see cref="SweepCellKey"/> (model hash,
+/// dataset, subset, batch size, engine version, criterion, layer, level). Each <see cref="Save"/> is its own committed transaction, so a crash or a
 /// restart loses at most the cell being computed; a later sweep of the same identity reads the rest back.
 /// </summary>
 /// <remarks>
@@ -32,7 +32,8 @@ public sealed class SqliteSweepCellStore : ISweepCellStore
         cell = _database.QuerySingleOrDefault(
             $"""
             SELECT {CellColumns} FROM sweep_cells
-            WHERE model_hash = $hash AND dataset = $dataset AND subset = $subset AND criterion = $criterion AND layer = $layer AND level = $level;
+            WHERE model_hash = $hash AND dataset = $dataset AND subset = $subset AND batch_size = $batch AND engine = $engine
+              AND criterion = $criterion AND layer = $layer AND level = $level;
             """,
             ReadCell,
             KeyParameters(key));
@@ -46,9 +47,9 @@ public sealed class SqliteSweepCellStore : ISweepCellStore
         // A cell computed again (say, by a CLI run beside the dashboard) has the same numbers; the newest row wins.
         _database.Execute(
             """
-            INSERT INTO sweep_cells (model_hash, dataset, subset, criterion, layer, level, actual_sparsity, top1, top5, loss, top1_drop, created_at)
-            VALUES ($hash, $dataset, $subset, $criterion, $layer, $level, $actual, $top1, $top5, $loss, $drop, $created)
-            ON CONFLICT (model_hash, dataset, subset, criterion, layer, level) DO UPDATE SET
+            INSERT INTO sweep_cells (model_hash, dataset, subset, batch_size, engine, criterion, layer, level, actual_sparsity, top1, top5, loss, top1_drop, created_at)
+            VALUES ($hash, $dataset, $subset, $batch, $engine, $criterion, $layer, $level, $actual, $top1, $top5, $loss, $drop, $created)
+            ON CONFLICT (model_hash, dataset, subset, batch_size, engine, criterion, layer, level) DO UPDATE SET
                 actual_sparsity = excluded.actual_sparsity, top1 = excluded.top1, top5 = excluded.top5,
                 loss = excluded.loss, top1_drop = excluded.top1_drop, created_at = excluded.created_at;
             """,
@@ -64,8 +65,8 @@ public sealed class SqliteSweepCellStore : ISweepCellStore
     }
 
     /// <summary>
-    /// Every stored cell of one sweep identity and criterion (the dense baseline not included), layers by
-    /// name and levels ascending: what an interrupted or running sweep has finished so far.
+    /// Every stored cell of one sweep identity and criterion computed by the current engine (the dense baseline not
+    /// included), layers by name and levels ascending: what an interrupted or running sweep has finished so far.
     /// </summary>
     public IReadOnlyList<SweepCell> Cells(SweepIdentity identity, string criterion)
     {
@@ -74,7 +75,8 @@ public sealed class SqliteSweepCellStore : ISweepCellStore
         return _database.Query(
             $"""
             SELECT {CellColumns} FROM sweep_cells
-            WHERE model_hash = $hash AND dataset = $dataset AND subset = $subset AND criterion = $criterion
+            WHERE model_hash = $hash AND dataset = $dataset AND subset = $subset AND batch_size = $batch AND engine = $engine
+              AND criterion = $criterion
             ORDER BY layer, level;
             """,
             ReadCell,
@@ -90,6 +92,8 @@ public sealed class SqliteSweepCellStore : ISweepCellStore
         ("$hash", key.ModelHash),
         ("$dataset", key.Dataset),
         ("$subset", key.Subset),
+        ("$batch", key.BatchSize),
+        ("$engine", key.Engine),
         ("$criterion", key.Criterion),
         ("$layer", key.Layer),
         ("$level", key.Level),

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
 using Microsoft.Data.Sqlite;
 
@@ -13,6 +14,7 @@ namespace CompressionLab.Core.Workspace;
 /// <param name="Levels">The levels as run (sorted, distinct).</param>
 /// <param name="Layers">The swept layers in table order.</param>
 /// <param name="ResultJson">The finished sweep (<see cref="SensitivityExport.ToJson"/>), null while it runs or when it stopped early.</param>
+/// <param name="BatchSize">Images per forward pass (part of <see cref="Identity"/>: it keys the cells).</param>
 public sealed record SweepRecord(
     Guid Id,
     Guid? JobId,
@@ -28,9 +30,10 @@ public sealed record SweepRecord(
     IReadOnlyList<SweepLayer> Layers,
     DateTimeOffset CreatedAt,
     DateTimeOffset? FinishedAt,
-    string? ResultJson)
+    string? ResultJson,
+    int BatchSize = Evaluator.DefaultBatchSize)
 {
-    public SweepIdentity Identity => new(ModelHash, Dataset, Subset);
+    public SweepIdentity Identity => new(ModelHash, Dataset, Subset, BatchSize);
 
     /// <summary>The model and images the sweep measured, as its exports state them.</summary>
     public SweepSource Source => new(ModelName, Architecture, ModelHash, Dataset, Subset, SubsetSize);
@@ -45,7 +48,7 @@ public sealed record SweepRecord(
 public sealed class SweepHistory
 {
     private const string Columns =
-        "id, job_id, model_id, model_hash, model_name, architecture, dataset, subset, subset_size, criterion, levels_json, layers_json, created_at, finished_at, result_json";
+        "id, job_id, model_id, model_hash, model_name, architecture, dataset, subset, subset_size, criterion, levels_json, layers_json, created_at, finished_at, result_json, batch_size";
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -60,8 +63,8 @@ public sealed class SweepHistory
 
     /// <summary>
     /// Records a sweep that is starting (under <paramref name="id"/>, or a new one; creation time is filled here),
-    /// or, when the same sweep was recorded before (same weights, dataset, subset, criterion with its norm, levels
-    /// and layers), returns that row instead of adding another: a rerun, from the CLI or the dashboard, of a sweep
+    /// or, when the same sweep was recorded before (same weights, dataset, subset, batch size, criterion with its norm,
+    /// levels and layers), returns that row instead of adding another: a rerun, from the CLI or the dashboard, of a sweep
     /// whose cells are already stored, or the resumption of one that was interrupted. The reused row keeps its id
     /// and creation time; it takes the new job and model when given, and stays finished if it was.
     /// </summary>
@@ -84,7 +87,7 @@ public sealed class SweepHistory
         ArgumentNullException.ThrowIfNull(levels);
         ArgumentNullException.ThrowIfNull(layers);
         var record = new SweepRecord(id ?? Guid.CreateVersion7(), jobId, modelId, identity.ModelHash, modelName.Trim(), architecture, identity.Dataset,
-            identity.Subset, subsetSize, criterion, levels.ToArray(), layers.ToArray(), _time.GetUtcNow(), null, null);
+            identity.Subset, subsetSize, criterion, levels.ToArray(), layers.ToArray(), _time.GetUtcNow(), null, null, identity.BatchSize);
 
         return _database.InTransaction(transaction =>
         {
@@ -112,7 +115,7 @@ public sealed class SweepHistory
             transaction.Execute(
                 $"""
                 INSERT INTO sweeps ({Columns})
-                VALUES ($id, $job, $model, $hash, $name, $arch, $dataset, $subset, $size, $criterion, $levels, $layers, $created, NULL, NULL);
+                VALUES ($id, $job, $model, $hash, $name, $arch, $dataset, $subset, $size, $criterion, $levels, $layers, $created, NULL, NULL, $batch);
                 """,
                 ("$id", record.Id.ToString()),
                 ("$job", jobId?.ToString()),
@@ -126,7 +129,8 @@ public sealed class SweepHistory
                 ("$criterion", record.Criterion),
                 ("$levels", JsonSerializer.Serialize(record.Levels, Json)),
                 ("$layers", JsonSerializer.Serialize(record.Layers, Json)),
-                ("$created", WorkspaceTime.Format(record.CreatedAt)));
+                ("$created", WorkspaceTime.Format(record.CreatedAt)),
+                ("$batch", record.BatchSize));
             return record;
         });
     }
@@ -141,13 +145,14 @@ public sealed class SweepHistory
         var same = transaction.Query(
             $"""
             SELECT {Columns} FROM sweeps
-            WHERE model_hash = $hash AND dataset = $dataset AND subset = $subset AND criterion = $criterion
+            WHERE model_hash = $hash AND dataset = $dataset AND subset = $subset AND batch_size = $batch AND criterion = $criterion
             ORDER BY created_at DESC, rowid DESC;
             """,
             ReadRecord,
             ("$hash", sweep.ModelHash),
             ("$dataset", sweep.Dataset),
             ("$subset", sweep.Subset),
+            ("$batch", sweep.BatchSize),
             ("$criterion", sweep.Criterion))
         .Where(r => r.Levels.SequenceEqual(sweep.Levels) && r.Layers.Select(l => l.Name).SequenceEqual(sweep.Layers.Select(l => l.Name)))
         .ToList();
@@ -192,7 +197,8 @@ public sealed class SweepHistory
         JsonSerializer.Deserialize<SweepLayer[]>(row.GetString(11), Json) ?? [],
         WorkspaceTime.Parse(row.GetString(12)),
         row.IsDBNull(13) ? null : WorkspaceTime.Parse(row.GetString(13)),
-        row.IsDBNull(14) ? null : row.GetString(14));
+        row.IsDBNull(14) ? null : row.GetString(14),
+        row.GetInt32(15));
 }
 
 /// <summary>Reads a sweep of the history back as a result, finished or not.</summary>
@@ -221,7 +227,7 @@ public static class SavedSweep
             }
         }
         var (criterion, norm) = ParseCriterion(record.Criterion);
-        var settings = new SweepSettings { Criterion = criterion, Norm = norm, Levels = record.Levels, Layers = record.Layers.Select(l => l.Name).ToArray() };
+        var settings = new SweepSettings { Criterion = criterion, Norm = norm, Levels = record.Levels, Layers = record.Layers.Select(l => l.Name).ToArray(), BatchSize = record.BatchSize };
         return new SensitivityResult(record.Architecture, settings, record.SubsetSize, baseline, list, 0, 0, list.Count(c => c.Sparsity > 0))
         {
             Source = record.Source,

@@ -107,10 +107,41 @@ public static class WorkspaceSchema
             UPDATE jobs SET resumes_job_id = json_extract(parameters_json, '$.resumesJob')
             WHERE kind = 'train' AND json_valid(parameters_json) AND json_type(parameters_json, '$.resumesJob') = 'text';
             """),
+        // Cells are keyed by everything that can change them: the batch size (float rounding differs between batches) and
+        // the engine version (SweepCellKey.CurrentEngine), so a later change of the arithmetic invalidates cells by key.
+        // The cells stored so far were computed by engine 1 (accuracies in percent, the sweep's own normalisation and
+        // metrics): no key of this engine can match them, so they are dropped rather than kept beside fractions. Sweeps
+        // record their batch size (64 before it was a choice); finished ones keep their documents, which say their units
+        // (SensitivityExport.FromJson reads percent ones). Finished sweep jobs' results get their baseline in fractions.
+        new(6, "sweep cells keyed by batch size and engine", """
+            DROP TABLE sweep_cells;
+            CREATE TABLE sweep_cells (
+                model_hash      TEXT NOT NULL,
+                dataset         TEXT NOT NULL,
+                subset          TEXT NOT NULL,
+                batch_size      INTEGER NOT NULL,
+                engine          INTEGER NOT NULL,
+                criterion       TEXT NOT NULL,
+                layer           TEXT NOT NULL,
+                level           REAL NOT NULL,
+                actual_sparsity REAL NOT NULL,
+                top1            REAL NOT NULL,
+                top5            REAL NOT NULL,
+                loss            REAL NOT NULL,
+                top1_drop       REAL NOT NULL,
+                created_at      TEXT NOT NULL,
+                PRIMARY KEY (model_hash, dataset, subset, batch_size, engine, criterion, layer, level)
+            ) WITHOUT ROWID;
+            ALTER TABLE sweeps ADD COLUMN batch_size INTEGER NOT NULL DEFAULT 64;
+            UPDATE jobs SET result_json = json_set(result_json,
+                    '$.baseline.top1', json_extract(result_json, '$.baseline.top1') / 100.0,
+                    '$.baseline.top5', json_extract(result_json, '$.baseline.top5') / 100.0)
+            WHERE kind = 'sweep' AND json_valid(result_json) AND json_type(result_json, '$.baseline.top1') IN ('integer', 'real');
+            """),
         // Evaluated pruning plans, keyed by what produced the measurement: the weights, the images (dataset and
         // subset) and the plan's content (its per-layer levels and methods), so a repeated evaluation is read back
         // and plans can be compared. Sparsity, parameters and MACs are kept beside the accuracy for the comparison.
-        new(6, "plan evaluations", """
+        new(7, "plan evaluations", """
             CREATE TABLE plan_evaluations (
                 model_hash      TEXT NOT NULL,
                 dataset         TEXT NOT NULL,

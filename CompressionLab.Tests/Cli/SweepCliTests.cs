@@ -33,6 +33,30 @@ public sealed class SweepCliTests : IDisposable
         Run(["sweep", "--model", _model, "--dataset", "fashion-mnist", "--workspace", Workspace, .. extra]);
 
     [Fact]
+    public void EvalOfTheValidationSubsetReproducesTheSweepsBaseline()
+    {
+        // A vgg-tiny (BatchNorm, so both sides fold it) and a layer of the second block, so the sweep's baseline is
+        // computed from its cached block input; 300 images make a last batch of 44.
+        manual_seed(8);
+        using var network = ModelZoo.Create(ModelZoo.VggTiny);
+        var model = Path.Combine(_folder, "tiny.ckpt");
+        Checkpoint.Save(network, model, IdxDataset.FashionMnistName, IdxDataset.FashionMnistClasses);
+
+        var sweep = Run("sweep", "--model", model, "--dataset", "fashion-mnist", "--workspace", Workspace, "--criterion", "element",
+            "--levels", "0,0.5", "--layers", "stage2.conv1", "--limit", "300", "--json");
+        var eval = Run("eval", "--model", model, "--dataset", "fashion-mnist", "--split", "val", "--limit", "300", "--json");
+
+        Assert.True(sweep.Code == CliApp.Success, sweep.Err);
+        Assert.True(eval.Code == CliApp.Success, eval.Err);
+        var baseline = LastJsonLine(sweep.Out).GetProperty("baseline");
+        var measured = LastJsonLine(eval.Out);
+        Assert.Equal(300, measured.GetProperty("samples").GetInt32());
+        Assert.Equal(
+            (baseline.GetProperty("top1").GetDouble(), baseline.GetProperty("top5").GetDouble(), baseline.GetProperty("loss").GetDouble()),
+            (measured.GetProperty("top1").GetDouble(), measured.GetProperty("top5").GetDouble(), measured.GetProperty("loss").GetDouble()));
+    }
+
+    [Fact]
     public void SweepPrintsTheContractJsonWritesDistillerCsvAndARepeatIsServedFromTheWorkspace()
     {
         var csv = Path.Combine(_folder, "out", "sensitivity.csv");

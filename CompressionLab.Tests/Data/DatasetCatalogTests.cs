@@ -191,22 +191,24 @@ public sealed class DatasetCatalogTests : IDisposable
     }
 
     [Fact]
-    public void DefaultRootsFindTheSharedCopyBesideTheCheckoutElseTheDebianPackage()
+    public void DefaultRootsFindTheSharedCopyBesideTheCheckoutElseTheDebianPackageElseTheCache()
     {
-        var catalog = new DatasetCatalog(new DatasetOptions { CacheFolder = CacheRoot });
-        var listing = catalog.List();
+        var options = new DatasetOptions();
+        var listing = new DatasetCatalog(options).List();
         var fashion = listing.Datasets.Single(d => d.Name == "fashion-mnist");
         Assert.Equal((60_000, 10_000), (fashion.TrainCount, fashion.TestCount));
         Assert.Equal(DatasetSearchRoots.DebianFolder, listing.Locations.Single(l => l.Kind == DatasetLocationKind.System).Path);
 
         // Independently of the catalog: a development checkout has shared/datasets/fashion-mnist beside an ancestor of
-        // the test binaries (CI, a developer); a user's clone has none and the data comes from Debian's package.
+        // the test binaries (CI, a developer); a user's clone has none, and the data comes from Debian's package or,
+        // failing that, the download cache.
+        static bool Holds(string dir) => File.Exists(Path.Combine(dir, "train-images-idx3-ubyte.gz"));
         var besideCheckout = Ancestors(AppContext.BaseDirectory)
             .Select(dir => Path.Combine(dir, "shared", "datasets", "fashion-mnist"))
-            .FirstOrDefault(dir => File.Exists(Path.Combine(dir, "train-images-idx3-ubyte.gz")));
-        var (kind, path) = besideCheckout is not null
-            ? (DatasetLocationKind.Development, besideCheckout)
-            : (DatasetLocationKind.System, DatasetSearchRoots.DebianFolder);
+            .FirstOrDefault(Holds);
+        var (kind, path) = besideCheckout is not null ? (DatasetLocationKind.Development, besideCheckout)
+            : Holds(DatasetSearchRoots.DebianFolder) ? (DatasetLocationKind.System, DatasetSearchRoots.DebianFolder)
+            : (DatasetLocationKind.Cache, options.FashionMnistCacheFolder());
         Assert.Equal(kind, listing.Locations.Single(l => l.Used).Kind);
         Assert.Equal(Path.GetFullPath(path), fashion.Path);
     }

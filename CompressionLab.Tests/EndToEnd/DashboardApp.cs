@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Reflection;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -9,7 +10,8 @@ namespace CompressionLab.Tests.EndToEnd;
 /// <summary>
 /// Starts the real dashboard (the Web project's own build output, same configuration as these tests)
 /// as a child process on a free loopback port with a temporary workspace, and a headless Chromium.
-/// Shared by every test in the <see cref="DashboardCollection"/>; killed on dispose.
+/// Shared by every test in the <see cref="DashboardCollection"/>; killed on dispose. A test that stops the app itself
+/// (<see cref="TerminateAsync"/>) starts its own with <see cref="StartAsync"/>.
 /// </summary>
 public sealed partial class DashboardApp : IAsyncLifetime
 {
@@ -26,6 +28,7 @@ public sealed partial class DashboardApp : IAsyncLifetime
     private readonly TaskCompletionSource<Uri> listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Process? process;
     private IPlaywright? playwright;
+    private string? givenWorkspace;
 
     public Uri BaseUrl { get; private set; } = null!;
 
@@ -43,10 +46,29 @@ public sealed partial class DashboardApp : IAsyncLifetime
         get { lock (output) { return output.ToString(); } }
     }
 
+    /// <summary>
+    /// Starts an app of the caller's own, on <paramref name="workspaceFolder"/> when given (e.g. that of an app stopped
+    /// before, which is then left in place on dispose) or on a new temporary workspace.
+    /// </summary>
+    public static async Task<DashboardApp> StartAsync(string? workspaceFolder = null)
+    {
+        var app = new DashboardApp { givenWorkspace = workspaceFolder };
+        try
+        {
+            await app.InitializeAsync();
+            return app;
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+    }
+
     public async Task InitializeAsync()
     {
         var webDll = LocateWebApp();
-        WorkspaceFolder = Directory.CreateTempSubdirectory("compressionlab-e2e-").FullName;
+        WorkspaceFolder = givenWorkspace ?? Directory.CreateTempSubdirectory("compressionlab-e2e-").FullName;
         StartApp(webDll);
         BaseUrl = await WaitUntilListeningAsync();
         await CheckAnswersAsync();
@@ -87,10 +109,35 @@ public sealed partial class DashboardApp : IAsyncLifetime
         }
         playwright?.Dispose();
         StopApp();
-        if (WorkspaceFolder is not null && Directory.Exists(WorkspaceFolder))
+        if (givenWorkspace is null && WorkspaceFolder is not null && Directory.Exists(WorkspaceFolder))
         {
             Directory.Delete(WorkspaceFolder, recursive: true);
         }
+    }
+
+    /// <summary>
+    /// Sends the app SIGTERM (what Ctrl+C or a service manager sends) and waits for it to exit: how long that took
+    /// from the signal, and its exit code. Fails when it is still running after <paramref name="patience"/>.
+    /// </summary>
+    public async Task<(TimeSpan Elapsed, int ExitCode)> TerminateAsync(TimeSpan patience)
+    {
+        var app = process ?? throw new InvalidOperationException("The dashboard is not running.");
+        var clock = Stopwatch.StartNew();
+        using (var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { "-TERM", app.Id.ToString(CultureInfo.InvariantCulture) } })
+            ?? throw new InvalidOperationException("Could not run kill."))
+        {
+            await kill.WaitForExitAsync();
+        }
+        using var timeout = new CancellationTokenSource(patience);
+        try
+        {
+            await app.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"The dashboard was still running {patience.TotalSeconds:0} s after SIGTERM. Its output:\n{Output}");
+        }
+        return (clock.Elapsed, app.ExitCode);
     }
 
     /// <summary>

@@ -1,12 +1,9 @@
-using System.Text.RegularExpressions;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using CompressionLab.Core.Data;
-using CompressionLab.Core.Models;
-using CompressionLab.Core.Workspace;
 using Microsoft.Playwright;
 using Xunit.Abstractions;
 using static Microsoft.Playwright.Assertions;
-using static TorchSharp.torch;
 
 namespace CompressionLab.Tests.EndToEnd;
 
@@ -55,7 +52,7 @@ public class SensitivityTests(DashboardApp app, ITestOutputHelper output)
     [Fact]
     public async Task RunsASweepInTheBrowserAndWatchesTheCurvesGrow()
     {
-        var model = SeedTrainedLenet();
+        var model = WorkspaceSeed.ImportLenet(app.WorkspaceFolder, trainingImages: 3000);
         await using var tab = await app.OpenTabAsync();
         var page = tab.Page;
         await tab.GotoAsync("/sensitivity");
@@ -130,7 +127,7 @@ public class SensitivityTests(DashboardApp app, ITestOutputHelper output)
         Assert.Equal(model.DisplayName, document.GetProperty("model").GetProperty("name").GetString());
         Assert.Equal(64, document.GetProperty("model").GetProperty("weightsHash").GetString()!.Length);
         Assert.Equal((IdxDataset.FashionMnistName, 2000), (document.GetProperty("data").GetProperty("dataset").GetString(), document.GetProperty("data").GetProperty("subsetSize").GetInt32()));
-        Assert.Equal("percent", document.GetProperty("units").GetProperty("top1").GetString());
+        Assert.Equal("fraction", document.GetProperty("units").GetProperty("top1").GetString());
         Assert.False(document.GetProperty("settings").TryGetProperty("norm", out _)); // an element sweep has no norm
         var download = await page.RunAndWaitForDownloadAsync(() => page.GetByTestId("download-png").ClickAsync());
         Assert.EndsWith(".png", download.SuggestedFilename, StringComparison.Ordinal);
@@ -169,30 +166,6 @@ public class SensitivityTests(DashboardApp app, ITestOutputHelper output)
         await ScreenshotAsync(tab, "sens-overlay");
 
         await tab.AssertNoErrorsAsync();
-    }
-
-    /// <summary>
-    /// One epoch of lenet-300-100 on 3,000 Fashion-MNIST training images (a second or two), imported into the app's
-    /// workspace as a checkpoint, as the Models &amp; data page would.
-    /// </summary>
-    private ModelRecord SeedTrainedLenet()
-    {
-        var folder = Directory.CreateTempSubdirectory("clab-sens-e2e-").FullName;
-        try
-        {
-            manual_seed(7);
-            using var network = ModelZoo.Create(ModelZoo.Lenet300100);
-            var settings = TrainingSettings.ForArchitecture(ModelZoo.Lenet300100) with { Epochs = 1, Seed = 7 };
-            Trainer.Train(network, TestData.FashionMnist.Train.Take(3000), settings);
-            var file = Path.Combine(folder, "lenet-quick.ckpt");
-            Checkpoint.Save(network, file, IdxDataset.FashionMnistName, IdxDataset.FashionMnistClasses);
-            using var database = new WorkspaceDatabase(new WorkspaceOptions { Folder = app.WorkspaceFolder });
-            return CheckpointImport.Import(new ModelStore(database), file).Model;
-        }
-        finally
-        {
-            Directory.Delete(folder, recursive: true);
-        }
     }
 
     /// <summary>A condition on which lines plotly shows (legend clicks hide others with visible = 'legendonly').</summary>

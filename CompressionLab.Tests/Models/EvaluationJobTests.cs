@@ -53,6 +53,34 @@ public sealed class EvaluationJobTests : IDisposable
     }
 
     [Fact]
+    public void WithALimitItMeasuresTheAnalysisSubsetASweepOfThatSizeUses()
+    {
+        var report = EvaluationJob.Run(new EvaluationRequest(_model.Id, Split: SplitPart.Validation, Limit: 60), _bench.Catalog, _bench.Store,
+            new RecordingProgress(), CancellationToken.None);
+
+        var subset = AnalysisSubset.Validation(_bench.Catalog.Load(SyntheticDataset.Name), 60);
+        using var checkpoint = Checkpoint.Load(_checkpoint);
+        var expected = Evaluator.Evaluate(checkpoint.Model, subset.Images);
+        Assert.Equal((60, subset.Key), (report.Samples, report.Subset));
+        Assert.Equal((expected.Top1, expected.Top5, expected.Loss), (report.Top1, report.Top5, report.Loss));
+        // Not the first 60 validation images: those are another subset under the same description.
+        var first = Evaluator.Evaluate(checkpoint.Model, TrainingJob.Split(_bench.Catalog.Load(SyntheticDataset.Name)).Validation.Take(60));
+        Assert.NotEqual(expected.ConfusionMatrix.Select(r => r.ToArray()), first.ConfusionMatrix.Select(r => r.ToArray()));
+    }
+
+    [Fact]
+    public void APartOfTheTestSplitIsNotRecordedAsTheModelsAccuracy()
+    {
+        var report = EvaluationJob.Run(new EvaluationRequest(_model.Id, Limit: 50), _bench.Catalog, _bench.Store, new RecordingProgress(), CancellationToken.None);
+
+        Assert.Equal(50, report.Samples);
+        Assert.StartsWith("test/stratified-50/", report.Subset, StringComparison.Ordinal);
+        Assert.False(report.StoredAccuracyUpdated);
+        Assert.Equal(0.5, _bench.Store.Get(_model.Id)!.Top1);
+        Assert.Equal(nameof(EvaluationRequest.Limit), Assert.Throws<InvalidRequestException>(new EvaluationRequest(_model.Id, Limit: 0).Validate).Setting);
+    }
+
+    [Fact]
     public void TheReportSurvivesItsJsonRoundTrip()
     {
         var report = EvaluationJob.Run(new EvaluationRequest(_model.Id), _bench.Catalog, _bench.Store, new RecordingProgress(), CancellationToken.None);

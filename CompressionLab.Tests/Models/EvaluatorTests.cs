@@ -55,20 +55,6 @@ public class EvaluatorTests
     }
 
     [Fact]
-    public void LimitEvaluatesOnlyTheFirstImages()
-    {
-        using var model = new LogitTableModel(Logits);
-        var images = ModelTestData.IndexedImages(Labels, classCount: 7);
-
-        var result = Evaluator.Evaluate(model, images, limit: 3);
-
-        Assert.Equal(3, result.Samples);
-        Assert.Equal(1.0 / 3, result.Top1, 12);
-        Assert.Equal(2.0 / 3, result.Top5, 12);
-        Assert.Equal((CrossEntropy(0, 0) + CrossEntropy(1, 1) + CrossEntropy(2, 6)) / 3, result.Loss, 5);
-    }
-
-    [Fact]
     public void RestoresTrainingModeAndComputesWithoutGradients()
     {
         manual_seed(3);

@@ -190,4 +190,18 @@ public sealed class TrainingJobTests : IDisposable
         Assert.True(estimate.SecondsPerBatch > 0 && estimate.SecondsPerEvaluatedImage > 0);
         Assert.Equal((5 * 4 * estimate.SecondsPerBatch) + (800 * estimate.SecondsPerEvaluatedImage), estimate.Total.TotalSeconds, tolerance: 1e-6); // TimeSpan keeps 100 ns ticks
     }
+
+    [Fact]
+    public void TimeEstimateStopsWhenCancelled()
+    {
+        // The dashboard measures when a page opens; a stop of the app cancels it and must not wait for the measurement.
+        var dataset = _bench.Catalog.Load(SyntheticDataset.Name);
+        var split = TrainingJob.Split(dataset);
+        var settings = TrainingSettings.ForArchitecture(ModelZoo.Lenet300100);
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+
+        Assert.ThrowsAny<OperationCanceledException>(() =>
+            TrainingTimeEstimate.Measure(ModelZoo.Lenet300100, split.Train, split.Validation.Count, dataset.Test.Count, settings, cancellationToken: cancelled.Token));
+    }
 }

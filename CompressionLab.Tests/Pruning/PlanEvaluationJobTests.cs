@@ -61,7 +61,7 @@ public sealed class PlanEvaluationJobTests : IDisposable
             ZeroSmallestWeights(reference.Model, "hidden.fc1", 188_160);
             ZeroSmallestRows(reference.Model, "hidden.fc2", 50);
         }
-        var images = SweepSubset.Validation(_bench.Catalog.Load(IdxDataset.FashionMnistName), Images).Images;
+        var images = AnalysisSubset.Validation(_bench.Catalog.Load(IdxDataset.FashionMnistName), Images).Images;
         var expected = Evaluator.Evaluate(reference.Model, images);
         Assert.Equal(expected.Top1, outcome.Measured.Top1);
         Assert.Equal(expected.Top5, outcome.Measured.Top5);

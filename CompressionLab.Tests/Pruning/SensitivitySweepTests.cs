@@ -19,11 +19,11 @@ public class SensitivitySweepTests
 
         // fc1 = [[2, .5, 0, 0], [0, 0, 1, -3]]. Order: the four zeros (2,3,4,5), then .5 (1), 1 (6), 2 (0), 3 (7).
         // 0.5 prunes the zeros only; 0.625 also .5; 0.75 also 1; 0.875 also 2, which kills class 0's logit.
-        // Dense: image 4 (pixel 1 bright, class 0) is misread as class 1, the rest are right: 75 %.
+        // Dense: image 4 (pixel 1 bright, class 0) is misread as class 1, the rest are right: 3 of 4 (fractions, as Core keeps them).
         var fc1 = result.CellsOf("hidden.fc1");
-        Assert.Equal([75.0, 75, 75, 75, 50], fc1.Select(c => c.Top1));
-        Assert.Equal([0.0, 0, 0, 0, 25], fc1.Select(c => c.Top1Drop));
-        Assert.All(result.Cells, c => Assert.Equal(100.0, c.Top5)); // two classes: top-5 holds every class
+        Assert.Equal([0.75, 0.75, 0.75, 0.75, 0.5], fc1.Select(c => c.Top1));
+        Assert.Equal([0.0, 0, 0, 0, 0.25], fc1.Select(c => c.Top1Drop));
+        Assert.All(result.Cells, c => Assert.Equal(1.0, c.Top5)); // two classes: top-5 holds every class
         Assert.Equal([0, 0.5, 0.625, 0.75, 0.875], fc1.Select(c => c.ActualSparsity));
 
         var pruned = new[] { Array.Empty<int>(), [2, 3, 4, 5], [1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 6], [0, 1, 2, 3, 4, 5, 6] };
@@ -34,11 +34,11 @@ public class SensitivitySweepTests
         // classifier.fc = [[1, 0], [0, 1]], four weights. Order: the zeros (1, 2), then the tied ones by index (0, 3).
         // 0.5 × 4 = 2 prunes the zeros: nothing changes. 0.625 × 4 = 2.5 rounds to 3 and also prunes w[0,0], so logit 0
         // is 0 while logit 1 = ReLU(fc1 row 1 · x) = ReLU(x2 − 3·x3) is positive for all four images (x3 is a dark pixel,
-        // below the mean): every image reads as class 1, and only images 2 and 3 (class 1) are right: 50 %. 0.75 × 4 = 3 prunes the same.
+        // below the mean): every image reads as class 1, and only images 2 and 3 (class 1) are right: 2 of 4. 0.75 × 4 = 3 prunes the same.
         // 0.875 × 4 = 3.5 rounds to all 4, but a level leaves a unit: still 3, and w[1,1] stays.
         var fc = result.CellsOf("classifier.fc");
-        Assert.Equal([75.0, 75, 50, 50, 50], fc.Select(c => c.Top1));
-        Assert.Equal([0.0, 0, 25, 25, 25], fc.Select(c => c.Top1Drop));
+        Assert.Equal([0.75, 0.75, 0.5, 0.5, 0.5], fc.Select(c => c.Top1));
+        Assert.Equal([0.0, 0, 0.25, 0.25, 0.25], fc.Select(c => c.Top1Drop));
         Assert.Equal([0, 0.5, 0.75, 0.75, 0.75], fc.Select(c => c.ActualSparsity));
         var prunedFc = new[] { Array.Empty<int>(), [1, 2], [0, 1, 2], [0, 1, 2], [0, 1, 2] };
         for (var i = 0; i < HandLevels.Length; i++)
@@ -81,7 +81,7 @@ public class SensitivitySweepTests
             new SweepSettings { Criterion = PruningCriterion.Filter, Norm = norm, Levels = [0, 0.2, 0.25, 0.5], Layers = ["hidden.fc1"] });
         // Neuron norms: L1 2.5 and 4, L2 2.06 and 3.16: neuron 0 goes first either way.
         // 0.2 × 2 = 0.4 rounds to none; 0.25 × 2 = 0.5 rounds away from zero to one; then every image reads as class 1.
-        Assert.Equal([75.0, 75, 50, 50], result.Cells.Select(c => c.Top1));
+        Assert.Equal([0.75, 0.75, 0.5, 0.5], result.Cells.Select(c => c.Top1));
         Assert.Equal([0, 0, 0.5, 0.5], result.Cells.Select(c => c.ActualSparsity));
         Assert.Equal(ReferenceLoss([], filterRows: [0]), result.Cells[2].Loss, 5);
     }
@@ -186,7 +186,7 @@ public class SensitivitySweepTests
     {
         using var network = PruningTestModels.RandomZooModel(ModelZoo.VggTiny, seed: 29);
         var images = PruningTestModels.FashionTest(24);
-        var identity = new SweepIdentity("hash-vgg-tiny-29", "fashion-mnist", "test[:24]");
+        var identity = new SweepIdentity("hash-vgg-tiny-29", "fashion-mnist", "test[:24]", BatchSize: 8);
         var settings = new SweepSettings { Criterion = criterion, BatchSize = 8 };
 
         // Store A: the high level first, then the two low ones, each by a sweep of its own.
@@ -256,7 +256,7 @@ public class SensitivitySweepTests
         foreach (var (a, b) in folded.Cells.Zip(modules.Cells))
         {
             Assert.Equal(b.Loss, a.Loss, 4);
-            Assert.InRange(Math.Abs(a.Top1 - b.Top1), 0, 100.0 / 40); // at most one near-tie image may flip
+            Assert.InRange(Math.Abs(a.Top1 - b.Top1), 0, 1.0 / 40); // at most one near-tie image may flip
         }
     }
 
@@ -265,7 +265,7 @@ public class SensitivitySweepTests
     {
         using var network = PruningTestModels.RandomZooModel(ModelZoo.VggTiny, seed: 27);
         var images = PruningTestModels.FashionTest(24);
-        var identity = new SweepIdentity("hash-vgg-tiny-27", "fashion-mnist", "test[:24]");
+        var identity = new SweepIdentity("hash-vgg-tiny-27", "fashion-mnist", "test[:24]", BatchSize: 8);
         var settings = new SweepSettings { Levels = [0, 0.25, 0.5, 0.75], BatchSize = 8 };
         var uninterrupted = SensitivitySweep.Run(network, images, settings);
 

@@ -48,7 +48,7 @@ public sealed class SweepJobTests : IDisposable
 
         // The same numbers as the engine on the same subset.
         using var checkpoint = Checkpoint.Load(_checkpoint);
-        var subset = SweepSubset.Validation(_bench.Catalog.Load(SyntheticDataset.Name), 60);
+        var subset = AnalysisSubset.Validation(_bench.Catalog.Load(SyntheticDataset.Name), 60);
         var expected = SensitivitySweep.Run(checkpoint.Model, subset.Images, new SweepSettings { Levels = Levels });
         Assert.Equal(expected.Baseline, result.Baseline);
         Assert.Equal((sweepId, 9, 6, 0, 60, "element", subset.Key), (result.SweepId, result.Cells, result.CellsComputed, result.CellsFromStore, result.SubsetSize, result.Criterion, result.Subset));

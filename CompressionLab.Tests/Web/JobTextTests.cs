@@ -1,5 +1,5 @@
 using CompressionLab.Core.Jobs;
-using CompressionLab.Web.Components.Pages.Jobs;
+using CompressionLab.Web.Components.Jobs;
 
 namespace CompressionLab.Tests.Web;
 

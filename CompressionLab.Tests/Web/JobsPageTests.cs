@@ -5,6 +5,7 @@ using CompressionLab.Core.Workspace;
 using CompressionLab.Tests.Models;
 using CompressionLab.Tests.Workspace;
 using CompressionLab.Web.Components.Pages.Jobs;
+using CompressionLab.Web.Services;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace CompressionLab.Tests.Web;
@@ -84,6 +85,49 @@ public class JobsPageTests : DashboardTestContext
         Assert.StartsWith($"Its saved epochs cannot be used: Training state {services.States.PathOf(job.Id)}: truncated inside the header", text);
         Assert.Empty(page.FindAll("[data-testid=resume-job]"));
     }
+    [Fact]
+    public async Task ReadsASavedStateOnceAndAgainOnlyWhenItsJobChanges()
+    {
+        var request = new TrainingRequest(ModelZoo.Lenet300100, SyntheticDataset.Name, Epochs: 3);
+        var interrupted = Scheduler.Add(FakeJobScheduler.Job(request.Title, JobState.Interrupted, 0.5, "epoch 2/3 · batch 1/2") with
+        {
+            ParametersJson = ModelJobJson.Write(request),
+        });
+        var path = services.States.PathOf(interrupted.Id);
+        ModelTestData.WriteInterruptedRun(path, epochsDone: 1, epochs: 3);
+        var running = Scheduler.Add(FakeJobScheduler.Job("Evaluate lenet-300-100", JobState.Running, 0.1, "batch 1/20", kind: EvaluationJob.Kind));
+        var page = Render<JobsPage>();
+        Assert.Equal("1 of 3 epochs was finished and saved; Resume continues with epoch 2.", SavedText(page, request.Title));
+        var reads = services.StateReads;
+        Assert.Equal(2, reads); // one answer per job shown
+
+        // The file is damaged behind the page's back: re-renders (twenty progress updates of the other job, and one
+        // forced) do not look at it again, which the unchanged text shows as well as the count.
+        File.WriteAllBytes(path, [.. "CLABTRST"u8, 9, 0, 0, 0, .. "{broken"u8]);
+        for (var batch = 2; batch <= 20; batch++)
+        {
+            var next = running with { Fraction = batch / 20.0, Message = $"batch {batch}/20" };
+            await Task.Run(() => Scheduler.Publish(next));
+        }
+        page.WaitForAssertion(() => Assert.Equal("batch 20/20", RowOf(page, "Evaluate lenet-300-100").QuerySelector("[data-testid=job-message]")!.TextContent.Trim()), UiTimeout);
+        page.Render();
+        Assert.Equal(reads, services.StateReads);
+        Assert.Equal("1 of 3 epochs was finished and saved; Resume continues with epoch 2.", SavedText(page, request.Title));
+
+        // A job that resumes the training appears: that changes what the training holds, so it is read again.
+        var resuming = FakeJobScheduler.Job($"{request.Title} (resumed)", createdAt: interrupted.CreatedAt.AddMinutes(10)) with
+        {
+            ParametersJson = ModelJobJson.Write(request),
+            Links = new JobLinks(Resumes: interrupted.Id),
+        };
+        await Task.Run(() => Scheduler.Publish(resuming));
+        page.WaitForAssertion(() => Assert.StartsWith("Its saved epochs cannot be used:", SavedText(page, request.Title)), UiTimeout);
+        Assert.True(services.StateReads > reads);
+    }
+
+    private static string SavedText(IRenderedComponent<JobsPage> page, string title) =>
+        RowOf(page, title).QuerySelector("[data-testid=job-saved-epochs]")!.TextContent.Trim();
+
     [Fact]
     public void ListsEveryJobWithStateProgressEtaAndMessage()
     {
@@ -192,12 +236,15 @@ public class JobsPageTests : DashboardTestContext
     [Fact]
     public async Task DisposingThePageEndsItsSubscription()
     {
+        // The app-wide cache of saved trainings subscribes once for the app's life, not per page.
+        Services.GetRequiredService<SavedTrainings>();
+        var appWide = Scheduler.SubscriberCount;
         Render<JobsPage>();
-        Assert.Equal(1, Scheduler.SubscriberCount);
+        Assert.Equal(appWide + 1, Scheduler.SubscriberCount);
 
         await DisposeComponentsAsync();
 
-        Assert.Equal(0, Scheduler.SubscriberCount);
+        Assert.Equal(appWide, Scheduler.SubscriberCount);
     }
 
     private static AngleSharp.Dom.IElement RowOf(IRenderedComponent<JobsPage> page, string title) =>

@@ -4,6 +4,7 @@ using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
 using CompressionLab.Core.Workspace;
 using CompressionLab.Tests.Workspace;
+using CompressionLab.Web.Services;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace CompressionLab.Tests.Web;
@@ -14,6 +15,8 @@ namespace CompressionLab.Tests.Web;
 /// </summary>
 internal sealed class PageWorkspace : IDisposable
 {
+    private int stateReads;
+
     public PageWorkspace(bool withFashionMnist = false)
     {
         var database = Workspace.OpenDatabase();
@@ -50,9 +53,26 @@ internal sealed class PageWorkspace : IDisposable
         services.AddSingleton(Catalog);
     }
 
-    /// <summary>Registers <see cref="ModelJobs"/> over this workspace (trainings save their state in it).</summary>
-    public void AddModelJobs(IServiceCollection services) =>
+    /// <summary>How many times pages had a training's saved state read (through <see cref="SavedTrainings"/>).</summary>
+    public int StateReads => Volatile.Read(ref stateReads);
+
+    /// <summary>
+    /// Registers <see cref="ModelJobs"/> over this workspace (trainings save their state in it) and the pages'
+    /// <see cref="SavedTrainings"/> over it, counting its reads in <see cref="StateReads"/>.
+    /// </summary>
+    public void AddModelJobs(IServiceCollection services)
+    {
         services.AddSingleton(sp => new ModelJobs(sp.GetRequiredService<IJobScheduler>(), Catalog, Store, new DatasetDownloader(Options, new HttpClient()), States));
+        services.AddSingleton(sp =>
+        {
+            var modelJobs = sp.GetRequiredService<ModelJobs>();
+            return new SavedTrainings(sp.GetRequiredService<IJobScheduler>(), job =>
+            {
+                Interlocked.Increment(ref stateReads);
+                return modelJobs.SavedTraining(job);
+            });
+        });
+    }
 
     /// <summary>Registers <see cref="SweepJobs"/> over this workspace.</summary>
     public void AddSweepJobs(IServiceCollection services) =>

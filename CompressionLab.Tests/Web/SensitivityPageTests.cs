@@ -24,7 +24,8 @@ public sealed class SensitivityPageTests : DashboardTestContext
         new("classifier.fc", "classifier", "linear", 1_010),
     ];
 
-    private static readonly SweepMetrics Baseline = new(80, 98, 0.6);
+    // Core keeps fractions; the page shows percent (80.00) and drops in points.
+    private static readonly SweepMetrics Baseline = new(0.80, 0.98, 0.6);
 
     private readonly PageWorkspace services;
 
@@ -59,8 +60,9 @@ public sealed class SensitivityPageTests : DashboardTestContext
         return services.Store.Import(file, new ModelEntry(name, ModelZoo.Lenet300100, SyntheticDataset.Name, 0.8, 266_610));
     }
 
+    /// <param name="top1">In percent, as the page shows it.</param>
     private static SweepCell Cell(string layer, double level, double top1) =>
-        SweepCell.From(layer, level, level, new SweepMetrics(top1, 97, 0.7 + level), Baseline);
+        SweepCell.From(layer, level, level, new SweepMetrics(top1 / 100, 0.97, 0.7 + level), Baseline);
 
     [Fact]
     public void CellsPublishedByTheJobGrowTheTableAndExtendTheLinesWithoutRedrawing()
@@ -170,7 +172,7 @@ public sealed class SensitivityPageTests : DashboardTestContext
     ];
 
     /// <summary>
-    /// A finished element sweep at 0, 0.25, 0.5, 0.75 whose top-1 drops are, per layer:
+    /// A finished element sweep at 0, 0.25, 0.5, 0.75 whose top-1 drops are, per layer, in points:
     /// hidden.fc1 0, 0.5, 2.5, 4; hidden.fc2 0, 1.5, 2, 2.5; classifier.fc 0, 0.2, 0.4, 0.6.
     /// </summary>
     private SweepRecord FinishedSweepWithKnownDrops(ModelRecord model)
@@ -183,7 +185,7 @@ public sealed class SensitivityPageTests : DashboardTestContext
             ["classifier.fc"] = [0, 0.2, 0.4, 0.6],
         };
         var cells = CountedLayers.SelectMany(l => levels.Select((level, i) =>
-            SweepCell.From(l.Name, level, level, new SweepMetrics(Baseline.Top1 - drops[l.Name][i], 97, 0.6 + level), Baseline))).ToArray();
+            SweepCell.From(l.Name, level, level, new SweepMetrics(Baseline.Top1 - (drops[l.Name][i] / 100), 0.97, 0.6 + level), Baseline))).ToArray();
         var identity = new SweepIdentity("weights", SyntheticDataset.Name, "validation/stratified-100/abc");
         var record = services.History.Begin(null, model.Id, model.DisplayName, model.Architecture, identity, 100, "element", levels, CountedLayers);
         var settings = new SweepSettings { Levels = levels, Layers = CountedLayers.Select(l => l.Name).ToArray() };

@@ -52,6 +52,7 @@ public sealed class SqliteSweepCellStoreTests : IDisposable
         using var network = PruningTestModels.RandomZooModel(ModelZoo.Lenet300100, seed: 5);
         var images = PruningTestModels.FashionTest(64);
         var settings = new SweepSettings { Levels = [0, 0.3, 0.6, 0.9], BatchSize = 32 };
+        var identity = Identity with { BatchSize = 32 };
         var total = network.Layers.Count * 3; // levels above 0
         var reference = SensitivitySweep.Run(network, images, settings);
 
@@ -65,16 +66,16 @@ public sealed class SqliteSweepCellStoreTests : IDisposable
                 if (!p.FromStore && p.Cell.Sparsity > 0 && ++computed == 4) cancel.Cancel();
             });
             Assert.ThrowsAny<OperationCanceledException>(() =>
-                SensitivitySweep.Run(network, images, settings, store, Identity, progress, cancel.Token));
+                SensitivitySweep.Run(network, images, settings, store, identity, progress, cancel.Token));
         }
 
-        var resumed = SensitivitySweep.Run(network, images, settings, new SqliteSweepCellStore(_workspace.OpenDatabase()), Identity);
+        var resumed = SensitivitySweep.Run(network, images, settings, new SqliteSweepCellStore(_workspace.OpenDatabase()), identity);
         Assert.Equal(4, resumed.CellsFromStore);
         Assert.Equal(total - 4, resumed.CellsComputed);
         Assert.Equal(reference.Baseline, resumed.Baseline);
         Assert.Equal(reference.Cells, resumed.Cells);
 
-        var again = SensitivitySweep.Run(network, images, settings, new SqliteSweepCellStore(_workspace.OpenDatabase()), Identity);
+        var again = SensitivitySweep.Run(network, images, settings, new SqliteSweepCellStore(_workspace.OpenDatabase()), identity);
         Assert.Equal(0, again.CellsComputed);
         Assert.Equal(total, again.CellsFromStore);
         Assert.Equal(reference.Cells, again.Cells);
@@ -83,7 +84,7 @@ public sealed class SqliteSweepCellStoreTests : IDisposable
         // flaky): under the same identity, other images give the stored numbers, not their own.
         var otherImages = TestData.FashionMnist.Test.Subset(Enumerable.Range(1000, 64).ToArray());
         var ownNumbers = SensitivitySweep.Run(network, otherImages, settings).Cells.Where(c => c.Sparsity > 0).ToArray();
-        var stored = SensitivitySweep.Run(network, otherImages, settings, new SqliteSweepCellStore(_workspace.OpenDatabase()), Identity)
+        var stored = SensitivitySweep.Run(network, otherImages, settings, new SqliteSweepCellStore(_workspace.OpenDatabase()), identity)
             .Cells.Where(c => c.Sparsity > 0).ToArray();
         Assert.NotEqual(ownNumbers.Select(c => c.Loss), stored.Select(c => c.Loss));
         Assert.Equal(reference.Cells.Where(c => c.Sparsity > 0).Select(c => (c.Layer, c.Sparsity, c.Top1, c.Loss)),
@@ -196,37 +197,117 @@ public sealed class SqliteSweepCellStoreTests : IDisposable
     [Fact]
     public void UpgradingDropsCellsThatPrunedAWholeLayerAndReopensTheSweepsThatHeldThem()
     {
-        // A workspace from before a level left one unit: stage1.conv1 (7 filters) at 0.95 pruned all 7.
-        var before = WorkspaceSchema.Migrations.Take(3).ToArray();
-        var old = _workspace.OpenDatabase(before);
-        var cells = new SqliteSweepCellStore(old);
-        var baseline = new SweepMetrics(90, 99, 0.3);
-        cells.Save(SweepCellKey.Baseline(Identity), SweepCell.From("", 0, 0, baseline, baseline));
-        cells.Save(SweepCellKey.For(Identity, "filter-l1", "stage1.conv1", 0.5), new SweepCell("stage1.conv1", 0.5, 4.0 / 7, 80, 98, 0.6, 10));
-        cells.Save(SweepCellKey.For(Identity, "filter-l1", "stage1.conv1", 0.95), new SweepCell("stage1.conv1", 0.95, 1, 10, 50, 2.3, 80));
-        cells.Save(SweepCellKey.For(Identity, "element", "stage1.conv1", 0.95), new SweepCell("stage1.conv1", 0.95, 0.9524, 70, 97, 0.9, 20));
-        var history = new SweepHistory(old);
-        SweepLayer[] layers = [new("stage1.conv1", "stage1", "conv", 63)];
-        var filter = history.Begin(null, null, "vgg", "vgg-tiny", Identity, 64, "filter-l1", [0, 0.5, 0.95], layers);
-        var element = history.Begin(null, null, "vgg", "vgg-tiny", Identity, 64, "element", [0, 0.95], layers);
-        var settings = new SweepSettings { Criterion = PruningCriterion.Filter, Levels = [0, 0.5, 0.95], Layers = ["stage1.conv1"] };
-        history.Finish(filter.Id, SensitivityExport.ToJson(new SensitivityResult("vgg-tiny", settings, 64, baseline,
-            [SweepCell.From("stage1.conv1", 0, 0, baseline, baseline), new SweepCell("stage1.conv1", 0.5, 4.0 / 7, 80, 98, 0.6, 10), new SweepCell("stage1.conv1", 0.95, 1, 10, 50, 2.3, 80)],
-            1, 2, 0)));
-        history.Finish(element.Id, SensitivityExport.ToJson(new SensitivityResult("vgg-tiny", settings with { Criterion = PruningCriterion.Element, Levels = [0, 0.95] }, 64, baseline,
-            [SweepCell.From("stage1.conv1", 0, 0, baseline, baseline), new SweepCell("stage1.conv1", 0.95, 0.9524, 70, 97, 0.9, 20)], 1, 1, 0)));
+        // A workspace from before a level left one unit: stage1.conv1 (7 filters) at 0.95 pruned all 7. Written with the
+        // SQL of schema 3 (today's store writes columns that schema does not have yet), in percent as it was then.
+        var old = _workspace.OpenDatabase(WorkspaceSchema.Migrations.Take(3).ToArray());
+        SaveVersion3Cell(old, "dense", "", 0, 0, 90, 99, 0.3, 0);
+        SaveVersion3Cell(old, "filter-l1", "stage1.conv1", 0.5, 4.0 / 7, 80, 98, 0.6, 10);
+        SaveVersion3Cell(old, "filter-l1", "stage1.conv1", 0.95, 1, 10, 50, 2.3, 80);
+        SaveVersion3Cell(old, "element", "stage1.conv1", 0.95, 0.9524, 70, 97, 0.9, 20);
+        var filter = SaveVersion3Sweep(old, "filter-l1", """{"cells":[{"actualSparsity":0},{"actualSparsity":0.5714},{"actualSparsity":1}]}""");
+        var element = SaveVersion3Sweep(old, "element", """{"cells":[{"actualSparsity":0},{"actualSparsity":0.9524}]}""");
+        old.Dispose();
+
+        var upgraded = _workspace.OpenDatabase(WorkspaceSchema.Migrations.Take(4).ToArray());
+        Assert.Equal([("dense", 0.0), ("element", 0.95), ("filter-l1", 0.5)],
+            upgraded.Query("SELECT criterion, level FROM sweep_cells ORDER BY criterion, level;", row => (row.GetString(0), row.GetDouble(1))));
+        var finished = upgraded.Query("SELECT id, finished_at IS NOT NULL AND result_json IS NOT NULL FROM sweeps;", row => (Guid.Parse(row.GetString(0)), row.GetBoolean(1)))
+            .ToDictionary(r => r.Item1, r => r.Item2);
+        Assert.False(finished[filter]); // resuming it measures 0.95 again
+        Assert.True(finished[element]);
+    }
+
+    [Fact]
+    public void UpgradingToCellsKeyedByBatchAndEngineDropsThePercentCellsAndKeepsFinishedSweepsReadable()
+    {
+        // Schema 4: cells in percent, keyed without batch size or engine; a finished sweep, an unfinished one, and the
+        // result of the finished sweep's job.
+        var old = _workspace.OpenDatabase(WorkspaceSchema.Migrations.Take(4).ToArray());
+        SaveVersion3Cell(old, "dense", "", 0, 0, 90, 99, 0.3, 0);
+        SaveVersion3Cell(old, "element", "stage1.conv1", 0.5, 0.5, 80, 98, 0.6, 10);
+        const string percentDocument = """
+            {"architecture":"vgg-tiny","samples":64,"seconds":1,"cellsComputed":1,"cellsFromStore":0,
+             "units":{"top1":"percent","top5":"percent","top1Drop":"percentage points","loss":"mean cross-entropy in nats","sparsity":"fraction"},
+             "settings":{"criterion":"element","levels":[0,0.5],"layers":["stage1.conv1"],"batchSize":64,"foldBatchNorm":true,"mode":"cached"},
+             "baseline":{"top1":90,"top5":99,"loss":0.3},
+             "cells":[{"layer":"stage1.conv1","parameter":"stage1.conv1.weight","sparsity":0.5,"actualSparsity":0.5,"top1":80,"top5":98,"loss":0.6,"top1Drop":10}]}
+            """;
+        var done = SaveVersion3Sweep(old, "element", percentDocument);
+        var stopped = SaveVersion3Sweep(old, "filter-l1", null);
+        old.Execute(
+            """
+            INSERT INTO jobs (id, kind, title, parameters_json, state, result_json, created_at)
+            VALUES ('job', 'sweep', 'Sweep', '{}', 'succeeded', '{"sweepId":"0195f0c4-7a1b-7c3e-9d2a-4b5c6d7e8f90","baseline":{"top1":90,"top5":99,"loss":0.3},"cells":2}', '2026-01-01T00:00:00Z');
+            """);
         old.Dispose();
 
         var upgraded = _workspace.OpenDatabase();
         var store = new SqliteSweepCellStore(upgraded);
-        Assert.Equal([0.5], store.Cells(Identity, "filter-l1").Select(c => c.Sparsity));
-        Assert.Single(store.Cells(Identity, "element"));
-        Assert.Equal(baseline, store.Baseline(Identity));
-        var reopened = new SweepHistory(upgraded);
-        Assert.False(reopened.Get(filter.Id)!.IsFinished); // resuming it measures 0.95 again
-        Assert.Null(reopened.Get(filter.Id)!.FinishedAt);
-        Assert.True(reopened.Get(element.Id)!.IsFinished);
-        Assert.Equal(2, SavedSweep.Read(reopened.Get(filter.Id)!, store)!.Cells.Count); // level 0 and 0.5 stay
+        Assert.Null(store.Baseline(Identity)); // percent cells are gone, not read as fractions
+        Assert.Empty(store.Cells(Identity, "element"));
+        var history = new SweepHistory(upgraded);
+        var reopened = SavedSweep.Read(history.Get(done)!, store)!;
+        Assert.Equal(new SweepMetrics(0.9, 0.99, 0.3), reopened.Baseline);
+        Assert.Equal(new SweepCell("stage1.conv1", 0.5, 0.5, 0.8, 0.98, 0.6, 0.1), Assert.Single(reopened.Cells));
+        Assert.Null(SavedSweep.Read(history.Get(stopped)!, store)); // its cells must be measured again
+        Assert.Equal(64, history.Get(stopped)!.BatchSize);
+        var job = upgraded.QuerySingleOrDefault("SELECT result_json FROM jobs WHERE id = 'job';", row => row.GetString(0))!;
+        Assert.Equal((0.9, 0.99, 2), (SweepJobResultBaseline(job).Top1, SweepJobResultBaseline(job).Top5, System.Text.Json.JsonDocument.Parse(job).RootElement.GetProperty("cells").GetInt32()));
+    }
+
+    [Fact]
+    public void CellsOfAnotherBatchSizeOrEngineAreOtherCells()
+    {
+        var store = new SqliteSweepCellStore(_workspace.OpenDatabase());
+        var key = SweepCellKey.For(Identity, "element", "fc1", 0.5);
+        store.Save(key, new SweepCell("fc1", 0.5, 0.5, 0.8, 0.95, 0.7, 0.01));
+
+        Assert.Equal(64, key.BatchSize);
+        Assert.Equal(SweepCellKey.CurrentEngine, key.Engine);
+        Assert.False(store.TryGet(SweepCellKey.For(Identity with { BatchSize = 1 }, "element", "fc1", 0.5), out _));
+        Assert.False(store.TryGet(key with { Engine = SweepCellKey.CurrentEngine - 1 }, out _));
+        Assert.Empty(store.Cells(Identity with { BatchSize = 32 }, "element"));
+        Assert.True(store.TryGet(key, out _));
+    }
+
+    [Fact]
+    public void ASweepRunsOnlyWithTheBatchSizeItsIdentityKeys()
+    {
+        using var network = PruningTestModels.RandomZooModel(ModelZoo.Lenet300100, seed: 6);
+        var store = new InMemorySweepCellStore();
+        var settings = new SweepSettings { Levels = [0, 0.5], Layers = ["hidden.fc1"], BatchSize = 16 };
+
+        var error = Assert.Throws<ArgumentException>(() => SensitivitySweep.Run(network, PruningTestModels.FashionTest(32), settings, store, Identity));
+        Assert.Contains("batches of 64", error.Message, StringComparison.Ordinal);
+        Assert.Equal(0, store.Count);
+
+        SensitivitySweep.Run(network, PruningTestModels.FashionTest(32), settings, store, Identity with { BatchSize = 16 });
+        Assert.All(store.Keys, key => Assert.Equal(16, key.BatchSize));
+    }
+
+    private static SweepMetrics SweepJobResultBaseline(string json) => SweepJobResult.FromJson(json).Baseline;
+
+    private static void SaveVersion3Cell(WorkspaceDatabase database, string criterion, string layer, double level, double actual, double top1, double top5, double loss, double drop) =>
+        database.Execute(
+            """
+            INSERT INTO sweep_cells (model_hash, dataset, subset, criterion, layer, level, actual_sparsity, top1, top5, loss, top1_drop, created_at)
+            VALUES ($hash, $dataset, $subset, $criterion, $layer, $level, $actual, $top1, $top5, $loss, $drop, '2026-01-01T00:00:00Z');
+            """,
+            ("$hash", Identity.ModelHash), ("$dataset", Identity.Dataset), ("$subset", Identity.Subset), ("$criterion", criterion), ("$layer", layer),
+            ("$level", level), ("$actual", actual), ("$top1", top1), ("$top5", top5), ("$loss", loss), ("$drop", drop));
+
+    private static Guid SaveVersion3Sweep(WorkspaceDatabase database, string criterion, string? resultJson)
+    {
+        var id = Guid.NewGuid();
+        database.Execute(
+            """
+            INSERT INTO sweeps (id, model_hash, model_name, architecture, dataset, subset, subset_size, criterion, levels_json, layers_json, created_at, finished_at, result_json)
+            VALUES ($id, $hash, 'vgg', 'vgg-tiny', $dataset, $subset, 64, $criterion, '[0,0.5,0.95]', '[{"name":"stage1.conv1","stage":"stage1","kind":"conv","parameters":63}]',
+                    '2026-01-01T00:00:00Z', CASE WHEN $result IS NULL THEN NULL ELSE '2026-01-01T00:01:00Z' END, $result);
+            """,
+            ("$id", id.ToString()), ("$hash", Identity.ModelHash), ("$dataset", Identity.Dataset), ("$subset", Identity.Subset), ("$criterion", criterion),
+            ("$result", resultJson));
+        return id;
     }
 
     /// <summary>Reports on the sweep's own thread, unlike <see cref="Progress{T}"/>.</summary>

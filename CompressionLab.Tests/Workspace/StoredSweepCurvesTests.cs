@@ -14,20 +14,21 @@ public sealed class StoredSweepCurvesTests : IDisposable
 
     public void Dispose() => _workspace.Dispose();
 
-    private void Save(SweepIdentity identity, string criterion, string layer, double level, double top1Percent) =>
-        _cells.Save(SweepCellKey.For(identity, criterion, layer, level), new SweepCell(layer, level, level, top1Percent, 99, 0.5, 90 - top1Percent));
+    private void Save(SweepIdentity identity, string criterion, string layer, double level, double top1) =>
+        _cells.Save(SweepCellKey.For(identity, criterion, layer, level), new SweepCell(layer, level, level, top1, 0.99, 0.5, 0.9 - top1));
 
     [Fact]
-    public void CellsBecomeCurvesInFractionsKeyedByLayerAndMethod()
+    public void CellsBecomeCurvesKeyedByLayerAndMethod()
     {
-        var baseline = new SweepMetrics(90, 99, 0.3);
+        var baseline = new SweepMetrics(0.9, 0.99, 0.3);
         _cells.Save(SweepCellKey.Baseline(Identity), SweepCell.From("", 0, 0, baseline, baseline));
-        Save(Identity, "element", "fc1", 0.9, 60);
-        Save(Identity, "element", "fc1", 0.5, 88); // any order: sorted by level
-        Save(Identity, "element", "fc2", 0.5, 85);
-        Save(Identity, "filter-l1", "fc1", 0.5, 70);
-        Save(Identity, "filter-l2", "fc1", 0.5, 10); // not asked for
-        Save(Identity with { ModelHash = "hash-b" }, "element", "fc2", 0.9, 10); // other weights
+        Save(Identity, "element", "fc1", 0.9, 0.6);
+        Save(Identity, "element", "fc1", 0.5, 0.88); // any order: sorted by level
+        Save(Identity, "element", "fc2", 0.5, 0.85);
+        Save(Identity, "filter-l1", "fc1", 0.5, 0.7);
+        Save(Identity, "filter-l2", "fc1", 0.5, 0.1); // not asked for
+        Save(Identity with { ModelHash = "hash-b" }, "element", "fc2", 0.9, 0.1); // other weights
+        Save(Identity with { BatchSize = 32 }, "element", "fc2", 0.9, 0.1); // another batch size
 
         var curves = StoredSweepCurves.Read(_cells, Identity, [PruningMethod.Element, PruningMethod.FilterL1, PruningMethod.Element])!;
 
@@ -45,7 +46,7 @@ public sealed class StoredSweepCurvesTests : IDisposable
     [Fact]
     public void WithoutAStoredBaselineThereAreNoCurves()
     {
-        Save(Identity, "element", "fc1", 0.5, 88);
+        Save(Identity, "element", "fc1", 0.5, 0.88);
 
         Assert.Null(StoredSweepCurves.Read(_cells, Identity, [PruningMethod.Element]));
     }

@@ -2,6 +2,7 @@ using System.Globalization;
 using CompressionLab.Core.Data;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
+using CompressionLab.Web.Components.Jobs;
 
 namespace CompressionLab.Web.Components.Pages.ModelsData;
 
@@ -60,7 +61,7 @@ public static class ModelsDataText
         {
             var result = ModelJobJson.Read<TrainingJobResult>(resultJson);
             return string.Create(CultureInfo.InvariantCulture,
-                $"Stored \"{result.DisplayName}\": test top-1 {Accuracy(result.Top1)} in {Jobs.JobText.Duration(TimeSpan.FromSeconds(result.Seconds))}.");
+                $"Stored \"{result.DisplayName}\": test top-1 {Accuracy(result.Top1)} in {JobText.Duration(TimeSpan.FromSeconds(result.Seconds))}.");
         }
         catch (System.Text.Json.JsonException)
         {

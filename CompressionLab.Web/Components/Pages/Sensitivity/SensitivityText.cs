@@ -10,7 +10,7 @@ public static class SensitivityText
     public static string Detail(SensitivityView view)
     {
         ArgumentNullException.ThrowIfNull(view);
-        var baseline = view.Baseline is { } b ? string.Create(CultureInfo.InvariantCulture, $"baseline top-1 {b.Top1:0.00}\u00a0% · ") : "";
+        var baseline = view.Baseline is { } b ? string.Create(CultureInfo.InvariantCulture, $"baseline top-1 {b.Top1 * 100:0.00}\u00a0% · ") : "";
         return string.Create(CultureInfo.InvariantCulture,
             $"{baseline}{view.Sweep.SubsetSize:N0} validation images · {view.CellCount} of {view.Sweep.CellCount} cells");
     }
@@ -27,6 +27,6 @@ public static class SensitivityText
     {
         ArgumentNullException.ThrowIfNull(result);
         return string.Create(CultureInfo.InvariantCulture,
-            $"{result.Cells} cells in {result.Seconds:0.0} s · {result.CellsComputed} computed, {result.CellsFromStore} read from the workspace · baseline top-1 {result.Baseline.Top1:0.00}\u00a0%");
+            $"{result.Cells} cells in {result.Seconds:0.0} s · {result.CellsComputed} computed, {result.CellsFromStore} read from the workspace · baseline top-1 {result.Baseline.Top1 * 100:0.00}\u00a0%");
     }
 }

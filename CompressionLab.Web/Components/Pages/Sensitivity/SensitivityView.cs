@@ -89,54 +89,28 @@ public sealed class SensitivityView
     /// <summary>Every known cell, layers in table order, levels ascending.</summary>
     public IEnumerable<SweepCell> Cells => Sweep.Layers.SelectMany(l => _cells[l.Name].Values);
 
+    /// <summary>A cell's value as the chart plots it: accuracies in percent and the drop in points (Core keeps fractions), the loss as it is.</summary>
     public static double Value(SweepCell cell, SweepMetric metric)
     {
         ArgumentNullException.ThrowIfNull(cell);
         return metric switch
         {
-            SweepMetric.Top1 => cell.Top1,
-            SweepMetric.Top5 => cell.Top5,
+            SweepMetric.Top1 => cell.Top1 * 100,
+            SweepMetric.Top5 => cell.Top5 * 100,
             SweepMetric.Loss => cell.Loss,
-            SweepMetric.Drop => cell.Top1Drop,
+            SweepMetric.Drop => cell.Top1Drop * 100,
             _ => throw new ArgumentOutOfRangeException(nameof(metric), metric, null),
         };
     }
 }
 
-/// <summary>One layer's place in the sensitivity ranking.</summary>
-/// <param name="SafeSparsity">
-/// The largest level up to which every measured level's top-1 drop stays at or under the threshold (0 when
-/// even the first pruned level exceeds it).
-/// </param>
-/// <param name="DropAtHighest">The drop at the highest level measured so far.</param>
-/// <param name="Complete">Every level of the sweep has been measured for this layer.</param>
-public sealed record LayerSensitivity(string Layer, string Stage, long Parameters, double SafeSparsity, double HighestLevel, double DropAtHighest, bool Complete);
-
+/// <summary>The page's ranking: <see cref="SafeSparsity.Rank"/> (in Core, where the pruning plan uses it too) of the cells shown.</summary>
 public static class SensitivityRanking
 {
-    /// <summary>
-    /// Layers from most to least sensitive: smallest safe sparsity first; among equals, the larger drop at the
-    /// highest level first, then table order. Layers with no pruned level measured yet are left out.
-    /// </summary>
+    /// <param name="thresholdPoints">The allowed top-1 drop in percentage points, as the page's field takes it.</param>
     public static IReadOnlyList<LayerSensitivity> Rank(SensitivityView view, double thresholdPoints)
     {
         ArgumentNullException.ThrowIfNull(view);
-        var ranked = new List<(LayerSensitivity Entry, int Order)>();
-        for (var i = 0; i < view.Layers.Count; i++)
-        {
-            var layer = view.Layers[i];
-            var cells = view.CellsOf(layer.Name);
-            if (!cells.Any(c => c.Sparsity > 0)) continue;
-            var safe = 0.0;
-            foreach (var cell in cells)
-            {
-                if (cell.Top1Drop > thresholdPoints) break;
-                safe = cell.Sparsity;
-            }
-            var last = cells[^1];
-            ranked.Add((new LayerSensitivity(layer.Name, layer.Stage, layer.Parameters, safe, last.Sparsity, last.Top1Drop,
-                cells.Count == view.Sweep.Levels.Count), i));
-        }
-        return [.. ranked.OrderBy(r => r.Entry.SafeSparsity).ThenByDescending(r => r.Entry.DropAtHighest).ThenBy(r => r.Order).Select(r => r.Entry)];
+        return SafeSparsity.Rank(view.Layers, view.Sweep.Levels, view.Cells, thresholdPoints / 100);
     }
 }

@@ -3,7 +3,7 @@ using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
 using MudBlazor;
 
-namespace CompressionLab.Web.Components.Pages.Jobs;
+namespace CompressionLab.Web.Components.Jobs;
 
 /// <summary>How the job list words and colours a job (kept apart from markup so tests can pin it).</summary>
 public static class JobText
@@ -101,21 +101,5 @@ public static class JobText
         ArgumentNullException.ThrowIfNull(saved);
         ArgumentNullException.ThrowIfNull(jobs);
         return saved.GetValueOrDefault(job.Id) is { CanResume: true } && !jobs.Any(other => !other.IsFinished && other.Links.Resumes == job.Id);
-    }
-
-    /// <summary>What each interrupted or failed training of <paramref name="jobs"/> saved (those that saved nothing are left out).</summary>
-    public static IReadOnlyDictionary<Guid, SavedTraining> SavedTrainings(IEnumerable<JobSnapshot> jobs, ModelJobs modelJobs)
-    {
-        ArgumentNullException.ThrowIfNull(jobs);
-        ArgumentNullException.ThrowIfNull(modelJobs);
-        var saved = new Dictionary<Guid, SavedTraining>();
-        foreach (var job in jobs)
-        {
-            if (modelJobs.SavedTraining(job) is { } kept)
-            {
-                saved[job.Id] = kept;
-            }
-        }
-        return saved;
     }
 }

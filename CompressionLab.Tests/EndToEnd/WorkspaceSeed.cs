@@ -1,0 +1,41 @@
+using CompressionLab.Core.Data;
+using CompressionLab.Core.Models;
+using CompressionLab.Core.Workspace;
+using static TorchSharp.torch;
+
+namespace CompressionLab.Tests.EndToEnd;
+
+/// <summary>Puts models into a running app's workspace, as an upload on the Models &amp; data page would.</summary>
+internal static class WorkspaceSeed
+{
+    /// <summary>
+    /// A lenet-300-100 labelled for Fashion-MNIST, trained one epoch on the first <paramref name="trainingImages"/>
+    /// training images (3,000 take a second or two; 0 leaves its seeded random weights), imported as a checkpoint.
+    /// </summary>
+    public static ModelRecord ImportLenet(string workspaceFolder, int trainingImages) =>
+        Import(workspaceFolder, ModelZoo.Lenet300100, trainingImages);
+
+    /// <summary>As <see cref="ImportLenet"/>, for any architecture of the zoo.</summary>
+    public static ModelRecord Import(string workspaceFolder, string architecture, int trainingImages)
+    {
+        var folder = Directory.CreateTempSubdirectory("clab-e2e-seed-").FullName;
+        try
+        {
+            manual_seed(7);
+            using var network = ModelZoo.Create(architecture);
+            if (trainingImages > 0)
+            {
+                var settings = TrainingSettings.ForArchitecture(architecture) with { Epochs = 1, Seed = 7 };
+                Trainer.Train(network, TestData.FashionMnist.Train.Take(trainingImages), settings);
+            }
+            var file = Path.Combine(folder, architecture == ModelZoo.Lenet300100 ? "lenet-quick.ckpt" : $"{architecture}.ckpt");
+            Checkpoint.Save(network, file, IdxDataset.FashionMnistName, IdxDataset.FashionMnistClasses);
+            using var database = new WorkspaceDatabase(new WorkspaceOptions { Folder = workspaceFolder });
+            return CheckpointImport.Import(new ModelStore(database), file).Model;
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+}
