@@ -24,7 +24,15 @@ public static class CliApp
 
     /// <summary>Every command, the one list of what the CLI can do (help, dispatch and <see cref="ComputesWithTorch"/> read it).</summary>
     public static IReadOnlyList<CliCommand> Commands() =>
-        [new DatasetsCommand(), new TrainCommand(), new EvalCommand(), new SweepCommand(), new BenchSweepCommand(), new BenchTrainCommand()];
+        [new DatasetsCommand(), new TrainCommand(), new EvalCommand(), new SweepCommand(), new PlanEvaluateCommand(), new PlanAllocateCommand(),
+            new BenchSweepCommand(), new BenchTrainCommand(), new BenchPlanCommand()];
+
+    /// <summary>What each group of commands is for, in its help and when it is given without a command.</summary>
+    private static readonly Dictionary<string, string> GroupDescriptions = new()
+    {
+        ["plan"] = "pruning plans: measure one, or allocate per-layer levels for a target",
+        ["bench"] = "benchmarks of the engine",
+    };
 
     /// <summary>Whether <paramref name="args"/> run a command that computes with TorchSharp (not help, datasets or a typo).</summary>
     public static bool ComputesWithTorch(string[] args)
@@ -105,9 +113,24 @@ public static class CliApp
         {
             config,
         };
-        var bench = new Command("bench", "benchmarks of the engine: 'bench sweep' or 'bench train'");
-        foreach (var command in commands) (command is BenchSweepCommand or BenchTrainCommand ? bench : root).Subcommands.Add(command);
-        root.Subcommands.Add(bench);
+        var groups = new Dictionary<string, Command>();
+        foreach (var command in commands)
+        {
+            if (command.Group is not { } name)
+            {
+                root.Subcommands.Add(command);
+                continue;
+            }
+            if (!groups.TryGetValue(name, out var group))
+            {
+                var members = string.Join(" or ", commands.Where(c => c.Group == name).Select(c => $"'{name} {c.Name}'"));
+                group = groups[name] = new Command(name, $"{GroupDescriptions.GetValueOrDefault(name, name)}: {members}");
+                // A bare command group: say which commands it has.
+                group.SetAction(Refuse(name, $"choose a command: {members}"));
+                root.Subcommands.Add(group);
+            }
+            group.Subcommands.Add(command);
+        }
         var help = new Command("help", "show the help of every command");
         help.SetAction(parse =>
         {
@@ -120,8 +143,7 @@ public static class CliApp
             return Success;
         });
         root.Subcommands.Add(help);
-        // A bare command group or no command at all: say which commands there are.
-        bench.SetAction(Refuse("bench", "choose what to benchmark: 'bench sweep' or 'bench train'"));
+        // No command at all: say where the commands are listed.
         root.SetAction(Refuse("compressionlab", "no command given; see 'compressionlab --help'"));
         return root;
     }
@@ -129,8 +151,7 @@ public static class CliApp
     private static Func<ParseResult, int> Refuse(string argument, string problem) => _ => throw new UsageException(argument, problem);
 
     /// <summary>The words that name a command from the root, e.g. ["bench", "sweep"].</summary>
-    private static string[] CommandPath(Command command) =>
-        command is BenchSweepCommand or BenchTrainCommand ? ["bench", command.Name] : [command.Name];
+    private static string[] CommandPath(CliCommand command) => command.Group is { } group ? [group, command.Name] : [command.Name];
 
     /// <summary>
     /// A parse error as one line: the argument it concerns, the parser's own words, and the parser's suggestion for a

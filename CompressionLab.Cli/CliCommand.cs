@@ -18,6 +18,9 @@ public sealed record CliContext(TextWriter Out, TextWriter Err, CancellationToke
 /// </summary>
 public abstract class CliCommand(string name, string description) : Command(name, description)
 {
+    /// <summary>The group the command is a subcommand of (<c>bench</c> in <c>bench sweep</c>, <c>plan</c> in <c>plan evaluate</c>); null for a top-level command.</summary>
+    public virtual string? Group => null;
+
     /// <summary>Whether the command computes with TorchSharp (Program.cs then lets idle OpenMP threads spin on an idle machine).</summary>
     public abstract bool ComputesWithTorch { get; }
 

@@ -138,5 +138,31 @@ public static class WorkspaceSchema
                     '$.baseline.top5', json_extract(result_json, '$.baseline.top5') / 100.0)
             WHERE kind = 'sweep' AND json_valid(result_json) AND json_type(result_json, '$.baseline.top1') IN ('integer', 'real');
             """),
+        // Evaluated pruning plans, keyed by what produced the measurement: the weights, the images (dataset and
+        // subset) and the plan's content (its per-layer levels and methods), so a repeated evaluation is read back
+        // and plans can be compared. Sparsity, parameters and MACs are kept beside the accuracy for the comparison.
+        new(7, "plan evaluations", """
+            CREATE TABLE plan_evaluations (
+                model_hash      TEXT NOT NULL,
+                dataset         TEXT NOT NULL,
+                subset          TEXT NOT NULL,
+                plan_hash       TEXT NOT NULL,
+                model_name      TEXT NOT NULL,
+                architecture    TEXT NOT NULL,
+                subset_size     INTEGER NOT NULL,
+                levels_json     TEXT NOT NULL,
+                top1            REAL NOT NULL,
+                top5            REAL NOT NULL,
+                loss            REAL NOT NULL,
+                sparsity        REAL NOT NULL,
+                parameters      INTEGER NOT NULL,
+                macs            INTEGER NOT NULL,
+                seconds         REAL NOT NULL,
+                job_id          TEXT NULL,
+                created_at      TEXT NOT NULL,
+                PRIMARY KEY (model_hash, dataset, subset, plan_hash)
+            ) WITHOUT ROWID;
+            CREATE INDEX plan_evaluations_by_created_at ON plan_evaluations (created_at DESC);
+            """),
     ];
 }

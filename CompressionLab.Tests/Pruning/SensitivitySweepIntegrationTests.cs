@@ -12,7 +12,7 @@ public class SensitivitySweepIntegrationTests
     private static readonly Lazy<ClassifierNetwork> Trained = new(TrainBriefly);
 
     /// <summary>Two epochs of Adam over 3,000 training images; enough for well above chance.</summary>
-    private static ClassifierNetwork TrainBriefly()
+    internal static ClassifierNetwork TrainBriefly()
     {
         manual_seed(41);
         var network = ModelZoo.Create(ModelZoo.Lenet300100);
