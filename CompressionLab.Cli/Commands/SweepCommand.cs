@@ -44,7 +44,7 @@ public sealed class SweepCommand : CliCommand
         try
         {
             outcome = SweepJob.Run(request, Guid.CreateVersion7(), DatasetSource.Catalog(context.Settings), new ModelStore(database),
-                new SqliteSweepCellStore(database), new SweepHistory(database), new JobContext(Guid.CreateVersion7(), progress), context.CancellationToken);
+                new SqliteSweepCellStore(database), new SweepHistory(database), jobId: null, progress, context.CancellationToken);
         }
         catch (CheckpointException e)
         {

@@ -123,10 +123,14 @@ public static class SweepJob
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
         return (job, cancellationToken) =>
-            Task.FromResult<string?>(ModelJobJson.Write(Run(request, sweepId, catalog, store, cells, history, job, cancellationToken).Summary));
+            Task.FromResult<string?>(ModelJobJson.Write(Run(request, sweepId, catalog, store, cells, history, job.Id, job.Progress, cancellationToken).Summary));
     }
 
-    /// <param name="job">The running job: its id is recorded beside the sweep, its progress gets the cells.</param>
+    /// <param name="jobId">
+    /// The scheduler's job running the sweep, recorded beside it so the page finds the row by its job; null when a front end
+    /// runs the body without a scheduler (the CLI), so a row an earlier dashboard job filled keeps that job's id.
+    /// </param>
+    /// <param name="progress">Gets the plan, every cell and the fraction done.</param>
     /// <exception cref="InvalidRequestException">A setting does not fit the model or the dataset (layers, subset size, image size).</exception>
     public static SweepOutcome Run(
         SweepRequest request,
@@ -135,7 +139,8 @@ public static class SweepJob
         ModelStore store,
         SqliteSweepCellStore cells,
         SweepHistory history,
-        JobContext job,
+        Guid? jobId,
+        IJobProgress progress,
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -143,9 +148,8 @@ public static class SweepJob
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(cells);
         ArgumentNullException.ThrowIfNull(history);
-        ArgumentNullException.ThrowIfNull(job);
+        ArgumentNullException.ThrowIfNull(progress);
         request.Validate();
-        var progress = job.Progress;
 
         var model = request.Model.Resolve(store);
         var datasetName = request.Dataset ?? model.Dataset;
@@ -171,7 +175,7 @@ public static class SweepJob
 
         var identity = new SweepIdentity(checkpoint.Metadata.ContentHash, dataset.Name, subset.Key);
         var layers = settings.Layers!.Select(name => SweepLayer.From(network.Layer(name))).ToArray();
-        var record = history.Begin(job.Id, model.ModelId, model.DisplayName, model.Architecture, identity, subset.Count,
+        var record = history.Begin(jobId, model.ModelId, model.DisplayName, model.Architecture, identity, subset.Count,
             settings.CriterionKey, settings.Levels, layers, sweepId);
         progress.Publish(new SweepStarted(record, cells.Baseline(identity)));
         progress.Report(LoadingShare, string.Create(CultureInfo.InvariantCulture,

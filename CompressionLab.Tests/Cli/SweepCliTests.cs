@@ -3,6 +3,9 @@ using System.Text.Json;
 using CompressionLab.Cli;
 using CompressionLab.Core.Data;
 using CompressionLab.Core.Models;
+using CompressionLab.Core.Pruning;
+using CompressionLab.Core.Workspace;
+using CompressionLab.Tests.Models;
 using static TorchSharp.torch;
 
 using static CompressionLab.Tests.Cli.InProcessCli;
@@ -93,6 +96,30 @@ public sealed class SweepCliTests : IDisposable
         Assert.Equal(json.GetProperty("sweep_id").GetGuid(), repeated.GetProperty("sweep_id").GetGuid());
 
         static JsonElement[] PointsOf(JsonElement layer) => layer.GetProperty("points").EnumerateArray().ToArray();
+    }
+
+    [Fact]
+    public void TheCliRecordsNoJobBesideItsSweepAndKeepsTheJobOfADashboardRunOfTheSameSweep()
+    {
+        string[] sweep = ["--criterion", "element", "--levels", "0,0.5", "--limit", "20", "--json"];
+        var cli = Sweep(sweep);
+        Assert.True(cli.Code == CliApp.Success, cli.Err);
+        using var database = new WorkspaceDatabase(new WorkspaceOptions { Folder = Workspace });
+        var history = new SweepHistory(database);
+        Assert.Null(Assert.Single(history.List()).JobId); // the CLI runs no job, so it names none
+
+        // The dashboard's job sweeps the same file the same way, then the CLI repeats it: the row keeps naming the
+        // dashboard's job, which is how the Sensitivity page finds the sweep of a job.
+        var job = Guid.NewGuid();
+        SweepJob.Run(new SweepRequest(new CheckpointFile(_model), IdxDataset.FashionMnistName, Levels: [0, 0.5], SubsetSize: 20), Guid.NewGuid(),
+            DatasetSource.Catalog(new CliSettings(new(), new())), new ModelStore(database), new SqliteSweepCellStore(database), history, job,
+            new RecordingProgress(), CancellationToken.None);
+        var again = Sweep(sweep);
+
+        Assert.True(again.Code == CliApp.Success, again.Err);
+        var row = Assert.Single(history.List());
+        Assert.Equal(job, row.JobId);
+        Assert.Equal(row.Id, history.FindByJob(job)?.Id);
     }
 
     [Theory]

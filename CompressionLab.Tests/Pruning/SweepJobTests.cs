@@ -36,7 +36,7 @@ public sealed class SweepJobTests : IDisposable
         new(_model.Id, Criterion: criterion, Levels: Levels, SubsetSize: 60);
 
     private SweepJobResult Run(SweepRequest request, RecordingProgress progress, Guid? sweepId = null, CancellationToken cancellationToken = default) =>
-        SweepJob.Run(request, sweepId ?? Guid.NewGuid(), _bench.Catalog, _bench.Store, _cells, _history, new JobContext(Guid.NewGuid(), progress), cancellationToken).Summary;
+        SweepJob.Run(request, sweepId ?? Guid.NewGuid(), _bench.Catalog, _bench.Store, _cells, _history, Guid.NewGuid(), progress, cancellationToken).Summary;
 
     [Fact]
     public void PublishesThePlanThenEveryCellAndStoresTheSweep()
