@@ -71,6 +71,12 @@ public static class CliApp
             error.WriteLine(option is null ? $"error: {OneLine(e.Message)}" : $"error: {option}: {OneLine(e.Message)}");
             return BadArguments;
         }
+        catch (CheckpointException e) when (running?.SettingOptions.GetValueOrDefault(ModelSource.Setting) is { } option)
+        {
+            // The request's model is a file that is no usable checkpoint: a bad file behind an argument, named.
+            error.WriteLine($"error: {option}: {OneLine(e.Message)}");
+            return Failure;
+        }
         catch (OperationCanceledException)
         {
             error.WriteLine("cancelled");

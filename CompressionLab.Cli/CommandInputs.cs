@@ -18,9 +18,6 @@ internal static class CommandInputs
         return File.Exists(full) ? new CheckpointFile(full) : throw new UsageException("--model", $"file not found: {full}");
     }
 
-    /// <summary>A checkpoint the job found unusable, reported against <c>--model</c> (exit code 1).</summary>
-    public static InputFileException ModelProblem(CheckpointException e) => new("--model", e.Message, e);
-
     /// <summary>Sparsity levels as typed (<c>0,0.1,0.5</c>); a bad one names <c>--levels</c>.</summary>
     public static IReadOnlyList<double>? Levels(string? text)
     {

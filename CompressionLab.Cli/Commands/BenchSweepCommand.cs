@@ -30,33 +30,16 @@ public sealed class BenchSweepCommand : CliCommand
 
     public override int Execute(ParseResult parse, CliContext context)
     {
-        // The sweep job's request, for its checks and its engine settings; the benchmark itself runs no job.
+        // The sweep job's request and its first half (model, subset, settings); the benchmark then times the sweep itself.
         var request = _sweep.Request(parse);
-        var dataset = DatasetSource.Load(context, request.Dataset!);
-        SweepSubset subset;
-        try
-        {
-            subset = SweepSubset.Validation(dataset, request.SubsetSize);
-        }
-        catch (ArgumentOutOfRangeException e)
-        {
-            throw InvalidRequestException.For(nameof(SweepRequest.SubsetSize), e);
-        }
+        CommandInputs.LoadDataset(context, request.Dataset!);
 
         TorchRuntime.Configure();
-        using var checkpoint = Load((CheckpointFile)request.Model, subset, dataset.Name);
-        SweepSettings settings;
-        try
-        {
-            settings = request.Settings().Normalize(checkpoint.Model);
-        }
-        catch (ArgumentException e)
-        {
-            throw InvalidRequestException.For(nameof(SweepRequest.Layers), e);
-        }
+        using var sweep = SweepJob.Prepare(request, DatasetSource.Catalog(context.Settings), store: null, progress: null, context.CancellationToken);
+        var settings = sweep.Settings;
         context.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{checkpoint.Model.Architecture}: {settings.CriterionKey} sweep of {settings.Layers!.Count} layers × {settings.Levels.Count} levels on {subset.Count:N0} images, naive then cached"));
-        var r = SweepBenchmark.Run(checkpoint.Model, subset.Images, settings, parse.GetValue(_threads), context.CancellationToken);
+            $"{sweep.Model.Architecture}: {settings.CriterionKey} sweep of {settings.Layers!.Count} layers × {settings.Levels.Count} levels on {sweep.Subset.Count:N0} images, naive then cached"));
+        var r = SweepBenchmark.Run(sweep.Checkpoint.Model, sweep.Subset.Images, settings, parse.GetValue(_threads), context.CancellationToken);
 
         if (parse.GetValue(_json))
         {
@@ -75,19 +58,6 @@ public sealed class BenchSweepCommand : CliCommand
                 $"evaluation {r.ImagesPerSecond:0} images/s, {r.Gflops:0.0} GFLOP/s of a {r.PeakGflops:0.0} GFLOP/s mm peak ({r.FractionOfPeak:P0}); {r.Threads} threads, batch {r.BatchSize}; results identical: {r.ResultsIdentical}; peak RSS {r.PeakRssBytes / (1024.0 * 1024.0):0} MiB"));
         }
         return CliApp.Success;
-    }
-
-    /// <summary>The checkpoint the sweep jobs would load, with the same checks; a corrupt file names <c>--model</c>.</summary>
-    private static Checkpoint Load(CheckpointFile model, SweepSubset subset, string dataset)
-    {
-        try
-        {
-            return model.Resolve(store: null).Load(subset.Images, dataset, "swept");
-        }
-        catch (CheckpointException e)
-        {
-            throw CommandInputs.ModelProblem(e);
-        }
     }
 }
 

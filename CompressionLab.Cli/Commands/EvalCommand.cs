@@ -44,17 +44,9 @@ public sealed class EvalCommand : CliCommand
         CommandInputs.LoadDataset(context, request.Dataset!);
 
         TorchRuntime.Configure();
-        EvaluationReport report;
-        try
-        {
-            // No workspace: the file is measured where it is, and no recorded accuracy changes.
-            report = EvaluationJob.Run(request, DatasetSource.Catalog(context.Settings), store: null, new ConsoleProgress(context.Err, _ => []),
-                context.CancellationToken);
-        }
-        catch (CheckpointException e)
-        {
-            throw CommandInputs.ModelProblem(e);
-        }
+        // No workspace: the file is measured where it is, and no recorded accuracy changes.
+        var report = EvaluationJob.Run(request, DatasetSource.Catalog(context.Settings), store: null, new ConsoleProgress(context.Err, _ => []),
+            context.CancellationToken);
 
         if (parse.GetValue(_json))
         {

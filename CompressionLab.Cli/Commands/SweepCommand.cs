@@ -40,16 +40,8 @@ public sealed class SweepCommand : CliCommand
 
         TorchRuntime.Configure();
         var progress = new ConsoleProgress(context.Err, partial => Describe(partial, database.Folder));
-        SweepOutcome outcome;
-        try
-        {
-            outcome = SweepJob.Run(request, Guid.CreateVersion7(), DatasetSource.Catalog(context.Settings), new ModelStore(database),
-                new SqliteSweepCellStore(database), new SweepHistory(database), jobId: null, progress, context.CancellationToken);
-        }
-        catch (CheckpointException e)
-        {
-            throw CommandInputs.ModelProblem(e);
-        }
+        var outcome = SweepJob.Run(request, Guid.CreateVersion7(), DatasetSource.Catalog(context.Settings), new ModelStore(database),
+            new SqliteSweepCellStore(database), new SweepHistory(database), jobId: null, progress, context.CancellationToken);
         var result = outcome.Result;
         foreach (var layer in result.LeftOut) context.Err.WriteLine($"{layer.Layer} is left out: {layer.Reason}.");
 

@@ -89,6 +89,24 @@ public sealed record SweepJobResult(
     public static SweepJobResult FromJson(string json) => ModelJobJson.Read<SweepJobResult>(json);
 }
 
+/// <summary>A sweep ready to run (<see cref="SweepJob.Prepare"/>); disposing it frees the loaded checkpoint.</summary>
+/// <param name="Subset">The validation images every cell is measured on.</param>
+/// <param name="Identity">What keys the sweep's cells: the weights' hash, the dataset and the subset.</param>
+/// <param name="Asked">The request's settings as asked (layers null: every layer the criterion applies to).</param>
+/// <param name="Settings">The same resolved against the model: levels sorted and distinct, layers named in table order.</param>
+/// <param name="LeftOut">The layers a sweep of every layer leaves out, with the reason (none when the layers were named).</param>
+public sealed record PreparedSweep(
+    ResolvedModel Model,
+    SweepSubset Subset,
+    Checkpoint Checkpoint,
+    SweepIdentity Identity,
+    SweepSettings Asked,
+    SweepSettings Settings,
+    IReadOnlyList<LeftOutLayer> LeftOut) : IDisposable
+{
+    public void Dispose() => Checkpoint.Dispose();
+}
+
 /// <summary>What a sweep job did: its row in the history, the whole result, and the summary the job returns as JSON.</summary>
 public sealed record SweepOutcome(SweepRecord Sweep, SensitivityResult Result, SweepJobResult Summary);
 
@@ -151,46 +169,68 @@ public static class SweepJob
         ArgumentNullException.ThrowIfNull(progress);
         request.Validate();
 
-        var model = request.Model.Resolve(store);
-        var datasetName = request.Dataset ?? model.Dataset;
-        progress.Report(0, $"Loading {datasetName}");
-        var dataset = catalog.Load(datasetName);
-        var subset = Subset(dataset, request.SubsetSize);
-        cancellationToken.ThrowIfCancellationRequested();
-
-        progress.Report(LoadingShare / 2, $"Loading the checkpoint of {model.DisplayName}");
-        using var checkpoint = model.Load(subset.Images, dataset.Name, "swept");
-        var network = checkpoint.Model;
-        // As asked (layers null: all) for the engine, which names what a sweep of every layer leaves out; resolved here for the history.
-        var asked = request.Settings();
-        SweepSettings settings;
-        try
-        {
-            settings = asked.Normalize(network);
-        }
-        catch (ArgumentException e)
-        {
-            throw InvalidRequestException.For(nameof(SweepRequest.Layers), e); // levels and batch size passed Validate
-        }
-
-        var identity = new SweepIdentity(checkpoint.Metadata.ContentHash, dataset.Name, subset.Key);
-        var layers = settings.Layers!.Select(name => SweepLayer.From(network.Layer(name))).ToArray();
+        using var sweep = Prepare(request, catalog, store, progress, cancellationToken);
+        var (model, subset, network) = (sweep.Model, sweep.Subset, sweep.Checkpoint.Model);
+        var identity = sweep.Identity;
+        var layers = sweep.Settings.Layers!.Select(name => SweepLayer.From(network.Layer(name))).ToArray();
         var record = history.Begin(jobId, model.ModelId, model.DisplayName, model.Architecture, identity, subset.Count,
-            settings.CriterionKey, settings.Levels, layers, sweepId);
+            sweep.Settings.CriterionKey, sweep.Settings.Levels, layers, sweepId);
         progress.Publish(new SweepStarted(record, cells.Baseline(identity)));
         progress.Report(LoadingShare, string.Create(CultureInfo.InvariantCulture,
             $"Evaluating the dense model on {subset.Count:N0} validation images"));
 
-        var result = SensitivitySweep.Run(network, subset.Images, asked, cells, identity, new CellReporter(record.Id, progress), cancellationToken)
+        // As asked (layers null: all), so that the engine names what a sweep of every layer leaves out.
+        var result = SensitivitySweep.Run(network, subset.Images, sweep.Asked, cells, identity, new CellReporter(record.Id, progress), cancellationToken)
             with
             {
-                Source = new SweepSource(model.DisplayName, model.Architecture, identity.ModelHash, dataset.Name, subset.Key, subset.Count),
+                Source = new SweepSource(model.DisplayName, model.Architecture, identity.ModelHash, identity.Dataset, subset.Key, subset.Count),
             };
         history.Finish(record.Id, SensitivityExport.ToJson(result));
         progress.Report(1, string.Create(CultureInfo.InvariantCulture,
             $"{result.Cells.Count} cells · {result.CellsComputed} computed, {result.CellsFromStore} from the workspace · baseline top-1 {result.Baseline.Top1:0.0}%"));
-        return new SweepOutcome(record, result, new SweepJobResult(record.Id, model.ModelId, model.DisplayName, model.Architecture, dataset.Name,
-            subset.Key, subset.Count, settings.CriterionKey, result.Cells.Count, result.CellsComputed, result.CellsFromStore, result.Baseline, result.Seconds));
+        return new SweepOutcome(record, result, new SweepJobResult(record.Id, model.ModelId, model.DisplayName, model.Architecture, identity.Dataset,
+            subset.Key, subset.Count, sweep.Settings.CriterionKey, result.Cells.Count, result.CellsComputed, result.CellsFromStore, result.Baseline, result.Seconds));
+    }
+
+    /// <summary>
+    /// The first half of a sweep job, for <see cref="Run"/> and for anything that runs the same sweep another way (the
+    /// sweep benchmark): resolves the model, loads the dataset and the request's validation subset, loads the checkpoint
+    /// and resolves the settings against it, each refusal an <see cref="InvalidRequestException"/> naming the request's setting.
+    /// </summary>
+    /// <param name="store">The workspace's models; null when there is none (the model is then a checkpoint file).</param>
+    /// <param name="progress">Gets "Loading ..." reports; null: none.</param>
+    /// <exception cref="InvalidRequestException">A setting does not fit the model or the dataset (layers, subset size, image size).</exception>
+    /// <exception cref="CheckpointException">The checkpoint is not usable.</exception>
+    public static PreparedSweep Prepare(SweepRequest request, DatasetCatalog catalog, ModelStore? store, IJobProgress? progress,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(catalog);
+        request.Validate();
+
+        var model = request.Model.Resolve(store);
+        var datasetName = request.Dataset ?? model.Dataset;
+        progress?.Report(0, $"Loading {datasetName}");
+        var dataset = catalog.Load(datasetName);
+        var subset = Subset(dataset, request.SubsetSize);
+        cancellationToken.ThrowIfCancellationRequested();
+
+        progress?.Report(LoadingShare / 2, $"Loading the checkpoint of {model.DisplayName}");
+        var checkpoint = model.Load(subset.Images, dataset.Name, "swept");
+        try
+        {
+            var asked = request.Settings();
+            var settings = asked.Normalize(checkpoint.Model);
+            return new PreparedSweep(model, subset, checkpoint, new SweepIdentity(checkpoint.Metadata.ContentHash, dataset.Name, subset.Key), asked,
+                settings, asked.LeftOut(checkpoint.Model));
+        }
+        catch (Exception e)
+        {
+            checkpoint.Dispose();
+            // Levels and batch size passed Validate: what the model refuses is the layers.
+            if (e is ArgumentException problem) throw InvalidRequestException.For(nameof(SweepRequest.Layers), problem);
+            throw;
+        }
     }
 
     /// <summary>The sweep's images; a size the dataset's validation part cannot give is the request's <c>SubsetSize</c> at fault.</summary>

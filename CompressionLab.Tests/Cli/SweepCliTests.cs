@@ -147,6 +147,23 @@ public sealed class SweepCliTests : IDisposable
         Assert.Contains(detail, line);
     }
 
+    /// <summary>The benchmark prepares its sweep as the sweep job does, so a setting the job refuses names the same option.</summary>
+    [Theory]
+    [InlineData("--limit 5001", "--limit", "5,000")]
+    [InlineData("--layers hidden.fc1,stage9.conv", "--layers", "'stage9.conv'")]
+    [InlineData("--criterion filter --layers classifier.fc", "--layers", "it is the output layer")]
+    [InlineData("--levels 0,1.5", "--levels", "1.5")]
+    public void BadBenchSweepArgumentsNameTheOptionAsTheSweepDoes(string commandLine, string argument, string detail)
+    {
+        var (code, output, error) = Run(["bench", "sweep", "--model", _model, "--dataset", "fashion-mnist", .. commandLine.Split(' ')]);
+
+        Assert.Equal(CliApp.BadArguments, code);
+        Assert.Equal("", output);
+        var line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"error: {argument}: ", line, StringComparison.Ordinal);
+        Assert.Contains(detail, line);
+    }
+
     [Fact]
     public void BenchSweepReportsBothTimingsTheCeilingAndThePeak()
     {
