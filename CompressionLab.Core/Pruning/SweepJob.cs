@@ -64,7 +64,11 @@ public sealed record SweepRequest(
 
 /// <summary>First partial result of a sweep job: what will be swept (layers, levels), before any cell.</summary>
 /// <param name="Baseline">The dense model's metrics when the store already had them; otherwise they come with the first cell.</param>
-public sealed record SweepStarted(SweepRecord Sweep, SweepMetrics? Baseline) : JobPartial;
+public sealed record SweepStarted(SweepRecord Sweep, SweepMetrics? Baseline) : JobPartial
+{
+    /// <summary>The layers the sweep leaves out and why (<see cref="PreparedSweep.LeftOut"/>), known with the plan.</summary>
+    public IReadOnlyList<LeftOutLayer> LeftOut { get; init; } = [];
+}
 
 /// <summary>A partial result of a sweep job: one finished cell (computed, or read from the store).</summary>
 public sealed record SweepCellFinished(Guid SweepId, SweepCell Cell, bool FromStore, int CellsDone, int CellsTotal, SweepMetrics Baseline) : JobPartial;
@@ -175,7 +179,7 @@ public static class SweepJob
         var layers = sweep.Settings.Layers!.Select(name => SweepLayer.From(network.Layer(name))).ToArray();
         var record = history.Begin(jobId, model.ModelId, model.DisplayName, model.Architecture, identity, subset.Count,
             sweep.Settings.CriterionKey, sweep.Settings.Levels, layers, sweepId);
-        progress.Publish(new SweepStarted(record, cells.Baseline(identity)));
+        progress.Publish(new SweepStarted(record, cells.Baseline(identity)) { LeftOut = sweep.LeftOut });
         progress.Report(LoadingShare, string.Create(CultureInfo.InvariantCulture,
             $"Evaluating the dense model on {subset.Count:N0} validation images"));
 

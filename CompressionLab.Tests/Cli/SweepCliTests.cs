@@ -85,7 +85,12 @@ public sealed class SweepCliTests : IDisposable
         var leftOut = Assert.Single(filterJson.GetProperty("left_out").EnumerateArray());
         Assert.Equal("classifier.fc", leftOut.GetProperty("name").GetString());
         Assert.Contains("removes a class", leftOut.GetProperty("reason").GetString());
-        Assert.Contains("classifier.fc is left out: it is the output layer", filter.Err);
+        // Said with the plan, before the first cell, as the sweep's result also says it.
+        var errLines = filter.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var leftOutLine = Array.FindIndex(errLines, l => l.StartsWith("classifier.fc is left out: it is the output layer", StringComparison.Ordinal));
+        Assert.True(leftOutLine > 0, filter.Err);
+        Assert.Contains(" sweep of 2 layers ", errLines[leftOutLine - 1]);
+        Assert.Equal(leftOutLine, Array.FindLastIndex(errLines, l => l.Contains(" is left out: ", StringComparison.Ordinal))); // once
         Assert.Empty(json.GetProperty("left_out").EnumerateArray()); // the element sweep covered it
 
         // Three runs of the element sweep and one filter sweep: two rows in the history, both finished.

@@ -147,8 +147,15 @@ public sealed class SweepJobTests : IDisposable
     [Fact]
     public void FilterSweepIsKeptApartFromElementSweep()
     {
-        Run(Request(), new RecordingProgress());
-        var filter = Run(Request(PruningCriterion.Filter), new RecordingProgress());
+        var elementProgress = new RecordingProgress();
+        Run(Request(), elementProgress);
+        var filterProgress = new RecordingProgress();
+        var filter = Run(Request(PruningCriterion.Filter), filterProgress);
+
+        // The plan already names what the sweep leaves out (an element sweep covers every layer).
+        Assert.Empty(Assert.IsType<SweepStarted>(elementProgress.Partials[0]).LeftOut);
+        var leftOut = Assert.Single(Assert.IsType<SweepStarted>(filterProgress.Partials[0]).LeftOut);
+        Assert.Equal(("classifier.fc", SweepCandidates.OutputLayerReason), (leftOut.Layer, leftOut.Reason));
 
         // Two layers × two pruned levels: a filter sweep leaves out classifier.fc, the output layer.
         Assert.Equal((4, 0, "filter-l1"), (filter.CellsComputed, filter.CellsFromStore, filter.Criterion));
