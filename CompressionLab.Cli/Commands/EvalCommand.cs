@@ -45,7 +45,7 @@ public sealed class EvalCommand : CliCommand
 
         TorchRuntime.Configure();
         // No workspace: the file is measured where it is, and no recorded accuracy changes.
-        var report = EvaluationJob.Run(request, DatasetSource.Catalog(context.Settings), store: null, new ConsoleProgress(context.Err, _ => []),
+        var report = EvaluationJob.Run(request, DatasetSource.Catalog(context.Settings), store: null, new ConsoleProgress(context.Err, Describe),
             context.CancellationToken);
 
         if (parse.GetValue(_json))
@@ -59,6 +59,16 @@ public sealed class EvalCommand : CliCommand
                 $"{report.Architecture} on {report.Dataset} ({(split == SplitPart.Test ? "test" : "val")}): top-1 {report.Top1:P2}, top-5 {report.Top5:P2}, loss {report.Loss:F4}, {report.Samples} images in {report.Seconds:F2} s"));
         }
         return CliApp.Success;
+    }
+
+    /// <summary>The plan when the evaluation starts: after it, progress reports reach stderr too (<see cref="ConsoleProgress"/>).</summary>
+    private static IEnumerable<string> Describe(JobPartial partial)
+    {
+        if (partial is EvaluationStarted started)
+        {
+            yield return string.Create(CultureInfo.InvariantCulture,
+                $"evaluating {started.ModelName} ({started.Architecture}) on {started.Images:N0} {(started.Split == SplitPart.Test ? "test" : "validation")} images of {started.Dataset}");
+        }
     }
 }
 

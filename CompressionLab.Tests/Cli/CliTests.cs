@@ -109,6 +109,19 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void EvalSaysWhatItMeasuresOnStderr()
+    {
+        using var folder = new CliFolder("clab-cli-eval-");
+        var model = folder.WriteLenetCheckpoint();
+
+        var (code, output, error) = Run("eval", "--model", model, "--dataset", "fashion-mnist", "--split", "val", "--limit", "30", "--json");
+
+        Assert.True(code == CliApp.Success, error);
+        Assert.Equal(30, LastJsonLine(output).GetProperty("samples").GetInt32());
+        Assert.StartsWith("evaluating lenet (lenet-300-100) on 30 validation images of fashion-mnist", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void CorruptModelFileIsOneLineNamingTheFile()
     {
         var path = Path.Combine(_folder, "broken.ckpt");
