@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Help;
 using System.CommandLine.Invocation;
 using System.CommandLine.Parsing;
+using System.Globalization;
 using System.Runtime.InteropServices;
 using CompressionLab.Cli.Commands;
 using CompressionLab.Core.Data;
@@ -34,6 +35,23 @@ public static class CliApp
     }
 
     public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
+    {
+        // System.CommandLine ships translations (de, ja, ru...) chosen by the UI culture. The CLI speaks one language: its
+        // own messages are English, and its error line quotes the parser's words and reads its typo suggestions, so the
+        // parser's must be English too, whatever the user's culture. The caller's culture is restored afterwards.
+        var culture = CultureInfo.CurrentUICulture;
+        CultureInfo.CurrentUICulture = CultureInfo.InvariantCulture;
+        try
+        {
+            return RunInvariant(args, output, error, cancellationToken);
+        }
+        finally
+        {
+            CultureInfo.CurrentUICulture = culture;
+        }
+    }
+
+    private static int RunInvariant(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
         var context = new CliContext(output, error, cancellationToken);
         var commands = Commands();
@@ -154,18 +172,19 @@ public static class CliApp
         };
         var problem = Words(first.Message);
         // "--json=yes" reaches the parser as "--json" and an unmatched "yes": name the option the value was given to.
+        var inlineValue = false;
         if (unmatched is not null && args.FirstOrDefault(a => a.StartsWith("--", StringComparison.Ordinal) && a.EndsWith("=" + unmatched, StringComparison.Ordinal)) is { } inline)
         {
             argument = inline[..inline.IndexOf('=', StringComparison.Ordinal)];
             problem = $"takes no value (got '{inline}')";
-        }
-        else if (unmatched is not null && parsed.Action is ParseErrorAction errorAction)
-        {
-            problem += Suggestion(parsed, errorAction, unmatched);
+            inlineValue = true;
         }
         // Options given to a group of commands ("bench --model x"): say which commands the group has.
         if (parsed.CommandResult.Command is { Subcommands.Count: > 0 } group and not RootCommand)
-            problem = problem.TrimEnd('.') + $"; use {string.Join(" or ", group.Subcommands.Select(c => $"'{group.Name} {c.Name}'"))}";
+            problem = problem.TrimEnd('.') + $"; use {string.Join(" or ", group.Subcommands.Select(c => $"'{group.Name} {c.Name}'"))}.";
+        // The parser's suggestion for a mistyped word comes last, as the parser itself writes it.
+        if (unmatched is not null && !inlineValue && parsed.Action is ParseErrorAction errorAction)
+            problem += Suggestion(parsed, errorAction, unmatched);
         return OneLine($"{argument}: {problem}");
     }
 

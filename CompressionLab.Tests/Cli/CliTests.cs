@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using CompressionLab.Cli;
 
@@ -47,6 +48,46 @@ public sealed class CliTests : IDisposable
         Assert.Single(lines);
         Assert.Contains(named, lines[0]);
         Assert.StartsWith("error: ", lines[0]);
+    }
+
+    /// <summary>
+    /// The parser's words and its typo suggestion are read in one language whatever the user's UI culture
+    /// (System.CommandLine ships German, Japanese, Russian... resources), so the error line keeps its shape.
+    /// </summary>
+    [Theory]
+    [InlineData("en-US")]
+    [InlineData("de-DE")]
+    [InlineData("ja-JP")]
+    [InlineData("ru-RU")]
+    public void AMistypedOptionGetsTheParsersSuggestionInAnyUiCulture(string culture)
+    {
+        var before = CultureInfo.CurrentUICulture;
+        CultureInfo.CurrentUICulture = CultureInfo.GetCultureInfo(culture);
+        try
+        {
+            var (code, output, error) = Run("datasets", "--jsno");
+
+            Assert.Equal(CliApp.BadArguments, code);
+            Assert.Equal("", output);
+            Assert.Equal("error: --jsno: Unrecognized command or argument '--jsno'. Did you mean '--json'?", error.Trim());
+            Assert.Equal(culture, CultureInfo.CurrentUICulture.Name); // the caller's culture is left as it was
+        }
+        finally
+        {
+            CultureInfo.CurrentUICulture = before;
+        }
+    }
+
+    [Theory]
+    [InlineData("trian", "'train'")]
+    [InlineData("bench swep", "'sweep'")]
+    public void AMistypedCommandGetsTheParsersSuggestion(string commandLine, string suggestion)
+    {
+        var (code, _, error) = Run(commandLine.Split(' '));
+
+        Assert.Equal(CliApp.BadArguments, code);
+        var line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.EndsWith($"Did you mean {suggestion}?", line.Trim(), StringComparison.Ordinal);
     }
 
     [Fact]
