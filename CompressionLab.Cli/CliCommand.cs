@@ -33,10 +33,20 @@ public abstract class CliCommand(string name, string description) : Command(name
     /// <summary>The options every command that prints a result takes.</summary>
     protected static Option<bool> JsonOption() => new("--json") { Description = "print one JSON object as the last line" };
 
-    /// <summary>An optional whole number in [<paramref name="min"/>, <paramref name="max"/>].</summary>
-    internal static Option<int?> IntOption(string name, string description, int min, int max, string helpName = "N")
+    /// <summary>
+    /// An optional whole number, for an option that sets a job request's setting: the parser checks only that it is a
+    /// number; the request's <c>Validate</c> owns its limits (one rule, one message, whichever front end asks).
+    /// </summary>
+    internal static Option<int?> IntOption(string name, string description, string helpName = "N") =>
+        new(name) { Description = description, HelpName = helpName };
+
+    /// <summary>
+    /// An optional whole number in [<paramref name="min"/>, <paramref name="max"/>], for an option no job request carries
+    /// (a benchmark's steps, batch or threads), so that its one check is here.
+    /// </summary>
+    internal static Option<int?> RangedIntOption(string name, string description, int min, int max)
     {
-        var option = new Option<int?>(name) { Description = description, HelpName = helpName };
+        var option = new Option<int?>(name) { Description = description, HelpName = "N" };
         option.Validators.Add(result =>
         {
             // Read from the token: a value that is no number is already the parser's error.

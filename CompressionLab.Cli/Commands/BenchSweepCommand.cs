@@ -16,7 +16,7 @@ public sealed class BenchSweepCommand : CliCommand
     private readonly SweepOptions _sweep = new("checkpoint file (the issue's benchmark uses a vgg-small)",
         $"validation images per cell (default {SweepSubset.DefaultSize})", $"images per forward pass (default {SweepRequest.DefaultBatchSize})",
         defaultCriterion: "element");
-    private readonly Option<int?> _threads = IntOption("--threads", "intra-op threads for the timed runs (default: one per core)", 1, 1024);
+    private readonly Option<int?> _threads = RangedIntOption("--threads", "intra-op threads for the timed runs (default: one per core)", 1, 1024);
     private readonly Option<bool> _json = JsonOption();
 
     public BenchSweepCommand() : base("sweep", "time a sweep naive vs cached; speed-up beside the FLOP ceiling, GFLOP/s beside the mm peak")

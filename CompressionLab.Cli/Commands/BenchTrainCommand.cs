@@ -13,9 +13,9 @@ public sealed class BenchTrainCommand : CliCommand
 {
     private readonly Option<string> _arch = TextOption("--arch", $"architecture: {string.Join(", ", ModelZoo.Architectures)}", "NAME", required: true);
     private readonly Option<string> _dataset = TextOption("--dataset", "dataset name (see 'datasets')", "NAME", required: true);
-    private readonly Option<int?> _steps = IntOption("--steps", "timed steps per path (default 20)", 1, 10_000);
-    private readonly Option<int?> _batch = IntOption("--batch", "images per step (default: the architecture's training batch, 128)", 2, 4096);
-    private readonly Option<int?> _threads = IntOption("--threads", "intra-op threads (default: one per core)", 1, 1024);
+    private readonly Option<int?> _steps = RangedIntOption("--steps", "timed steps per path (default 20)", 1, 10_000);
+    private readonly Option<int?> _batch = RangedIntOption("--batch", "images per step (default: the architecture's training batch, 128)", 2, 4096);
+    private readonly Option<int?> _threads = RangedIntOption("--threads", "intra-op threads (default: one per core)", 1, 1024);
     private readonly Option<bool> _json = JsonOption();
 
     public BenchTrainCommand() : base("train", "time training steps module-by-module (NCHW) vs the engine's channels-last path")

@@ -16,7 +16,7 @@ public sealed class EvalCommand : CliCommand
     private readonly Option<string> _model = TextOption("--model", "checkpoint file", "FILE", required: true);
     private readonly Option<string> _dataset = TextOption("--dataset", "dataset name (see 'datasets')", "NAME", required: true);
     private readonly Option<string?> _split = new("--split") { Description = "test (default) or val (the validation hold-out of the train part)", HelpName = "test|val" };
-    private readonly Option<int?> _limit = IntOption("--limit", "evaluate a class-stratified subset of N images (for val: the images of a sweep's --limit N)", 1, int.MaxValue);
+    private readonly Option<int?> _limit = IntOption("--limit", "evaluate a class-stratified subset of N images (for val: the images of a sweep's --limit N)");
     private readonly Option<bool> _json = JsonOption();
 
     public EvalCommand() : base("eval", "evaluate a checkpoint (top-1, top-5, loss; seconds = evaluation time)")

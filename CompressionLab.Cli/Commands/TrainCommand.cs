@@ -16,9 +16,9 @@ public sealed class TrainCommand : CliCommand
 {
     private readonly Option<string> _arch = TextOption("--arch", $"architecture: {string.Join(", ", ModelZoo.Architectures)}", "NAME", required: true);
     private readonly Option<string> _dataset = TextOption("--dataset", "dataset name (see 'datasets')", "NAME", required: true);
-    private readonly Option<int?> _epochs = IntOption("--epochs", "epochs (default per architecture)", 1, TrainingRequest.MaxEpochs);
-    private readonly Option<int?> _seed = IntOption("--seed", "seed for weights, shuffling, flips, dropout (default 1)", 0, int.MaxValue, "S");
-    private readonly Option<int?> _limit = IntOption("--limit", "train on a class-stratified subset of N images drawn with --seed, as the dashboard does (quick runs)", 2, int.MaxValue);
+    private readonly Option<int?> _epochs = IntOption("--epochs", $"epochs, 1 to {TrainingRequest.MaxEpochs} (default per architecture)");
+    private readonly Option<int?> _seed = IntOption("--seed", "seed for weights, shuffling, flips, dropout (default 1)", "S");
+    private readonly Option<int?> _limit = IntOption("--limit", "train on a class-stratified subset of N images drawn with --seed, as the dashboard does (quick runs)");
     private readonly Option<string> _out = TextOption("--out", "checkpoint file to write; FILE.resume holds the run after every epoch until it succeeds", "FILE", required: true);
     private readonly Option<bool> _resume = new("--resume") { Description = "continue the run saved in FILE.resume (same options as the run that stopped)" };
     private readonly Option<bool> _json = JsonOption();

@@ -8,6 +8,7 @@ namespace CompressionLab.Core.Pruning;
 
 /// <summary>What sweep to run: a model (of the workspace or a checkpoint file), a catalog dataset's validation subset, a criterion and levels.</summary>
 /// <param name="Dataset">Null: the dataset the model was trained on.</param>
+/// <param name="Norm">How filters are ranked; only for the filter criterion (null: L1).</param>
 /// <param name="Levels">Null: <see cref="SweepLevels.Default"/>.</param>
 /// <param name="SubsetSize">Validation images per cell (<see cref="SweepSubset"/>).</param>
 /// <param name="Layers">Null: every layer the criterion applies to (the others are named in the result's <c>LeftOut</c>).</param>
@@ -16,7 +17,7 @@ public sealed record SweepRequest(
     ModelSource Model,
     string? Dataset = null,
     PruningCriterion Criterion = PruningCriterion.Element,
-    FilterNorm Norm = FilterNorm.L1,
+    FilterNorm? Norm = null,
     IReadOnlyList<double>? Levels = null,
     int SubsetSize = SweepSubset.DefaultSize,
     IReadOnlyList<string>? Layers = null,
@@ -24,8 +25,11 @@ public sealed record SweepRequest(
 {
     public const int DefaultBatchSize = 64;
 
+    /// <summary>The largest batch a sweep takes: far beyond any subset worth a batch, and its activations still fit in memory.</summary>
+    public const int MaxBatchSize = 65_536;
+
     /// <summary><c>element</c>, <c>filter-l1</c> or <c>filter-l2</c>.</summary>
-    public string CriterionKey => PruningCriterionText.Describe(Criterion, Norm);
+    public string CriterionKey => PruningCriterionText.Describe(Criterion, Norm ?? FilterNorm.L1);
 
     /// <summary>
     /// Throws an <see cref="InvalidRequestException"/> naming the first setting that makes no sense (levels included);
@@ -37,9 +41,13 @@ public sealed record SweepRequest(
         Model.Validate();
         if (Dataset is not null && string.IsNullOrWhiteSpace(Dataset)) throw new InvalidRequestException(nameof(Dataset), "Choose a dataset to sweep on.");
         if (!Enum.IsDefined(Criterion)) throw new InvalidRequestException(nameof(Criterion), $"Unknown pruning criterion {Criterion}.");
-        if (!Enum.IsDefined(Norm)) throw new InvalidRequestException(nameof(Norm), $"Unknown filter norm {Norm}.");
+        if (Norm is { } norm && !Enum.IsDefined(norm)) throw new InvalidRequestException(nameof(Norm), $"Unknown filter norm {norm}.");
+        if (Norm is not null && Criterion != PruningCriterion.Filter)
+            throw new InvalidRequestException(nameof(Norm), "A norm only applies to the filter criterion (element pruning ranks single weights by |w|).");
         if (SubsetSize < 1) throw new InvalidRequestException(nameof(SubsetSize), $"The subset needs at least one image (got {SubsetSize}).");
-        if (BatchSize < 1) throw new InvalidRequestException(nameof(BatchSize), $"The batch needs at least one image (got {BatchSize}).");
+        if (BatchSize is < 1 or > MaxBatchSize)
+            throw new InvalidRequestException(nameof(BatchSize), string.Create(CultureInfo.InvariantCulture,
+                $"The batch takes 1 to {MaxBatchSize:N0} images (got {BatchSize})."));
         try
         {
             SweepLevels.Normalize(Levels ?? SweepLevels.Default);
@@ -55,7 +63,7 @@ public sealed record SweepRequest(
     public SweepSettings Settings() => new()
     {
         Criterion = Criterion,
-        Norm = Norm,
+        Norm = Norm ?? FilterNorm.L1,
         Levels = Levels ?? SweepLevels.Default,
         Layers = Layers,
         BatchSize = BatchSize,
@@ -326,6 +334,6 @@ public sealed class SweepJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
             var output = SweepCandidates.OutputLayer(network).Name;
             layers = layers.Where(name => name != output).ToArray();
         }
-        return new SweepRequest(modelId, record.Dataset, criterion, norm, record.Levels, record.SubsetSize, layers);
+        return new SweepRequest(modelId, record.Dataset, criterion, criterion == PruningCriterion.Filter ? norm : null, record.Levels, record.SubsetSize, layers);
     }
 }

@@ -90,6 +90,29 @@ public sealed class CliTests : IDisposable
         Assert.EndsWith($"Did you mean {suggestion}?", line.Trim(), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A number the parser reads is checked once, by the job's request (<c>Validate</c>), whose words reach the user with
+    /// the option named; the parser only checks that it is a number.
+    /// </summary>
+    [Theory]
+    [InlineData("train --arch vgg-tiny --dataset synthetic --out m.ckpt --epochs 0", "error: --epochs: Epochs must be between 1 and 1000 (got 0).")]
+    [InlineData("train --arch vgg-tiny --dataset synthetic --out m.ckpt --epochs 1001", "error: --epochs: Epochs must be between 1 and 1000 (got 1001).")]
+    [InlineData("train --arch vgg-tiny --dataset synthetic --out m.ckpt --seed -3", "error: --seed: The seed must be zero or positive (got -3).")]
+    [InlineData("train --arch vgg-tiny --dataset synthetic --out m.ckpt --limit 1", "error: --limit: Training images must be at least 2, or all (got 1).")]
+    [InlineData("eval --model lenet.ckpt --dataset synthetic --limit 0", "error: --limit: Evaluate at least one image (got 0).")]
+    public void ANumberOutOfRangeGetsTheRequestsOwnMessage(string commandLine, string line)
+    {
+        using var folder = new CliFolder("clab-cli-range-");
+        var args = commandLine.Replace("m.ckpt", folder.PathOf("m.ckpt"), StringComparison.Ordinal)
+            .Replace("lenet.ckpt", folder.WriteLenetCheckpoint(), StringComparison.Ordinal).Split(' ');
+
+        var (code, output, error) = Run(args);
+
+        Assert.Equal(CliApp.BadArguments, code);
+        Assert.Equal("", output);
+        Assert.Equal(line, error.Trim());
+    }
+
     [Fact]
     public void HelpListsEveryCommandAndSucceeds()
     {

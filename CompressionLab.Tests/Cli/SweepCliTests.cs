@@ -137,8 +137,11 @@ public sealed class SweepCliTests : IDisposable
     [InlineData("--criterion element --layers hidden.fc1,stage9.conv", "--layers", "'stage9.conv'")]
     [InlineData("--criterion magnitude", "--criterion", "magnitude")]
     [InlineData("--criterion filter --norm l3", "--norm", "l3")]
-    [InlineData("--criterion element --norm l2", "--norm", "filter")]
-    [InlineData("--criterion element --limit 0", "--limit", "between 1")]
+    [InlineData("--criterion element --norm l2", "--norm", "A norm only applies to the filter criterion")]
+    [InlineData("--criterion element --norm l1", "--norm", "A norm only applies to the filter criterion")]
+    [InlineData("--criterion element --limit 0", "--limit", "The subset needs at least one image (got 0).")]
+    [InlineData("--criterion element --batch 0", "--batch", "The batch takes 1 to 65,536 images (got 0).")]
+    [InlineData("--criterion element --batch 65537", "--batch", "The batch takes 1 to 65,536 images (got 65537).")]
     [InlineData("--criterion element --limit 5001", "--limit", "5,000")]
     [InlineData("--levels 0,0.5", "--criterion", "required")]
     public void BadSweepArgumentsExitNonZeroWithOneLineNamingTheArgument(string commandLine, string argument, string detail)
@@ -155,6 +158,7 @@ public sealed class SweepCliTests : IDisposable
     /// <summary>The benchmark prepares its sweep as the sweep job does, so a setting the job refuses names the same option.</summary>
     [Theory]
     [InlineData("--limit 5001", "--limit", "5,000")]
+    [InlineData("--limit 0", "--limit", "at least one image")]
     [InlineData("--layers hidden.fc1,stage9.conv", "--layers", "'stage9.conv'")]
     [InlineData("--criterion filter --layers classifier.fc", "--layers", "it is the output layer")]
     [InlineData("--levels 0,1.5", "--levels", "1.5")]

@@ -186,6 +186,25 @@ public sealed class SweepJobTests : IDisposable
         Assert.Equal(0, scheduler.Enqueued);
     }
 
+    /// <summary>The request owns every rule of its settings, so each front end gets the same refusal naming the setting.</summary>
+    [Fact]
+    public void ANormOutsideTheFilterCriterionAndABatchOutOfRangeAreRefusedByTheRequest()
+    {
+        var norm = Assert.Throws<InvalidRequestException>(() => (Request() with { Norm = FilterNorm.L2 }).Validate());
+        Assert.Equal(nameof(SweepRequest.Norm), norm.Setting);
+        Assert.Contains("only applies to the filter criterion", norm.Message);
+        (Request(PruningCriterion.Filter) with { Norm = FilterNorm.L2 }).Validate();
+        Assert.Equal(("filter-l1", "element"), (Request(PruningCriterion.Filter).CriterionKey, Request().CriterionKey)); // no norm: L1
+
+        foreach (var batch in new[] { 0, SweepRequest.MaxBatchSize + 1 })
+        {
+            var refused = Assert.Throws<InvalidRequestException>(() => (Request() with { BatchSize = batch }).Validate());
+            Assert.Equal(nameof(SweepRequest.BatchSize), refused.Setting);
+            Assert.Contains("1 to 65,536", refused.Message);
+        }
+        (Request() with { BatchSize = SweepRequest.MaxBatchSize }).Validate();
+    }
+
     [Fact]
     public void TooLargeASubsetAndUnknownLayersAreNamed()
     {
