@@ -129,9 +129,20 @@ public static class CliApp
         {
             config,
         };
-        var bench = new Command("bench", "benchmarks of the engine: 'bench sweep' or 'bench train'");
-        foreach (var command in commands) (command is BenchSweepCommand or BenchTrainCommand ? bench : root).Subcommands.Add(command);
-        root.Subcommands.Add(bench);
+        foreach (var members in commands.GroupBy(command => command.Group))
+        {
+            if (members.Key is not { } group)
+            {
+                foreach (var command in members) root.Subcommands.Add(command);
+                continue;
+            }
+            var choices = string.Join(" or ", members.Select(command => $"'{group.Name} {command.Name}'"));
+            var parent = new Command(group.Name, $"{group.Description}: {choices}");
+            foreach (var command in members) parent.Subcommands.Add(command);
+            // A bare group: say which commands it has.
+            parent.SetAction(Refuse(group.Name, $"choose one of its commands: {choices}"));
+            root.Subcommands.Add(parent);
+        }
         var help = new Command("help", "show the help of every command");
         help.SetAction(parse =>
         {
@@ -144,8 +155,6 @@ public static class CliApp
             return Success;
         });
         root.Subcommands.Add(help);
-        // A bare command group or no command at all: say which commands there are.
-        bench.SetAction(Refuse("bench", "choose what to benchmark: 'bench sweep' or 'bench train'"));
         root.SetAction(Refuse("compressionlab", "no command given; see 'compressionlab --help'"));
         return root;
     }
@@ -153,8 +162,11 @@ public static class CliApp
     private static Func<ParseResult, int> Refuse(string argument, string problem) => _ => throw new UsageException(argument, problem);
 
     /// <summary>The words that name a command from the root, e.g. ["bench", "sweep"].</summary>
-    private static string[] CommandPath(Command command) =>
-        command is BenchSweepCommand or BenchTrainCommand ? ["bench", command.Name] : [command.Name];
+    public static string[] CommandPath(CliCommand command)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        return command.Group is { } group ? [group.Name, command.Name] : [command.Name];
+    }
 
     /// <summary>
     /// A parse error as one line: the argument it concerns, the parser's own words, and the parser's suggestion for a

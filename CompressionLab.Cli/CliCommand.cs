@@ -12,12 +12,21 @@ public sealed record CliContext(TextWriter Out, TextWriter Err, CancellationToke
     public CliSettings Settings { get; init; } = new(new(), new());
 }
 
+/// <summary>Commands named by a common first word, e.g. <c>bench sweep</c> and <c>bench train</c>.</summary>
+public sealed record CommandGroup(string Name, string Description)
+{
+    public static CommandGroup Bench { get; } = new("bench", "benchmarks of the engine");
+}
+
 /// <summary>
 /// A command of the CLI: a System.CommandLine <see cref="Command"/> (its options, help and parsing) that says whether it
 /// computes with TorchSharp, and which option stands for each setting of the job request it builds.
 /// </summary>
 public abstract class CliCommand(string name, string description) : Command(name, description)
 {
+    /// <summary>The group the command is a word of (<c>bench sweep</c>); null for a command of its own (<c>train</c>).</summary>
+    public virtual CommandGroup? Group => null;
+
     /// <summary>Whether the command computes with TorchSharp (Program.cs then lets idle OpenMP threads spin on an idle machine).</summary>
     public abstract bool ComputesWithTorch { get; }
 

@@ -24,6 +24,8 @@ public sealed class BenchSweepCommand : CliCommand
         foreach (var option in _sweep.All.Append(_threads).Append(_json)) Options.Add(option);
     }
 
+    public override CommandGroup Group => CommandGroup.Bench;
+
     public override bool ComputesWithTorch => true;
 
     public override IReadOnlyDictionary<string, string> SettingOptions => SweepOptions.SettingOptions;

@@ -24,6 +24,8 @@ public sealed class BenchTrainCommand : CliCommand
         foreach (var option in new Option[] { _arch, _dataset, _steps, _batch, _threads, _json }) Options.Add(option);
     }
 
+    public override CommandGroup Group => CommandGroup.Bench;
+
     public override bool ComputesWithTorch => true;
 
     public override int Execute(ParseResult parse, CliContext context)

@@ -126,6 +126,31 @@ public sealed class CliTests : IDisposable
         Assert.Contains("--config <FILE>", output);
     }
 
+    /// <summary>The command list is the one source: each command is reached by its group's word and its own, and a bare group names its commands.</summary>
+    [Fact]
+    public void EveryCommandIsReachedByItsPathAndABareGroupListsItsCommands()
+    {
+        foreach (var command in CliApp.Commands())
+        {
+            var path = CliApp.CommandPath(command);
+            var (code, output, error) = Run([.. path, "--help"]);
+
+            Assert.True(code == CliApp.Success, error);
+            Assert.Contains($" {string.Join(' ', path)} [options]", output);
+        }
+
+        foreach (var group in CliApp.Commands().Where(c => c.Group is not null).GroupBy(c => c.Group!))
+        {
+            var (code, _, error) = Run(group.Key.Name);
+
+            Assert.Equal(CliApp.BadArguments, code);
+            var line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.StartsWith($"error: {group.Key.Name}: ", line, StringComparison.Ordinal);
+            Assert.All(group, command => Assert.Contains($"'{group.Key.Name} {command.Name}'", line));
+        }
+        Assert.Equal(["sweep", "train"], CliApp.Commands().Where(c => c.Group == CommandGroup.Bench).Select(c => c.Name).Order());
+    }
+
     [Fact]
     public void DatasetsListsFashionMnistWithItsCounts()
     {
