@@ -1,4 +1,4 @@
-using CompressionLab.Core.Models;
+using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Pruning;
 using CompressionLab.Core.Workspace;
 using Microsoft.Data.Sqlite;
@@ -6,19 +6,12 @@ using Microsoft.Data.Sqlite;
 namespace CompressionLab.Cli;
 
 /// <summary>
-/// What the commands check before a job body runs, each error naming the option: files that must exist, outputs that
-/// must be writable, the workspace, the dataset (loaded into the catalog the job then reads it from), level lists.
+/// What the commands check before a job body runs, each error naming the option: the workspace, the dataset (loaded
+/// into the catalog the job then reads it from), level lists.
 /// </summary>
 internal static class CommandInputs
 {
-    /// <summary>The <c>--model</c> checkpoint as a job's model source, once the file exists.</summary>
-    public static CheckpointFile ModelFile(string path)
-    {
-        var full = Path.GetFullPath(path);
-        return File.Exists(full) ? new CheckpointFile(full) : throw new UsageException("--model", $"file not found: {full}");
-    }
-
-    /// <summary>Sparsity levels as typed (<c>0,0.1,0.5</c>); a bad one names <c>--levels</c>.</summary>
+    /// <summary>Sparsity levels as typed (<c>0,0.1,0.5</c>); a bad one is the request's <c>Levels</c> at fault.</summary>
     public static IReadOnlyList<double>? Levels(string? text)
     {
         if (text is null) return null;
@@ -28,7 +21,7 @@ internal static class CommandInputs
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {
-            throw new UsageException("--levels", FirstSentence(e.Message));
+            throw InvalidRequestException.For(nameof(SweepRequest.Levels), e);
         }
     }
 
@@ -68,7 +61,4 @@ internal static class CommandInputs
             throw new InputFileException(source, CliApp.OneLine(e.Message), e);
         }
     }
-
-    /// <summary>An exception message up to " (Parameter ...)" that .NET appends to argument exceptions.</summary>
-    public static string FirstSentence(string message) => message.Split(" (Parameter", 2)[0].Split(Environment.NewLine, 2)[0];
 }

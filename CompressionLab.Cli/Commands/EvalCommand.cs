@@ -38,7 +38,7 @@ public sealed class EvalCommand : CliCommand
     public override int Execute(ParseResult parse, CliContext context)
     {
         var split = parse.GetValue(_split) == "val" ? SplitPart.Validation : SplitPart.Test;
-        var request = new EvaluationRequest(CommandInputs.ModelFile(parse.GetRequiredValue(_model)), parse.GetRequiredValue(_dataset), split,
+        var request = new EvaluationRequest(new CheckpointFile(parse.GetRequiredValue(_model)), parse.GetRequiredValue(_dataset), split,
             parse.GetValue(_limit));
         request.Validate();
         CommandInputs.LoadDataset(context, request.Dataset!);

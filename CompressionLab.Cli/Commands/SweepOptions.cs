@@ -1,4 +1,5 @@
 using System.CommandLine;
+using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
 
 namespace CompressionLab.Cli.Commands;
@@ -53,13 +54,13 @@ internal sealed class SweepOptions
         [nameof(SweepRequest.BatchSize)] = "--batch",
     };
 
-    /// <summary>The sweep the options ask for, validated; a model file that is not there names <c>--model</c>.</summary>
+    /// <summary>The sweep the options ask for, validated (a model file that is not there is the request's <c>Model</c> at fault).</summary>
     public SweepRequest Request(ParseResult parse)
     {
         var criterion = parse.GetValue(_criterion) ?? _defaultCriterion!;
         var norm = parse.GetValue(_norm);
         var request = new SweepRequest(
-            CommandInputs.ModelFile(parse.GetRequiredValue(_model)),
+            new CheckpointFile(parse.GetRequiredValue(_model)),
             parse.GetRequiredValue(_dataset),
             PruningCriterionText.ParseCriterion(criterion),
             norm is null ? null : PruningCriterionText.ParseNorm(norm),

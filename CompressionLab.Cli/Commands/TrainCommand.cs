@@ -39,7 +39,7 @@ public sealed class TrainCommand : CliCommand
         [nameof(TrainingRequest.Seed)] = "--seed",
         [nameof(TrainingRequest.TrainingImages)] = "--limit",
         [nameof(TrainingRequest.OutputFile)] = "--out",
-        ["Resume"] = "--resume",
+        [TrainingStateSlot.ResumeSetting] = "--resume",
     };
 
     public override int Execute(ParseResult parse, CliContext context)

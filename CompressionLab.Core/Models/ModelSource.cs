@@ -56,16 +56,17 @@ public sealed record StoredModel(Guid ModelId) : ModelSource
 /// <summary>A checkpoint file, read where it is.</summary>
 public sealed record CheckpointFile(string Path) : ModelSource
 {
+    /// <summary>Also checks that the file exists, so a mistyped path is refused with the request, before anything loads.</summary>
     public override void Validate()
     {
         if (string.IsNullOrWhiteSpace(Path)) throw new InvalidRequestException(Setting, "Choose a checkpoint file.");
+        if (!File.Exists(Path)) throw new InvalidRequestException(Setting, $"file not found: {System.IO.Path.GetFullPath(Path)}");
     }
 
     public override ResolvedModel Resolve(ModelStore? store)
     {
         Validate();
         var path = System.IO.Path.GetFullPath(Path);
-        if (!File.Exists(path)) throw new InvalidRequestException(Setting, $"file not found: {path}");
         var metadata = Checkpoint.ReadMetadata(path);
         if (store?.FindByHash(FileHash(path)) is { } stored) return ResolvedModel.Of(stored) with { CheckpointPath = path };
         return new ResolvedModel(null, System.IO.Path.GetFileNameWithoutExtension(path), metadata.Architecture, metadata.Dataset, path);

@@ -155,6 +155,19 @@ public sealed class SweepCliTests : IDisposable
         Assert.Contains(detail, line);
     }
 
+    [Fact]
+    public void AMissingModelFileIsRefusedWithTheRequestBeforeTheWorkspaceIsMade()
+    {
+        var missing = Path.Combine(_folder, "no-such.ckpt");
+
+        var (code, output, error) = Run("sweep", "--model", missing, "--dataset", "fashion-mnist", "--criterion", "element", "--workspace", Workspace);
+
+        Assert.Equal(CliApp.BadArguments, code);
+        Assert.Equal("", output);
+        Assert.Equal($"error: --model: file not found: {missing}", error.Trim());
+        Assert.False(Directory.Exists(Workspace));
+    }
+
     /// <summary>The benchmark prepares its sweep as the sweep job does, so a setting the job refuses names the same option.</summary>
     [Theory]
     [InlineData("--limit 5001", "--limit", "5,000")]
