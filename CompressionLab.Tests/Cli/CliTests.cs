@@ -211,6 +211,21 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void AnEvalLimitBeyondTheSplitIsABadLimit()
+    {
+        using var folder = new CliFolder("clab-cli-eval-limit-");
+        var model = folder.WriteLenetCheckpoint();
+
+        var (code, output, error) = Run("eval", "--model", model, "--dataset", "fashion-mnist", "--split", "val", "--limit", "5001");
+
+        Assert.Equal(CliApp.BadArguments, code);
+        Assert.Equal("", output);
+        var line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("error: --limit: ", line, StringComparison.Ordinal);
+        Assert.Contains("5,000", line); // the validation hold-out's size
+    }
+
+    [Fact]
     public void CorruptModelFileIsOneLineNamingTheFile()
     {
         var path = Path.Combine(_folder, "broken.ckpt");
