@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using CompressionLab.Core.Models;
 
 namespace CompressionLab.Cli;
 
@@ -38,6 +39,17 @@ public abstract class CliCommand(string name, string description) : Command(name
 
     /// <summary>Runs the command; returns the exit code. Throws <see cref="UsageException"/> for bad arguments.</summary>
     public abstract int Execute(ParseResult parse, CliContext context);
+
+    /// <summary>
+    /// How libtorch computes in this process, for a compute command's header line: how idle OpenMP threads wait and which
+    /// instruction set oneDNN's convolutions may use (<see cref="TorchRuntime"/>), both decided when the process started.
+    /// </summary>
+    protected static string RuntimeSettings =>
+        $"idle OpenMP threads {TorchRuntime.WaitPolicy}; convolutions: {TorchRuntime.ConvolutionInstructionSet}";
+
+    /// <summary><see cref="RuntimeSettings"/> after libtorch's current intra-op thread count.</summary>
+    protected static string ThreadsAndRuntimeSettings =>
+        string.Create(CultureInfo.InvariantCulture, $"{TorchSharp.torch.get_num_threads()} threads; {RuntimeSettings}");
 
     /// <summary>The options every command that prints a result takes.</summary>
     protected static Option<bool> JsonOption() => new("--json") { Description = "print one JSON object as the last line" };

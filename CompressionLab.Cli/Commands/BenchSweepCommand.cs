@@ -40,7 +40,7 @@ public sealed class BenchSweepCommand : CliCommand
         using var sweep = SweepJob.Prepare(request, DatasetSource.Catalog(context.Settings), store: null, progress: null, context.CancellationToken);
         var settings = sweep.Settings;
         context.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{sweep.Model.Architecture}: {settings.CriterionKey} sweep of {settings.Layers!.Count} layers × {settings.Levels.Count} levels on {sweep.Subset.Count:N0} images, naive then cached"));
+            $"{sweep.Model.Architecture}: {settings.CriterionKey} sweep of {settings.Layers!.Count} layers × {settings.Levels.Count} levels on {sweep.Subset.Count:N0} images, naive then cached; {RuntimeSettings}"));
         var r = SweepBenchmark.Run(sweep.Checkpoint.Model, sweep.Subset.Images, settings, parse.GetValue(_threads), context.CancellationToken);
 
         if (parse.GetValue(_json))
@@ -49,7 +49,7 @@ public sealed class BenchSweepCommand : CliCommand
                 CliJson.Round(r.NaiveSeconds), CliJson.Round(r.CachedSeconds), CliJson.Round(r.Speedup, 4), CliJson.Round(r.FlopRatio, 4),
                 CliJson.Round(r.TimeRatio, 4), CliJson.Round(r.SpeedupOfCeiling, 4), CliJson.Round(r.SpeedupOfTimeCeiling, 4),
                 CliJson.Round(r.ImagesPerSecond, 1), CliJson.Round(r.Gflops, 3), CliJson.Round(r.CachedGflops, 3), CliJson.Round(r.PeakGflops, 3),
-                CliJson.Round(r.FractionOfPeak, 4), r.Architecture, r.Images, r.Layers, r.Levels, r.PrunedCells, r.Threads, TorchRuntime.WaitPolicy,
+                CliJson.Round(r.FractionOfPeak, 4), r.Architecture, r.Images, r.Layers, r.Levels, r.PrunedCells, r.Threads, TorchRuntime.WaitPolicy, TorchRuntime.ConvolutionInstructionSet,
                 r.BatchSize, r.FoldBatchNorm, r.ResultsIdentical, CliJson.Round(r.PeakRssBytes / (1024.0 * 1024.0), 1)));
         }
         else
@@ -66,4 +66,4 @@ public sealed class BenchSweepCommand : CliCommand
 internal sealed record BenchSweepJson(
     double NaiveSeconds, double CachedSeconds, double Speedup, double FlopRatio, double TimeRatio, double SpeedupOfCeiling, double SpeedupOfTimeCeiling,
     double ImagesPerSecond, double Gflops, double CachedGflops, double PeakGflops, double FractionOfPeak, string Architecture, int Images,
-    int Layers, int Levels, int PrunedCells, int Threads, string OmpWait, int BatchSize, bool FoldBatchNorm, bool ResultsIdentical, double PeakRssMib);
+    int Layers, int Levels, int PrunedCells, int Threads, string OmpWait, string OnednnIsa, int BatchSize, bool FoldBatchNorm, bool ResultsIdentical, double PeakRssMib);

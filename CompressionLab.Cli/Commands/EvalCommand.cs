@@ -67,7 +67,7 @@ public sealed class EvalCommand : CliCommand
         if (partial is EvaluationStarted started)
         {
             yield return string.Create(CultureInfo.InvariantCulture,
-                $"evaluating {started.ModelName} ({started.Architecture}) on {started.Images:N0} {(started.Split == SplitPart.Test ? "test" : "validation")} images of {started.Dataset}");
+                $"evaluating {started.ModelName} ({started.Architecture}) on {started.Images:N0} {(started.Split == SplitPart.Test ? "test" : "validation")} images of {started.Dataset}; {ThreadsAndRuntimeSettings}");
         }
     }
 }

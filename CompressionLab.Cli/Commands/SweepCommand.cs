@@ -66,7 +66,7 @@ public sealed class SweepCommand : CliCommand
         {
             case SweepStarted { Sweep: var sweep } started:
                 yield return string.Create(CultureInfo.InvariantCulture,
-                    $"{sweep.Architecture}: {sweep.Criterion} sweep of {sweep.Layers.Count} layers × {sweep.Levels.Count} levels on {sweep.SubsetSize:N0} validation images of {sweep.Dataset} (cells cached in {workspace})");
+                    $"{sweep.Architecture}: {sweep.Criterion} sweep of {sweep.Layers.Count} layers × {sweep.Levels.Count} levels on {sweep.SubsetSize:N0} validation images of {sweep.Dataset} (cells cached in {workspace}); {ThreadsAndRuntimeSettings}");
                 foreach (var layer in started.LeftOut) yield return $"{layer.Layer} is left out: {layer.Reason}.";
                 break;
             case SweepCellFinished { FromStore: false, Cell.Sparsity: > 0 } cell:

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
-using static TorchSharp.torch;
 
 namespace CompressionLab.Cli.Commands;
 
@@ -94,7 +93,7 @@ public sealed class TrainCommand : CliCommand
                 case TrainingStarted started:
                     (EpochsSaved, Epochs) = (started.EpochsDone, started.Settings.Epochs);
                     yield return string.Create(CultureInfo.InvariantCulture,
-                        $"training {started.Architecture} ({started.ParameterCount:N0} parameters) on {started.TrainingImages} images of {started.Dataset} for {started.Settings.Epochs} epochs, seed {started.Settings.Seed}, {get_num_threads()} threads; idle OpenMP threads {TorchRuntime.WaitPolicy}");
+                        $"training {started.Architecture} ({started.ParameterCount:N0} parameters) on {started.TrainingImages} images of {started.Dataset} for {started.Settings.Epochs} epochs, seed {started.Settings.Seed}; {ThreadsAndRuntimeSettings}");
                     if (started.ResumedFrom is { } from)
                         yield return $"resuming from {from}: {started.EpochsDone} of {started.Settings.Epochs} epochs were done";
                     else if (File.Exists(slot.Path))

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using CompressionLab.Cli;
+using CompressionLab.Core.Models;
 
 using static CompressionLab.Tests.Cli.InProcessCli;
 
@@ -182,6 +183,7 @@ public sealed class CliTests : IDisposable
         Assert.InRange(top1, 0.3, 1.0); // 500 images, one epoch: well above chance (0.1)
         Assert.True(trained.GetProperty("seconds").GetDouble() > 0);
         Assert.Contains("epoch 1/1", train.Err); // progress went to stderr
+        Assert.Contains($"; convolutions: {TorchRuntime.ConvolutionInstructionSet}", train.Err.Split('\n')[0]); // in the header line
 
         var eval = Run("eval", "--model", model, "--dataset", "fashion-mnist", "--json");
 
@@ -208,6 +210,7 @@ public sealed class CliTests : IDisposable
         Assert.True(code == CliApp.Success, error);
         Assert.Equal(30, LastJsonLine(output).GetProperty("samples").GetInt32());
         Assert.StartsWith("evaluating lenet (lenet-300-100) on 30 validation images of fashion-mnist", error, StringComparison.Ordinal);
+        Assert.EndsWith($"; idle OpenMP threads {TorchRuntime.WaitPolicy}; convolutions: {TorchRuntime.ConvolutionInstructionSet}", error.Split('\n')[0].TrimEnd());
     }
 
     [Fact]
@@ -254,6 +257,8 @@ public sealed class CliTests : IDisposable
         // rounding both sides to fixed decimals, which fails whenever a value sits on a rounding boundary.
         Assert.Equal(module / engine, json.GetProperty("speedup").GetDouble(), tolerance: 1e-3 * module / engine);
         Assert.Equal(32 * 1000 / engine, json.GetProperty("images_per_second").GetDouble(), tolerance: 0.1 + (1e-3 * 32 * 1000 / engine));
-        Assert.False(string.IsNullOrEmpty(json.GetProperty("omp_wait").GetString()));
+        Assert.Equal(TorchRuntime.WaitPolicy, json.GetProperty("omp_wait").GetString());
+        Assert.Equal(TorchRuntime.ConvolutionInstructionSet, json.GetProperty("onednn_isa").GetString());
+        Assert.Contains($"convolutions: {TorchRuntime.ConvolutionInstructionSet}", error);
     }
 }
