@@ -33,7 +33,7 @@ internal static class CommandInputs
     public static void LoadDataset(CliContext context, string name) => DatasetSource.Load(context, name);
 
     /// <summary>
-    /// The workspace <paramref name="given"/> names, else the dashboard's (<c>Workspace:Folder</c> of the settings), opened and
+    /// The workspace <paramref name="given"/> names (a relative path from the current folder, like every path option), else the dashboard's (<c>Workspace:Folder</c> of the settings), opened and
     /// migrated now: an unwritable folder is a usage error, a corrupt or too new database a failure, each naming where
     /// the folder came from, before any data is loaded.
     /// </summary>
@@ -43,7 +43,9 @@ internal static class CommandInputs
         WorkspaceDatabase database;
         try
         {
-            database = new WorkspaceDatabase(given is null ? context.Settings.Workspace : new WorkspaceOptions { Folder = given });
+            // Made absolute here: a relative Workspace:Folder of the settings is taken under the per-user data folder, a
+            // relative --workspace from where the command runs, as --out, --csv and --model are.
+            database = new WorkspaceDatabase(given is null ? context.Settings.Workspace : new WorkspaceOptions { Folder = Path.GetFullPath(given) });
         }
         catch (InvalidOperationException e)
         {

@@ -62,6 +62,7 @@ public sealed class SweepCliTests : IDisposable
             Assert.All(points, p => Assert.InRange(p.GetProperty("top5").GetDouble(), p.GetProperty("top1").GetDouble(), 1)); // fractions, as train and eval report them
         }
         Assert.Contains("hidden.fc2 · 50% · top-1 ", first.Err); // progress per computed cell on stderr
+        Assert.EndsWith($"; convolutions: {TorchRuntime.ConvolutionInstructionSet}", first.Err.Split('\n')[0].TrimEnd()); // the plan line
 
         var rows = File.ReadAllLines(csv);
         Assert.Equal("parameter,sparsity,top1,top5,loss", rows[0]);
@@ -155,6 +156,30 @@ public sealed class SweepCliTests : IDisposable
         Assert.Contains(detail, line);
     }
 
+    /// <summary>A relative <c>--workspace</c> is taken from the current folder, as every other path option is.</summary>
+    [Fact]
+    public void ARelativeWorkspaceIsTakenFromTheCurrentFolder()
+    {
+        var name = $"clab-relative-workspace-{Guid.NewGuid():N}";
+        var expected = Path.GetFullPath(name);
+        var underDataFolder = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "CompressionLab", name);
+        try
+        {
+            var (code, _, error) = Run("sweep", "--model", _model, "--dataset", "fashion-mnist", "--criterion", "element", "--levels", "0,0.5",
+                "--limit", "10", "--workspace", name);
+
+            Assert.True(code == CliApp.Success, error);
+            Assert.Contains($"(cells cached in {expected})", error);
+            Assert.True(File.Exists(Path.Combine(expected, "workspace.db")));
+            Assert.False(Directory.Exists(underDataFolder));
+        }
+        finally
+        {
+            foreach (var folder in new[] { expected, underDataFolder })
+                if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        }
+    }
+
     [Fact]
     public void AMissingModelFileIsRefusedWithTheRequestBeforeTheWorkspaceIsMade()
     {
@@ -197,6 +222,8 @@ public sealed class SweepCliTests : IDisposable
         foreach (var field in new[] { "naive_seconds", "cached_seconds", "speedup", "flop_ratio", "time_ratio", "images_per_second", "gflops", "peak_gflops" })
             Assert.True(json.GetProperty(field).GetDouble() > 0, field);
         Assert.True(json.GetProperty("results_identical").GetBoolean());
+        Assert.Equal(TorchRuntime.ConvolutionInstructionSet, json.GetProperty("onednn_isa").GetString());
+        Assert.Contains($"convolutions: {TorchRuntime.ConvolutionInstructionSet}", error);
         Assert.Equal((40, 6), (json.GetProperty("images").GetInt32(), json.GetProperty("pruned_cells").GetInt32()));
         var ratio = json.GetProperty("naive_seconds").GetDouble() / json.GetProperty("cached_seconds").GetDouble();
         Assert.Equal(ratio, json.GetProperty("speedup").GetDouble(), tolerance: 1e-3 * ratio); // within the JSON's rounding
