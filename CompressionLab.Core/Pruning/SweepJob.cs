@@ -192,11 +192,11 @@ public static class SweepJob
             $"Evaluating the dense model on {subset.Count:N0} validation images"));
 
         // As asked (layers null: all), so that the engine names what a sweep of every layer leaves out.
-        var result = SensitivitySweep.Run(network, subset.Images, sweep.Asked, cells, identity, new CellReporter(record.Id, progress), cancellationToken)
-            with
-            {
-                Source = new SweepSource(model.DisplayName, model.Architecture, identity.ModelHash, identity.Dataset, subset.Key, subset.Count),
-            };
+        var swept = SensitivitySweep.Run(network, subset.Images, sweep.Asked, cells, identity, new CellReporter(record.Id, progress), cancellationToken);
+        var result = swept with
+        {
+            Source = new SweepSource(model.DisplayName, model.Architecture, identity.ModelHash, identity.Dataset, subset.Key, subset.Count),
+        };
         history.Finish(record.Id, SensitivityExport.ToJson(result));
         progress.Report(1, string.Create(CultureInfo.InvariantCulture,
             $"{result.Cells.Count} cells · {result.CellsComputed} computed, {result.CellsFromStore} from the workspace · baseline top-1 {result.Baseline.Top1:0.0}%"));

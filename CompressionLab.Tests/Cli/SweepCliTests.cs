@@ -6,9 +6,8 @@ using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
 using CompressionLab.Core.Workspace;
 using CompressionLab.Tests.Models;
-using static TorchSharp.torch;
-
 using static CompressionLab.Tests.Cli.InProcessCli;
+using static TorchSharp.torch;
 
 namespace CompressionLab.Tests.Cli;
 
