@@ -146,13 +146,7 @@ public sealed class SweepCliTests : IDisposable
     [InlineData("--levels 0,0.5", "--criterion", "required")]
     public void BadSweepArgumentsExitNonZeroWithOneLineNamingTheArgument(string commandLine, string argument, string detail)
     {
-        var (code, output, error) = Sweep(commandLine.Split(' '));
-
-        Assert.Equal(CliApp.BadArguments, code);
-        Assert.Equal("", output);
-        var line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
-        Assert.StartsWith($"error: {argument}: ", line, StringComparison.Ordinal);
-        Assert.Contains(detail, line);
+        AssertRefused(Sweep(commandLine.Split(' ')), argument, detail);
     }
 
     /// <summary>A relative <c>--workspace</c> is taken from the current folder, as every other path option is.</summary>
@@ -201,11 +195,15 @@ public sealed class SweepCliTests : IDisposable
     [InlineData("--levels 0,1.5", "--levels", "1.5")]
     public void BadBenchSweepArgumentsNameTheOptionAsTheSweepDoes(string commandLine, string argument, string detail)
     {
-        var (code, output, error) = Run(["bench", "sweep", "--model", _model, "--dataset", "fashion-mnist", .. commandLine.Split(' ')]);
+        AssertRefused(Run(["bench", "sweep", "--model", _model, "--dataset", "fashion-mnist", .. commandLine.Split(' ')]), argument, detail);
+    }
 
-        Assert.Equal(CliApp.BadArguments, code);
-        Assert.Equal("", output);
-        var line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    /// <summary>Exit code 2, nothing on stdout, and one error line naming <paramref name="argument"/> with <paramref name="detail"/>.</summary>
+    private static void AssertRefused((int Code, string Out, string Err) run, string argument, string detail)
+    {
+        Assert.Equal(CliApp.BadArguments, run.Code);
+        Assert.Equal("", run.Out);
+        var line = Assert.Single(run.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith($"error: {argument}: ", line, StringComparison.Ordinal);
         Assert.Contains(detail, line);
     }
