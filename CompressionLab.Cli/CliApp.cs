@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Help;
 using System.CommandLine.Invocation;
 using System.CommandLine.Parsing;
+using System.Globalization;
 using System.Runtime.InteropServices;
 using CompressionLab.Cli.Commands;
 using CompressionLab.Core.Data;
@@ -28,12 +29,6 @@ public static class CliApp
             new BenchSweepCommand(), new BenchTrainCommand(), new BenchPlanCommand()];
 
     /// <summary>What each group of commands is for, in its help and when it is given without a command.</summary>
-    private static readonly Dictionary<string, string> GroupDescriptions = new()
-    {
-        ["plan"] = "pruning plans: measure one, or allocate per-layer levels for a target",
-        ["bench"] = "benchmarks of the engine",
-    };
-
     /// <summary>Whether <paramref name="args"/> run a command that computes with TorchSharp (not help, datasets or a typo).</summary>
     public static bool ComputesWithTorch(string[] args)
     {
@@ -42,6 +37,23 @@ public static class CliApp
     }
 
     public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
+    {
+        // System.CommandLine ships translations (de, ja, ru...) chosen by the UI culture. The CLI speaks one language: its
+        // own messages are English, and its error line quotes the parser's words and reads its typo suggestions, so the
+        // parser's must be English too, whatever the user's culture. The caller's culture is restored afterwards.
+        var culture = CultureInfo.CurrentUICulture;
+        CultureInfo.CurrentUICulture = CultureInfo.InvariantCulture;
+        try
+        {
+            return RunInvariant(args, output, error, cancellationToken);
+        }
+        finally
+        {
+            CultureInfo.CurrentUICulture = culture;
+        }
+    }
+
+    private static int RunInvariant(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
         var context = new CliContext(output, error, cancellationToken);
         var commands = Commands();
@@ -79,6 +91,12 @@ public static class CliApp
             error.WriteLine(option is null ? $"error: {OneLine(e.Message)}" : $"error: {option}: {OneLine(e.Message)}");
             return BadArguments;
         }
+        catch (CheckpointException e) when (running?.SettingOptions.GetValueOrDefault(ModelSource.Setting) is { } option)
+        {
+            // The request's model is a file that is no usable checkpoint: a bad file behind an argument, named.
+            error.WriteLine($"error: {option}: {OneLine(e.Message)}");
+            return Failure;
+        }
         catch (OperationCanceledException)
         {
             error.WriteLine("cancelled");
@@ -113,23 +131,19 @@ public static class CliApp
         {
             config,
         };
-        var groups = new Dictionary<string, Command>();
-        foreach (var command in commands)
+        foreach (var members in commands.GroupBy(command => command.Group))
         {
-            if (command.Group is not { } name)
+            if (members.Key is not { } group)
             {
-                root.Subcommands.Add(command);
+                foreach (var command in members) root.Subcommands.Add(command);
                 continue;
             }
-            if (!groups.TryGetValue(name, out var group))
-            {
-                var members = string.Join(" or ", commands.Where(c => c.Group == name).Select(c => $"'{name} {c.Name}'"));
-                group = groups[name] = new Command(name, $"{GroupDescriptions.GetValueOrDefault(name, name)}: {members}");
-                // A bare command group: say which commands it has.
-                group.SetAction(Refuse(name, $"choose a command: {members}"));
-                root.Subcommands.Add(group);
-            }
-            group.Subcommands.Add(command);
+            var choices = string.Join(" or ", members.Select(command => $"'{group.Name} {command.Name}'"));
+            var parent = new Command(group.Name, $"{group.Description}: {choices}");
+            foreach (var command in members) parent.Subcommands.Add(command);
+            // A bare group: say which commands it has.
+            parent.SetAction(Refuse(group.Name, $"choose one of its commands: {choices}"));
+            root.Subcommands.Add(parent);
         }
         var help = new Command("help", "show the help of every command");
         help.SetAction(parse =>
@@ -143,7 +157,6 @@ public static class CliApp
             return Success;
         });
         root.Subcommands.Add(help);
-        // No command at all: say where the commands are listed.
         root.SetAction(Refuse("compressionlab", "no command given; see 'compressionlab --help'"));
         return root;
     }
@@ -151,7 +164,11 @@ public static class CliApp
     private static Func<ParseResult, int> Refuse(string argument, string problem) => _ => throw new UsageException(argument, problem);
 
     /// <summary>The words that name a command from the root, e.g. ["bench", "sweep"].</summary>
-    private static string[] CommandPath(CliCommand command) => command.Group is { } group ? [group, command.Name] : [command.Name];
+    public static string[] CommandPath(CliCommand command)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        return command.Group is { } group ? [group.Name, command.Name] : [command.Name];
+    }
 
     /// <summary>
     /// A parse error as one line: the argument it concerns, the parser's own words, and the parser's suggestion for a
@@ -169,18 +186,19 @@ public static class CliApp
         };
         var problem = Words(first.Message);
         // "--json=yes" reaches the parser as "--json" and an unmatched "yes": name the option the value was given to.
+        var inlineValue = false;
         if (unmatched is not null && args.FirstOrDefault(a => a.StartsWith("--", StringComparison.Ordinal) && a.EndsWith("=" + unmatched, StringComparison.Ordinal)) is { } inline)
         {
             argument = inline[..inline.IndexOf('=', StringComparison.Ordinal)];
             problem = $"takes no value (got '{inline}')";
-        }
-        else if (unmatched is not null && parsed.Action is ParseErrorAction errorAction)
-        {
-            problem += Suggestion(parsed, errorAction, unmatched);
+            inlineValue = true;
         }
         // Options given to a group of commands ("bench --model x"): say which commands the group has.
         if (parsed.CommandResult.Command is { Subcommands.Count: > 0 } group and not RootCommand)
-            problem = problem.TrimEnd('.') + $"; use {string.Join(" or ", group.Subcommands.Select(c => $"'{group.Name} {c.Name}'"))}";
+            problem = problem.TrimEnd('.') + $"; use {string.Join(" or ", group.Subcommands.Select(c => $"'{group.Name} {c.Name}'"))}.";
+        // The parser's suggestion for a mistyped word comes last, as the parser itself writes it.
+        if (unmatched is not null && !inlineValue && parsed.Action is ParseErrorAction errorAction)
+            problem += Suggestion(parsed, errorAction, unmatched);
         return OneLine($"{argument}: {problem}");
     }
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using CompressionLab.Core.Models;
 
 namespace CompressionLab.Cli;
 
@@ -12,14 +13,22 @@ public sealed record CliContext(TextWriter Out, TextWriter Err, CancellationToke
     public CliSettings Settings { get; init; } = new(new(), new());
 }
 
+/// <summary>Commands named by a common first word, e.g. <c>bench sweep</c> and <c>bench train</c>.</summary>
+public sealed record CommandGroup(string Name, string Description)
+{
+    public static CommandGroup Bench { get; } = new("bench", "benchmarks of the engine");
+
+    public static CommandGroup Plan { get; } = new("plan", "pruning plans: measure one, or allocate per-layer levels for a target");
+}
+
 /// <summary>
 /// A command of the CLI: a System.CommandLine <see cref="Command"/> (its options, help and parsing) that says whether it
 /// computes with TorchSharp, and which option stands for each setting of the job request it builds.
 /// </summary>
 public abstract class CliCommand(string name, string description) : Command(name, description)
 {
-    /// <summary>The group the command is a subcommand of (<c>bench</c> in <c>bench sweep</c>, <c>plan</c> in <c>plan evaluate</c>); null for a top-level command.</summary>
-    public virtual string? Group => null;
+    /// <summary>The group the command is a word of (<c>bench sweep</c>); null for a command of its own (<c>train</c>).</summary>
+    public virtual CommandGroup? Group => null;
 
     /// <summary>Whether the command computes with TorchSharp (Program.cs then lets idle OpenMP threads spin on an idle machine).</summary>
     public abstract bool ComputesWithTorch { get; }
@@ -33,13 +42,34 @@ public abstract class CliCommand(string name, string description) : Command(name
     /// <summary>Runs the command; returns the exit code. Throws <see cref="UsageException"/> for bad arguments.</summary>
     public abstract int Execute(ParseResult parse, CliContext context);
 
+    /// <summary>
+    /// How libtorch computes in this process, for a compute command's header line: how idle OpenMP threads wait and which
+    /// instruction set oneDNN's convolutions may use (<see cref="TorchRuntime"/>), both decided when the process started.
+    /// </summary>
+    protected static string RuntimeSettings =>
+        $"idle OpenMP threads {TorchRuntime.WaitPolicy}; convolutions: {TorchRuntime.ConvolutionInstructionSet}";
+
+    /// <summary><see cref="RuntimeSettings"/> after libtorch's current intra-op thread count.</summary>
+    protected static string ThreadsAndRuntimeSettings =>
+        string.Create(CultureInfo.InvariantCulture, $"{TorchSharp.torch.get_num_threads()} threads; {RuntimeSettings}");
+
     /// <summary>The options every command that prints a result takes.</summary>
     protected static Option<bool> JsonOption() => new("--json") { Description = "print one JSON object as the last line" };
 
-    /// <summary>An optional whole number in [<paramref name="min"/>, <paramref name="max"/>].</summary>
-    internal static Option<int?> IntOption(string name, string description, int min, int max, string helpName = "N")
+    /// <summary>
+    /// An optional whole number, for an option that sets a job request's setting: the parser checks only that it is a
+    /// number; the request's <c>Validate</c> owns its limits (one rule, one message, whichever front end asks).
+    /// </summary>
+    internal static Option<int?> IntOption(string name, string description, string helpName = "N") =>
+        new(name) { Description = description, HelpName = helpName };
+
+    /// <summary>
+    /// An optional whole number in [<paramref name="min"/>, <paramref name="max"/>], for an option no job request carries
+    /// (a benchmark's steps, batch or threads), so that its one check is here.
+    /// </summary>
+    internal static Option<int?> RangedIntOption(string name, string description, int min, int max)
     {
-        var option = new Option<int?>(name) { Description = description, HelpName = helpName };
+        var option = new Option<int?>(name) { Description = description, HelpName = "N" };
         option.Validators.Add(result =>
         {
             // Read from the token: a value that is no number is already the parser's error.

@@ -1,4 +1,4 @@
-using CompressionLab.Core.Models;
+using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Pruning;
 using CompressionLab.Core.Workspace;
 using Microsoft.Data.Sqlite;
@@ -6,22 +6,12 @@ using Microsoft.Data.Sqlite;
 namespace CompressionLab.Cli;
 
 /// <summary>
-/// What the commands check before a job body runs, each error naming the option: files that must exist, outputs that
-/// must be writable, the workspace, the dataset (loaded into the catalog the job then reads it from), level lists.
+/// What the commands check before a job body runs, each error naming the option: the workspace, the dataset (loaded
+/// into the catalog the job then reads it from), level lists.
 /// </summary>
 internal static class CommandInputs
 {
-    /// <summary>The <c>--model</c> checkpoint as a job's model source, once the file exists.</summary>
-    public static CheckpointFile ModelFile(string path)
-    {
-        var full = Path.GetFullPath(path);
-        return File.Exists(full) ? new CheckpointFile(full) : throw new UsageException("--model", $"file not found: {full}");
-    }
-
-    /// <summary>A checkpoint the job found unusable, reported against <c>--model</c> (exit code 1).</summary>
-    public static InputFileException ModelProblem(CheckpointException e) => new("--model", e.Message, e);
-
-    /// <summary>Sparsity levels as typed (<c>0,0.1,0.5</c>); a bad one names <c>--levels</c>.</summary>
+    /// <summary>Sparsity levels as typed (<c>0,0.1,0.5</c>); a bad one is the request's <c>Levels</c> at fault.</summary>
     public static IReadOnlyList<double>? Levels(string? text)
     {
         if (text is null) return null;
@@ -31,7 +21,7 @@ internal static class CommandInputs
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {
-            throw new UsageException("--levels", FirstSentence(e.Message));
+            throw InvalidRequestException.For(nameof(SweepRequest.Levels), e);
         }
     }
 
@@ -43,7 +33,7 @@ internal static class CommandInputs
     public static void LoadDataset(CliContext context, string name) => DatasetSource.Load(context, name);
 
     /// <summary>
-    /// The workspace <paramref name="given"/> names, else the dashboard's (<c>Workspace:Folder</c> of the settings), opened and
+    /// The workspace <paramref name="given"/> names (a relative path from the current folder, like every path option), else the dashboard's (<c>Workspace:Folder</c> of the settings), opened and
     /// migrated now: an unwritable folder is a usage error, a corrupt or too new database a failure, each naming where
     /// the folder came from, before any data is loaded.
     /// </summary>
@@ -53,7 +43,9 @@ internal static class CommandInputs
         WorkspaceDatabase database;
         try
         {
-            database = new WorkspaceDatabase(given is null ? context.Settings.Workspace : new WorkspaceOptions { Folder = given });
+            // Made absolute here: a relative Workspace:Folder of the settings is taken under the per-user data folder, a
+            // relative --workspace from where the command runs, as --out, --csv and --model are.
+            database = new WorkspaceDatabase(given is null ? context.Settings.Workspace : new WorkspaceOptions { Folder = Path.GetFullPath(given) });
         }
         catch (InvalidOperationException e)
         {
@@ -71,7 +63,4 @@ internal static class CommandInputs
             throw new InputFileException(source, CliApp.OneLine(e.Message), e);
         }
     }
-
-    /// <summary>An exception message up to " (Parameter ...)" that .NET appends to argument exceptions.</summary>
-    public static string FirstSentence(string message) => message.Split(" (Parameter", 2)[0].Split(Environment.NewLine, 2)[0];
 }

@@ -16,7 +16,7 @@ public sealed class BenchPlanCommand : CliCommand
     public const double BoundMs = 100;
 
     private readonly Option<string?> _arch = new("--arch") { Description = $"architecture (default {ModelZoo.VggSmall}): {string.Join(", ", ModelZoo.Architectures)}", HelpName = "NAME" };
-    private readonly Option<int?> _moves = IntOption("--moves", "slider moves to time (default 1000)", 1, 1_000_000);
+    private readonly Option<int?> _moves = RangedIntOption("--moves", "slider moves to time (default 1000)", 1, 1_000_000);
     private readonly Option<bool> _json = JsonOption();
 
     public BenchPlanCommand() : base("plan", "time one stage-slider move of a pruning plan (resolve and predict): median and p95")
@@ -25,7 +25,7 @@ public sealed class BenchPlanCommand : CliCommand
         foreach (var option in new Option[] { _arch, _moves, _json }) Options.Add(option);
     }
 
-    public override string Group => "bench";
+    public override CommandGroup Group => CommandGroup.Bench;
 
     // Pure C# over the layer graph; the network is built only for its layer table.
     public override bool ComputesWithTorch => false;

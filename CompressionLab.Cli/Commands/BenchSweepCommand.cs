@@ -16,7 +16,7 @@ public sealed class BenchSweepCommand : CliCommand
     private readonly SweepOptions _sweep = new("checkpoint file (the issue's benchmark uses a vgg-small)",
         $"validation images per cell (default {AnalysisSubset.DefaultSize})", $"images per forward pass (default {SweepRequest.DefaultBatchSize})",
         defaultCriterion: "element");
-    private readonly Option<int?> _threads = IntOption("--threads", "intra-op threads for the timed runs (default: one per core)", 1, 1024);
+    private readonly Option<int?> _threads = RangedIntOption("--threads", "intra-op threads for the timed runs (default: one per core)", 1, 1024);
     private readonly Option<bool> _json = JsonOption();
 
     public BenchSweepCommand() : base("sweep", "time a sweep naive vs cached; speed-up beside the FLOP ceiling, GFLOP/s beside the mm peak")
@@ -24,7 +24,7 @@ public sealed class BenchSweepCommand : CliCommand
         foreach (var option in _sweep.All.Append(_threads).Append(_json)) Options.Add(option);
     }
 
-    public override string Group => "bench";
+    public override CommandGroup Group => CommandGroup.Bench;
 
     public override bool ComputesWithTorch => true;
 
@@ -32,33 +32,16 @@ public sealed class BenchSweepCommand : CliCommand
 
     public override int Execute(ParseResult parse, CliContext context)
     {
-        // The sweep job's request, for its checks and its engine settings; the benchmark itself runs no job.
+        // The sweep job's request and its first half (model, subset, settings); the benchmark then times the sweep itself.
         var request = _sweep.Request(parse);
-        var dataset = DatasetSource.Load(context, request.Dataset!);
-        AnalysisSubset subset;
-        try
-        {
-            subset = AnalysisSubset.Validation(dataset, request.SubsetSize);
-        }
-        catch (ArgumentOutOfRangeException e)
-        {
-            throw InvalidRequestException.For(nameof(SweepRequest.SubsetSize), e);
-        }
+        CommandInputs.LoadDataset(context, request.Dataset!);
 
         TorchRuntime.Configure();
-        using var checkpoint = Load((CheckpointFile)request.Model, subset, dataset.Name);
-        SweepSettings settings;
-        try
-        {
-            settings = request.Settings().Normalize(checkpoint.Model);
-        }
-        catch (ArgumentException e)
-        {
-            throw InvalidRequestException.For(nameof(SweepRequest.Layers), e);
-        }
+        using var sweep = SweepJob.Prepare(request, DatasetSource.Catalog(context.Settings), store: null, progress: null, context.CancellationToken);
+        var settings = sweep.Settings;
         context.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{checkpoint.Model.Architecture}: {settings.CriterionKey} sweep of {settings.Layers!.Count} layers × {settings.Levels.Count} levels on {subset.Count:N0} images, naive then cached"));
-        var r = SweepBenchmark.Run(checkpoint.Model, subset.Images, settings, parse.GetValue(_threads), context.CancellationToken);
+            $"{sweep.Model.Architecture}: {settings.CriterionKey} sweep of {settings.Layers!.Count} layers × {settings.Levels.Count} levels on {sweep.Subset.Count:N0} images, naive then cached; {RuntimeSettings}"));
+        var r = SweepBenchmark.Run(sweep.Checkpoint.Model, sweep.Subset.Images, settings, parse.GetValue(_threads), context.CancellationToken);
 
         if (parse.GetValue(_json))
         {
@@ -66,7 +49,7 @@ public sealed class BenchSweepCommand : CliCommand
                 CliJson.Round(r.NaiveSeconds), CliJson.Round(r.CachedSeconds), CliJson.Round(r.Speedup, 4), CliJson.Round(r.FlopRatio, 4),
                 CliJson.Round(r.TimeRatio, 4), CliJson.Round(r.SpeedupOfCeiling, 4), CliJson.Round(r.SpeedupOfTimeCeiling, 4),
                 CliJson.Round(r.ImagesPerSecond, 1), CliJson.Round(r.Gflops, 3), CliJson.Round(r.CachedGflops, 3), CliJson.Round(r.PeakGflops, 3),
-                CliJson.Round(r.FractionOfPeak, 4), r.Architecture, r.Images, r.Layers, r.Levels, r.PrunedCells, r.Threads, TorchRuntime.WaitPolicy,
+                CliJson.Round(r.FractionOfPeak, 4), r.Architecture, r.Images, r.Layers, r.Levels, r.PrunedCells, r.Threads, TorchRuntime.WaitPolicy, TorchRuntime.ConvolutionInstructionSet,
                 r.BatchSize, r.FoldBatchNorm, r.ResultsIdentical, CliJson.Round(r.PeakRssBytes / (1024.0 * 1024.0), 1)));
         }
         else
@@ -78,22 +61,9 @@ public sealed class BenchSweepCommand : CliCommand
         }
         return CliApp.Success;
     }
-
-    /// <summary>The checkpoint the sweep jobs would load, with the same checks; a corrupt file names <c>--model</c>.</summary>
-    private static Checkpoint Load(CheckpointFile model, AnalysisSubset subset, string dataset)
-    {
-        try
-        {
-            return model.Resolve(store: null).Load(subset.Images, dataset, "swept");
-        }
-        catch (CheckpointException e)
-        {
-            throw CommandInputs.ModelProblem(e);
-        }
-    }
 }
 
 internal sealed record BenchSweepJson(
     double NaiveSeconds, double CachedSeconds, double Speedup, double FlopRatio, double TimeRatio, double SpeedupOfCeiling, double SpeedupOfTimeCeiling,
     double ImagesPerSecond, double Gflops, double CachedGflops, double PeakGflops, double FractionOfPeak, string Architecture, int Images,
-    int Layers, int Levels, int PrunedCells, int Threads, string OmpWait, int BatchSize, bool FoldBatchNorm, bool ResultsIdentical, double PeakRssMib);
+    int Layers, int Levels, int PrunedCells, int Threads, string OmpWait, string OnednnIsa, int BatchSize, bool FoldBatchNorm, bool ResultsIdentical, double PeakRssMib);

@@ -13,9 +13,9 @@ public sealed class BenchTrainCommand : CliCommand
 {
     private readonly Option<string> _arch = TextOption("--arch", $"architecture: {string.Join(", ", ModelZoo.Architectures)}", "NAME", required: true);
     private readonly Option<string> _dataset = TextOption("--dataset", "dataset name (see 'datasets')", "NAME", required: true);
-    private readonly Option<int?> _steps = IntOption("--steps", "timed steps per path (default 20)", 1, 10_000);
-    private readonly Option<int?> _batch = IntOption("--batch", "images per step (default: the architecture's training batch, 128)", 2, 4096);
-    private readonly Option<int?> _threads = IntOption("--threads", "intra-op threads (default: one per core)", 1, 1024);
+    private readonly Option<int?> _steps = RangedIntOption("--steps", "timed steps per path (default 20)", 1, 10_000);
+    private readonly Option<int?> _batch = RangedIntOption("--batch", "images per step (default: the architecture's training batch, 128)", 2, 4096);
+    private readonly Option<int?> _threads = RangedIntOption("--threads", "intra-op threads (default: one per core)", 1, 1024);
     private readonly Option<bool> _json = JsonOption();
 
     public BenchTrainCommand() : base("train", "time training steps module-by-module (NCHW) vs the engine's channels-last path")
@@ -24,7 +24,7 @@ public sealed class BenchTrainCommand : CliCommand
         foreach (var option in new Option[] { _arch, _dataset, _steps, _batch, _threads, _json }) Options.Add(option);
     }
 
-    public override string Group => "bench";
+    public override CommandGroup Group => CommandGroup.Bench;
 
     public override bool ComputesWithTorch => true;
 
@@ -39,14 +39,14 @@ public sealed class BenchTrainCommand : CliCommand
 
         TorchRuntime.Configure();
         context.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{arch}: {steps} training steps of {batch} images per path, interleaved; idle OpenMP threads {TorchRuntime.WaitPolicy}"));
+            $"{arch}: {steps} training steps of {batch} images per path, interleaved; {RuntimeSettings}"));
         var r = TrainingBenchmark.Run(arch, train, steps, batch, parse.GetValue(_threads), context.CancellationToken);
 
         if (parse.GetValue(_json))
         {
             CliJson.WriteLine(context.Out, new BenchTrainJson(r.Architecture, r.BatchSize, r.Steps, CliJson.Round(r.ModuleMilliseconds, 3),
                 CliJson.Round(r.EngineMilliseconds, 3), CliJson.Round(r.Speedup, 4), CliJson.Round(r.ImagesPerSecond, 1),
-                CliJson.Round(r.EpochSeconds(train.Count), 1), train.Count, r.Threads, r.WaitPolicy));
+                CliJson.Round(r.EpochSeconds(train.Count), 1), train.Count, r.Threads, r.WaitPolicy, TorchRuntime.ConvolutionInstructionSet));
         }
         else
         {
@@ -58,7 +58,8 @@ public sealed class BenchTrainCommand : CliCommand
 }
 
 /// <param name="ModuleMsPerStep">Milliseconds per step, module by module.</param>
+/// <param name="OnednnIsa">The instruction set oneDNN's convolutions were allowed (<see cref="TorchRuntime.ConvolutionInstructionSet"/>).</param>
 internal sealed record BenchTrainJson(
     string Architecture, int BatchSize, int Steps, [property: System.Text.Json.Serialization.JsonPropertyName("module_ms_per_step")] double ModuleMsPerStep,
     [property: System.Text.Json.Serialization.JsonPropertyName("engine_ms_per_step")] double EngineMsPerStep, double Speedup, double ImagesPerSecond,
-    double EpochSeconds, int TrainImages, int Threads, string OmpWait);
+    double EpochSeconds, int TrainImages, int Threads, string OmpWait, string OnednnIsa);

@@ -16,7 +16,7 @@ public sealed class EvalCommand : CliCommand
     private readonly Option<string> _model = TextOption("--model", "checkpoint file", "FILE", required: true);
     private readonly Option<string> _dataset = TextOption("--dataset", "dataset name (see 'datasets')", "NAME", required: true);
     private readonly Option<string?> _split = new("--split") { Description = "test (default) or val (the validation hold-out of the train part)", HelpName = "test|val" };
-    private readonly Option<int?> _limit = IntOption("--limit", "evaluate a class-stratified subset of N images (for val: the images of a sweep's --limit N)", 1, int.MaxValue);
+    private readonly Option<int?> _limit = IntOption("--limit", "evaluate a class-stratified subset of N images (for val: the images of a sweep's --limit N)");
     private readonly Option<bool> _json = JsonOption();
 
     public EvalCommand() : base("eval", "evaluate a checkpoint (top-1, top-5, loss; seconds = evaluation time)")
@@ -38,23 +38,15 @@ public sealed class EvalCommand : CliCommand
     public override int Execute(ParseResult parse, CliContext context)
     {
         var split = parse.GetValue(_split) == "val" ? SplitPart.Validation : SplitPart.Test;
-        var request = new EvaluationRequest(CommandInputs.ModelFile(parse.GetRequiredValue(_model)), parse.GetRequiredValue(_dataset), split,
+        var request = new EvaluationRequest(new CheckpointFile(parse.GetRequiredValue(_model)), parse.GetRequiredValue(_dataset), split,
             parse.GetValue(_limit));
         request.Validate();
         CommandInputs.LoadDataset(context, request.Dataset!);
 
         TorchRuntime.Configure();
-        EvaluationReport report;
-        try
-        {
-            // No workspace: the file is measured where it is, and no recorded accuracy changes.
-            report = EvaluationJob.Run(request, DatasetSource.Catalog(context.Settings), store: null, new ConsoleProgress(context.Err, _ => []),
-                context.CancellationToken);
-        }
-        catch (CheckpointException e)
-        {
-            throw CommandInputs.ModelProblem(e);
-        }
+        // No workspace: the file is measured where it is, and no recorded accuracy changes.
+        var report = EvaluationJob.Run(request, DatasetSource.Catalog(context.Settings), store: null, new ConsoleProgress(context.Err, Describe),
+            context.CancellationToken);
 
         if (parse.GetValue(_json))
         {
@@ -69,15 +61,13 @@ public sealed class EvalCommand : CliCommand
         return CliApp.Success;
     }
 
-    private static AnalysisSubset Subset(Dataset dataset, SplitPart part, int? limit)
+    /// <summary>The plan when the evaluation starts: after it, progress reports reach stderr too (<see cref="ConsoleProgress"/>).</summary>
+    private static IEnumerable<string> Describe(JobPartial partial)
     {
-        try
+        if (partial is EvaluationStarted started)
         {
-            return AnalysisSubset.Of(dataset, part, limit);
-        }
-        catch (ArgumentOutOfRangeException e)
-        {
-            throw new UsageException("--limit", e.Message.Split(" (Parameter", 2)[0]);
+            yield return string.Create(CultureInfo.InvariantCulture,
+                $"evaluating {started.ModelName} ({started.Architecture}) on {started.Images:N0} {(started.Split == SplitPart.Test ? "test" : "validation")} images of {started.Dataset}; {ThreadsAndRuntimeSettings}");
         }
     }
 }

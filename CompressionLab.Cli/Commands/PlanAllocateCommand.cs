@@ -38,7 +38,7 @@ public sealed class PlanAllocateCommand : CliCommand
             Options.Add(option);
     }
 
-    public override string Group => "plan";
+    public override CommandGroup Group => CommandGroup.Plan;
 
     public override bool ComputesWithTorch => true;
 
@@ -82,15 +82,8 @@ public sealed class PlanAllocateCommand : CliCommand
         TorchRuntime.Configure();
         var progress = new ConsoleProgress(context.Err, partial => Describe(partial, database.Folder));
         PlanAllocationOutcome outcome;
-        try
-        {
             outcome = PlanAllocationJob.Run(request, DatasetSource.Catalog(context.Settings), new ModelStore(database), new SqliteSweepCellStore(database),
                 new SweepHistory(database), new JobContext(Guid.CreateVersion7(), progress), context.CancellationToken);
-        }
-        catch (CheckpointException e)
-        {
-            throw CommandInputs.ModelProblem(e);
-        }
         if (output is not null) PlanInputs.WritePlan("--out", output, model, outcome.Allocated.Plan);
         if (uniformOutput is not null) PlanInputs.WritePlan("--uniform-out", uniformOutput, model, outcome.Uniform.Plan);
 

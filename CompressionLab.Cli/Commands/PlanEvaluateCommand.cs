@@ -35,7 +35,7 @@ public sealed class PlanEvaluateCommand : CliCommand
         foreach (var option in new Option[] { _model, _dataset, _rates, _plan, _criterion, _norm, _limit, _out, _workspace, _json }) Options.Add(option);
     }
 
-    public override string Group => "plan";
+    public override CommandGroup Group => CommandGroup.Plan;
 
     public override bool ComputesWithTorch => true;
 
@@ -69,15 +69,8 @@ public sealed class PlanEvaluateCommand : CliCommand
         TorchRuntime.Configure();
         var progress = new ConsoleProgress(context.Err, Describe);
         PlanEvaluationOutcome outcome;
-        try
-        {
             outcome = PlanEvaluationJob.Run(request, DatasetSource.Catalog(context.Settings), new ModelStore(database), new SqliteSweepCellStore(database),
                 new PlanEvaluationStore(database), new JobContext(Guid.CreateVersion7(), progress), context.CancellationToken);
-        }
-        catch (CheckpointException e)
-        {
-            throw CommandInputs.ModelProblem(e);
-        }
         if (output is not null) PlanInputs.WritePlan("--out", output, model, plan);
 
         var json = PlanEvaluateJson.From(outcome, output);

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
 
@@ -32,7 +33,7 @@ internal static class PlanInputs
         return option;
     }
 
-    public static Option<int?> Limit() => CliCommand.IntOption("--limit",
+    public static Option<int?> Limit() => CliCommand.RangedIntOption("--limit",
         $"validation images, the stratified subset a sweep's --limit N measures (default {AnalysisSubset.DefaultSize})", 1, int.MaxValue);
 
     public static Option<string?> Workspace() => new("--workspace")
@@ -44,7 +45,8 @@ internal static class PlanInputs
     /// <summary>The checkpoint's header and its architecture's layer table; a missing or corrupt file names <c>--model</c>.</summary>
     public static PlanModelFile ModelFile(string path)
     {
-        var source = CommandInputs.ModelFile(path);
+        var source = new CheckpointFile(path);
+        source.Validate(); // a missing file is the request's Model, which the commands map to --model
         try
         {
             var metadata = Checkpoint.ReadMetadata(source.Path);
@@ -53,7 +55,7 @@ internal static class PlanInputs
         }
         catch (CheckpointException e)
         {
-            throw CommandInputs.ModelProblem(e);
+            throw new InputFileException("--model", CliApp.OneLine(e.Message), e);
         }
     }
 
@@ -88,7 +90,7 @@ internal static class PlanInputs
         }
         catch (ArgumentException e)
         {
-            throw new UsageException("--rates", CommandInputs.FirstSentence(e.Message));
+            throw new UsageException("--rates", InvalidRequestException.For("Rates", e).Message);
         }
     }
 

@@ -40,18 +40,9 @@ public sealed class SweepCommand : CliCommand
 
         TorchRuntime.Configure();
         var progress = new ConsoleProgress(context.Err, partial => Describe(partial, database.Folder));
-        SweepOutcome outcome;
-        try
-        {
-            outcome = SweepJob.Run(request, Guid.CreateVersion7(), DatasetSource.Catalog(context.Settings), new ModelStore(database),
-                new SqliteSweepCellStore(database), new SweepHistory(database), new JobContext(Guid.CreateVersion7(), progress), context.CancellationToken);
-        }
-        catch (CheckpointException e)
-        {
-            throw CommandInputs.ModelProblem(e);
-        }
+        var outcome = SweepJob.Run(request, Guid.CreateVersion7(), DatasetSource.Catalog(context.Settings), new ModelStore(database),
+            new SqliteSweepCellStore(database), new SweepHistory(database), jobId: null, progress, context.CancellationToken);
         var result = outcome.Result;
-        foreach (var layer in result.LeftOut) context.Err.WriteLine($"{layer.Layer} is left out: {layer.Reason}.");
 
         if (csv is not null) File.WriteAllText(csv, SensitivityExport.ToDistillerCsv(result));
         if (parse.GetValue(_json))
@@ -65,14 +56,18 @@ public sealed class SweepCommand : CliCommand
         return CliApp.Success;
     }
 
-    /// <summary>The plan when the sweep starts, then one line per computed cell (cells read from the workspace are counted, not listed).</summary>
+    /// <summary>
+    /// The plan when the sweep starts, with the layers it leaves out, then one line per computed cell (cells read from the
+    /// workspace are counted, not listed).
+    /// </summary>
     private static IEnumerable<string> Describe(JobPartial partial, string workspace)
     {
         switch (partial)
         {
-            case SweepStarted { Sweep: var sweep }:
+            case SweepStarted { Sweep: var sweep } started:
                 yield return string.Create(CultureInfo.InvariantCulture,
-                    $"{sweep.Architecture}: {sweep.Criterion} sweep of {sweep.Layers.Count} layers × {sweep.Levels.Count} levels on {sweep.SubsetSize:N0} validation images of {sweep.Dataset} (cells cached in {workspace})");
+                    $"{sweep.Architecture}: {sweep.Criterion} sweep of {sweep.Layers.Count} layers × {sweep.Levels.Count} levels on {sweep.SubsetSize:N0} validation images of {sweep.Dataset} (cells cached in {workspace}); {ThreadsAndRuntimeSettings}");
+                foreach (var layer in started.LeftOut) yield return $"{layer.Layer} is left out: {layer.Reason}.";
                 break;
             case SweepCellFinished { FromStore: false, Cell.Sparsity: > 0 } cell:
                 yield return string.Create(CultureInfo.InvariantCulture,

@@ -35,8 +35,8 @@ internal sealed class SweepOptions
         };
         _criterion.AcceptOnlyFromAmong("element", "filter");
         _norm.AcceptOnlyFromAmong("l1", "l2");
-        _limit = CliCommand.IntOption("--limit", limitHelp, 1, int.MaxValue);
-        _batch = CliCommand.IntOption("--batch", batchHelp, 1, 65_536);
+        _limit = CliCommand.IntOption("--limit", limitHelp);
+        _batch = CliCommand.IntOption("--batch", batchHelp);
     }
 
     public IEnumerable<Option> All => [_model, _dataset, _criterion, _norm, _levels, _layers, _limit, _batch];
@@ -54,18 +54,16 @@ internal sealed class SweepOptions
         [nameof(SweepRequest.BatchSize)] = "--batch",
     };
 
-    /// <summary>The sweep the options ask for, validated; a model file that is not there names <c>--model</c>.</summary>
+    /// <summary>The sweep the options ask for, validated (a model file that is not there is the request's <c>Model</c> at fault).</summary>
     public SweepRequest Request(ParseResult parse)
     {
         var criterion = parse.GetValue(_criterion) ?? _defaultCriterion!;
         var norm = parse.GetValue(_norm);
-        if (norm is not null && criterion == "element")
-            throw new UsageException("--norm", "only applies to --criterion filter (element pruning ranks single weights by |w|)");
         var request = new SweepRequest(
-            CommandInputs.ModelFile(parse.GetRequiredValue(_model)),
+            new CheckpointFile(parse.GetRequiredValue(_model)),
             parse.GetRequiredValue(_dataset),
             PruningCriterionText.ParseCriterion(criterion),
-            norm is null ? FilterNorm.L1 : PruningCriterionText.ParseNorm(norm),
+            norm is null ? null : PruningCriterionText.ParseNorm(norm),
             CommandInputs.Levels(parse.GetValue(_levels)),
             parse.GetValue(_limit) ?? AnalysisSubset.DefaultSize,
             CommandInputs.List(parse.GetValue(_layers)),

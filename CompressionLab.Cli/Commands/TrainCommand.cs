@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
-using static TorchSharp.torch;
 
 namespace CompressionLab.Cli.Commands;
 
@@ -16,9 +15,9 @@ public sealed class TrainCommand : CliCommand
 {
     private readonly Option<string> _arch = TextOption("--arch", $"architecture: {string.Join(", ", ModelZoo.Architectures)}", "NAME", required: true);
     private readonly Option<string> _dataset = TextOption("--dataset", "dataset name (see 'datasets')", "NAME", required: true);
-    private readonly Option<int?> _epochs = IntOption("--epochs", "epochs (default per architecture)", 1, TrainingRequest.MaxEpochs);
-    private readonly Option<int?> _seed = IntOption("--seed", "seed for weights, shuffling, flips, dropout (default 1)", 0, int.MaxValue, "S");
-    private readonly Option<int?> _limit = IntOption("--limit", "train on a class-stratified subset of N images drawn with --seed, as the dashboard does (quick runs)", 2, int.MaxValue);
+    private readonly Option<int?> _epochs = IntOption("--epochs", $"epochs, 1 to {TrainingRequest.MaxEpochs} (default per architecture)");
+    private readonly Option<int?> _seed = IntOption("--seed", "seed for weights, shuffling, flips, dropout (default 1)", "S");
+    private readonly Option<int?> _limit = IntOption("--limit", "train on a class-stratified subset of N images drawn with --seed, as the dashboard does (quick runs)");
     private readonly Option<string> _out = TextOption("--out", "checkpoint file to write; FILE.resume holds the run after every epoch until it succeeds", "FILE", required: true);
     private readonly Option<bool> _resume = new("--resume") { Description = "continue the run saved in FILE.resume (same options as the run that stopped)" };
     private readonly Option<bool> _json = JsonOption();
@@ -39,7 +38,7 @@ public sealed class TrainCommand : CliCommand
         [nameof(TrainingRequest.Seed)] = "--seed",
         [nameof(TrainingRequest.TrainingImages)] = "--limit",
         [nameof(TrainingRequest.OutputFile)] = "--out",
-        ["Resume"] = "--resume",
+        [TrainingStateSlot.ResumeSetting] = "--resume",
     };
 
     public override int Execute(ParseResult parse, CliContext context)
@@ -94,7 +93,7 @@ public sealed class TrainCommand : CliCommand
                 case TrainingStarted started:
                     (EpochsSaved, Epochs) = (started.EpochsDone, started.Settings.Epochs);
                     yield return string.Create(CultureInfo.InvariantCulture,
-                        $"training {started.Architecture} ({started.ParameterCount:N0} parameters) on {started.TrainingImages} images of {started.Dataset} for {started.Settings.Epochs} epochs, seed {started.Settings.Seed}, {get_num_threads()} threads; idle OpenMP threads {TorchRuntime.WaitPolicy}");
+                        $"training {started.Architecture} ({started.ParameterCount:N0} parameters) on {started.TrainingImages} images of {started.Dataset} for {started.Settings.Epochs} epochs, seed {started.Settings.Seed}; {ThreadsAndRuntimeSettings}");
                     if (started.ResumedFrom is { } from)
                         yield return $"resuming from {from}: {started.EpochsDone} of {started.Settings.Epochs} epochs were done";
                     else if (File.Exists(slot.Path))

@@ -13,7 +13,8 @@ public sealed class InvalidRequestException(string setting, string message, Exce
     /// <paramref name="problem"/>'s words for <paramref name="setting"/>, without the " (Parameter 'x')" and "Actual value
     /// was" lines .NET appends to argument exceptions.
     /// </summary>
-    public static InvalidRequestException For(string setting, ArgumentException problem)
+    /// <param name="problem">An <see cref="ArgumentException"/>, or a <see cref="FormatException"/> of text that did not parse.</param>
+    public static InvalidRequestException For(string setting, Exception problem)
     {
         ArgumentNullException.ThrowIfNull(problem);
         if (problem is InvalidRequestException already) return already;

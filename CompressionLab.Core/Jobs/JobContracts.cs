@@ -65,7 +65,10 @@ public interface IJobProgress
 }
 
 /// <summary>What running work is told about itself: its own id (to name what it saves) and where to report progress.</summary>
-/// <param name="Id">The job's id; a front end that runs a job body without a scheduler (the CLI) makes one up.</param>
+/// <param name="Id">
+/// The scheduler's id of the job. A front end that runs a job body without a scheduler (the CLI) has no job and makes
+/// up no id: it calls the body with what the body needs instead (e.g. <c>SweepJob.Run</c> with a null job id).
+/// </param>
 public sealed record JobContext(Guid Id, IJobProgress Progress);
 
 /// <summary>The work of a job: reports progress, honours cancellation, returns a JSON result (or null).</summary>

@@ -52,6 +52,13 @@ public sealed record EvaluationReport(
 }
 
 /// <summary>
+/// The plan of an evaluation job, published once the images are chosen and the checkpoint is loaded and checked to take
+/// them, before the first batch (so a front end can say what is being measured while it runs).
+/// </summary>
+/// <param name="Images">How many images are evaluated.</param>
+public sealed record EvaluationStarted(string ModelName, string Architecture, string Dataset, SplitPart Split, int Images) : JobPartial;
+
+/// <summary>
 /// Evaluates a model (of the workspace, or a checkpoint file) as a job. On the whole test split of the dataset a
 /// workspace model was trained on, the measured top-1 becomes the model's recorded accuracy.
 /// </summary>
@@ -102,6 +109,7 @@ public static class EvaluationJob
 
         progress.Report(0.05, $"Loading the checkpoint of {model.DisplayName}");
         using var checkpoint = model.Load(images, dataset.Name, "evaluated");
+        progress.Publish(new EvaluationStarted(model.DisplayName, model.Architecture, dataset.Name, request.Split, images.Count));
 
         progress.Report(0.1, string.Create(CultureInfo.InvariantCulture, $"Evaluating on {images.Count:N0} {Describe(request.Split)} images"));
         var result = Evaluator.Evaluate(checkpoint.Model, images, cancellationToken: cancellationToken);

@@ -15,6 +15,12 @@ namespace CompressionLab.Core.Models;
 [JsonDerivedType(typeof(CheckpointFile), "file")]
 public abstract record ModelSource
 {
+    /// <summary>
+    /// The setting every job request names its model by (<c>SweepRequest.Model</c>, <c>EvaluationRequest.Model</c>): what an
+    /// <see cref="InvalidRequestException"/> about the model names, and what a front end names an unusable checkpoint after.
+    /// </summary>
+    public const string Setting = "Model";
+
     public static implicit operator ModelSource(Guid modelId) => new StoredModel(modelId);
 
     /// <summary>Throws an <see cref="InvalidRequestException"/> for <c>Model</c> when no model is named.</summary>
@@ -35,14 +41,14 @@ public sealed record StoredModel(Guid ModelId) : ModelSource
 {
     public override void Validate()
     {
-        if (ModelId == Guid.Empty) throw new InvalidRequestException("Model", "Choose a model.");
+        if (ModelId == Guid.Empty) throw new InvalidRequestException(Setting, "Choose a model.");
     }
 
     public override ResolvedModel Resolve(ModelStore? store)
     {
         Validate();
         if (store is null) throw new InvalidOperationException("A model of the workspace needs the workspace's model store.");
-        var model = store.Get(ModelId) ?? throw new InvalidRequestException("Model", $"There is no model with id {ModelId} in the workspace (was it deleted?).");
+        var model = store.Get(ModelId) ?? throw new InvalidRequestException(Setting, $"There is no model with id {ModelId} in the workspace (was it deleted?).");
         return ResolvedModel.Of(model);
     }
 }
@@ -50,16 +56,17 @@ public sealed record StoredModel(Guid ModelId) : ModelSource
 /// <summary>A checkpoint file, read where it is.</summary>
 public sealed record CheckpointFile(string Path) : ModelSource
 {
+    /// <summary>Also checks that the file exists, so a mistyped path is refused with the request, before anything loads.</summary>
     public override void Validate()
     {
-        if (string.IsNullOrWhiteSpace(Path)) throw new InvalidRequestException("Model", "Choose a checkpoint file.");
+        if (string.IsNullOrWhiteSpace(Path)) throw new InvalidRequestException(Setting, "Choose a checkpoint file.");
+        if (!File.Exists(Path)) throw new InvalidRequestException(Setting, $"file not found: {System.IO.Path.GetFullPath(Path)}");
     }
 
     public override ResolvedModel Resolve(ModelStore? store)
     {
         Validate();
         var path = System.IO.Path.GetFullPath(Path);
-        if (!File.Exists(path)) throw new InvalidRequestException("Model", $"file not found: {path}");
         var metadata = Checkpoint.ReadMetadata(path);
         if (store?.FindByHash(FileHash(path)) is { } stored) return ResolvedModel.Of(stored) with { CheckpointPath = path };
         return new ResolvedModel(null, System.IO.Path.GetFileNameWithoutExtension(path), metadata.Architecture, metadata.Dataset, path);

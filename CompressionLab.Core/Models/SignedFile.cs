@@ -60,6 +60,20 @@ internal sealed record SignedFileFormat(
         }
     }
 
+    /// <summary>
+    /// Deletes <paramref name="fullPath"/> and any temporary file a crash left beside it while <see cref="Write"/> wrote it
+    /// (<c>.NAME.*.tmp</c>); false when the file itself was not there.
+    /// </summary>
+    public static bool Delete(string fullPath)
+    {
+        var folder = Path.GetDirectoryName(fullPath)!;
+        if (!Directory.Exists(folder)) return false;
+        foreach (var leftover in Directory.EnumerateFiles(folder, $".{Path.GetFileName(fullPath)}.*.tmp")) File.Delete(leftover);
+        if (!File.Exists(fullPath)) return false;
+        File.Delete(fullPath);
+        return true;
+    }
+
     /// <summary>Throws <see cref="Problem"/> unless <paramref name="path"/> names an existing file (not a folder).</summary>
     public void CheckIsFile(string path)
     {

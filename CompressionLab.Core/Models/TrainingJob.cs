@@ -63,7 +63,10 @@ public sealed record TrainingRequest(
 /// <summary>What a finished training job stored or wrote (its JSON result).</summary>
 /// <param name="ModelId">The stored model; null when the checkpoint went to <see cref="CheckpointFile"/>.</param>
 /// <param name="Top1">Top-1 fraction (0..1) on the full test split.</param>
-/// <param name="Seconds">Wall-clock time of the whole job (loading, training, evaluation, saving).</param>
+/// <param name="Seconds">
+/// Wall-clock time of the job body: loading the dataset unless the catalog holds it already (the CLI loads it before, to
+/// name <c>--dataset</c> in errors, so on the CLI it is not counted), building the model, training, test evaluation, saving.
+/// </param>
 /// <param name="CheckpointFile">The file the checkpoint was written to, when the request named one.</param>
 /// <param name="WeightsHash">SHA-256 of the weights (<see cref="CheckpointMetadata.ContentHash"/>): equal for equal weights.</param>
 /// <param name="ResumedFromEpoch">The epochs a saved state had finished when this job continued it; 0 for a new run.</param>

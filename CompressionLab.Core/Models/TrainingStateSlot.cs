@@ -11,6 +11,12 @@ namespace CompressionLab.Core.Models;
 /// </summary>
 public abstract class TrainingStateSlot
 {
+    /// <summary>
+    /// The setting a refused resume names (there is no saved state to continue): not a property of the training request
+    /// but how a front end runs it (the CLI's <c>--resume</c>, the dashboard's Resume button).
+    /// </summary>
+    public const string ResumeSetting = "Resume";
+
     /// <summary>The file the state is written to after every epoch.</summary>
     public abstract string Path { get; }
 
@@ -18,7 +24,7 @@ public abstract class TrainingStateSlot
     public abstract string? ResumesFrom { get; }
 
     /// <summary>Takes over the saved state this run continues (null for a new run); called once the data has loaded.</summary>
-    /// <exception cref="InvalidRequestException">There is no saved state to continue (<c>Resume</c>).</exception>
+    /// <exception cref="InvalidRequestException">There is no saved state to continue (<see cref="ResumeSetting"/>).</exception>
     /// <exception cref="TrainingStateException">The saved state is damaged.</exception>
     public abstract TrainingState? TakeOver();
 
@@ -55,19 +61,10 @@ public abstract class TrainingStateSlot
         {
             if (!resume) return null;
             if (!System.IO.File.Exists(path))
-                throw new InvalidRequestException("Resume", $"{path} not found: there is no stopped run to continue (run without --resume to start one)");
+                throw new InvalidRequestException(ResumeSetting, $"{path} not found: there is no stopped run to continue (run without --resume to start one)");
             return TrainingState.Load(path);
         }
 
-        public override void Release()
-        {
-            // With any temporary file a crash left while writing it (SignedFileFormat writes beside the target, then renames).
-            var folder = System.IO.Path.GetDirectoryName(path)!;
-            if (Directory.Exists(folder))
-            {
-                foreach (var leftover in Directory.EnumerateFiles(folder, $".{System.IO.Path.GetFileName(path)}.*.tmp")) System.IO.File.Delete(leftover);
-            }
-            System.IO.File.Delete(path);
-        }
+        public override void Release() => SignedFileFormat.Delete(path);
     }
 }

@@ -150,9 +150,11 @@ public static class PlanAllocationJob
             foreach (var group in WithoutCurve(resolved, curves).GroupBy(l => l.Method))
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var sweep = new SweepRequest(request.Model, dataset.Name, group.Key.Criterion, group.Key.Norm, request.Levels, request.SubsetSize,
+                var norm = group.Key.Criterion == PruningCriterion.Filter ? group.Key.Norm : (FilterNorm?)null; // a norm only ranks filters
+                var sweep = new SweepRequest(request.Model, dataset.Name, group.Key.Criterion, norm, request.Levels, request.SubsetSize,
                     [.. group.Select(l => l.Layer)]);
-                sweeps.Add(SweepJob.Run(sweep, Guid.CreateVersion7(), catalog, store, cells, history, job, cancellationToken));
+                // No job id beside the sweep row: the row is this allocation's side work, not a sweep job a page follows.
+                sweeps.Add(SweepJob.Run(sweep, Guid.CreateVersion7(), catalog, store, cells, history, jobId: null, job.Progress, cancellationToken));
             }
             if (sweeps.Count > 0) curves = StoredSweepCurves.Read(cells, identity, methods);
         }

@@ -93,7 +93,7 @@ public static class SensitivitySweep
             var (baseline, cells) = run.Execute();
             return new SensitivityResult(network.Architecture, plan, images.Count, baseline, cells, stopwatch.Elapsed.TotalSeconds, run.CellsComputed, run.CellsFromStore)
             {
-                LeftOut = settings.Layers is null ? SweepCandidates.LeftOut(network, plan.Criterion) : [],
+                LeftOut = settings.LeftOut(network),
             };
         }
         finally

@@ -8,6 +8,7 @@ namespace CompressionLab.Core.Pruning;
 
 /// <summary>What sweep to run: a model (of the workspace or a checkpoint file), a catalog dataset's validation subset, a criterion and levels.</summary>
 /// <param name="Dataset">Null: the dataset the model was trained on.</param>
+/// <param name="Norm">How filters are ranked; only for the filter criterion (null: L1).</param>
 /// <param name="Levels">Null: <see cref="SweepLevels.Default"/>.</param>
 /// <param name="SubsetSize">Validation images per cell (<see cref="AnalysisSubset"/>).</param>
 /// <param name="Layers">Null: every layer the criterion applies to (the others are named in the result's <c>LeftOut</c>).</param>
@@ -16,7 +17,7 @@ public sealed record SweepRequest(
     ModelSource Model,
     string? Dataset = null,
     PruningCriterion Criterion = PruningCriterion.Element,
-    FilterNorm Norm = FilterNorm.L1,
+    FilterNorm? Norm = null,
     IReadOnlyList<double>? Levels = null,
     int SubsetSize = AnalysisSubset.DefaultSize,
     IReadOnlyList<string>? Layers = null,
@@ -25,8 +26,11 @@ public sealed record SweepRequest(
     /// <summary>As evaluation's, so a sweep's dense baseline is an evaluation of the same images bit for bit.</summary>
     public const int DefaultBatchSize = Evaluator.DefaultBatchSize;
 
+    /// <summary>The largest batch a sweep takes: far beyond any subset worth a batch, and its activations still fit in memory.</summary>
+    public const int MaxBatchSize = 65_536;
+
     /// <summary><c>element</c>, <c>filter-l1</c> or <c>filter-l2</c>.</summary>
-    public string CriterionKey => PruningCriterionText.Describe(Criterion, Norm);
+    public string CriterionKey => PruningCriterionText.Describe(Criterion, Norm ?? FilterNorm.L1);
 
     /// <summary>
     /// Throws an <see cref="InvalidRequestException"/> naming the first setting that makes no sense (levels included);
@@ -38,9 +42,13 @@ public sealed record SweepRequest(
         Model.Validate();
         if (Dataset is not null && string.IsNullOrWhiteSpace(Dataset)) throw new InvalidRequestException(nameof(Dataset), "Choose a dataset to sweep on.");
         if (!Enum.IsDefined(Criterion)) throw new InvalidRequestException(nameof(Criterion), $"Unknown pruning criterion {Criterion}.");
-        if (!Enum.IsDefined(Norm)) throw new InvalidRequestException(nameof(Norm), $"Unknown filter norm {Norm}.");
+        if (Norm is { } norm && !Enum.IsDefined(norm)) throw new InvalidRequestException(nameof(Norm), $"Unknown filter norm {norm}.");
+        if (Norm is not null && Criterion != PruningCriterion.Filter)
+            throw new InvalidRequestException(nameof(Norm), "A norm only applies to the filter criterion (element pruning ranks single weights by |w|).");
         if (SubsetSize < 1) throw new InvalidRequestException(nameof(SubsetSize), $"The subset needs at least one image (got {SubsetSize}).");
-        if (BatchSize < 1) throw new InvalidRequestException(nameof(BatchSize), $"The batch needs at least one image (got {BatchSize}).");
+        if (BatchSize is < 1 or > MaxBatchSize)
+            throw new InvalidRequestException(nameof(BatchSize), string.Create(CultureInfo.InvariantCulture,
+                $"The batch takes 1 to {MaxBatchSize:N0} images (got {BatchSize})."));
         try
         {
             SweepLevels.Normalize(Levels ?? SweepLevels.Default);
@@ -56,7 +64,7 @@ public sealed record SweepRequest(
     public SweepSettings Settings() => new()
     {
         Criterion = Criterion,
-        Norm = Norm,
+        Norm = Norm ?? FilterNorm.L1,
         Levels = Levels ?? SweepLevels.Default,
         Layers = Layers,
         BatchSize = BatchSize,
@@ -65,7 +73,11 @@ public sealed record SweepRequest(
 
 /// <summary>First partial result of a sweep job: what will be swept (layers, levels), before any cell.</summary>
 /// <param name="Baseline">The dense model's metrics when the store already had them; otherwise they come with the first cell.</param>
-public sealed record SweepStarted(SweepRecord Sweep, SweepMetrics? Baseline) : JobPartial;
+public sealed record SweepStarted(SweepRecord Sweep, SweepMetrics? Baseline) : JobPartial
+{
+    /// <summary>The layers the sweep leaves out and why (<see cref="PreparedSweep.LeftOut"/>), known with the plan.</summary>
+    public IReadOnlyList<LeftOutLayer> LeftOut { get; init; } = [];
+}
 
 /// <summary>A partial result of a sweep job: one finished cell (computed, or read from the store).</summary>
 public sealed record SweepCellFinished(Guid SweepId, SweepCell Cell, bool FromStore, int CellsDone, int CellsTotal, SweepMetrics Baseline) : JobPartial;
@@ -88,6 +100,24 @@ public sealed record SweepJobResult(
     double Seconds)
 {
     public static SweepJobResult FromJson(string json) => ModelJobJson.Read<SweepJobResult>(json);
+}
+
+/// <summary>A sweep ready to run (<see cref="SweepJob.Prepare"/>); disposing it frees the loaded checkpoint.</summary>
+/// <param name="Subset">The validation images every cell is measured on.</param>
+/// <param name="Identity">What keys the sweep's cells: the weights' hash, the dataset and the subset.</param>
+/// <param name="Asked">The request's settings as asked (layers null: every layer the criterion applies to).</param>
+/// <param name="Settings">The same resolved against the model: levels sorted and distinct, layers named in table order.</param>
+/// <param name="LeftOut">The layers a sweep of every layer leaves out, with the reason (none when the layers were named).</param>
+public sealed record PreparedSweep(
+    ResolvedModel Model,
+    AnalysisSubset Subset,
+    Checkpoint Checkpoint,
+    SweepIdentity Identity,
+    SweepSettings Asked,
+    SweepSettings Settings,
+    IReadOnlyList<LeftOutLayer> LeftOut) : IDisposable
+{
+    public void Dispose() => Checkpoint.Dispose();
 }
 
 /// <summary>What a sweep job did: its row in the history, the whole result, and the summary the job returns as JSON.</summary>
@@ -124,10 +154,14 @@ public static class SweepJob
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
         return (job, cancellationToken) =>
-            Task.FromResult<string?>(ModelJobJson.Write(Run(request, sweepId, catalog, store, cells, history, job, cancellationToken).Summary));
+            Task.FromResult<string?>(ModelJobJson.Write(Run(request, sweepId, catalog, store, cells, history, job.Id, job.Progress, cancellationToken).Summary));
     }
 
-    /// <param name="job">The running job: its id is recorded beside the sweep, its progress gets the cells.</param>
+    /// <param name="jobId">
+    /// The scheduler's job running the sweep, recorded beside it so the page finds the row by its job; null when a front end
+    /// runs the body without a scheduler (the CLI), so a row an earlier dashboard job filled keeps that job's id.
+    /// </param>
+    /// <param name="progress">Gets the plan, every cell and the fraction done.</param>
     /// <exception cref="InvalidRequestException">A setting does not fit the model or the dataset (layers, subset size, image size).</exception>
     public static SweepOutcome Run(
         SweepRequest request,
@@ -136,7 +170,8 @@ public static class SweepJob
         ModelStore store,
         SqliteSweepCellStore cells,
         SweepHistory history,
-        JobContext job,
+        Guid? jobId,
+        IJobProgress progress,
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -144,50 +179,71 @@ public static class SweepJob
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(cells);
         ArgumentNullException.ThrowIfNull(history);
-        ArgumentNullException.ThrowIfNull(job);
+        ArgumentNullException.ThrowIfNull(progress);
         request.Validate();
-        var progress = job.Progress;
+
+        using var sweep = Prepare(request, catalog, store, progress, cancellationToken);
+        var (model, subset, network) = (sweep.Model, sweep.Subset, sweep.Checkpoint.Model);
+        var identity = sweep.Identity;
+        var layers = sweep.Settings.Layers!.Select(name => SweepLayer.From(network.Layer(name))).ToArray();
+        var record = history.Begin(jobId, model.ModelId, model.DisplayName, model.Architecture, identity, subset.Count,
+            sweep.Settings.CriterionKey, sweep.Settings.Levels, layers, sweepId);
+        progress.Publish(new SweepStarted(record, cells.Baseline(identity)) { LeftOut = sweep.LeftOut });
+        progress.Report(LoadingShare, string.Create(CultureInfo.InvariantCulture,
+            $"Evaluating the dense model on {subset.Count:N0} validation images"));
+
+        // As asked (layers null: all), so that the engine names what a sweep of every layer leaves out.
+        var swept = SensitivitySweep.Run(network, subset.Images, sweep.Asked, cells, identity, new CellReporter(record.Id, progress), cancellationToken);
+        var result = swept with
+        {
+            Source = new SweepSource(model.DisplayName, model.Architecture, identity.ModelHash, identity.Dataset, subset.Key, subset.Count),
+        };
+        history.Finish(record.Id, SensitivityExport.ToJson(result));
+        progress.Report(1, string.Create(CultureInfo.InvariantCulture,
+            $"{result.Cells.Count} cells · {result.CellsComputed} computed, {result.CellsFromStore} from the workspace · baseline top-1 {result.Baseline.Top1 * 100:0.0}%"));
+        return new SweepOutcome(record, result, new SweepJobResult(record.Id, model.ModelId, model.DisplayName, model.Architecture, identity.Dataset,
+            subset.Key, subset.Count, sweep.Settings.CriterionKey, result.Cells.Count, result.CellsComputed, result.CellsFromStore, result.Baseline, result.Seconds));
+    }
+
+    /// <summary>
+    /// The first half of a sweep job, for <see cref="Run"/> and for anything that runs the same sweep another way (the
+    /// sweep benchmark): resolves the model, loads the dataset and the request's validation subset, loads the checkpoint
+    /// and resolves the settings against it, each refusal an <see cref="InvalidRequestException"/> naming the request's setting.
+    /// </summary>
+    /// <param name="store">The workspace's models; null when there is none (the model is then a checkpoint file).</param>
+    /// <param name="progress">Gets "Loading ..." reports; null: none.</param>
+    /// <exception cref="InvalidRequestException">A setting does not fit the model or the dataset (layers, subset size, image size).</exception>
+    /// <exception cref="CheckpointException">The checkpoint is not usable.</exception>
+    public static PreparedSweep Prepare(SweepRequest request, DatasetCatalog catalog, ModelStore? store, IJobProgress? progress,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(catalog);
+        request.Validate();
 
         var model = request.Model.Resolve(store);
         var datasetName = request.Dataset ?? model.Dataset;
-        progress.Report(0, $"Loading {datasetName}");
+        progress?.Report(0, $"Loading {datasetName}");
         var dataset = catalog.Load(datasetName);
         var subset = Subset(dataset, request.SubsetSize);
         cancellationToken.ThrowIfCancellationRequested();
 
-        progress.Report(LoadingShare / 2, $"Loading the checkpoint of {model.DisplayName}");
-        using var checkpoint = model.Load(subset.Images, dataset.Name, "swept");
-        var network = checkpoint.Model;
-        // As asked (layers null: all) for the engine, which names what a sweep of every layer leaves out; resolved here for the history.
-        var asked = request.Settings();
-        SweepSettings settings;
+        progress?.Report(LoadingShare / 2, $"Loading the checkpoint of {model.DisplayName}");
+        var checkpoint = model.Load(subset.Images, dataset.Name, "swept");
         try
         {
-            settings = asked.Normalize(network);
+            var asked = request.Settings();
+            var settings = asked.Normalize(checkpoint.Model);
+            return new PreparedSweep(model, subset, checkpoint, new SweepIdentity(checkpoint.Metadata.ContentHash, dataset.Name, subset.Key, settings.BatchSize), asked,
+                settings, asked.LeftOut(checkpoint.Model));
         }
-        catch (ArgumentException e)
+        catch (Exception e)
         {
-            throw InvalidRequestException.For(nameof(SweepRequest.Layers), e); // levels and batch size passed Validate
+            checkpoint.Dispose();
+            // Levels and batch size passed Validate: what the model refuses is the layers.
+            if (e is ArgumentException problem) throw InvalidRequestException.For(nameof(SweepRequest.Layers), problem);
+            throw;
         }
-
-        var identity = new SweepIdentity(checkpoint.Metadata.ContentHash, dataset.Name, subset.Key, settings.BatchSize);
-        var layers = settings.Layers!.Select(name => SweepLayer.From(network.Layer(name))).ToArray();
-        var record = history.Begin(job.Id, model.ModelId, model.DisplayName, model.Architecture, identity, subset.Count,
-            settings.CriterionKey, settings.Levels, layers, sweepId);
-        progress.Publish(new SweepStarted(record, cells.Baseline(identity)));
-        progress.Report(LoadingShare, string.Create(CultureInfo.InvariantCulture,
-            $"Evaluating the dense model on {subset.Count:N0} validation images"));
-
-        var result = SensitivitySweep.Run(network, subset.Images, asked, cells, identity, new CellReporter(record.Id, progress), cancellationToken)
-            with
-            {
-                Source = new SweepSource(model.DisplayName, model.Architecture, identity.ModelHash, dataset.Name, subset.Key, subset.Count),
-            };
-        history.Finish(record.Id, SensitivityExport.ToJson(result));
-        progress.Report(1, string.Create(CultureInfo.InvariantCulture,
-            $"{result.Cells.Count} cells · {result.CellsComputed} computed, {result.CellsFromStore} from the workspace · baseline top-1 {result.Baseline.Top1 * 100:0.0}%"));
-        return new SweepOutcome(record, result, new SweepJobResult(record.Id, model.ModelId, model.DisplayName, model.Architecture, dataset.Name,
-            subset.Key, subset.Count, settings.CriterionKey, result.Cells.Count, result.CellsComputed, result.CellsFromStore, result.Baseline, result.Seconds));
     }
 
     /// <summary>The sweep's images; a size the dataset's validation part cannot give is the request's <c>SubsetSize</c> at fault.</summary>
@@ -279,6 +335,6 @@ public sealed class SweepJobs(IJobScheduler scheduler, DatasetCatalog catalog, M
             var output = SweepCandidates.OutputLayer(network).Name;
             layers = layers.Where(name => name != output).ToArray();
         }
-        return new SweepRequest(modelId, record.Dataset, criterion, norm, record.Levels, record.SubsetSize, layers, record.BatchSize);
+        return new SweepRequest(modelId, record.Dataset, criterion, criterion == PruningCriterion.Filter ? norm : null, record.Levels, record.SubsetSize, layers, record.BatchSize);
     }
 }

@@ -49,6 +49,13 @@ public sealed record SweepSettings
     public string CriterionKey => PruningCriterionText.Describe(Criterion, Norm);
 
     /// <summary>
+    /// The layers a sweep with these settings leaves out, with the reason: on a sweep of every layer (<see cref="Layers"/>
+    /// null) those the criterion does not apply to (<see cref="SweepCandidates.LeftOut"/>); none when the layers are named.
+    /// </summary>
+    public IReadOnlyList<LeftOutLayer> LeftOut(ClassifierNetwork network) =>
+        Layers is null ? SweepCandidates.LeftOut(network, Criterion) : [];
+
+    /// <summary>
     /// The settings with levels sorted and de-duplicated and layers resolved against the model's
     /// table (table order); throws a message naming the bad level, layer or batch size, or a layer
     /// the criterion does not apply to (the output layer in a filter sweep).

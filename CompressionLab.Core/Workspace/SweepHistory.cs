@@ -6,7 +6,7 @@ using Microsoft.Data.Sqlite;
 namespace CompressionLab.Core.Workspace;
 
 /// <summary>One sensitivity sweep run in this workspace (finished or not).</summary>
-/// <param name="JobId">The job that ran it (dashboard), or null (CLI).</param>
+/// <param name="JobId">The dashboard job that last ran it; null when only the CLI (which runs no job) has run it.</param>
 /// <param name="ModelId">The workspace model, or null for a checkpoint file outside the store (CLI).</param>
 /// <param name="ModelHash">The weights' content hash; with <see cref="Dataset"/> and <see cref="Subset"/> it keys the cells.</param>
 /// <param name="Subset">Which images, e.g. <c>validation/stratified-2000/3fa2b1c09e1d</c> (see <see cref="SweepIdentity"/>).</param>

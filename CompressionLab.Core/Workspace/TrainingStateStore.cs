@@ -49,16 +49,5 @@ public sealed class TrainingStateStore(WorkspaceDatabase database)
     }
 
     /// <summary>Deletes the job's state and any temporary file a crash left while writing it; false when there was no state.</summary>
-    public bool Delete(Guid jobId)
-    {
-        if (!Directory.Exists(Folder)) return false;
-        foreach (var leftover in Directory.EnumerateFiles(Folder, $".{jobId}.state.*.tmp"))
-        {
-            File.Delete(leftover);
-        }
-        var path = PathOf(jobId);
-        if (!File.Exists(path)) return false;
-        File.Delete(path);
-        return true;
-    }
+    public bool Delete(Guid jobId) => SignedFileFormat.Delete(PathOf(jobId));
 }

@@ -1,5 +1,7 @@
+using System.Globalization;
 using System.Text.Json;
 using CompressionLab.Cli;
+using CompressionLab.Core.Models;
 
 using static CompressionLab.Tests.Cli.InProcessCli;
 
@@ -49,6 +51,69 @@ public sealed class CliTests : IDisposable
         Assert.StartsWith("error: ", lines[0]);
     }
 
+    /// <summary>
+    /// The parser's words and its typo suggestion are read in one language whatever the user's UI culture
+    /// (System.CommandLine ships German, Japanese, Russian... resources), so the error line keeps its shape.
+    /// </summary>
+    [Theory]
+    [InlineData("en-US")]
+    [InlineData("de-DE")]
+    [InlineData("ja-JP")]
+    [InlineData("ru-RU")]
+    public void AMistypedOptionGetsTheParsersSuggestionInAnyUiCulture(string culture)
+    {
+        var before = CultureInfo.CurrentUICulture;
+        CultureInfo.CurrentUICulture = CultureInfo.GetCultureInfo(culture);
+        try
+        {
+            var (code, output, error) = Run("datasets", "--jsno");
+
+            Assert.Equal(CliApp.BadArguments, code);
+            Assert.Equal("", output);
+            Assert.Equal("error: --jsno: Unrecognized command or argument '--jsno'. Did you mean '--json'?", error.Trim());
+            Assert.Equal(culture, CultureInfo.CurrentUICulture.Name); // the caller's culture is left as it was
+        }
+        finally
+        {
+            CultureInfo.CurrentUICulture = before;
+        }
+    }
+
+    [Theory]
+    [InlineData("trian", "'train'")]
+    [InlineData("bench swep", "'sweep'")]
+    public void AMistypedCommandGetsTheParsersSuggestion(string commandLine, string suggestion)
+    {
+        var (code, _, error) = Run(commandLine.Split(' '));
+
+        Assert.Equal(CliApp.BadArguments, code);
+        var line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.EndsWith($"Did you mean {suggestion}?", line.Trim(), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A number the parser reads is checked once, by the job's request (<c>Validate</c>), whose words reach the user with
+    /// the option named; the parser only checks that it is a number.
+    /// </summary>
+    [Theory]
+    [InlineData("train --arch vgg-tiny --dataset synthetic --out m.ckpt --epochs 0", "error: --epochs: Epochs must be between 1 and 1000 (got 0).")]
+    [InlineData("train --arch vgg-tiny --dataset synthetic --out m.ckpt --epochs 1001", "error: --epochs: Epochs must be between 1 and 1000 (got 1001).")]
+    [InlineData("train --arch vgg-tiny --dataset synthetic --out m.ckpt --seed -3", "error: --seed: The seed must be zero or positive (got -3).")]
+    [InlineData("train --arch vgg-tiny --dataset synthetic --out m.ckpt --limit 1", "error: --limit: Training images must be at least 2, or all (got 1).")]
+    [InlineData("eval --model lenet.ckpt --dataset synthetic --limit 0", "error: --limit: Evaluate at least one image (got 0).")]
+    public void ANumberOutOfRangeGetsTheRequestsOwnMessage(string commandLine, string line)
+    {
+        using var folder = new CliFolder("clab-cli-range-");
+        var args = commandLine.Replace("m.ckpt", folder.PathOf("m.ckpt"), StringComparison.Ordinal)
+            .Replace("lenet.ckpt", folder.WriteLenetCheckpoint(), StringComparison.Ordinal).Split(' ');
+
+        var (code, output, error) = Run(args);
+
+        Assert.Equal(CliApp.BadArguments, code);
+        Assert.Equal("", output);
+        Assert.Equal(line, error.Trim());
+    }
+
     [Fact]
     public void HelpListsEveryCommandAndSucceeds()
     {
@@ -60,6 +125,32 @@ public sealed class CliTests : IDisposable
         Assert.Contains(" bench sweep [options]", output); // after the executable's name (the test host's, in-process)
         Assert.Contains("--arch <NAME> (REQUIRED)", output);
         Assert.Contains("--config <FILE>", output);
+    }
+
+    /// <summary>The command list is the one source: each command is reached by its group's word and its own, and a bare group names its commands.</summary>
+    [Fact]
+    public void EveryCommandIsReachedByItsPathAndABareGroupListsItsCommands()
+    {
+        foreach (var command in CliApp.Commands())
+        {
+            var path = CliApp.CommandPath(command);
+            var (code, output, error) = Run([.. path, "--help"]);
+
+            Assert.True(code == CliApp.Success, error);
+            Assert.Contains($" {string.Join(' ', path)} [options]", output);
+        }
+
+        foreach (var group in CliApp.Commands().Where(c => c.Group is not null).GroupBy(c => c.Group!))
+        {
+            var (code, _, error) = Run(group.Key.Name);
+
+            Assert.Equal(CliApp.BadArguments, code);
+            var line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.StartsWith($"error: {group.Key.Name}: ", line, StringComparison.Ordinal);
+            Assert.All(group, command => Assert.Contains($"'{group.Key.Name} {command.Name}'", line));
+        }
+        Assert.Equal(["plan", "sweep", "train"], CliApp.Commands().Where(c => c.Group == CommandGroup.Bench).Select(c => c.Name).Order());
+        Assert.Equal(["allocate", "evaluate"], CliApp.Commands().Where(c => c.Group == CommandGroup.Plan).Select(c => c.Name).Order());
     }
 
     [Fact]
@@ -93,6 +184,7 @@ public sealed class CliTests : IDisposable
         Assert.InRange(top1, 0.3, 1.0); // 500 images, one epoch: well above chance (0.1)
         Assert.True(trained.GetProperty("seconds").GetDouble() > 0);
         Assert.Contains("epoch 1/1", train.Err); // progress went to stderr
+        Assert.Contains($"; convolutions: {TorchRuntime.ConvolutionInstructionSet}", train.Err.Split('\n')[0]); // in the header line
 
         var eval = Run("eval", "--model", model, "--dataset", "fashion-mnist", "--json");
 
@@ -106,6 +198,35 @@ public sealed class CliTests : IDisposable
         var validation = Run("eval", "--model", model, "--dataset", "fashion-mnist", "--split", "val", "--limit", "300", "--json");
         Assert.Equal(CliApp.Success, validation.Code);
         Assert.Equal(300, LastJsonLine(validation.Out).GetProperty("samples").GetInt32());
+    }
+
+    [Fact]
+    public void EvalSaysWhatItMeasuresOnStderr()
+    {
+        using var folder = new CliFolder("clab-cli-eval-");
+        var model = folder.WriteLenetCheckpoint();
+
+        var (code, output, error) = Run("eval", "--model", model, "--dataset", "fashion-mnist", "--split", "val", "--limit", "30", "--json");
+
+        Assert.True(code == CliApp.Success, error);
+        Assert.Equal(30, LastJsonLine(output).GetProperty("samples").GetInt32());
+        Assert.StartsWith("evaluating lenet (lenet-300-100) on 30 validation images of fashion-mnist", error, StringComparison.Ordinal);
+        Assert.EndsWith($"; idle OpenMP threads {TorchRuntime.WaitPolicy}; convolutions: {TorchRuntime.ConvolutionInstructionSet}", error.Split('\n')[0].TrimEnd());
+    }
+
+    [Fact]
+    public void AnEvalLimitBeyondTheSplitIsABadLimit()
+    {
+        using var folder = new CliFolder("clab-cli-eval-limit-");
+        var model = folder.WriteLenetCheckpoint();
+
+        var (code, output, error) = Run("eval", "--model", model, "--dataset", "fashion-mnist", "--split", "val", "--limit", "5001");
+
+        Assert.Equal(CliApp.BadArguments, code);
+        Assert.Equal("", output);
+        var line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("error: --limit: ", line, StringComparison.Ordinal);
+        Assert.Contains("5,000", line); // the validation hold-out's size
     }
 
     [Fact]
@@ -137,6 +258,8 @@ public sealed class CliTests : IDisposable
         // rounding both sides to fixed decimals, which fails whenever a value sits on a rounding boundary.
         Assert.Equal(module / engine, json.GetProperty("speedup").GetDouble(), tolerance: 1e-3 * module / engine);
         Assert.Equal(32 * 1000 / engine, json.GetProperty("images_per_second").GetDouble(), tolerance: 0.1 + (1e-3 * 32 * 1000 / engine));
-        Assert.False(string.IsNullOrEmpty(json.GetProperty("omp_wait").GetString()));
+        Assert.Equal(TorchRuntime.WaitPolicy, json.GetProperty("omp_wait").GetString());
+        Assert.Equal(TorchRuntime.ConvolutionInstructionSet, json.GetProperty("onednn_isa").GetString());
+        Assert.Contains($"convolutions: {TorchRuntime.ConvolutionInstructionSet}", error);
     }
 }

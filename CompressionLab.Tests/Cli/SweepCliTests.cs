@@ -3,9 +3,11 @@ using System.Text.Json;
 using CompressionLab.Cli;
 using CompressionLab.Core.Data;
 using CompressionLab.Core.Models;
-using static TorchSharp.torch;
-
+using CompressionLab.Core.Pruning;
+using CompressionLab.Core.Workspace;
+using CompressionLab.Tests.Models;
 using static CompressionLab.Tests.Cli.InProcessCli;
+using static TorchSharp.torch;
 
 namespace CompressionLab.Tests.Cli;
 
@@ -83,6 +85,7 @@ public sealed class SweepCliTests : IDisposable
             Assert.All(points, p => Assert.InRange(p.GetProperty("top5").GetDouble(), p.GetProperty("top1").GetDouble(), 1)); // fractions, as train and eval report them
         }
         Assert.Contains("hidden.fc2 · 50% · top-1 ", first.Err); // progress per computed cell on stderr
+        Assert.EndsWith($"; convolutions: {TorchRuntime.ConvolutionInstructionSet}", first.Err.Split('\n')[0].TrimEnd()); // the plan line
 
         var rows = File.ReadAllLines(csv);
         Assert.Equal("parameter,sparsity,top1,top5,loss", rows[0]);
@@ -106,7 +109,12 @@ public sealed class SweepCliTests : IDisposable
         var leftOut = Assert.Single(filterJson.GetProperty("left_out").EnumerateArray());
         Assert.Equal("classifier.fc", leftOut.GetProperty("name").GetString());
         Assert.Contains("removes a class", leftOut.GetProperty("reason").GetString());
-        Assert.Contains("classifier.fc is left out: it is the output layer", filter.Err);
+        // Said with the plan, before the first cell, as the sweep's result also says it.
+        var errLines = filter.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var leftOutLine = Array.FindIndex(errLines, l => l.StartsWith("classifier.fc is left out: it is the output layer", StringComparison.Ordinal));
+        Assert.True(leftOutLine > 0, filter.Err);
+        Assert.Contains(" sweep of 2 layers ", errLines[leftOutLine - 1]);
+        Assert.Equal(leftOutLine, Array.FindLastIndex(errLines, l => l.Contains(" is left out: ", StringComparison.Ordinal))); // once
         Assert.Empty(json.GetProperty("left_out").EnumerateArray()); // the element sweep covered it
 
         // Three runs of the element sweep and one filter sweep: two rows in the history, both finished.
@@ -119,6 +127,30 @@ public sealed class SweepCliTests : IDisposable
         static JsonElement[] PointsOf(JsonElement layer) => layer.GetProperty("points").EnumerateArray().ToArray();
     }
 
+    [Fact]
+    public void TheCliRecordsNoJobBesideItsSweepAndKeepsTheJobOfADashboardRunOfTheSameSweep()
+    {
+        string[] sweep = ["--criterion", "element", "--levels", "0,0.5", "--limit", "20", "--json"];
+        var cli = Sweep(sweep);
+        Assert.True(cli.Code == CliApp.Success, cli.Err);
+        using var database = new WorkspaceDatabase(new WorkspaceOptions { Folder = Workspace });
+        var history = new SweepHistory(database);
+        Assert.Null(Assert.Single(history.List()).JobId); // the CLI runs no job, so it names none
+
+        // The dashboard's job sweeps the same file the same way, then the CLI repeats it: the row keeps naming the
+        // dashboard's job, which is how the Sensitivity page finds the sweep of a job.
+        var job = Guid.NewGuid();
+        SweepJob.Run(new SweepRequest(new CheckpointFile(_model), IdxDataset.FashionMnistName, Levels: [0, 0.5], SubsetSize: 20), Guid.NewGuid(),
+            DatasetSource.Catalog(new CliSettings(new(), new())), new ModelStore(database), new SqliteSweepCellStore(database), history, job,
+            new RecordingProgress(), CancellationToken.None);
+        var again = Sweep(sweep);
+
+        Assert.True(again.Code == CliApp.Success, again.Err);
+        var row = Assert.Single(history.List());
+        Assert.Equal(job, row.JobId);
+        Assert.Equal(row.Id, history.FindByJob(job)?.Id);
+    }
+
     [Theory]
     [InlineData("--criterion element --levels 0,1.5", "--levels", "1.5")]
     [InlineData("--criterion element --levels 0,half", "--levels", "'half'")]
@@ -129,17 +161,73 @@ public sealed class SweepCliTests : IDisposable
     [InlineData("--criterion element --layers hidden.fc1,stage9.conv", "--layers", "'stage9.conv'")]
     [InlineData("--criterion magnitude", "--criterion", "magnitude")]
     [InlineData("--criterion filter --norm l3", "--norm", "l3")]
-    [InlineData("--criterion element --norm l2", "--norm", "filter")]
-    [InlineData("--criterion element --limit 0", "--limit", "between 1")]
+    [InlineData("--criterion element --norm l2", "--norm", "A norm only applies to the filter criterion")]
+    [InlineData("--criterion element --norm l1", "--norm", "A norm only applies to the filter criterion")]
+    [InlineData("--criterion element --limit 0", "--limit", "The subset needs at least one image (got 0).")]
+    [InlineData("--criterion element --batch 0", "--batch", "The batch takes 1 to 65,536 images (got 0).")]
+    [InlineData("--criterion element --batch 65537", "--batch", "The batch takes 1 to 65,536 images (got 65537).")]
     [InlineData("--criterion element --limit 5001", "--limit", "5,000")]
     [InlineData("--levels 0,0.5", "--criterion", "required")]
     public void BadSweepArgumentsExitNonZeroWithOneLineNamingTheArgument(string commandLine, string argument, string detail)
     {
-        var (code, output, error) = Sweep(commandLine.Split(' '));
+        AssertRefused(Sweep(commandLine.Split(' ')), argument, detail);
+    }
+
+    /// <summary>A relative <c>--workspace</c> is taken from the current folder, as every other path option is.</summary>
+    [Fact]
+    public void ARelativeWorkspaceIsTakenFromTheCurrentFolder()
+    {
+        var name = $"clab-relative-workspace-{Guid.NewGuid():N}";
+        var expected = Path.GetFullPath(name);
+        var underDataFolder = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "CompressionLab", name);
+        try
+        {
+            var (code, _, error) = Run("sweep", "--model", _model, "--dataset", "fashion-mnist", "--criterion", "element", "--levels", "0,0.5",
+                "--limit", "10", "--workspace", name);
+
+            Assert.True(code == CliApp.Success, error);
+            Assert.Contains($"(cells cached in {expected})", error);
+            Assert.True(File.Exists(Path.Combine(expected, "workspace.db")));
+            Assert.False(Directory.Exists(underDataFolder));
+        }
+        finally
+        {
+            foreach (var folder in new[] { expected, underDataFolder })
+                if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void AMissingModelFileIsRefusedWithTheRequestBeforeTheWorkspaceIsMade()
+    {
+        var missing = Path.Combine(_folder, "no-such.ckpt");
+
+        var (code, output, error) = Run("sweep", "--model", missing, "--dataset", "fashion-mnist", "--criterion", "element", "--workspace", Workspace);
 
         Assert.Equal(CliApp.BadArguments, code);
         Assert.Equal("", output);
-        var line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal($"error: --model: file not found: {missing}", error.Trim());
+        Assert.False(Directory.Exists(Workspace));
+    }
+
+    /// <summary>The benchmark prepares its sweep as the sweep job does, so a setting the job refuses names the same option.</summary>
+    [Theory]
+    [InlineData("--limit 5001", "--limit", "5,000")]
+    [InlineData("--limit 0", "--limit", "at least one image")]
+    [InlineData("--layers hidden.fc1,stage9.conv", "--layers", "'stage9.conv'")]
+    [InlineData("--criterion filter --layers classifier.fc", "--layers", "it is the output layer")]
+    [InlineData("--levels 0,1.5", "--levels", "1.5")]
+    public void BadBenchSweepArgumentsNameTheOptionAsTheSweepDoes(string commandLine, string argument, string detail)
+    {
+        AssertRefused(Run(["bench", "sweep", "--model", _model, "--dataset", "fashion-mnist", .. commandLine.Split(' ')]), argument, detail);
+    }
+
+    /// <summary>Exit code 2, nothing on stdout, and one error line naming <paramref name="argument"/> with <paramref name="detail"/>.</summary>
+    private static void AssertRefused((int Code, string Out, string Err) run, string argument, string detail)
+    {
+        Assert.Equal(CliApp.BadArguments, run.Code);
+        Assert.Equal("", run.Out);
+        var line = Assert.Single(run.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith($"error: {argument}: ", line, StringComparison.Ordinal);
         Assert.Contains(detail, line);
     }
@@ -155,6 +243,8 @@ public sealed class SweepCliTests : IDisposable
         foreach (var field in new[] { "naive_seconds", "cached_seconds", "speedup", "flop_ratio", "time_ratio", "images_per_second", "gflops", "peak_gflops" })
             Assert.True(json.GetProperty(field).GetDouble() > 0, field);
         Assert.True(json.GetProperty("results_identical").GetBoolean());
+        Assert.Equal(TorchRuntime.ConvolutionInstructionSet, json.GetProperty("onednn_isa").GetString());
+        Assert.Contains($"convolutions: {TorchRuntime.ConvolutionInstructionSet}", error);
         Assert.Equal((40, 6), (json.GetProperty("images").GetInt32(), json.GetProperty("pruned_cells").GetInt32()));
         var ratio = json.GetProperty("naive_seconds").GetDouble() / json.GetProperty("cached_seconds").GetDouble();
         Assert.Equal(ratio, json.GetProperty("speedup").GetDouble(), tolerance: 1e-3 * ratio); // within the JSON's rounding

@@ -1,4 +1,6 @@
+using CompressionLab.Cli;
 using CompressionLab.Core.Models;
+using CompressionLab.Tests.Models;
 
 using static CompressionLab.Tests.Cli.InProcessCli;
 
@@ -6,8 +8,10 @@ namespace CompressionLab.Tests.Cli;
 
 /// <summary>
 /// <c>train --limit N</c> trains on the images the dashboard's training job takes for N training images: the CLI runs
-/// that job's body with <c>TrainingImages = N</c>, so this pins the selection itself and that the CLI asks for it.
+/// that job's body with <c>TrainingImages = N</c>, so this pins the selection itself and that the CLI gets it. Serial: the
+/// weights are compared bit for bit (global generator).
 /// </summary>
+[Collection(SerialCollection.Name)]
 public sealed class TrainSubsetTests
 {
     [Fact]
@@ -32,15 +36,28 @@ public sealed class TrainSubsetTests
         Assert.Same(split.Train, TrainingJob.TrainingImages(new TrainingRequest("vgg-tiny", "fashion-mnist", Seed: 1), split));
     }
 
+    /// <summary>
+    /// The same request through the CLI and through the dashboard's job body gives the same weights, bit for bit, so the
+    /// CLI trained on the very images the job selects (the weights depend on which images, in which order).
+    /// </summary>
     [Fact]
-    public void TheCliReportsTheImagesItTrainedOn()
+    public void TheCliTrainsOnTheImagesTheDashboardsJobSelects()
     {
         using var folder = new CliFolder("clab-cli-subset-");
+        string[] train = ["train", "--arch", "lenet-300-100", "--dataset", "synthetic", "--seed", "4", "--epochs", "1", "--json"];
 
-        var (code, output, error) = Run("train", "--arch", "lenet-300-100", "--dataset", "synthetic", "--limit", "40", "--epochs", "1",
-            "--out", folder.PathOf("m.ckpt"), "--json");
+        var (code, output, error) = Run([.. train, "--limit", "40", "--out", folder.PathOf("cli.ckpt")]);
 
         Assert.True(code == 0, error);
-        Assert.Equal(40, LastJsonLine(output).GetProperty("training_images").GetInt32());
+        var cli = LastJsonLine(output);
+        Assert.Equal(40, cli.GetProperty("training_images").GetInt32());
+        var job = TrainingJob.Run(new TrainingRequest("lenet-300-100", "synthetic", Epochs: 1, Seed: 4, TrainingImages: 40, OutputFile: folder.PathOf("job.ckpt")),
+            DatasetSource.Catalog(new CliSettings(new(), new())), store: null, new RecordingProgress(), CancellationToken.None);
+        Assert.Equal(job.WeightsHash, cli.GetProperty("weights_hash").GetString());
+
+        // The hash sees the images: two more of them, other weights.
+        var more = Run([.. train, "--limit", "42", "--out", folder.PathOf("more.ckpt")]);
+        Assert.True(more.Code == 0, more.Err);
+        Assert.NotEqual(job.WeightsHash, LastJsonLine(more.Out).GetProperty("weights_hash").GetString());
     }
 }

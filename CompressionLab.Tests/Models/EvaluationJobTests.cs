@@ -43,8 +43,13 @@ public sealed class EvaluationJobTests : IDisposable
     [Fact]
     public void OnTheValidationSplitItLeavesTheRecordedAccuracyAlone()
     {
+        var progress = new RecordingProgress();
         var report = EvaluationJob.Run(new EvaluationRequest(_model.Id, Split: SplitPart.Validation), _bench.Catalog, _bench.Store,
-            new RecordingProgress(), CancellationToken.None);
+            progress, CancellationToken.None);
+
+        // Its plan comes first: what is measured, on how many images.
+        Assert.Equal(new EvaluationStarted("tiny", "vgg-tiny", "synthetic", SplitPart.Validation, ModelJobTestBench.SyntheticTrain / 5),
+            Assert.Single(progress.Partials));
 
         Assert.Equal(ModelJobTestBench.SyntheticTrain / 5, report.Samples);
         Assert.Equal(report.Samples, report.ConfusionMatrix.Sum(row => row.Sum()));

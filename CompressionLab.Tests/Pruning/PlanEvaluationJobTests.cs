@@ -93,7 +93,7 @@ public sealed class PlanEvaluationJobTests : IDisposable
     {
         var model = new CheckpointFile(TrainedCheckpoint.Value);
         SweepJob.Run(new SweepRequest(model, IdxDataset.FashionMnistName, Levels: [0, 0.5, 0.9], SubsetSize: Images, Layers: ["hidden.fc1", "hidden.fc2"]),
-            Guid.NewGuid(), _bench.Catalog, _bench.Store, _cells, new SweepHistory(_bench.Workspace.OpenDatabase()), new JobContext(Guid.NewGuid(), new RecordingProgress()),
+            Guid.NewGuid(), _bench.Catalog, _bench.Store, _cells, new SweepHistory(_bench.Workspace.OpenDatabase()), jobId: null, new RecordingProgress(),
             CancellationToken.None);
         using var reference = Checkpoint.Load(TrainedCheckpoint.Value);
         var layers = reference.Model.Layers;

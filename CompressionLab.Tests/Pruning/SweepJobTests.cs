@@ -36,7 +36,7 @@ public sealed class SweepJobTests : IDisposable
         new(_model.Id, Criterion: criterion, Levels: Levels, SubsetSize: 60);
 
     private SweepJobResult Run(SweepRequest request, RecordingProgress progress, Guid? sweepId = null, CancellationToken cancellationToken = default) =>
-        SweepJob.Run(request, sweepId ?? Guid.NewGuid(), _bench.Catalog, _bench.Store, _cells, _history, new JobContext(Guid.NewGuid(), progress), cancellationToken).Summary;
+        SweepJob.Run(request, sweepId ?? Guid.NewGuid(), _bench.Catalog, _bench.Store, _cells, _history, Guid.NewGuid(), progress, cancellationToken).Summary;
 
     [Fact]
     public void PublishesThePlanThenEveryCellAndStoresTheSweep()
@@ -147,8 +147,15 @@ public sealed class SweepJobTests : IDisposable
     [Fact]
     public void FilterSweepIsKeptApartFromElementSweep()
     {
-        Run(Request(), new RecordingProgress());
-        var filter = Run(Request(PruningCriterion.Filter), new RecordingProgress());
+        var elementProgress = new RecordingProgress();
+        Run(Request(), elementProgress);
+        var filterProgress = new RecordingProgress();
+        var filter = Run(Request(PruningCriterion.Filter), filterProgress);
+
+        // The plan already names what the sweep leaves out (an element sweep covers every layer).
+        Assert.Empty(Assert.IsType<SweepStarted>(elementProgress.Partials[0]).LeftOut);
+        var leftOut = Assert.Single(Assert.IsType<SweepStarted>(filterProgress.Partials[0]).LeftOut);
+        Assert.Equal(("classifier.fc", SweepCandidates.OutputLayerReason), (leftOut.Layer, leftOut.Reason));
 
         // Two layers × two pruned levels: a filter sweep leaves out classifier.fc, the output layer.
         Assert.Equal((4, 0, "filter-l1"), (filter.CellsComputed, filter.CellsFromStore, filter.Criterion));
@@ -177,6 +184,25 @@ public sealed class SweepJobTests : IDisposable
         var error = Assert.ThrowsAny<ArgumentException>(() => jobs.StartSweep(request));
         Assert.Contains(message, error.Message);
         Assert.Equal(0, scheduler.Enqueued);
+    }
+
+    /// <summary>The request owns every rule of its settings, so each front end gets the same refusal naming the setting.</summary>
+    [Fact]
+    public void ANormOutsideTheFilterCriterionAndABatchOutOfRangeAreRefusedByTheRequest()
+    {
+        var norm = Assert.Throws<InvalidRequestException>(() => (Request() with { Norm = FilterNorm.L2 }).Validate());
+        Assert.Equal(nameof(SweepRequest.Norm), norm.Setting);
+        Assert.Contains("only applies to the filter criterion", norm.Message);
+        (Request(PruningCriterion.Filter) with { Norm = FilterNorm.L2 }).Validate();
+        Assert.Equal(("filter-l1", "element"), (Request(PruningCriterion.Filter).CriterionKey, Request().CriterionKey)); // no norm: L1
+
+        foreach (var batch in new[] { 0, SweepRequest.MaxBatchSize + 1 })
+        {
+            var refused = Assert.Throws<InvalidRequestException>(() => (Request() with { BatchSize = batch }).Validate());
+            Assert.Equal(nameof(SweepRequest.BatchSize), refused.Setting);
+            Assert.Contains("1 to 65,536", refused.Message);
+        }
+        (Request() with { BatchSize = SweepRequest.MaxBatchSize }).Validate();
     }
 
     [Fact]
