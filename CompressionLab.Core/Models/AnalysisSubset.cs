@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using CompressionLab.Core.Data;
+using CompressionLab.Core.Jobs;
 
 namespace CompressionLab.Core.Models;
 
@@ -52,6 +53,22 @@ public sealed record AnalysisSubset(LabeledImages Images, SplitPart Part, string
                 $"Subset size must be between 1 and {images.Count:N0}, the {name} images of {dataset.Name} (got {count:N0})."));
         var subset = StratifiedSubset.Take(images, count, Seed);
         return new AnalysisSubset(subset, part, string.Create(CultureInfo.InvariantCulture, $"{name}/stratified-{count}/{ContentHash(subset)}"));
+    }
+
+    /// <summary>
+    /// <see cref="Of"/> for a job's request: a size the part cannot give is the request's <paramref name="setting"/> at
+    /// fault (an <see cref="InvalidRequestException"/> naming it, which the CLI maps to its option).
+    /// </summary>
+    public static AnalysisSubset ForRequest(Dataset dataset, SplitPart part, int? size, string setting)
+    {
+        try
+        {
+            return Of(dataset, part, size);
+        }
+        catch (ArgumentOutOfRangeException e) when (e.ParamName == nameof(size))
+        {
+            throw InvalidRequestException.For(setting, e);
+        }
     }
 
     /// <summary><c>validation</c> or <c>test</c>, as keys and documents name the part.</summary>

@@ -130,17 +130,8 @@ public static class EvaluationJob
     /// sweep's <c>--limit N</c>.
     /// </summary>
     /// <exception cref="InvalidRequestException">The split has fewer than N images (names <see cref="EvaluationRequest.Limit"/>).</exception>
-    public static AnalysisSubset Subset(Dataset dataset, SplitPart split, int? limit)
-    {
-        try
-        {
-            return AnalysisSubset.Of(dataset, split, limit);
-        }
-        catch (ArgumentOutOfRangeException e) when (e.ParamName == "size")
-        {
-            throw InvalidRequestException.For(nameof(EvaluationRequest.Limit), e);
-        }
-    }
+    public static AnalysisSubset Subset(Dataset dataset, SplitPart split, int? limit) =>
+        AnalysisSubset.ForRequest(dataset, split, limit, nameof(EvaluationRequest.Limit));
 
     private static string Describe(SplitPart split) => split == SplitPart.Test ? "test" : "validation";
 }

@@ -125,15 +125,7 @@ public static class PlanAllocationJob
         var datasetName = request.Dataset ?? model.Dataset;
         progress.Report(0, $"Loading {datasetName}");
         var dataset = catalog.Load(datasetName);
-        AnalysisSubset subset;
-        try
-        {
-            subset = AnalysisSubset.Validation(dataset, request.SubsetSize);
-        }
-        catch (ArgumentOutOfRangeException e)
-        {
-            throw InvalidRequestException.For(nameof(PlanAllocationRequest.SubsetSize), e);
-        }
+        var subset = AnalysisSubset.ForRequest(dataset, SplitPart.Validation, request.SubsetSize, nameof(PlanAllocationRequest.SubsetSize));
         using var checkpoint = model.Load(subset.Images, dataset.Name, "allocated");
         var network = checkpoint.Model;
         var plan = request.Plan ?? PruningPlan.Default(network.Layers, request.Method);

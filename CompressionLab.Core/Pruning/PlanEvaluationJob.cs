@@ -125,7 +125,7 @@ public static class PlanEvaluationJob
         var datasetName = request.Dataset ?? model.Dataset;
         progress.Report(0, $"Loading {datasetName}");
         var dataset = catalog.Load(datasetName);
-        var subset = Subset(dataset, request.SubsetSize);
+        var subset = AnalysisSubset.ForRequest(dataset, SplitPart.Validation, request.SubsetSize, nameof(PlanEvaluationRequest.SubsetSize));
         cancellationToken.ThrowIfCancellationRequested();
 
         progress.Report(0.05, $"Loading the checkpoint of {model.DisplayName}");
@@ -187,18 +187,6 @@ public static class PlanEvaluationJob
         return plan.Resolve(network.Layers);
     }
 
-    /// <summary>The images; a size the dataset's validation part cannot give is the request's <c>SubsetSize</c> at fault.</summary>
-    private static AnalysisSubset Subset(Dataset dataset, int size)
-    {
-        try
-        {
-            return AnalysisSubset.Validation(dataset, size);
-        }
-        catch (ArgumentOutOfRangeException e)
-        {
-            throw InvalidRequestException.For(nameof(PlanEvaluationRequest.SubsetSize), e);
-        }
-    }
 }
 
 /// <summary>Starts plan evaluation jobs with their parameters recorded, so the dashboard and any other front end start them the same way.</summary>

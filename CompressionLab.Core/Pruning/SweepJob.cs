@@ -225,7 +225,7 @@ public static class SweepJob
         var datasetName = request.Dataset ?? model.Dataset;
         progress?.Report(0, $"Loading {datasetName}");
         var dataset = catalog.Load(datasetName);
-        var subset = Subset(dataset, request.SubsetSize);
+        var subset = AnalysisSubset.ForRequest(dataset, SplitPart.Validation, request.SubsetSize, nameof(SweepRequest.SubsetSize));
         cancellationToken.ThrowIfCancellationRequested();
 
         progress?.Report(LoadingShare / 2, $"Loading the checkpoint of {model.DisplayName}");
@@ -246,18 +246,6 @@ public static class SweepJob
         }
     }
 
-    /// <summary>The sweep's images; a size the dataset's validation part cannot give is the request's <c>SubsetSize</c> at fault.</summary>
-    private static AnalysisSubset Subset(Dataset dataset, int size)
-    {
-        try
-        {
-            return AnalysisSubset.Validation(dataset, size);
-        }
-        catch (ArgumentOutOfRangeException e)
-        {
-            throw InvalidRequestException.For(nameof(SweepRequest.SubsetSize), e);
-        }
-    }
 
     /// <summary>"stage2.conv1 · 35% · top-1 84.2%": the cell that just finished.</summary>
     public static string Describe(SweepCell cell)
