@@ -8,7 +8,10 @@ namespace CompressionLab.Tests.Pruning;
 /// <summary>
 /// A sweep and an evaluation of the same images give the same numbers: real TorchSharp on real Fashion-MNIST, a
 /// vgg-tiny (convs, BatchNorm, pooling) trained for two short epochs so that its predictions are not all one class.
+/// Serial, like the other tests that train: it seeds and draws from TorchSharp's global generator (an AdamW step failed
+/// once with a non-finite scalar while other tests ran beside it).
 /// </summary>
+[Collection(SerialCollection.Name)]
 public class OneEvaluationPathTests
 {
     private static readonly Lazy<ClassifierNetwork> Trained = new(() =>
