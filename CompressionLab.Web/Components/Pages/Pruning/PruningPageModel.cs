@@ -133,6 +133,12 @@ public sealed class PruningPageModel : IDisposable
     /// <summary>The curves chart's lines: each layer's curve for its method, then its chosen level as a marker on it. A new list after every edit.</summary>
     public IReadOnlyList<LineSeries> CurveSeries { get; private set; } = [];
 
+    /// <summary>Accuracy against parameters of the evaluated plans (<see cref="FrontierSeries"/>), rebuilt when they or the plan change.</summary>
+    public IReadOnlyList<LineSeries> ParameterChart { get; private set; } = [];
+
+    /// <summary>Accuracy against MACs, as <see cref="ParameterChart"/>.</summary>
+    public IReadOnlyList<LineSeries> MacChart { get; private set; } = [];
+
     /// <summary>Evaluated plans of this model's weights (on the chosen sweep's images when there is one), newest first.</summary>
     public IReadOnlyList<StoredPlanEvaluation> Evaluations { get; private set; } = [];
 
@@ -406,6 +412,22 @@ public sealed class PruningPageModel : IDisposable
         Evaluations = [.. plans.Evaluations.List(Profile.Model.WeightsHash)
             .Where(e => Sweep is null || (e.Key.Dataset == Sweep.Identity.Dataset && e.Key.Subset == Sweep.Identity.Subset))];
         Measured = Problems.Count == 0 && Plan is not null ? Find(PlanContent.Hash(Plan.Resolve(Profile.Layers))) : null;
+        RedrawFrontiers();
+    }
+
+    private void RedrawFrontiers()
+    {
+        ParameterChart = FrontierSeries(byMacs: false);
+        MacChart = FrontierSeries(byMacs: true);
+    }
+
+    /// <summary>What the curves predicted for a measured plan (null without a sweep, or with a pruned layer that has no curve).</summary>
+    public double? PredictedTop1Of(StoredPlanEvaluation evaluation)
+    {
+        ArgumentNullException.ThrowIfNull(evaluation);
+        if (Profile is null || predictor is null || !HasSweep) return null;
+        var prediction = predictor.Predict(PlanContent.ToPlan(Profile.Layers, evaluation.Levels).Resolve(Profile.Layers));
+        return prediction.IsComplete ? prediction.PredictedTop1 : null;
     }
 
     private StoredPlanEvaluation? Find(string planHash) => Evaluations.FirstOrDefault(e => e.Key.PlanHash == planHash);
@@ -435,6 +457,7 @@ public sealed class PruningPageModel : IDisposable
         CurveSeries = BuildCurveSeries();
         Measured = resolved is null ? null : Find(PlanContent.Hash(resolved));
         PredictionMilliseconds = clock.Elapsed.TotalMilliseconds;
+        RedrawFrontiers();
     }
 
     /// <summary>A layer's setting while the plan does not resolve: read straight from its stage, override or exclusion (levels may be bad).</summary>
