@@ -215,10 +215,11 @@ public sealed class PruningPageModelTests : IDisposable
 
         // Evaluated plan (81, 79.6875 %), dense (99, 87.5 %): both on the frontier; the plan in the editor as predicted.
         var series = page.FrontierSeries(byMacs: false);
-        Assert.Equal([81.0], series[0].X);
-        Assert.Equal([81.0, 99.0], series[2].X);
-        Assert.Equal([79.6875, 87.5], series[2].Y);
-        Assert.Equal([336.0], page.FrontierSeries(byMacs: true)[0].X);
+        Assert.Equal(["frontier", "evaluated plans", "dense model", "this plan (predicted)"], series.Select(s => s.Name));
+        Assert.Equal([81.0], series[1].X);
+        Assert.Equal([81.0, 99.0], series[0].X);
+        Assert.Equal([79.6875, 87.5], series[0].Y);
+        Assert.Equal([336.0], page.FrontierSeries(byMacs: true)[1].X);
     }
 
     [Fact]

@@ -333,21 +333,25 @@ public sealed class PruningPageModel : IDisposable
     {
         double X(long parameters, long macs) => byMacs ? macs : parameters;
         var points = Evaluations.Select(e => (X: X(e.Parameters, e.MacsPerSample), Y: e.Measured.Top1 * 100, Text: Describe(e))).ToList();
-        var lines = new List<LineSeries>
+        var evaluated = new LineSeries("evaluated plans", [.. points.Select(p => p.X)], [.. points.Select(p => p.Y)])
         {
-            new("evaluated plans", [.. points.Select(p => p.X)], [.. points.Select(p => p.Y)])
-            {
-                MarkersOnly = true, MarkerSize = 9, Color = "#1f77b4", Text = [.. points.Select(p => p.Text)],
-                HoverTemplate = "%{text}<br>%{y:.2f} %<extra></extra>",
-            },
+            MarkersOnly = true, MarkerSize = 10, Color = "#1f77b4", Text = [.. points.Select(p => p.Text)],
+            HoverTemplate = "%{text}<br>%{y:.2f} %<extra></extra>",
         };
+        LineSeries? dense = null;
         if (Curves is not null && predictor is not null)
         {
             points.Add((X(predictor.Dense.Network.Parameters, predictor.Dense.Network.MacsPerSample), Curves.BaselineTop1 * 100, "dense"));
-            lines.Add(new LineSeries("dense model", [points[^1].X], [points[^1].Y]) { MarkersOnly = true, MarkerSize = 11, Color = "#2ca02c" });
+            dense = new LineSeries("dense model", [points[^1].X], [points[^1].Y]) { MarkersOnly = true, MarkerSize = 11, Color = "#2ca02c" };
         }
+        // The frontier first, so that the plans' own markers are drawn over its line.
         var frontier = Frontier(points.Select(p => (p.X, p.Y)));
-        lines.Add(new LineSeries("frontier", [.. frontier.Select(p => p.X)], [.. frontier.Select(p => p.Y)]) { Color = "#ff7f0e", Dashed = true });
+        var lines = new List<LineSeries>
+        {
+            new("frontier", [.. frontier.Select(p => p.X)], [.. frontier.Select(p => p.Y)]) { Color = "#ff7f0e", Dashed = true, MarkerSize = 3 },
+            evaluated,
+        };
+        if (dense is not null) lines.Add(dense);
         if (Prediction is { } prediction && HasSweep)
         {
             lines.Add(new LineSeries("this plan (predicted)", [X(prediction.Parameters, prediction.MacsPerSample)], [prediction.PredictedTop1 * 100])
