@@ -62,6 +62,19 @@ public sealed class PruningPlanPageTests : DashboardTestContext
     }
 
     [Fact]
+    public void ALevelTypedInTheLayerTableReachesThePredictionAndTheSlidersStay()
+    {
+        var page = Render<PruningPlanPage>();
+
+        page.Find("[data-layer=conv1] input[data-testid=layer-level]").Change("50");
+
+        // The table is a component of its own: its edit must render the prediction panel of the page too.
+        page.WaitForAssertion(() => Assert.Contains("81.25 %", page.Find("[data-testid=predicted-top1]").TextContent), UiTimeout);
+        Assert.Contains("override", page.Find("[data-layer=conv1] [data-testid=layer-source]").TextContent);
+        Assert.Equal("0 %", page.Find("[data-stage=stage1] [data-testid=stage-rate]").TextContent.Trim());
+    }
+
+    [Fact]
     public void EvaluatePlanQueuesTheJobAndShowsItsProgress()
     {
         var page = Render<PruningPlanPage>();

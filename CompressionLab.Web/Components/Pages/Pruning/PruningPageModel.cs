@@ -488,7 +488,9 @@ public sealed class PruningPageModel : IDisposable
         {
             var curve = Curves.CurveOf(row.Name, row.Planned.Method)!;
             var colour = colours[row.Name];
-            lines.Add(new LineSeries($"{row.Name} ({row.Planned.Method.Key})", [.. curve.Points.Select(p => p.Level)], [.. curve.Points.Select(p => p.Top1 * 100)])
+            // The method is named only when it is not element, so the legend stays narrow.
+            var name = row.Planned.Method == PruningMethod.Element ? row.Name : $"{row.Name} ({row.Planned.Method.Key})";
+            lines.Add(new LineSeries(name, [.. curve.Points.Select(p => p.Level)], [.. curve.Points.Select(p => p.Top1 * 100)])
             {
                 Color = colour, Group = row.Name,
                 HoverTemplate = $"{row.Name}<br>level %{{x:.2f}}: %{{y:.2f}} %<extra></extra>",
