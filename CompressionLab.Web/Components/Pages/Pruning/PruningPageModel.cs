@@ -335,7 +335,10 @@ public sealed class PruningPageModel : IDisposable
         var points = Evaluations.Select(e => (X: X(e.Parameters, e.MacsPerSample), Y: e.Measured.Top1 * 100, Text: Describe(e))).ToList();
         var evaluated = new LineSeries("evaluated plans", [.. points.Select(p => p.X)], [.. points.Select(p => p.Y)])
         {
-            MarkersOnly = true, MarkerSize = 10, Color = "#1f77b4", Text = [.. points.Select(p => p.Text)],
+            MarkersOnly = true,
+            MarkerSize = 10,
+            Color = "#1f77b4",
+            Text = [.. points.Select(p => p.Text)],
             HoverTemplate = "%{text}<br>%{y:.2f} %<extra></extra>",
         };
         LineSeries? dense = null;
@@ -356,7 +359,9 @@ public sealed class PruningPageModel : IDisposable
         {
             lines.Add(new LineSeries("this plan (predicted)", [X(prediction.Parameters, prediction.MacsPerSample)], [prediction.PredictedTop1 * 100])
             {
-                MarkersOnly = true, MarkerSize = 12, Color = "#d62728",
+                MarkersOnly = true,
+                MarkerSize = 12,
+                Color = "#d62728",
             });
         }
         return lines;
@@ -492,13 +497,18 @@ public sealed class PruningPageModel : IDisposable
             var name = row.Planned.Method == PruningMethod.Element ? row.Name : $"{row.Name} ({row.Planned.Method.Key})";
             lines.Add(new LineSeries(name, [.. curve.Points.Select(p => p.Level)], [.. curve.Points.Select(p => p.Top1 * 100)])
             {
-                Color = colour, Group = row.Name,
+                Color = colour,
+                Group = row.Name,
                 HoverTemplate = $"{row.Name}<br>level %{{x:.2f}}: %{{y:.2f}} %<extra></extra>",
             });
             var top1 = (curve.BaselineTop1 - (row.CurveDrop ?? 0)) * 100;
             markers.Add(new LineSeries($"{row.Name} chosen", [row.Planned.Level], [top1])
             {
-                Color = colour, Group = row.Name, MarkersOnly = true, MarkerSize = 14, ShowLegend = false,
+                Color = colour,
+                Group = row.Name,
+                MarkersOnly = true,
+                MarkerSize = 14,
+                ShowLegend = false,
                 HoverTemplate = $"{row.Name} chosen: level %{{x:.4f}}, predicted %{{y:.2f}} %<extra></extra>",
             });
         }
