@@ -256,6 +256,20 @@ public sealed class PruningPageModelTests : IDisposable
     }
 
     [Fact]
+    public void JobsRunningWhenThePageOpensAreFollowed()
+    {
+        var old = scheduler.Add(FakeJobScheduler.Job("old allocation", JobState.Succeeded, kind: PlanAllocationJob.Kind));
+        var allocation = scheduler.Add(FakeJobScheduler.Job("allocation", JobState.Running, kind: PlanAllocationJob.Kind));
+        var evaluation = scheduler.Add(FakeJobScheduler.Job("evaluation", JobState.Queued, kind: PlanEvaluationJob.Kind));
+
+        using var page = Open();
+
+        Assert.Equal(allocation.Id, page.Allocation!.Id);
+        Assert.Equal(evaluation.Id, page.Evaluation!.Id);
+        Assert.NotEqual(old.Id, page.Allocation.Id);
+    }
+
+    [Fact]
     public void ThePlanFileNamesTheWeightsAndABadPlanHasNone()
     {
         using var page = Open();

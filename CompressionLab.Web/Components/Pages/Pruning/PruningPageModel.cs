@@ -84,6 +84,10 @@ public sealed class PruningPageModel : IDisposable
                 updatesWaiting();
             }
         });
+        // Jobs started before the page opened (another tab, or before a reload) are followed as if started here.
+        var unfinished = scheduler.List().Where(j => !j.IsFinished).OrderBy(j => j.CreatedAt).ToList();
+        Evaluation = unfinished.LastOrDefault(j => j.Kind == PlanEvaluationJob.Kind);
+        Allocation = unfinished.LastOrDefault(j => j.Kind == PlanAllocationJob.Kind);
         Models = store.List();
         // The model swept last is the one a plan is most likely wanted for.
         var swept = history.List().Select(s => s.ModelId).FirstOrDefault(id => id is { } m && Models.Any(x => x.Id == m));
