@@ -20,7 +20,7 @@ public static class CompressionLabCoreServices
     /// <see cref="IJobScheduler"/> and as the hosted service that runs the jobs), the Fashion-MNIST downloader,
     /// the training states of interrupted trainings (<see cref="TrainingStateStore"/>),
     /// <see cref="ModelJobs"/> (starts train, evaluate and download jobs, resumes interrupted trainings), and the sweep cell store, history and
-    /// <see cref="SweepJobs"/> (starts sensitivity sweeps), and the evaluated plans with <see cref="PlanJobs"/> (starts plan evaluations).
+    /// <see cref="SweepJobs"/> (starts sensitivity sweeps), and the evaluated plans with <see cref="PlanJobs"/> (starts plan evaluations and allocations).
     /// </summary>
     public static IServiceCollection AddCompressionLabCore(this IServiceCollection services, IConfiguration config)
     {
@@ -58,7 +58,7 @@ public static class CompressionLabCoreServices
         services.TryAddSingleton(sp => new PlanEvaluationStore(sp.GetRequiredService<WorkspaceDatabase>()));
         services.TryAddSingleton(sp => new PlanJobs(
             sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<ModelStore>(),
-            sp.GetRequiredService<SqliteSweepCellStore>(), sp.GetRequiredService<PlanEvaluationStore>()));
+            sp.GetRequiredService<SqliteSweepCellStore>(), sp.GetRequiredService<PlanEvaluationStore>(), sp.GetRequiredService<SweepHistory>()));
         return services;
     }
 }

@@ -36,6 +36,7 @@ public static class CompressionLabWebExtensions
         // jobs must not wait for that before they are interrupted, so every hosted service is told to stop at once.
         builder.Services.Configure<HostOptions>(host => host.ServicesStopConcurrently = true);
         builder.Services.AddSingleton<StarterPairEstimates>();
+        builder.Services.AddSingleton(PlanProfiles.Cached());
         builder.Services.AddSingleton(sp => new SavedTrainings(sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<ModelJobs>().SavedTraining));
         return builder;
     }

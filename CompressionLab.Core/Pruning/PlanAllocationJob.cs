@@ -101,6 +101,22 @@ public static class PlanAllocationJob
 {
     public const string Kind = "plan-allocate";
 
+    public static string Title(ResolvedModel model, PlanAllocationRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(request);
+        return $"Allocate plan · {model.DisplayName} · {request.Target.Goal} {request.Target.Value.ToString("0.####", CultureInfo.InvariantCulture)}";
+    }
+
+    /// <summary>The job body for a scheduler: <see cref="Run"/>, its result as <see cref="PlanAllocationJobResult"/> JSON.</summary>
+    public static JobWork Create(PlanAllocationRequest request, DatasetCatalog catalog, ModelStore store, SqliteSweepCellStore cells, SweepHistory history)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        request.Validate();
+        return (job, cancellationToken) =>
+            Task.FromResult<string?>(ModelJobJson.Write(PlanAllocationJobResult.Of(Run(request, catalog, store, cells, history, job, cancellationToken))));
+    }
+
     /// <exception cref="InvalidRequestException">A setting does not fit the model or the dataset (the plan, the subset size, the image size).</exception>
     /// <exception cref="ArgumentException">No layer can be allocated (every one excluded, or without a curve when sweeping is off).</exception>
     public static PlanAllocationOutcome Run(
@@ -168,4 +184,48 @@ public static class PlanAllocationJob
     /// <summary>Layers the allocation may move (not excluded) that have no curve for their method.</summary>
     private static IEnumerable<PlannedLayer> WithoutCurve(ResolvedPlan plan, SweepCurves? curves) =>
         plan.Layers.Where(l => !l.Excluded && curves?.CurveOf(l.Layer, l.Method) is null);
+}
+
+/// <summary>One proposal as a finished allocation job states it: the levels it gives (<see cref="PlanContent.Levels"/>) and what they are predicted to give.</summary>
+public sealed record ProposalSummary(
+    IReadOnlyList<PlanLevel> Levels,
+    double PredictedTop1,
+    double Sparsity,
+    long Parameters,
+    long MacsPerSample,
+    bool Met,
+    double FittedDrop)
+{
+    public static ProposalSummary Of(ProposedPlan proposal)
+    {
+        ArgumentNullException.ThrowIfNull(proposal);
+        var prediction = proposal.Prediction;
+        return new ProposalSummary(PlanContent.Levels(proposal.Allocation.Plan), prediction.PredictedTop1, prediction.Sparsity, prediction.Parameters,
+            prediction.MacsPerSample, proposal.Allocation.Met, proposal.Allocation.FittedDrop);
+    }
+}
+
+/// <summary>A finished allocation job's JSON result (fractions): both proposals, for a front end to show, evaluate and accept.</summary>
+public sealed record PlanAllocationJobResult(
+    Guid? ModelId,
+    string ModelName,
+    string WeightsHash,
+    string Dataset,
+    string Subset,
+    int SubsetSize,
+    AllocationGoal Goal,
+    double TargetValue,
+    ProposalSummary Allocated,
+    ProposalSummary Uniform,
+    int SweepsRun)
+{
+    public static PlanAllocationJobResult Of(PlanAllocationOutcome outcome)
+    {
+        ArgumentNullException.ThrowIfNull(outcome);
+        return new PlanAllocationJobResult(outcome.ModelId, outcome.ModelName, outcome.Identity.ModelHash, outcome.Identity.Dataset, outcome.Identity.Subset,
+            outcome.SubsetSize, outcome.Target.Goal, outcome.Target.Value, ProposalSummary.Of(outcome.Allocated), ProposalSummary.Of(outcome.Uniform),
+            outcome.SweepsRun.Count);
+    }
+
+    public static PlanAllocationJobResult FromJson(string json) => ModelJobJson.Read<PlanAllocationJobResult>(json);
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using CompressionLab.Core.Models;
 
 namespace CompressionLab.Core.Pruning;
 
@@ -51,5 +52,44 @@ public static class PlanContent
         foreach (var level in Levels(plan))
             text.Append(CultureInfo.InvariantCulture, $"{level.Layer} {level.Method} {SweepLevels.Format(level.Level)}\n");
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())));
+    }
+
+    /// <summary>
+    /// An editable plan that gives <paramref name="levels"/> (a stored evaluation's, an allocation's) on the zoo's stages:
+    /// a stage whose pruned-or-dense layers all share one level and method gets it as its rate, other layers of a stage
+    /// become overrides; layers not listed are dense. The output layer stays excluded unless a level names it.
+    /// </summary>
+    /// <exception cref="ArgumentException">A level names a layer the model does not have, or a method that is not one.</exception>
+    public static PruningPlan ToPlan(IReadOnlyList<LayerInfo> layers, IEnumerable<PlanLevel> levels)
+    {
+        ArgumentNullException.ThrowIfNull(layers);
+        ArgumentNullException.ThrowIfNull(levels);
+        var byLayer = new Dictionary<string, (double Level, PruningMethod Method)>();
+        foreach (var level in levels)
+        {
+            if (!layers.Any(l => l.Name == level.Layer))
+                throw new ArgumentException($"Layer '{level.Layer}' is not a layer of this model. Its layers are: {string.Join(", ", layers.Select(l => l.Name))}.", nameof(levels));
+            byLayer[level.Layer] = (level.Level, PruningMethod.Parse(level.Method));
+        }
+        var plan = PruningPlan.Default(layers, PruningMethod.Element);
+        var output = layers[^1].Name;
+        foreach (var stage in plan.Stages)
+        {
+            var free = stage.Layers.Where(l => l != output || byLayer.ContainsKey(l)).ToArray();
+            if (free.Length == 0) continue;
+            var levelsOf = free.Select(l => byLayer.TryGetValue(l, out var s) ? s.Level : 0).Distinct().Count();
+            var methods = free.Where(byLayer.ContainsKey).Select(l => byLayer[l].Method).Distinct().ToArray();
+            if (levelsOf == 1 && methods.Length <= 1)
+            {
+                // One setting for the whole stage: kept as its rate, so that its slider moves the stage as a whole.
+                plan = plan.WithStageRate(stage.Name, byLayer.TryGetValue(free[0], out var first) ? first.Level : 0)
+                    .WithStageMethod(stage.Name, methods.Length == 1 ? methods[0] : PruningMethod.Element);
+                if (free.Contains(output)) plan = plan.Including(output);
+                continue;
+            }
+            foreach (var layer in free.Where(byLayer.ContainsKey))
+                plan = plan.WithOverride(layer, byLayer[layer].Level, byLayer[layer].Method);
+        }
+        return plan;
     }
 }

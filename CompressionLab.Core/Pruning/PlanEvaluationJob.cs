@@ -189,8 +189,8 @@ public static class PlanEvaluationJob
 
 }
 
-/// <summary>Starts plan evaluation jobs with their parameters recorded, so the dashboard and any other front end start them the same way.</summary>
-public sealed class PlanJobs(IJobScheduler scheduler, DatasetCatalog catalog, ModelStore store, SqliteSweepCellStore cells, PlanEvaluationStore evaluations)
+/// <summary>Starts plan evaluation and allocation jobs with their parameters recorded, so the dashboard and any other front end start them the same way.</summary>
+public sealed class PlanJobs(IJobScheduler scheduler, DatasetCatalog catalog, ModelStore store, SqliteSweepCellStore cells, PlanEvaluationStore evaluations, SweepHistory history)
 {
     public PlanEvaluationStore Evaluations => evaluations;
 
@@ -211,5 +211,25 @@ public sealed class PlanJobs(IJobScheduler scheduler, DatasetCatalog catalog, Mo
         });
         return scheduler.Enqueue(PlanEvaluationJob.Kind, PlanEvaluationJob.Title(model, request), parameters,
             PlanEvaluationJob.Create(request, catalog, store, cells, evaluations));
+    }
+
+    /// <summary>Queues an allocation (<see cref="PlanAllocationJob"/>): iso-accuracy and uniform proposals for the target, sweeping first what has no curve.</summary>
+    /// <exception cref="ArgumentException">The model is not in the workspace, or the request makes no sense.</exception>
+    public JobSnapshot StartAllocation(PlanAllocationRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        request.Validate();
+        var model = request.Model.Resolve(store);
+        var parameters = ModelJobJson.Write(new
+        {
+            request.Model,
+            dataset = request.Dataset ?? model.Dataset,
+            request.SubsetSize,
+            target = new { goal = request.Target.Goal.ToString(), value = request.Target.Value },
+            method = request.Method.Key,
+            request.SweepMissing,
+        });
+        return scheduler.Enqueue(PlanAllocationJob.Kind, PlanAllocationJob.Title(model, request), parameters,
+            PlanAllocationJob.Create(request, catalog, store, cells, history));
     }
 }

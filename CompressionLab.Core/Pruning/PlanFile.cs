@@ -162,8 +162,7 @@ public static class PlanFile
             if (key is null) throw new PlanFileException(full, $"{setting}: no method (element, filter-l1 or filter-l2).");
             try
             {
-                var (criterion, norm) = ParseMethodKey(key);
-                return new PruningMethod(criterion, norm);
+                return PruningMethod.Parse(key);
             }
             catch (ArgumentException)
             {
@@ -198,15 +197,6 @@ public static class PlanFile
         }
         var document = new PlanDocument(new PlanModel(architecture, hash, model.Name), new PruningPlan(planStages, overrides, exclusions));
         return (document, listed);
-    }
-
-    /// <summary><c>element</c>, <c>filter-l1</c> or <c>filter-l2</c> (and <c>filter</c>, meaning L1) as criterion and norm.</summary>
-    private static (PruningCriterion Criterion, FilterNorm Norm) ParseMethodKey(string key)
-    {
-        var parts = key.Split('-', 2);
-        var criterion = PruningCriterionText.ParseCriterion(parts[0]);
-        if (criterion == PruningCriterion.Element && parts.Length == 2) throw new ArgumentException($"Element pruning has no norm ('{key}').");
-        return (criterion, parts.Length == 2 ? PruningCriterionText.ParseNorm(parts[1]) : FilterNorm.L1);
     }
 
     /// <summary>A JSON problem with where it is: the path in the document and the line, in the parser's words.</summary>

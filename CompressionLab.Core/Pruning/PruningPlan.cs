@@ -24,6 +24,17 @@ public readonly record struct PruningMethod
     public string Key => PruningCriterionText.Describe(Criterion, Norm);
 
     public override string ToString() => Key;
+
+    /// <summary>The method of a key (<c>element</c>, <c>filter</c>, <c>filter-l1</c>, <c>filter-l2</c>), as <see cref="Key"/> writes it.</summary>
+    /// <exception cref="ArgumentException">Not a method's key.</exception>
+    public static PruningMethod Parse(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        var parts = key.Split('-', 2);
+        var criterion = PruningCriterionText.ParseCriterion(parts[0]);
+        if (criterion == PruningCriterion.Element && parts.Length == 2) throw new ArgumentException($"Element pruning has no norm ('{key}').");
+        return new PruningMethod(criterion, parts.Length == 2 ? PruningCriterionText.ParseNorm(parts[1]) : FilterNorm.L1);
+    }
 }
 
 /// <summary>A named group of layers pruned at one rate by one method.</summary>

@@ -1,5 +1,7 @@
 using CompressionLab.Core.Data;
+using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
+using CompressionLab.Core.Pruning;
 using CompressionLab.Core.Workspace;
 using static TorchSharp.torch;
 
@@ -36,6 +38,30 @@ internal static class WorkspaceSeed
         finally
         {
             Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// An element sweep of <paramref name="model"/> on its first <paramref name="subsetSize"/> validation images at
+    /// <paramref name="levels"/>, run by the sweep job's own body into the app's workspace (cells and history), as a
+    /// finished sweep on the Sensitivity page would leave them.
+    /// </summary>
+    public static SweepOutcome Sweep(string workspaceFolder, ModelRecord model, IReadOnlyList<double> levels, int subsetSize)
+    {
+        using var database = new WorkspaceDatabase(new WorkspaceOptions { Folder = workspaceFolder });
+        var catalog = new DatasetCatalog(new DatasetOptions { Folders = [TestData.FashionMnistFolder], CacheFolder = Path.Combine(workspaceFolder, "cache") });
+        return SweepJob.Run(new SweepRequest(model.Id, IdxDataset.FashionMnistName, Levels: levels, SubsetSize: subsetSize), Guid.NewGuid(), catalog,
+            new ModelStore(database), new SqliteSweepCellStore(database), new SweepHistory(database), jobId: null, new SilentProgress(), CancellationToken.None);
+    }
+
+    private sealed class SilentProgress : IJobProgress
+    {
+        public void Report(double fraction, string message)
+        {
+        }
+
+        public void Publish(JobPartial partial)
+        {
         }
     }
 }

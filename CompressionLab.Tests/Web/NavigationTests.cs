@@ -43,7 +43,6 @@ public class NavigationTests : DashboardTestContext
     }
 
     [Theory]
-    [InlineData(typeof(PruningPlanPage), "Pruning plan", "per stage")]
     [InlineData(typeof(DistillationPage), "Distillation", "temperature")]
     [InlineData(typeof(QuantizationPage), "Quantization", "INT8")]
     [InlineData(typeof(RecipePage), "Recipe", "recipe")]

@@ -24,6 +24,7 @@ internal sealed class PageWorkspace : IDisposable
         States = new TrainingStateStore(database);
         Cells = new SqliteSweepCellStore(database);
         History = new SweepHistory(database);
+        Evaluations = new PlanEvaluationStore(database);
         Options = new DatasetOptions
         {
             Folders = withFashionMnist ? [TestData.FashionMnistFolder] : [],
@@ -41,6 +42,8 @@ internal sealed class PageWorkspace : IDisposable
     public SqliteSweepCellStore Cells { get; }
 
     public SweepHistory History { get; }
+
+    public PlanEvaluationStore Evaluations { get; }
 
     public DatasetOptions Options { get; }
 
@@ -77,6 +80,10 @@ internal sealed class PageWorkspace : IDisposable
     /// <summary>Registers <see cref="SweepJobs"/> over this workspace.</summary>
     public void AddSweepJobs(IServiceCollection services) =>
         services.AddSingleton(sp => new SweepJobs(sp.GetRequiredService<IJobScheduler>(), Catalog, Store, Cells, History));
+
+    /// <summary>Registers <see cref="PlanJobs"/> (plan evaluations and allocations) over this workspace.</summary>
+    public void AddPlanJobs(IServiceCollection services) =>
+        services.AddSingleton(sp => new PlanJobs(sp.GetRequiredService<IJobScheduler>(), Catalog, Store, Cells, Evaluations, History));
 
     public void Dispose() => Workspace.Dispose();
 }

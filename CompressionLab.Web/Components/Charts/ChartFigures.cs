@@ -27,14 +27,19 @@ internal static class ChartFigures
     public static Scatter Line(LineSeries series) => new()
     {
         Name = series.Name,
-        Mode = Plotly.Blazor.Traces.ScatterLib.ModeFlag.Lines | Plotly.Blazor.Traces.ScatterLib.ModeFlag.Markers,
+        Mode = series.MarkersOnly
+            ? Plotly.Blazor.Traces.ScatterLib.ModeFlag.Markers
+            : Plotly.Blazor.Traces.ScatterLib.ModeFlag.Lines | Plotly.Blazor.Traces.ScatterLib.ModeFlag.Markers,
         // ExtendTrace appends to these lists, so they must exist even for an empty line.
         X = series.X.Cast<object>().ToList(),
         Y = series.Y.Cast<object>().ToList(),
         Line = series.Color is null && !series.Dashed
             ? null
             : new Plotly.Blazor.Traces.ScatterLib.Line { Color = series.Color, Dash = series.Dashed ? "dash" : null },
-        Marker = series.Color is null ? null : new Plotly.Blazor.Traces.ScatterLib.Marker { Color = series.Color, Size = 5 },
+        Marker = series.Color is null && series.MarkerSize is null
+            ? null
+            : new Plotly.Blazor.Traces.ScatterLib.Marker { Color = series.Color, Size = series.MarkerSize ?? 5 },
+        ShowLegend = series.ShowLegend,
         LegendGroup = series.Group,
         HoverTemplate = series.HoverTemplate,
         // Kept as a list even when empty, so points appended later can bring their text (LineChart.AppendAsync).

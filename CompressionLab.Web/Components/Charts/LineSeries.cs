@@ -18,5 +18,14 @@ public sealed record LineSeries(string Name, IReadOnlyList<double> X, IReadOnlyL
     /// <summary>A text per point (as many as <see cref="X"/>), shown where the hover template says <c>%{text}</c>; null: none.</summary>
     public IReadOnlyList<string>? Text { get; init; }
 
+    /// <summary>Markers only, no line between them (e.g. chosen levels on curves, or measured plans on a scatter).</summary>
+    public bool MarkersOnly { get; init; }
+
+    /// <summary>Marker diameter in pixels; null: plotly's (or 5 for a coloured line).</summary>
+    public int? MarkerSize { get; init; }
+
+    /// <summary>Listed in the legend (true unless a line only decorates another one).</summary>
+    public bool ShowLegend { get; init; } = true;
+
     public static LineSeries Empty(string name) => new(name, [], []);
 }

@@ -1,0 +1,72 @@
+using System.Globalization;
+using CompressionLab.Core.Models;
+using Microsoft.Playwright;
+using Xunit.Abstractions;
+using static Microsoft.Playwright.Assertions;
+
+namespace CompressionLab.Tests.EndToEnd;
+
+/// <summary>The Pruning plan page driven from a browser, on an app of its own (its evaluations must not show up elsewhere).</summary>
+[CollectionDefinition(Name)]
+public sealed class PruningPlanCollection : ICollectionFixture<DashboardApp>
+{
+    public const string Name = "Pruning plan in a browser";
+}
+
+[Collection(PruningPlanCollection.Name)]
+public class PruningPlanTests(DashboardApp app, ITestOutputHelper output)
+{
+    [Fact]
+    public async Task AStageSliderMovesThePredictionAndEvaluatePlanMeasuresIt()
+    {
+        // lenet-300-100 trained briefly, swept on 500 validation images at a few levels (a few seconds together).
+        var model = WorkspaceSeed.ImportLenet(app.WorkspaceFolder, trainingImages: 3000);
+        WorkspaceSeed.Sweep(app.WorkspaceFolder, model, [0, 0.3, 0.6, 0.9], subsetSize: 500);
+
+        await using var tab = await app.OpenTabAsync();
+        var page = tab.Page;
+        await tab.GotoAsync("/pruning");
+        await Expect(page.Locator("h1")).ToHaveTextAsync("Pruning plan");
+        await Expect(page.GetByTestId("plan-model")).ToContainTextAsync(model.DisplayName);
+        var predicted = page.GetByTestId("predicted-top1");
+        await Expect(predicted).ToContainTextAsync("drop 0.00 pts");
+        await Expect(page.GetByTestId("overall-sparsity")).ToHaveTextAsync("0.0 %");
+        await Expect(page.Locator("[data-layer='classifier.fc'] [data-testid=exclusion-reason]")).ToContainTextAsync("output layer");
+        var before = await predicted.InnerTextAsync();
+
+        // The hidden stage's slider to 60 %: the range input gets what a drag gives it, input events.
+        var slider = page.Locator("input[data-testid=stage-slider-hidden]");
+        await slider.FocusAsync();
+        await slider.EvaluateAsync("el => { el.value = '0.59'; el.dispatchEvent(new Event('input', { bubbles: true })); }");
+        await page.Keyboard.PressAsync("ArrowRight");
+        await Expect(page.Locator("[data-stage=hidden] [data-testid=stage-rate]")).ToHaveTextAsync("60 %");
+        await Expect(predicted).Not.ToHaveTextAsync(before);
+        await Expect(predicted).Not.ToContainTextAsync("drop 0.00 pts");
+        await Expect(page.Locator("[data-layer='hidden.fc1'] [data-testid=layer-sparsity]")).ToHaveTextAsync("60.0 %");
+        var sparsity = await page.GetByTestId("overall-sparsity").InnerTextAsync();
+        Assert.NotEqual("0.0 %", sparsity.Trim());
+
+        // The chosen levels sit on the curves as markers: hidden.fc1's at 0.6.
+        var chart = page.Locator("[data-testid=plan-curves-chart] .js-plotly-plot");
+        await page.WaitForFunctionAsync("""
+            () => { const p = document.querySelector('[data-testid=plan-curves-chart] .js-plotly-plot');
+                    return p && p.data && p.data.some(t => t.name === 'hidden.fc1 chosen' && t.x[0] === 0.6); }
+            """);
+        Assert.Equal(4, await chart.EvaluateAsync<int>("p => p.data.length")); // two curves (fc1, fc2) and their markers
+        await tab.ScreenshotAsync("plan-moved");
+
+        await page.GetByTestId("evaluate-plan").ClickAsync();
+        var progress = page.GetByTestId("evaluation-progress");
+        await Expect(progress).ToHaveAttributeAsync("data-state", "Succeeded");
+        var measured = page.GetByTestId("measured-top1");
+        await Expect(measured).ToContainTextAsync("on 500 validation images");
+        var text = await measured.InnerTextAsync();
+        var percent = double.Parse(text[..text.IndexOf('%', StringComparison.Ordinal)].Trim(), CultureInfo.InvariantCulture);
+        Assert.InRange(percent, 10, 100);
+        await Expect(page.GetByTestId("evaluation-row")).ToHaveCountAsync(1);
+        await Expect(page.GetByTestId("evaluation-top1")).ToHaveTextAsync(text[..(text.IndexOf('%', StringComparison.Ordinal) + 1)]);
+        await tab.ScreenshotAsync("plan-evaluated");
+        output.WriteLine($"Predicted: {await predicted.InnerTextAsync()}; measured: {text}");
+        await tab.AssertNoErrorsAsync();
+    }
+}

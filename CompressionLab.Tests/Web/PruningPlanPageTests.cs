@@ -1,0 +1,89 @@
+using CompressionLab.Core.Jobs;
+using CompressionLab.Core.Pruning;
+using CompressionLab.Web.Components.Pages.Pruning;
+using CompressionLab.Web.Services;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CompressionLab.Tests.Web;
+
+/// <summary>
+/// The Pruning plan page over a real temporary workspace holding PruningPageModelTests' tiny model, its sweep cells and
+/// profile; the fake scheduler takes the jobs the page queues.
+/// </summary>
+public sealed class PruningPlanPageTests : DashboardTestContext
+{
+    private readonly PageWorkspace workspace;
+
+    public PruningPlanPageTests()
+        : this(new PageWorkspace())
+    {
+    }
+
+    private PruningPlanPageTests(PageWorkspace workspace)
+        : base(services =>
+        {
+            workspace.AddStores(services);
+            workspace.AddPlanJobs(services);
+            services.AddSingleton(workspace.History);
+            services.AddSingleton(workspace.Cells);
+            services.AddSingleton<PlanProfileLoader>(model => PruningPageModelTests.Profile(model));
+        })
+    {
+        this.workspace = workspace;
+        PruningPageModelTests.Seed(workspace);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing)
+        {
+            workspace.Dispose();
+        }
+    }
+
+    [Fact]
+    public void MovingAStageSliderChangesThePredictedNumbersAndTheLayersLevel()
+    {
+        var page = Render<PruningPlanPage>();
+        Assert.Contains("87.50 %", page.Find("[data-testid=predicted-top1]").TextContent);
+        Assert.Contains("0.0 %", page.Find("[data-testid=overall-sparsity]").TextContent);
+        Assert.Contains("99", page.Find("[data-testid=remaining-params]").TextContent);
+        Assert.Contains("output layer", page.Find("[data-layer=fc] [data-testid=exclusion-reason]").TextContent);
+
+        page.Find("input[data-testid=stage-slider-stage1]").Input("0.5");
+
+        // conv1 at 0.5: drop 6.25 points on its curve, 18 of 84 weights gone, 81 parameters left (PruningPageModelTests).
+        page.WaitForAssertion(() => Assert.Contains("81.25 %", page.Find("[data-testid=predicted-top1]").TextContent), UiTimeout);
+        Assert.Contains("21.4 %", page.Find("[data-testid=overall-sparsity]").TextContent);
+        Assert.StartsWith("81", page.Find("[data-testid=remaining-params]").TextContent.Trim(), StringComparison.Ordinal);
+        Assert.Equal("50.0 %", page.Find("[data-layer=conv1] [data-testid=layer-sparsity]").TextContent.Trim());
+        Assert.Equal("50 %", page.Find("[data-stage=stage1] [data-testid=stage-rate]").TextContent.Trim());
+    }
+
+    [Fact]
+    public void ALevelTypedInTheLayerTableReachesThePredictionAndTheSlidersStay()
+    {
+        var page = Render<PruningPlanPage>();
+
+        page.Find("[data-layer=conv1] input[data-testid=layer-level]").Change("50");
+
+        // The table is a component of its own: its edit must render the prediction panel of the page too.
+        page.WaitForAssertion(() => Assert.Contains("81.25 %", page.Find("[data-testid=predicted-top1]").TextContent), UiTimeout);
+        Assert.Contains("override", page.Find("[data-layer=conv1] [data-testid=layer-source]").TextContent);
+        Assert.Equal("0 %", page.Find("[data-stage=stage1] [data-testid=stage-rate]").TextContent.Trim());
+    }
+
+    [Fact]
+    public void EvaluatePlanQueuesTheJobAndShowsItsProgress()
+    {
+        var page = Render<PruningPlanPage>();
+        page.Find("input[data-testid=stage-slider-stage1]").Input("0.5");
+
+        page.Find("[data-testid=evaluate-plan]").Click();
+
+        var job = Assert.Single(Scheduler.List());
+        Assert.Equal(PlanEvaluationJob.Kind, job.Kind);
+        page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-testid=evaluation-progress]")), UiTimeout);
+    }
+}
