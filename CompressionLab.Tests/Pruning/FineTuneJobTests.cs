@@ -4,6 +4,7 @@ using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
 using CompressionLab.Core.Workspace;
+using CompressionLab.Tests.Jobs;
 using CompressionLab.Tests.Models;
 
 namespace CompressionLab.Tests.Pruning;
@@ -110,6 +111,29 @@ public sealed class FineTuneJobTests : IDisposable
         Assert.Equal("fixed", Checkpoint.ReadMetadata(stored.FilePath).Lineage!.Schedule);
         // The job's JSON result reads back.
         Assert.Equal(result.WeightsHash, FineTuneJobResult.FromJson(ModelJobJson.Write(result)).WeightsHash);
+    }
+
+    [Fact]
+    public async Task TheDashboardsStarterQueuesTheJobWithParametersThatReadBackAndDropsTheStateOnSuccess()
+    {
+        await using var harness = await SchedulerHarness.StartedAsync();
+        var states = new TrainingStateStore(harness.Database);
+        var jobs = new FineTuneJobs(harness.Scheduler, _bench.Catalog, _bench.Store, states);
+        var parent = _bench.Store.Import(_parent, new ModelEntry("parent", ModelZoo.VggTiny, SyntheticDataset.Name, null, _parentMetadata.ParameterCount));
+        var request = Request(null) with { Model = new StoredModel(parent.Id), Epochs = 1 };
+
+        var queued = jobs.StartFineTune(request);
+        var done = await harness.WaitAsync(queued.Id);
+
+        Assert.True(done.State == JobState.Succeeded, done.Error);
+        Assert.Equal((FineTuneJob.Kind, "Fine-tune parent (agp, 1 epoch)"), (done.Kind, done.Title));
+        Assert.Equal(request, ModelJobJson.Read<FineTuneRequest>(done.ParametersJson) with { Plan = request.Plan });
+        Assert.Equal(PlanContent.Hash(request.Plan.Resolve(_layers)), PlanContent.Hash(ModelJobJson.Read<FineTuneRequest>(done.ParametersJson).Plan.Resolve(_layers)));
+        var result = FineTuneJobResult.FromJson(done.ResultJson!);
+        Assert.NotNull(_bench.Store.Get(result.ModelId!.Value));
+        Assert.False(File.Exists(states.PathOf(done.Id)));
+        Assert.Equal($"\"{done.Title}\" is succeeded; only an interrupted or failed fine-tuning can be resumed.",
+            Assert.Throws<ArgumentException>(() => jobs.ResumeFineTune(done.Id)).Message);
     }
 
     [Fact]
