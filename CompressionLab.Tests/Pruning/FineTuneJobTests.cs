@@ -137,6 +137,42 @@ public sealed class FineTuneJobTests : IDisposable
     }
 
     [Fact]
+    public async Task AFineTuningInterruptedByARestartIsResumedOnTheDashboardToTheUninterruptedRunsModel()
+    {
+        await using var harness = await SchedulerHarness.StartedAsync();
+        var states = new TrainingStateStore(harness.Database);
+        var jobs = new FineTuneJobs(harness.Scheduler, _bench.Catalog, _bench.Store, states);
+        var parent = _bench.Store.Import(_parent, new ModelEntry("parent", ModelZoo.VggTiny, SyntheticDataset.Name, null, _parentMetadata.ParameterCount));
+        var request = Request(null) with { Model = new StoredModel(parent.Id) };
+        var straight = FineTuneJobResult.FromJson((await harness.WaitAsync(jobs.StartFineTune(request).Id)).ResultJson!);
+
+        Task? stopping = null;
+        using (harness.Scheduler.Subscribe(update =>
+        {
+            if (update.Partial is FineTuneEpochFinished { Epoch.Epoch: 1 } && stopping is null) stopping = harness.Scheduler.StopAsync(CancellationToken.None);
+        }))
+        {
+            var interrupted = await harness.WaitAsync(jobs.StartFineTune(request).Id);
+            Assert.Equal(JobState.Interrupted, interrupted.State);
+            await stopping!.WaitAsync(SchedulerHarness.Timeout);
+            Assert.Equal(1, states.Find(interrupted.Id)!.EpochsDone);
+
+            var restarted = harness.CreateScheduler();
+            var after = new FineTuneJobs(restarted, _bench.Catalog, _bench.Store, new TrainingStateStore(harness.Database));
+            var resumed = after.ResumeFineTune(interrupted.Id);
+            Assert.Equal(interrupted.Id, resumed.Links.Resumes);
+            await restarted.StartAsync(CancellationToken.None);
+            var done = await restarted.WaitAsync(resumed.Id).WaitAsync(SchedulerHarness.Timeout);
+
+            Assert.True(done.State == JobState.Succeeded, done.Error);
+            var result = FineTuneJobResult.FromJson(done.ResultJson!);
+            Assert.Equal((straight.WeightsHash, 1), (result.WeightsHash, result.ResumedFromEpoch));
+            Assert.Empty(Directory.Exists(states.Folder) ? Directory.GetFiles(states.Folder) : []);
+            await restarted.StopAsync(CancellationToken.None);
+        }
+    }
+
+    [Fact]
     public void APlanForAnotherModelIsRefusedNamingWhatDiffers()
     {
         var other = Request(PathOf("x.ckpt")) with { PlanFor = new PlanModel(ModelZoo.VggTiny, new string('a', 64), "other") };
