@@ -20,7 +20,7 @@ public static class CompressionLabCoreServices
     /// <see cref="IJobScheduler"/> and as the hosted service that runs the jobs), the Fashion-MNIST downloader,
     /// the training states of interrupted trainings (<see cref="TrainingStateStore"/>),
     /// <see cref="ModelJobs"/> (starts train, evaluate and download jobs, resumes interrupted trainings), and the sweep cell store, history and
-    /// <see cref="SweepJobs"/> (starts sensitivity sweeps), and the evaluated plans with <see cref="PlanJobs"/> (starts plan evaluations and allocations).
+    /// <see cref="SweepJobs"/> (starts sensitivity sweeps), and the evaluated plans with <see cref="PlanJobs"/> (starts plan evaluations and allocations), and <see cref="FineTuneJobs"/> (starts and resumes masked fine-tunings).
     /// </summary>
     public static IServiceCollection AddCompressionLabCore(this IServiceCollection services, IConfiguration config)
     {
@@ -59,6 +59,9 @@ public static class CompressionLabCoreServices
         services.TryAddSingleton(sp => new PlanJobs(
             sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<ModelStore>(),
             sp.GetRequiredService<SqliteSweepCellStore>(), sp.GetRequiredService<PlanEvaluationStore>(), sp.GetRequiredService<SweepHistory>()));
+        services.TryAddSingleton(sp => new FineTuneJobs(
+            sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<ModelStore>(),
+            sp.GetRequiredService<TrainingStateStore>()));
         return services;
     }
 }

@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace CompressionLab.Core.Models;
 
@@ -12,6 +13,10 @@ namespace CompressionLab.Core.Models;
 /// <param name="ContentHash">Lower-case hex SHA-256 of the weights section (TorchSharp format bytes); identifies the weights.</param>
 /// <param name="WeightsLength">Length of the weights section in bytes.</param>
 /// <param name="FormatVersion">Checkpoint format version (<see cref="Checkpoint.FormatVersion"/>).</param>
+/// <param name="Lineage">
+/// The model this one was made from and how (e.g. a pruning plan fine-tuned); null for a model trained from scratch or
+/// imported. Optional and left out of the header when null, so files without it read as before.
+/// </param>
 public sealed record CheckpointMetadata(
     string Architecture,
     string Dataset,
@@ -24,7 +29,28 @@ public sealed record CheckpointMetadata(
     DateTimeOffset CreatedAt,
     string ContentHash,
     long WeightsLength,
-    int FormatVersion);
+    int FormatVersion,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] CheckpointLineage? Lineage = null);
+
+/// <summary>Where a model made from another came from (plain data in the checkpoint's header).</summary>
+/// <param name="Operation">What was done, e.g. <c>fine-tune</c>.</param>
+/// <param name="ParentWeightsHash">The parent's <see cref="CheckpointMetadata.ContentHash"/>.</param>
+/// <param name="ParentName">The parent's display or file name, for people.</param>
+/// <param name="PlanHash">The pruning plan's content hash (equal for plans that give the same masks).</param>
+/// <param name="Levels">The plan's pruned layers: level and method (<c>element</c>, <c>filter-l1</c>, <c>filter-l2</c>).</param>
+/// <param name="Schedule">How the levels were reached, e.g. <c>agp</c> or <c>fixed</c>.</param>
+public sealed record CheckpointLineage(
+    string Operation,
+    string ParentWeightsHash,
+    string? ParentName = null,
+    string? PlanHash = null,
+    IReadOnlyList<LineageLevel>? Levels = null,
+    string? Schedule = null,
+    int? Epochs = null,
+    double? LearningRate = null);
+
+/// <summary>One pruned layer of a <see cref="CheckpointLineage"/>.</summary>
+public sealed record LineageLevel(string Layer, double Level, string Method);
 
 /// <summary>A checkpoint file that cannot be used; the message names the file and the problem.</summary>
 public sealed class CheckpointException(string filePath, string problem, Exception? inner = null)
@@ -85,7 +111,8 @@ public sealed class Checkpoint : IDisposable
         IReadOnlyList<string> classNames,
         double? top1 = null,
         TrainingSettings? training = null,
-        DateTimeOffset? createdAt = null)
+        DateTimeOffset? createdAt = null,
+        CheckpointLineage? lineage = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
@@ -104,7 +131,7 @@ public sealed class Checkpoint : IDisposable
         var metadata = new CheckpointMetadata(
             model.Architecture, dataset, top1, classNames.ToArray(), model.InputHeight, model.InputWidth,
             model.ParameterCount, training, createdAt ?? DateTimeOffset.UtcNow,
-            Convert.ToHexStringLower(SHA256.HashData(weights)), weights.LongLength, FormatVersion);
+            Convert.ToHexStringLower(SHA256.HashData(weights)), weights.LongLength, FormatVersion, lineage);
         // Written beside the target and renamed, so a reader never sees half a checkpoint.
         Format.Write(Path.GetFullPath(path), JsonSerializer.SerializeToUtf8Bytes(metadata, SignedFileFormat.Json), [weights], flushToDisk: false);
         return metadata;

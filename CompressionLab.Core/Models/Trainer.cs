@@ -29,6 +29,10 @@ public static class Trainer
     /// Called on the training thread after every finished epoch (after its validation, before its progress report)
     /// with the state to resume from; e.g. save it with <see cref="TrainingState.Save"/>.
     /// </param>
+    /// <param name="constraint">
+    /// A rule kept around every optimizer step (pruning masks, say), saved with the state and restored on resume; a state
+    /// saved with another rule, or without one, is refused.
+    /// </param>
     public static TrainingResult Train(
         ClassifierNetwork model,
         LabeledImages train,
@@ -37,7 +41,8 @@ public static class Trainer
         Action<TrainingProgress>? progress = null,
         CancellationToken cancellationToken = default,
         TrainingState? resumeFrom = null,
-        Action<TrainingState>? epochFinished = null)
+        Action<TrainingState>? epochFinished = null,
+        ITrainingConstraint? constraint = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(train);
@@ -49,12 +54,11 @@ public static class Trainer
 
         var count = train.Count;
         var batchSize = Math.Min(settings.BatchSize, count);
-        // A last batch of one image would break BatchNorm's batch statistics; it is dropped instead.
-        var batchesPerEpoch = (count / batchSize) + (count % batchSize >= 2 ? 1 : 0);
+        var batchesPerEpoch = BatchesPerEpoch(count, settings.BatchSize);
         var totalBatches = settings.Epochs * batchesPerEpoch;
         // Only a run that saves or restores a state needs to know its images by content (hashing them takes a moment).
         var data = resumeFrom is null && epochFinished is null ? null : TrainingDataIdentity.Of(train);
-        resumeFrom?.CheckFits(model, data!, settings);
+        resumeFrom?.CheckFits(model, data!, settings, constraint);
 
         manual_seed(settings.Seed); // dropout draws from the global generator
         using var generator = new Generator((ulong)settings.Seed);
@@ -71,7 +75,7 @@ public static class Trainer
             // The one-cycle rate is a function of the step count: stepping it as the finished batches did puts it where
             // the interrupted run left it (TorchSharp 0.107's OneCycleLR built with a last_epoch throws KeyNotFoundException 'max_momentum' on its first step).
             for (var step = 0; step < resumeFrom.EpochsDone * batchesPerEpoch; step++) schedule.step();
-            resumeFrom.Restore(model, optimizer, generator);
+            resumeFrom.Restore(model, optimizer, generator, constraint);
             history.AddRange(resumeFrom.Header.History);
             firstEpoch = resumeFrom.EpochsDone + 1;
             earlierSeconds = resumeFrom.Header.TrainingSeconds;
@@ -104,11 +108,15 @@ public static class Trainer
                             inputs = where(mirror, inputs.flip(3), inputs);
                         }
 
+                        var step = ((epoch - 1L) * batchesPerEpoch) + batch - 1;
+                        constraint?.BeforeBatch(step, optimizer);
                         optimizer.zero_grad();
                         var logits = model.call(inputs);
                         var loss = nn.functional.cross_entropy(logits, targets);
                         loss.backward();
+                        constraint?.BeforeOptimizerStep(step, optimizer);
                         optimizer.step();
+                        constraint?.AfterOptimizerStep(step, optimizer);
                         learningRate = optimizer.ParamGroups.First().LearningRate; // the rate this step used
                         schedule.step();
 
@@ -127,7 +135,7 @@ public static class Trainer
                             (clock.Elapsed - epochStart).TotalSeconds);
                         history.Add(summary);
                         epochFinished?.Invoke(TrainingState.Capture(model, optimizer, generator, settings, data!, history,
-                            earlierSeconds + clock.Elapsed.TotalSeconds));
+                            earlierSeconds + clock.Elapsed.TotalSeconds, constraint));
                     }
                     progress?.Invoke(new TrainingProgress(
                         epoch, settings.Epochs, batch, batchesPerEpoch,
@@ -143,6 +151,18 @@ public static class Trainer
 
         var last = history[^1];
         return new TrainingResult(history.Count, last.TrainLoss, last.TrainAccuracy, earlierSeconds + clock.Elapsed.TotalSeconds, history, settings);
+    }
+
+    /// <summary>
+    /// Batches in an epoch of <paramref name="images"/> images: full batches of <paramref name="batchSize"/> (at most all the
+    /// images), and the rest as one more batch unless it is a single image, which would break BatchNorm's batch statistics.
+    /// </summary>
+    public static int BatchesPerEpoch(int images, int batchSize)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(images, 2);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        var size = Math.Min(batchSize, images);
+        return (images / size) + (images % size >= 2 ? 1 : 0);
     }
 
     /// <summary>From this run's pace: <paramref name="done"/> batches took <paramref name="elapsed"/>, <paramref name="left"/> remain.</summary>

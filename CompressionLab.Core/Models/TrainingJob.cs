@@ -150,13 +150,23 @@ public static class TrainingJob
     public static LabeledImages TrainingImages(TrainingRequest request, DatasetSplit split)
     {
         ArgumentNullException.ThrowIfNull(request);
+        return TrainingImages(split, request.TrainingImages, request.Seed, nameof(TrainingRequest.TrainingImages));
+    }
+
+    /// <summary>
+    /// All of the split's train part (<paramref name="wanted"/> null), or its class-stratified subset of that many images drawn
+    /// with <paramref name="seed"/>: the one rule of "N training images" for every job that trains (a quick run means the
+    /// same wherever it starts). Too many is the request's <paramref name="setting"/> at fault.
+    /// </summary>
+    public static LabeledImages TrainingImages(DatasetSplit split, int? wanted, int seed, string setting)
+    {
         ArgumentNullException.ThrowIfNull(split);
-        if (request.TrainingImages is not int wanted) return split.Train;
-        if (wanted > split.Train.Count)
-            throw new InvalidRequestException(nameof(TrainingRequest.TrainingImages), string.Create(CultureInfo.InvariantCulture,
-                $"Training images: {wanted:N0} asked, but the train part of {split.DatasetName} has {split.Train.Count:N0} " +
+        if (wanted is not int count) return split.Train;
+        if (count > split.Train.Count)
+            throw new InvalidRequestException(setting, string.Create(CultureInfo.InvariantCulture,
+                $"Training images: {count:N0} asked, but the train part of {split.DatasetName} has {split.Train.Count:N0} " +
                 $"(its official train images minus {split.Validation.Count:N0} held out for validation)."));
-        return StratifiedSubset.Take(split.Train, wanted, request.Seed);
+        return StratifiedSubset.Take(split.Train, count, seed);
     }
 
     /// <param name="store">The workspace's models; needed unless the request writes a file.</param>

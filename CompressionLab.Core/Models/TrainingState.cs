@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using CompressionLab.Core.Data;
 using static TorchSharp.torch;
 
@@ -37,6 +38,8 @@ public sealed record TrainingDataIdentity(string Name, int Count, string Fingerp
 /// <param name="TrainingSeconds">Time spent training the finished epochs, across every run that contributed.</param>
 /// <param name="SectionLengths">Bytes of the model, optimizer, shuffle-generator and global-generator sections, in file order.</param>
 /// <param name="PayloadHash">Lower-case hex SHA-256 of all sections together.</param>
+/// <param name="Constraint">The <see cref="ITrainingConstraint.Identity"/> of the rule the run trained under; null for plain training (and in files saved before constraints existed).</param>
+/// <param name="ConstraintState">What that rule saved to continue (<see cref="ITrainingConstraint.SaveState"/>), e.g. the masks in force.</param>
 public sealed record TrainingStateHeader(
     int FormatVersion,
     string Architecture,
@@ -50,7 +53,9 @@ public sealed record TrainingStateHeader(
     double TrainingSeconds,
     DateTimeOffset SavedAt,
     IReadOnlyList<long> SectionLengths,
-    string PayloadHash);
+    string PayloadHash,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Constraint = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] JsonElement? ConstraintState = null);
 
 /// <summary>A training-state file that cannot be used; the message names the file and the problem.</summary>
 public sealed class TrainingStateException(string filePath, string problem, Exception? inner = null)
@@ -180,7 +185,8 @@ public sealed class TrainingState
     /// <paramref name="model"/> on <paramref name="data"/> with <paramref name="settings"/>: another architecture, class
     /// count or image size, other settings (epochs, batch size, rates, flips, seed), or other training images.
     /// </summary>
-    public void CheckFits(ClassifierNetwork model, TrainingDataIdentity data, TrainingSettings settings)
+    /// <param name="constraint">The rule this run trains under (pruning masks, say): the state must have been saved under the same one, or both under none.</param>
+    public void CheckFits(ClassifierNetwork model, TrainingDataIdentity data, TrainingSettings settings, ITrainingConstraint? constraint = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
@@ -196,7 +202,11 @@ public sealed class TrainingState
             throw Problem($"it was saved with other training settings ({string.Join("; ", differences)})");
         if (saved.Data != data)
             throw Problem($"it was saved training on {saved.Data.Describe()} but this run trains on {data.Describe()}");
+        if (saved.Constraint != constraint?.Identity)
+            throw Problem($"it was saved by a run {Under(saved.Constraint)} but this run trains {Under(constraint?.Identity)}");
     }
+
+    private static string Under(string? constraint) => constraint is null ? "without pruning masks or other constraints" : $"under {constraint}";
 
     /// <summary>Takes the state of a run whose <paramref name="history"/> lists its finished epochs (called by the trainer between epochs).</summary>
     internal static TrainingState Capture(
@@ -206,7 +216,8 @@ public sealed class TrainingState
         TrainingSettings settings,
         TrainingDataIdentity data,
         IReadOnlyList<EpochSummary> history,
-        double trainingSeconds)
+        double trainingSeconds,
+        ITrainingConstraint? constraint = null)
     {
         var modelBytes = Serialize(writer => model.save(writer));
         var optimizerBytes = Serialize(writer => OptimizerOf(optimizer).save_state_dict(writer));
@@ -218,12 +229,13 @@ public sealed class TrainingState
         var complete = new TrainingStateHeader(
             FormatVersion, model.Architecture, model.ClassCount, model.InputHeight, model.InputWidth, settings, data,
             history.Count, history.ToArray(), trainingSeconds, DateTimeOffset.UtcNow,
-            sections.Select(s => s.LongLength).ToArray(), Convert.ToHexStringLower(sha.GetHashAndReset()));
+            sections.Select(s => s.LongLength).ToArray(), Convert.ToHexStringLower(sha.GetHashAndReset()),
+            constraint?.Identity, constraint?.SaveState());
         return new TrainingState(complete, modelBytes, optimizerBytes, shuffleBytes, globalBytes, "(in memory)");
     }
 
     /// <summary>Puts the saved weights, optimizer state and generator states into a run about to continue.</summary>
-    internal void Restore(ClassifierNetwork model, optim.Optimizer optimizer, Generator shuffle)
+    internal void Restore(ClassifierNetwork model, optim.Optimizer optimizer, Generator shuffle, ITrainingConstraint? constraint = null)
     {
         IReadOnlyList<TorchSharpWeights.Entry> layout;
         try
@@ -259,6 +271,17 @@ public sealed class TrainingState
         catch (System.Runtime.InteropServices.ExternalException e)
         {
             throw Problem($"the saved random-generator states cannot be restored ({e.Message})", e);
+        }
+
+        if (constraint is null) return;
+        if (Header.ConstraintState is not { } saved) throw Problem($"it holds nothing for {constraint.Identity}");
+        try
+        {
+            constraint.RestoreState(saved, optimizer);
+        }
+        catch (InvalidDataException e)
+        {
+            throw Problem($"what it saved for {constraint.Identity} cannot be used ({e.Message})", e);
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Serialization;
 using CompressionLab.Core.Models;
 
 namespace CompressionLab.Core.Pruning;
@@ -6,6 +7,7 @@ namespace CompressionLab.Core.Pruning;
 /// <summary>How a stage or a layer is pruned: the criterion and, for filters, the norm that ranks them.</summary>
 public readonly record struct PruningMethod
 {
+    [JsonConstructor] // a struct would otherwise read back as its default (element), e.g. from a queued job's parameters
     public PruningMethod(PruningCriterion criterion, FilterNorm norm = FilterNorm.L1)
     {
         Criterion = criterion;

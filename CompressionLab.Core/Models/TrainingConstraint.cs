@@ -1,0 +1,37 @@
+using System.Text.Json;
+using static TorchSharp.torch;
+
+namespace CompressionLab.Core.Models;
+
+/// <summary>
+/// A rule <see cref="Trainer"/> keeps the weights to while it trains, called around every optimizer step (e.g. pruning masks
+/// held through fine-tuning, <c>Core/Pruning/MaskedTraining</c>). What it needs to continue is saved in the run's
+/// <see cref="TrainingState"/> after every epoch and given back on resume, so a resumed run keeps the rule exactly.
+/// </summary>
+/// <remarks>Steps are counted over the whole run from 0: batch b (1-based) of epoch e is step (e − 1)·batches per epoch + b − 1.</remarks>
+public interface ITrainingConstraint
+{
+    /// <summary>
+    /// What the rule is, in words that change when a resumed run would not be the same run (e.g. the plan, the parent
+    /// weights and the schedule). A state saved under another identity is refused, naming both.
+    /// </summary>
+    string Identity { get; }
+
+    /// <summary>Before the forward pass of <paramref name="step"/>: the place to change what the rule imposes.</summary>
+    void BeforeBatch(long step, optim.Optimizer optimizer);
+
+    /// <summary>After the backward pass of <paramref name="step"/>, before the optimizer's step.</summary>
+    void BeforeOptimizerStep(long step, optim.Optimizer optimizer);
+
+    /// <summary>After the optimizer's step of <paramref name="step"/>.</summary>
+    void AfterOptimizerStep(long step, optim.Optimizer optimizer);
+
+    /// <summary>What a resumed run needs besides the weights and the optimizer (which the state holds anyway).</summary>
+    JsonElement SaveState();
+
+    /// <summary>
+    /// Takes back what <see cref="SaveState"/> gave, after the weights and the optimizer were restored.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The saved value cannot be used (the message says why).</exception>
+    void RestoreState(JsonElement saved, optim.Optimizer optimizer);
+}
