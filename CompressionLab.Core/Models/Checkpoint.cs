@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace CompressionLab.Core.Models;
 
@@ -12,6 +13,11 @@ namespace CompressionLab.Core.Models;
 /// <param name="ContentHash">Lower-case hex SHA-256 of the weights section (TorchSharp format bytes); identifies the weights.</param>
 /// <param name="WeightsLength">Length of the weights section in bytes.</param>
 /// <param name="FormatVersion">Checkpoint format version (<see cref="Checkpoint.FormatVersion"/>).</param>
+/// <param name="Widths">
+/// Output channels per layer of a network whose widths are not the architecture's defaults (a thinned model; see
+/// <see cref="ClassifierNetwork.Widths"/>); absent (null) for the zoo's own widths, so files written before it existed
+/// read as they always did and a default model's header does not change.
+/// </param>
 public sealed record CheckpointMetadata(
     string Architecture,
     string Dataset,
@@ -24,7 +30,8 @@ public sealed record CheckpointMetadata(
     DateTimeOffset CreatedAt,
     string ContentHash,
     long WeightsLength,
-    int FormatVersion);
+    int FormatVersion,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyDictionary<string, int>? Widths = null);
 
 /// <summary>A checkpoint file that cannot be used; the message names the file and the problem.</summary>
 public sealed class CheckpointException(string filePath, string problem, Exception? inner = null)
@@ -104,7 +111,7 @@ public sealed class Checkpoint : IDisposable
         var metadata = new CheckpointMetadata(
             model.Architecture, dataset, top1, classNames.ToArray(), model.InputHeight, model.InputWidth,
             model.ParameterCount, training, createdAt ?? DateTimeOffset.UtcNow,
-            Convert.ToHexStringLower(SHA256.HashData(weights)), weights.LongLength, FormatVersion);
+            Convert.ToHexStringLower(SHA256.HashData(weights)), weights.LongLength, FormatVersion, model.Widths);
         // Written beside the target and renamed, so a reader never sees half a checkpoint.
         Format.Write(Path.GetFullPath(path), JsonSerializer.SerializeToUtf8Bytes(metadata, SignedFileFormat.Json), [weights], flushToDisk: false);
         return metadata;
@@ -180,12 +187,12 @@ public sealed class Checkpoint : IDisposable
             throw new CheckpointException(path, $"unknown architecture '{metadata.Architecture}' (known: {string.Join(", ", ModelZoo.Architectures)})");
         try
         {
-            return ModelZoo.Create(metadata.Architecture, metadata.ClassNames.Count, metadata.InputHeight, metadata.InputWidth);
+            return ModelZoo.Create(metadata.Architecture, metadata.ClassNames.Count, metadata.InputHeight, metadata.InputWidth, metadata.Widths);
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or ExternalException)
         {
             throw new CheckpointException(path,
-                $"{metadata.Architecture} cannot be built for {metadata.ClassNames.Count} classes of {metadata.InputHeight}×{metadata.InputWidth} images ({e.Message})", e);
+                $"{metadata.Architecture} cannot be built for {metadata.ClassNames.Count} classes of {metadata.InputHeight}×{metadata.InputWidth} images{WidthsText(metadata)} ({e.Message})", e);
         }
     }
 
@@ -209,6 +216,9 @@ public sealed class Checkpoint : IDisposable
         model.load(reader, strict: true);
         model.eval();
     }
+
+    private static string WidthsText(CheckpointMetadata metadata) =>
+        metadata.Widths is { } widths ? $" with widths {string.Join(", ", widths.Select(w => $"{w.Key}={w.Value}"))}" : "";
 
     private static string Abbreviate(string hash) => hash.Length > 12 ? hash[..12] + "…" : hash;
 }
