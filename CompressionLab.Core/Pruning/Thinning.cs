@@ -66,11 +66,7 @@ public static class Thinning
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(plan);
         CheckRoundTo(roundTo);
-        var elements = plan.Layers.Where(l => !l.Excluded && l.Level > 0 && l.Method.Criterion != PruningCriterion.Filter).ToArray();
-        if (elements.Length > 0)
-            throw new ArgumentException(
-                $"Thinning removes whole filters, but the plan prunes {string.Join(", ", elements.Select(l => $"{l.Layer} at {SweepLevels.Format(l.Level)}"))} by " +
-                "element (single weights): zeroed weights inside a filter cannot be cut out of a dense layer. Use a filter plan (filter-l1 or filter-l2).");
+        if (ElementProblem(plan) is { } problem) throw new ArgumentException(problem, nameof(plan));
         var masks = new List<PruningMask>();
         foreach (var layer in plan.Layers.Where(l => !l.Excluded && l.Level > 0))
         {
@@ -81,6 +77,16 @@ public static class Thinning
             masks.Add(RoundKept(mask, restoreOrder, roundTo));
         }
         return masks;
+    }
+
+    /// <summary>Why a plan cannot be thinned because it prunes layers by element, or null when it prunes only filters.</summary>
+    public static string? ElementProblem(ResolvedPlan plan)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        var elements = plan.Layers.Where(l => !l.Excluded && l.Level > 0 && l.Method.Criterion != PruningCriterion.Filter).ToArray();
+        return elements.Length == 0 ? null :
+            $"Thinning removes whole filters, but the plan prunes {string.Join(", ", elements.Select(l => $"{l.Layer} at {SweepLevels.Format(l.Level)}"))} by " +
+            "element (single weights): zeroed weights inside a filter cannot be cut out of a dense layer. Use a filter plan (filter-l1 or filter-l2).";
     }
 
     /// <summary>
