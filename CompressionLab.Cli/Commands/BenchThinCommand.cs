@@ -22,7 +22,7 @@ public sealed class BenchThinCommand : CliCommand
     private readonly Option<string> _model = PlanInputs.Model();
     private readonly Option<string?> _plan = ThinInputs.PlanOption();
     private readonly Option<string?> _rates = ThinInputs.RatesOption();
-    private readonly Option<string?> _norm = PlanInputs.Norm();
+    private readonly Option<string?> _norm = ThinInputs.NormOption();
     private readonly Option<int?> _batch = RangedIntOption("--batch", $"images per forward pass (default {Evaluator.DefaultBatchSize}, the evaluation's)", 1, 65_536);
     private readonly Option<int?> _threads = RangedIntOption("--threads", "intra-op threads for the timed runs (default: one per core)", 1, 1024);
     private readonly Option<int?> _repeats = RangedIntOption("--repeats", "timed rounds of every network; the median is reported (default 21)", 1, 10_000);

@@ -16,7 +16,7 @@ public sealed class ThinCommand : CliCommand
     private readonly Option<string> _model = PlanInputs.Model();
     private readonly Option<string?> _plan = ThinInputs.PlanOption();
     private readonly Option<string?> _rates = ThinInputs.RatesOption();
-    private readonly Option<string?> _norm = PlanInputs.Norm();
+    private readonly Option<string?> _norm = ThinInputs.NormOption();
     private readonly Option<int?> _roundTo = RangedIntOption("--round-to", "round each layer's kept channels up to a multiple of N (8 keeps oneDNN's fast kernels; default 1: no rounding)", 1, ThinningRequest.MaxRoundTo);
     private readonly Option<string> _out = new("--out") { Description = "the thin checkpoint to write", HelpName = "FILE", Required = true };
     private readonly Option<bool> _json = JsonOption();
@@ -72,6 +72,13 @@ public sealed class ThinCommand : CliCommand
 internal static class ThinInputs
 {
     public static Option<string?> PlanOption() => new("--plan") { Description = "a filter plan file (plan allocate --criterion filter --out); --rates then changes it", HelpName = "FILE" };
+
+    public static Option<string?> NormOption()
+    {
+        var option = new Option<string?>("--norm") { Description = "how the filters of every stage are ranked, l1 (default) or l2 (with --plan: replaces its stages' methods)", HelpName = "l1|l2" };
+        option.AcceptOnlyFromAmong("l1", "l2");
+        return option;
+    }
 
     public static Option<string?> RatesOption() => new("--rates")
     {
