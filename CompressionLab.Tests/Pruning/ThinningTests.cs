@@ -216,3 +216,24 @@ public sealed class ThinningTests : IDisposable
         public int GetHashCode(NetworkSize obj) => HashCode.Combine(obj.Parameters, obj.MacsPerSample);
     }
 }
+
+/// <summary>A thin network trains like any zoo model (fine-tuning after thinning): the trainer seeds the global generator, hence serial.</summary>
+[Collection(CompressionLab.Tests.Models.SerialCollection.Name)]
+public sealed class ThinnedTrainingTests
+{
+    [Fact]
+    public void AThinNetworkTrainsAndKeepsItsWidths()
+    {
+        using var network = PruningTestModels.RandomZooModel(ModelZoo.VggTiny, seed: 77);
+        var plan = PruningPlan.Default(network.Layers, PruningMethod.FilterL1, 0.5).Resolve(network.Layers);
+        using var thin = Thinning.Thin(network, Thinning.PlanFilterMasks(network, plan));
+        var before = PruningTestModels.Snapshot(thin.Model);
+        var settings = TrainingSettings.ForArchitecture(ModelZoo.VggTiny) with { Epochs = 1, BatchSize = 32 };
+
+        var result = Trainer.Train(thin.Model, CompressionLab.Tests.Models.ModelTestData.FashionTrain(96), settings);
+
+        Assert.True(double.IsFinite(result.FinalTrainLoss));
+        Assert.NotEqual(before["stage2.conv1.weight"], PruningTestModels.Snapshot(thin.Model)["stage2.conv1.weight"]);
+        Assert.Equal([4, 4, 8, 8, 12, 12, 10], thin.Model.Layers.Select(l => (int)l.OutputChannels));
+    }
+}
