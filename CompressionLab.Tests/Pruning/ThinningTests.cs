@@ -176,6 +176,13 @@ public sealed class ThinningTests : IDisposable
         // Evaluated like any model: the one evaluation path (BatchNorm folded) agrees with the modules.
         var result = Evaluator.Evaluate(loaded.Model, PruningTestModels.FashionTest(64));
         Assert.Equal(64, result.Samples);
+
+        // Imported into a workspace like any checkpoint, with its real parameter count; read back with its widths.
+        using var bench = new CompressionLab.Tests.Models.ModelJobTestBench();
+        var imported = CheckpointImport.Import(bench.Store, path, "thin");
+        Assert.Equal(thin.After.Parameters, imported.Model.ParameterCount);
+        using var stored = Checkpoint.Load(imported.Model.FilePath);
+        Assert.Equal(thin.Model.Layers.Select(l => l.ShapeText), stored.Model.Layers.Select(l => l.ShapeText));
     }
 
     private static bool RoundTo8Changed(IReadOnlyList<PruningMask> exact, IReadOnlyList<PruningMask> rounded) =>
