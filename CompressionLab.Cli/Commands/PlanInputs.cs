@@ -50,7 +50,7 @@ internal static class PlanInputs
         try
         {
             var metadata = Checkpoint.ReadMetadata(source.Path);
-            using var network = ModelZoo.Create(metadata.Architecture, metadata.ClassNames.Count, metadata.InputHeight, metadata.InputWidth);
+            using var network = ModelZoo.Create(metadata.Architecture, metadata.ClassNames.Count, metadata.InputHeight, metadata.InputWidth, metadata.Widths);
             return new PlanModelFile(source, metadata, network.Layers);
         }
         catch (CheckpointException e)

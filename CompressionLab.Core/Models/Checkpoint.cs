@@ -13,6 +13,11 @@ namespace CompressionLab.Core.Models;
 /// <param name="ContentHash">Lower-case hex SHA-256 of the weights section (TorchSharp format bytes); identifies the weights.</param>
 /// <param name="WeightsLength">Length of the weights section in bytes.</param>
 /// <param name="FormatVersion">Checkpoint format version (<see cref="Checkpoint.FormatVersion"/>).</param>
+/// <param name="Widths">
+/// Output channels per layer of a network whose widths are not the architecture's defaults (a thinned model; see
+/// <see cref="ClassifierNetwork.Widths"/>); absent (null) for the zoo's own widths, so files written before it existed
+/// read as they always did and a default model's header does not change.
+/// </param>
 /// <param name="Lineage">
 /// The model this one was made from and how (e.g. a pruning plan fine-tuned); null for a model trained from scratch or
 /// imported. Optional and left out of the header when null, so files without it read as before.
@@ -30,6 +35,7 @@ public sealed record CheckpointMetadata(
     string ContentHash,
     long WeightsLength,
     int FormatVersion,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyDictionary<string, int>? Widths = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] CheckpointLineage? Lineage = null);
 
 /// <summary>Where a model made from another came from (plain data in the checkpoint's header).</summary>
@@ -131,7 +137,7 @@ public sealed class Checkpoint : IDisposable
         var metadata = new CheckpointMetadata(
             model.Architecture, dataset, top1, classNames.ToArray(), model.InputHeight, model.InputWidth,
             model.ParameterCount, training, createdAt ?? DateTimeOffset.UtcNow,
-            Convert.ToHexStringLower(SHA256.HashData(weights)), weights.LongLength, FormatVersion, lineage);
+            Convert.ToHexStringLower(SHA256.HashData(weights)), weights.LongLength, FormatVersion, model.Widths, lineage);
         // Written beside the target and renamed, so a reader never sees half a checkpoint.
         Format.Write(Path.GetFullPath(path), JsonSerializer.SerializeToUtf8Bytes(metadata, SignedFileFormat.Json), [weights], flushToDisk: false);
         return metadata;
@@ -207,12 +213,12 @@ public sealed class Checkpoint : IDisposable
             throw new CheckpointException(path, $"unknown architecture '{metadata.Architecture}' (known: {string.Join(", ", ModelZoo.Architectures)})");
         try
         {
-            return ModelZoo.Create(metadata.Architecture, metadata.ClassNames.Count, metadata.InputHeight, metadata.InputWidth);
+            return ModelZoo.Create(metadata.Architecture, metadata.ClassNames.Count, metadata.InputHeight, metadata.InputWidth, metadata.Widths);
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or ExternalException)
         {
             throw new CheckpointException(path,
-                $"{metadata.Architecture} cannot be built for {metadata.ClassNames.Count} classes of {metadata.InputHeight}×{metadata.InputWidth} images ({e.Message})", e);
+                $"{metadata.Architecture} cannot be built for {metadata.ClassNames.Count} classes of {metadata.InputHeight}×{metadata.InputWidth} images{WidthsText(metadata)} ({e.Message})", e);
         }
     }
 
@@ -236,6 +242,9 @@ public sealed class Checkpoint : IDisposable
         model.load(reader, strict: true);
         model.eval();
     }
+
+    private static string WidthsText(CheckpointMetadata metadata) =>
+        metadata.Widths is { } widths ? $" with widths {string.Join(", ", widths.Select(w => $"{w.Key}={w.Value}"))}" : "";
 
     private static string Abbreviate(string hash) => hash.Length > 12 ? hash[..12] + "…" : hash;
 }

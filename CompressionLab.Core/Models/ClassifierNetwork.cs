@@ -50,10 +50,12 @@ public sealed class ClassifierNetwork : nn.Module<Tensor, Tensor>
 {
     private readonly List<ModelBlock> _blocks = [];
 
-    internal ClassifierNetwork(string architecture, int inputHeight, int inputWidth, int classCount, IReadOnlyList<BlockSpec> specs)
+    internal ClassifierNetwork(string architecture, int inputHeight, int inputWidth, int classCount, IReadOnlyList<BlockSpec> specs,
+        IReadOnlyDictionary<string, int>? widths = null)
         : base(architecture)
     {
         Architecture = architecture;
+        Widths = widths;
         InputHeight = inputHeight;
         InputWidth = inputWidth;
         ClassCount = classCount;
@@ -77,6 +79,14 @@ public sealed class ClassifierNetwork : nn.Module<Tensor, Tensor>
     public int InputHeight { get; }
     public int InputWidth { get; }
     public int ClassCount { get; }
+
+    /// <summary>
+    /// The output channels of every layer but the output layer when they differ from the architecture's defaults (a
+    /// thinned model, <see cref="ModelZoo.Create"/>'s <c>widths</c>), in layer-table order; null for the zoo's own widths.
+    /// A checkpoint records them, so the same network is built when it is loaded.
+    /// </summary>
+    public IReadOnlyDictionary<string, int>? Widths { get; }
+
     public IReadOnlyList<ModelBlock> Blocks => _blocks;
     public IReadOnlyList<LayerInfo> Layers { get; }
 

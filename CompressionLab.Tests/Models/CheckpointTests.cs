@@ -234,6 +234,61 @@ public sealed class CheckpointTests : IDisposable
         Assert.Single(Directory.GetFiles(_folder)); // no temporary file left behind
     }
 
+    [Fact]
+    public void AZooModelsHeaderHasNoWidthsAndAModelWithOtherWidthsRecordsThem()
+    {
+        using var model = ModelWithStatistics();
+        var dense = PathFor("dense.ckpt");
+        Save(model, dense);
+        // The header of a default-width model is what it was before widths existed, so older files read the same way.
+        Assert.DoesNotContain("widths", HeaderOf(dense), StringComparison.OrdinalIgnoreCase);
+        Assert.Null(Checkpoint.ReadMetadata(dense).Widths);
+
+        manual_seed(33);
+        using var narrow = ModelZoo.Create(ModelZoo.VggTiny, widths: new Dictionary<string, int> { ["stage1.conv2"] = 5, ["stage3.conv2"] = 17 });
+        narrow.eval();
+        var path = PathFor("narrow.ckpt");
+        var hash = Save(narrow, path);
+        Assert.Contains("\"widths\":{\"stage1.conv1\":8,\"stage1.conv2\":5,", HeaderOf(path), StringComparison.Ordinal);
+
+        using var loaded = Checkpoint.Load(path);
+        Assert.Equal("16×5×3×3", loaded.Model.Layer("stage2.conv1").ShapeText);
+        Assert.Equal("10×153", loaded.Model.Layer("classifier.fc").ShapeText); // 17 channels × 3 × 3 after the flatten
+        Assert.Equal(narrow.ParameterCount, loaded.Metadata.ParameterCount);
+        // The weights hash is the hash of the weights, as for any model.
+        var plain = PathFor("narrow.weights");
+        narrow.save(plain);
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(plain))), hash);
+        using var scope = NewDisposeScope();
+        var input = randn(4, 1, 28, 28);
+        using (no_grad())
+            Assert.True(narrow.call(input).eq(loaded.Model.call(input)).all().item<bool>());
+    }
+
+    [Fact]
+    public void WidthsThatDoNotFitTheArchitectureOrTheWeightsAreNamed()
+    {
+        manual_seed(34);
+        using var narrow = ModelZoo.Create(ModelZoo.VggTiny, widths: new Dictionary<string, int> { ["stage1.conv2"] = 5 });
+        var unknown = PathFor("unknown.ckpt");
+        Save(narrow, unknown);
+        RewriteHeader(unknown, json => json.Replace("\"stage1.conv2\":5", "\"stage9.conv2\":5", StringComparison.Ordinal));
+        var error = Assert.Throws<CheckpointException>(() => Checkpoint.Load(unknown));
+        Assert.Contains("stage9.conv2", error.Message, StringComparison.Ordinal);
+
+        var other = PathFor("other.ckpt");
+        Save(narrow, other);
+        RewriteHeader(other, json => json.Replace("\"stage1.conv2\":5", "\"stage1.conv2\":6", StringComparison.Ordinal));
+        error = Assert.Throws<CheckpointException>(() => Checkpoint.Load(other));
+        Assert.Contains("stage1.conv2.weight", error.Message, StringComparison.Ordinal);
+    }
+
+    private static string HeaderOf(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        return Encoding.UTF8.GetString(bytes, 12, BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(8)));
+    }
+
     /// <summary>Edits the JSON header of a checkpoint, keeping the container valid (length updated, weights untouched).</summary>
     private static void RewriteHeader(string path, Func<string, string> edit)
     {
