@@ -151,7 +151,7 @@ public sealed class CliTests : IDisposable
         }
         Assert.Equal(["plan", "sweep", "thin", "train"], CliApp.Commands().Where(c => c.Group == CommandGroup.Bench).Select(c => c.Name).Order());
         Assert.Equal(["allocate", "evaluate"], CliApp.Commands().Where(c => c.Group == CommandGroup.Plan).Select(c => c.Name).Order());
-        Assert.Equal(["datasets", "eval", "finetune", "sweep", "train"], CliApp.Commands().Where(c => c.Group is null).Select(c => c.Name).Order());
+        Assert.Equal(["datasets", "eval", "finetune", "sweep", "thin", "train"], CliApp.Commands().Where(c => c.Group is null).Select(c => c.Name).Order());
     }
 
     [Fact]
