@@ -68,19 +68,25 @@ public sealed class BenchThinCommand : CliCommand
                 $"{r.Architecture}, batch {r.BatchSize}, {r.Threads} threads, median of {r.Repeats} × {r.PassesPerRepeat} passes: dense {json.Dense.Ms:0.000} ms ({r.Dense.Macs:N0} MACs)"));
             foreach (var t in json.Thinned)
                 context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{t.Name}: {t.Ms:0.000} ms ({t.Macs:N0} MACs), speed-up {t.Speedup:0.00}× of a {t.MacRatio:0.00}× MAC ratio ({t.FractionOfMacRatio:P0}); widths {string.Join("/", t.Widths)}"));
+                    $"{t.Name}: {t.Ms:0.000} ms ({t.Macs:N0} MACs), speed-up {t.Speedup:0.00}× of a {t.MacRatio:0.00}× MAC ratio ({t.FractionOfMacRatio:P0}); CPU time {t.CpuSpeedup:0.00}× ({t.CpuFractionOfMacRatio:P0}); widths {string.Join("/", t.Widths)}"));
         }
         return CliApp.Success;
     }
 }
 
 /// <summary>One network of <c>bench thin --json</c>; times in milliseconds per forward pass of one batch.</summary>
-internal sealed record BenchThinNetworkJson(string Name, long Macs, long Params, double Ms, double Speedup, double MacRatio, double FractionOfMacRatio, double MaxDifference, IReadOnlyList<int> Widths)
+/// <c>cpu_*</c>: the same from the process's CPU time per pass (null where there is no such clock), which on a shared machine
+/// leaves out the time other processes held the cores.
+internal sealed record BenchThinNetworkJson(string Name, long Macs, long Params, double Ms, double Speedup, double MacRatio, double FractionOfMacRatio, double MaxDifference, IReadOnlyList<int> Widths,
+    double? CpuMs, double? CpuSpeedup, double? CpuFractionOfMacRatio)
 {
     public static BenchThinNetworkJson From(ThinningBenchmarkVariant dense, ThinningBenchmarkVariant variant) => new(
         variant.Name, variant.Macs, variant.Parameters, CliJson.Round(variant.MedianSeconds * 1000, 4),
         CliJson.Round(ThinningBenchmarkResult.Speedup(dense, variant), 4), CliJson.Round(ThinningBenchmarkResult.MacRatio(dense, variant), 4),
-        CliJson.Round(ThinningBenchmarkResult.FractionOfMacRatio(dense, variant), 4), variant.MaxDifference, variant.Widths);
+        CliJson.Round(ThinningBenchmarkResult.FractionOfMacRatio(dense, variant), 4), variant.MaxDifference, variant.Widths,
+        Rounded(variant.MedianCpuSeconds * 1000), Rounded(ThinningBenchmarkResult.CpuSpeedup(dense, variant)), Rounded(ThinningBenchmarkResult.CpuFractionOfMacRatio(dense, variant)));
+
+    private static double? Rounded(double? value) => value is { } v ? CliJson.Round(v, 4) : null;
 }
 
 /// <summary>
@@ -91,6 +97,7 @@ internal sealed record BenchThinJson(
     double Speedup,
     double MacRatio,
     double FractionOfMacRatio,
+    double? CpuFractionOfMacRatio,
     double Target,
     bool MeetsTarget,
     BenchThinNetworkJson Dense,
@@ -107,7 +114,7 @@ internal sealed record BenchThinJson(
     {
         var thinned = r.Thinned.Select(v => BenchThinNetworkJson.From(r.Dense, v)).ToArray();
         var exact = thinned[0];
-        return new BenchThinJson(exact.Speedup, exact.MacRatio, exact.FractionOfMacRatio, BenchThinCommand.Target, exact.FractionOfMacRatio >= BenchThinCommand.Target,
+        return new BenchThinJson(exact.Speedup, exact.MacRatio, exact.FractionOfMacRatio, exact.CpuFractionOfMacRatio, BenchThinCommand.Target, exact.FractionOfMacRatio >= BenchThinCommand.Target,
             BenchThinNetworkJson.From(r.Dense, r.Dense), thinned, r.Architecture, r.BatchSize, r.Threads, r.Repeats, r.PassesPerRepeat,
             TorchRuntime.WaitPolicy, TorchRuntime.ConvolutionInstructionSet);
     }

@@ -7,7 +7,13 @@ namespace CompressionLab.Core.Pruning;
 /// <summary>One network of a thinning benchmark: its MACs and its median time per forward pass.</summary>
 /// <param name="MedianSeconds">Median over the repeats of one batch's forward pass (each repeat averages several passes).</param>
 /// <param name="MaxDifference">Largest |logit difference| from the dense model with the same filter masks applied (0 for the dense model itself).</param>
-public sealed record ThinningBenchmarkVariant(string Name, long Macs, long Parameters, double MedianSeconds, double MaxDifference, IReadOnlyList<int> Widths);
+/// <param name="MedianCpuSeconds">
+/// Median over the same repeats of the process's CPU time per pass (all its threads; null where the platform gives no
+/// such clock). On a shared machine a pass that the scheduler interrupts counts the wait in wall time but not here, so
+/// this is the compute a pass costs; with several threads it is their sum, not the wall time they take.
+/// </param>
+public sealed record ThinningBenchmarkVariant(string Name, long Macs, long Parameters, double MedianSeconds, double MaxDifference, IReadOnlyList<int> Widths,
+    double? MedianCpuSeconds = null);
 
 /// <summary>A thinning benchmark: the dense model and its thinned versions timed interleaved in one process.</summary>
 public sealed record ThinningBenchmarkResult(
@@ -27,6 +33,13 @@ public sealed record ThinningBenchmarkResult(
 
     /// <summary>How much of the MAC ratio the measured speed-up reaches (the target: at least 0.8).</summary>
     public static double FractionOfMacRatio(ThinningBenchmarkVariant dense, ThinningBenchmarkVariant thin) => Speedup(dense, thin) / MacRatio(dense, thin);
+
+    /// <summary>Dense CPU time over a thin variant's (null without a CPU clock): the compute saved, free of other processes' interruptions.</summary>
+    public static double? CpuSpeedup(ThinningBenchmarkVariant dense, ThinningBenchmarkVariant thin) =>
+        dense.MedianCpuSeconds is { } d && thin.MedianCpuSeconds is { } t && t > 0 ? d / t : null;
+
+    /// <summary><see cref="CpuSpeedup"/> over the MAC ratio.</summary>
+    public static double? CpuFractionOfMacRatio(ThinningBenchmarkVariant dense, ThinningBenchmarkVariant thin) => CpuSpeedup(dense, thin) / MacRatio(dense, thin);
 }
 
 /// <summary>
@@ -93,15 +106,18 @@ public static class ThinningBenchmark
                 var passes = (int)Math.Clamp(Math.Ceiling(targetSeconds / Math.Max(first.Elapsed.TotalSeconds, 1e-6)), 1, 10_000);
 
                 var seconds = networks.Select(_ => new List<double>()).ToArray();
+                var cpuSeconds = networks.Select(_ => new List<double>()).ToArray();
                 for (var repeat = 0; repeat < repeats; repeat++)
                 {
                     for (var k = 0; k < forwards.Length; k++)
                     {
                         cancellationToken.ThrowIfCancellationRequested();
                         var i = (k + repeat) % forwards.Length; // who goes first rotates
+                        var cpu = ProcessCpuClock.Seconds();
                         var clock = Stopwatch.StartNew();
                         Pass(forwards[i], inputs, passes);
                         seconds[i].Add(clock.Elapsed.TotalSeconds / passes);
+                        if (cpu is { } start && ProcessCpuClock.Seconds() is { } end) cpuSeconds[i].Add((end - start) / passes);
                     }
                 }
 
@@ -109,7 +125,7 @@ public static class ThinningBenchmark
                 {
                     var size = NetworkSize.Dense(network.Graph);
                     return new ThinningBenchmarkVariant(name, size.MacsPerSample, size.Parameters, Median(seconds[index]), difference,
-                        [.. network.Layers.Select(l => (int)l.OutputChannels)]);
+                        [.. network.Layers.Select(l => (int)l.OutputChannels)], cpuSeconds[index].Count == repeats ? Median(cpuSeconds[index]) : null);
                 }
                 return new ThinningBenchmarkResult(dense.Architecture, batchSize, get_num_threads(), repeats, passes,
                     Variant("dense", dense, 0, 0),
@@ -158,5 +174,42 @@ public static class ThinningBenchmark
         var sorted = values.Order().ToArray();
         var middle = sorted.Length / 2;
         return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+    }
+}
+
+/// <summary>
+/// The process's CPU time (all threads) with nanosecond resolution: <c>clock_gettime(CLOCK_PROCESS_CPUTIME_ID)</c> on
+/// Linux. <see cref="Process.TotalProcessorTime"/> is not used: on Linux it counts in 10 ms ticks, too coarse for a repeat.
+/// </summary>
+internal static class ProcessCpuClock
+{
+    private const int ClockProcessCpuTimeId = 2;
+
+    /// <summary>Seconds of CPU this process has used; null off Linux or when the clock fails.</summary>
+    public static double? Seconds()
+    {
+        if (!OperatingSystem.IsLinux()) return null;
+        try
+        {
+            return NativeMethods.clock_gettime(ClockProcessCpuTimeId, out var time) == 0 ? time.Seconds + (time.Nanoseconds * 1e-9) : null;
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    private struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    private static class NativeMethods
+    {
+        [System.Runtime.InteropServices.DllImport("libc")]
+        [System.Runtime.InteropServices.DefaultDllImportSearchPaths(System.Runtime.InteropServices.DllImportSearchPath.SafeDirectories)]
+        public static extern int clock_gettime(int clock, out TimeSpec time);
     }
 }

@@ -142,7 +142,16 @@ public sealed class ThinCliTests : IDisposable
             Assert.Equal(1, dense.GetProperty("ms").GetDouble() / thin.GetProperty("ms").GetDouble() / thin.GetProperty("speedup").GetDouble(), 2);
             Assert.Equal((double)dense.GetProperty("macs").GetInt64() / thin.GetProperty("macs").GetInt64(), thin.GetProperty("mac_ratio").GetDouble(), 3);
             Assert.Equal(thin.GetProperty("speedup").GetDouble() / thin.GetProperty("mac_ratio").GetDouble(), thin.GetProperty("fraction_of_mac_ratio").GetDouble(), 3);
+            if (OperatingSystem.IsLinux())
+            {
+                // The CPU-time figures are computed as the wall-time ones are, from their own times.
+                Assert.True(thin.GetProperty("cpu_ms").GetDouble() > 0);
+                Assert.Equal(1, dense.GetProperty("cpu_ms").GetDouble() / thin.GetProperty("cpu_ms").GetDouble() / thin.GetProperty("cpu_speedup").GetDouble(), 2);
+                Assert.Equal(thin.GetProperty("cpu_speedup").GetDouble() / thin.GetProperty("mac_ratio").GetDouble(), thin.GetProperty("cpu_fraction_of_mac_ratio").GetDouble(), 3);
+            }
         }
+        if (OperatingSystem.IsLinux())
+            Assert.Equal(thinned[0].GetProperty("cpu_fraction_of_mac_ratio").GetDouble(), json.GetProperty("cpu_fraction_of_mac_ratio").GetDouble());
         Assert.Equal(thinned[0].GetProperty("fraction_of_mac_ratio").GetDouble(), json.GetProperty("fraction_of_mac_ratio").GetDouble());
         Assert.Equal(3, json.GetProperty("repeats").GetInt32());
         Assert.False(string.IsNullOrEmpty(json.GetProperty("onednn_isa").GetString()));
