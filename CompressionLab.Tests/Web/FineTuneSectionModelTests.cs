@@ -120,8 +120,9 @@ public sealed class FineTuneSectionModelTests : IDisposable
         var pruned = chart.Single(l => l.Name == "pruned, not fine-tuned");
         Assert.Equal([81.25, 81.25], pruned.Y);
         var curve = chart.Single(l => l.Name == "fine-tuned (validation)");
-        Assert.Equal([1.0], curve.X);
-        Assert.Equal([84.375], curve.Y);
+        // Fixed masks start from the pruned model: the curve begins there at epoch 0.
+        Assert.Equal([0.0, 1.0], curve.X);
+        Assert.Equal([81.25, 84.375], curve.Y);
         Assert.Null(section.Result);
 
         var id = Guid.NewGuid();
@@ -133,9 +134,21 @@ public sealed class FineTuneSectionModelTests : IDisposable
         Assert.True(stored);
         Assert.Equal(id, section.Result!.ModelId);
         Assert.Equal([new RecoveryPoint(1, 0.84375), new RecoveryPoint(2, 0.859375)], section.Points);
-        Assert.Equal([84.375, 85.9375], section.Chart.Single(l => l.Name == "fine-tuned (validation)").Y);
+        Assert.Equal([81.25, 84.375, 85.9375], section.Chart.Single(l => l.Name == "fine-tuned (validation)").Y);
         Assert.Equal("validation top-1 81.25 % → 85.94 % (dense 87.50 %), test 86.00 %", FineTuneSectionModel.Describe(section.Result));
         Assert.False(section.IsRunning);
+    }
+
+    [Fact]
+    public void AnAgpCurveStartsFromTheDenseModel()
+    {
+        using var section = Open();
+        section.Schedule = FineTuneSchedule.Agp;
+        var job = section.Start(model, Plan(), [], null, 64).Job! with { State = JobState.Running };
+        scheduler.Publish(job, Started(2));
+        scheduler.Publish(job, Epoch(1, 2, 0.85));
+        section.ApplyUpdates();
+        Assert.Equal([87.5, 85.0], section.Chart.Single(l => l.Name == "fine-tuned (validation)").Y);
     }
 
     [Fact]
@@ -148,6 +161,7 @@ public sealed class FineTuneSectionModelTests : IDisposable
         section.ApplyUpdates();
         Assert.Equal([new RecoveryPoint(1, 0.83), new RecoveryPoint(2, 0.85)], section.Points);
         Assert.Equal([0.0, 3.0], section.Chart.Single(l => l.Name == "dense model").X);
+        Assert.Equal([0.0, 1.0, 2.0], section.Chart.Single(l => l.Name == "fine-tuned (validation)").X);
     }
 
     [Fact]

@@ -26,6 +26,7 @@ public sealed class PruningPlanPageTests : DashboardTestContext
             workspace.AddStores(services);
             workspace.AddPlanJobs(services);
             workspace.AddFineTuneJobs(services);
+            workspace.AddThinningJobs(services);
             services.AddSingleton(workspace.History);
             services.AddSingleton(workspace.Cells);
             services.AddSingleton<PlanProfileLoader>(model => PruningPageModelTests.Profile(model));

@@ -48,7 +48,7 @@ public sealed class FineTuneSectionModel : IDisposable
         // A fine-tuning started before the page opened (another tab, or before a reload) is followed as if started here;
         // its earlier partials are gone, so its curve starts at the next epoch.
         var jobs = scheduler.List();
-        Job = jobs.Where(j => j.Kind == FineTuneJob.Kind && !j.IsFinished).OrderBy(j => j.CreatedAt).LastOrDefault();
+        if (jobs.Where(j => j.Kind == FineTuneJob.Kind && !j.IsFinished).OrderBy(j => j.CreatedAt).LastOrDefault() is { } running) Follow(running);
         RefreshResumable(jobs);
     }
 
@@ -190,22 +190,32 @@ public sealed class FineTuneSectionModel : IDisposable
     /// <summary>The plan's masks on the parent, not fine-tuned, on the same images.</summary>
     public double? PrunedTop1 => Result?.Top1Before ?? Started?.PrunedTop1;
 
+    /// <summary>The followed run's schedule (from its parameters); null when they cannot be read.</summary>
+    public FineTuneSchedule? RunSchedule { get; private set; }
+
     /// <summary>Epochs of the followed run (its settings, else the section's).</summary>
     public int RunEpochs => Result?.Epochs ?? Started?.Settings.Epochs ?? Epochs;
 
     /// <summary>
     /// Validation top-1 (%) per epoch, with the dense and the pruned-not-fine-tuned model as horizontal lines over the
-    /// run's epochs; the curve starts at epoch 0 from the pruned model (where fixed masks start; AGP starts dense).
+    /// run's epochs. The curve starts at epoch 0 where the run starts: fixed masks from the pruned model, AGP from the dense one.
     /// </summary>
     public IReadOnlyList<LineSeries> BuildChart()
     {
         var lines = new List<LineSeries>();
         double[] span = [0, Math.Max(RunEpochs, points.Count == 0 ? 1 : points.Max(p => p.Epoch))];
         if (DenseTop1 is { } dense)
-            lines.Add(new LineSeries("dense model", span, [dense * 100, dense * 100]) { Color = "#2ca02c", Dashed = true, HoverTemplate = "dense: %{y:.2f} %<extra></extra>" });
+            lines.Add(new LineSeries("dense model", span, [dense * 100, dense * 100]) { Color = "#2ca02c", Dashed = true, MarkerSize = 1, HoverTemplate = "dense: %{y:.2f} %<extra></extra>" });
         if (PrunedTop1 is { } pruned)
-            lines.Add(new LineSeries("pruned, not fine-tuned", span, [pruned * 100, pruned * 100]) { Color = "#d62728", Dashed = true, HoverTemplate = "pruned, not fine-tuned: %{y:.2f} %<extra></extra>" });
-        lines.Add(new LineSeries("fine-tuned (validation)", [.. points.Select(p => (double)p.Epoch)], [.. points.Select(p => p.Top1 * 100)])
+            lines.Add(new LineSeries("pruned, not fine-tuned", span, [pruned * 100, pruned * 100]) { Color = "#d62728", Dashed = true, MarkerSize = 1, HoverTemplate = "pruned, not fine-tuned: %{y:.2f} %<extra></extra>" });
+        var start = RunSchedule switch
+        {
+            FineTuneSchedule.Fixed => PrunedTop1,
+            FineTuneSchedule.Agp => DenseTop1,
+            _ => null,
+        };
+        var curve = start is { } top1 && points.All(p => p.Epoch > 0) ? [new RecoveryPoint(0, top1), .. points] : points.ToList();
+        lines.Add(new LineSeries("fine-tuned (validation)", [.. curve.Select(p => (double)p.Epoch)], [.. curve.Select(p => p.Top1 * 100)])
         {
             Color = "#1f77b4",
             MarkerSize = 9,
@@ -227,10 +237,23 @@ public sealed class FineTuneSectionModel : IDisposable
     private void Follow(JobSnapshot job)
     {
         Job = job;
+        RunSchedule = ScheduleOf(job);
         Started = null;
         Result = null;
         points.Clear();
         Chart = BuildChart();
+    }
+
+    private static FineTuneSchedule? ScheduleOf(JobSnapshot job)
+    {
+        try
+        {
+            return ModelJobJson.Read<FineTuneRequest>(job.ParametersJson)?.Schedule;
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or ArgumentException or InvalidOperationException or NotSupportedException)
+        {
+            return null;
+        }
     }
 
     private void RefreshResumable(IReadOnlyList<JobSnapshot> jobs) =>
