@@ -82,7 +82,7 @@ public class PruningPlanTests(DashboardApp app, ITestOutputHelper output)
         await Expect(page.GetByTestId("recovery-pruned")).ToContainTextAsync(text[..(text.IndexOf('%', StringComparison.Ordinal) + 1)].Trim());
         await page.WaitForFunctionAsync("""
             () => { const p = document.querySelector('[data-testid=recovery-chart] .js-plotly-plot');
-                    return p && p.data && p.data.length === 3 && p.data.some(t => t.name === 'fine-tuned (validation)' && t.x.length === 1); }
+                    return p && p.data && p.data.length === 3 && p.data.some(t => t.name === 'fine-tuned (validation)' && t.x.length === 2); }
             """);
         var result = page.GetByTestId("finetune-result-name");
         await Expect(result).ToContainTextAsync(model.DisplayName + " · pruned");
