@@ -20,7 +20,7 @@ public static class CompressionLabCoreServices
     /// <see cref="IJobScheduler"/> and as the hosted service that runs the jobs), the Fashion-MNIST downloader,
     /// the training states of interrupted trainings (<see cref="TrainingStateStore"/>),
     /// <see cref="ModelJobs"/> (starts train, evaluate and download jobs, resumes interrupted trainings), and the sweep cell store, history and
-    /// <see cref="SweepJobs"/> (starts sensitivity sweeps), and the evaluated plans with <see cref="PlanJobs"/> (starts plan evaluations and allocations), and <see cref="FineTuneJobs"/> (starts and resumes masked fine-tunings).
+    /// <see cref="SweepJobs"/> (starts sensitivity sweeps), and the evaluated plans with <see cref="PlanJobs"/> (starts plan evaluations and allocations), <see cref="FineTuneJobs"/> (starts and resumes masked fine-tunings), and <see cref="ThinningJobs"/> (thinning comparisons and thin-model saves).
     /// </summary>
     public static IServiceCollection AddCompressionLabCore(this IServiceCollection services, IConfiguration config)
     {
@@ -62,6 +62,8 @@ public static class CompressionLabCoreServices
         services.TryAddSingleton(sp => new FineTuneJobs(
             sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<ModelStore>(),
             sp.GetRequiredService<TrainingStateStore>()));
+        services.TryAddSingleton(sp => new ThinningJobs(
+            sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<ModelStore>()));
         return services;
     }
 }

@@ -366,6 +366,24 @@ public sealed class FineTuneJobs(IJobScheduler scheduler, DatasetCatalog catalog
         return Enqueue(request, $"{job.Title} (resumed)", interruptedJobId);
     }
 
+    /// <summary>
+    /// What an interrupted or failed fine-tuning saved (its state file's header), or null when <paramref name="job"/> is
+    /// no such fine-tuning or saved no epoch; a damaged state comes back with its problem (not resumable).
+    /// </summary>
+    public SavedTraining? Saved(JobSnapshot job)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        if (states is null || job.Kind != FineTuneJob.Kind || job.State is not (JobState.Interrupted or JobState.Failed)) return null;
+        try
+        {
+            return states.Find(job.Id) is { } header ? new SavedTraining(job.Id, header.EpochsDone, header.Settings.Epochs) : null;
+        }
+        catch (TrainingStateException e)
+        {
+            return new SavedTraining(job.Id, 0, 0, e.Message);
+        }
+    }
+
     private JobSnapshot Enqueue(FineTuneRequest request, string title, Guid? resumesJob)
     {
         var job = scheduler.Enqueue(FineTuneJob.Kind, title, ModelJobJson.Write(request), FineTuneJob.Create(request, catalog, store, states, resumesJob),

@@ -67,6 +67,31 @@ public class PruningPlanTests(DashboardApp app, ITestOutputHelper output)
         await Expect(page.GetByTestId("evaluation-top1")).ToHaveTextAsync(text[..(text.IndexOf('%', StringComparison.Ordinal) + 1)]);
         await tab.ScreenshotAsync("plan-evaluated");
         output.WriteLine($"Predicted: {await predicted.InnerTextAsync()}; measured: {text}");
+
+        // An element plan cannot be thinned: the thinning section says so instead of offering the job.
+        await Expect(page.GetByTestId("thinning-needs-filter-plan")).ToContainTextAsync("Thinning needs a filter plan");
+
+        // Fine-tune the same plan for one short epoch (2,000 training images): the recovery curve gets its point between
+        // the reference lines, and the new model arrives in the workspace and the model picker.
+        await page.Locator("input[data-testid=finetune-epochs]").FillAsync("1");
+        await page.Locator("input[data-testid=finetune-images]").FillAsync("2000");
+        await page.Locator("input[data-testid=finetune-images]").BlurAsync();
+        await page.GetByTestId("finetune-start").ClickAsync();
+        await Expect(page.GetByTestId("finetune-progress")).ToHaveAttributeAsync("data-state", "Succeeded");
+        await Expect(page.GetByTestId("recovery-point")).ToHaveCountAsync(1);
+        await Expect(page.GetByTestId("recovery-pruned")).ToContainTextAsync(text[..(text.IndexOf('%', StringComparison.Ordinal) + 1)].Trim());
+        await page.WaitForFunctionAsync("""
+            () => { const p = document.querySelector('[data-testid=recovery-chart] .js-plotly-plot');
+                    return p && p.data && p.data.length === 3 && p.data.some(t => t.name === 'fine-tuned (validation)' && t.x.length === 2); }
+            """);
+        var result = page.GetByTestId("finetune-result-name");
+        await Expect(result).ToContainTextAsync(model.DisplayName + " · pruned");
+        var name = (await result.InnerTextAsync()).Trim();
+        await Expect(page.GetByTestId("finetune-result-top1")).ToContainTextAsync("→");
+        await tab.ScreenshotAsync("plan-fine-tuned");
+        await page.GetByTestId("finetune-open").ClickAsync();
+        await Expect(page.GetByTestId("plan-model")).ToContainTextAsync(name);
+        output.WriteLine($"Fine-tuned: {name}: {await page.GetByTestId("finetune-result-top1").InnerTextAsync()}");
         await tab.AssertNoErrorsAsync();
     }
 }

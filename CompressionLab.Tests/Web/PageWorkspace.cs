@@ -85,5 +85,13 @@ internal sealed class PageWorkspace : IDisposable
     public void AddPlanJobs(IServiceCollection services) =>
         services.AddSingleton(sp => new PlanJobs(sp.GetRequiredService<IJobScheduler>(), Catalog, Store, Cells, Evaluations, History));
 
+    /// <summary>Registers <see cref="FineTuneJobs"/> (masked fine-tunings, their states saved in this workspace).</summary>
+    public void AddFineTuneJobs(IServiceCollection services) =>
+        services.AddSingleton(sp => new FineTuneJobs(sp.GetRequiredService<IJobScheduler>(), Catalog, Store, States));
+
+    /// <summary>Registers <see cref="ThinningJobs"/> (thinning comparisons and thin-model saves) over this workspace.</summary>
+    public void AddThinningJobs(IServiceCollection services) =>
+        services.AddSingleton(sp => new ThinningJobs(sp.GetRequiredService<IJobScheduler>(), Catalog, Store));
+
     public void Dispose() => Workspace.Dispose();
 }

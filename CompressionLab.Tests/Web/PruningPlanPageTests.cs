@@ -1,4 +1,5 @@
 using CompressionLab.Core.Jobs;
+using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
 using CompressionLab.Web.Components.Pages.Pruning;
 using CompressionLab.Web.Services;
@@ -24,6 +25,8 @@ public sealed class PruningPlanPageTests : DashboardTestContext
         {
             workspace.AddStores(services);
             workspace.AddPlanJobs(services);
+            workspace.AddFineTuneJobs(services);
+            workspace.AddThinningJobs(services);
             services.AddSingleton(workspace.History);
             services.AddSingleton(workspace.Cells);
             services.AddSingleton<PlanProfileLoader>(model => PruningPageModelTests.Profile(model));
@@ -85,5 +88,48 @@ public sealed class PruningPlanPageTests : DashboardTestContext
         var job = Assert.Single(Scheduler.List());
         Assert.Equal(PlanEvaluationJob.Kind, job.Kind);
         page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-testid=evaluation-progress]")), UiTimeout);
+    }
+
+    [Fact]
+    public void TheFineTuneSectionDrawsTheRecoveryPointsFromThePartialsAndShowsTheNewModel()
+    {
+        var page = Render<PruningPlanPage>();
+        page.Find("input[data-testid=stage-slider-stage1]").Input("0.5");
+
+        page.Find("[data-testid=finetune-start]").Click();
+
+        var job = Assert.Single(Scheduler.List());
+        Assert.Equal(FineTuneJob.Kind, job.Kind);
+        Assert.Equal(0.5, ModelJobJson.Read<FineTuneRequest>(job.ParametersJson).Plan.Stages.Single(s => s.Name == "stage1").Rate);
+        var running = job with { State = JobState.Running };
+        Scheduler.Publish(running, FineTuneSectionModelTests.Started(2));
+        Scheduler.Publish(running, FineTuneSectionModelTests.Epoch(1, 2, 0.84375));
+
+        page.WaitForAssertion(() => Assert.Equal(["epoch 1: 84.38 %"], page.FindAll("[data-testid=recovery-point]").Select(e => e.TextContent.Trim())), UiTimeout);
+        Assert.Contains("87.50 %", page.Find("[data-testid=recovery-dense]").TextContent);
+        Assert.Contains("81.25 %", page.Find("[data-testid=recovery-pruned]").TextContent);
+        Assert.NotNull(page.Find("[data-testid=recovery-chart]"));
+        Assert.NotNull(page.Find("[data-testid=finetune-progress] [data-testid=progress-cancel]"));
+
+        var id = Guid.NewGuid();
+        Scheduler.Publish(running, FineTuneSectionModelTests.Epoch(2, 2, 0.859375));
+        Scheduler.Publish(running with { State = JobState.Succeeded, Fraction = 1, ResultJson = FineTuneSectionModelTests.ResultJson(id, 0.84375, 0.859375) });
+
+        page.WaitForAssertion(() => Assert.Contains("tiny · pruned 21.4% · fixed 2 ep", page.Find("[data-testid=finetune-result-name]").TextContent), UiTimeout);
+        Assert.Equal(["epoch 1: 84.38 %", "epoch 2: 85.94 %"], page.FindAll("[data-testid=recovery-point]").Select(e => e.TextContent.Trim()));
+        Assert.Contains("81.25 % → 85.94 %", page.Find("[data-testid=finetune-result-top1]").TextContent);
+    }
+
+    [Fact]
+    public void AnEpochCountOutOfRangeIsRefusedBesideTheField()
+    {
+        var page = Render<PruningPlanPage>();
+        page.Find("input[data-testid=stage-slider-stage1]").Input("0.5");
+        page.Find("input[data-testid=finetune-epochs]").Change("0");
+
+        page.Find("[data-testid=finetune-start]").Click();
+
+        Assert.Empty(Scheduler.List());
+        page.WaitForAssertion(() => Assert.Contains("Epochs must be between 1", page.Find("[data-testid=finetune-section] .mud-input-error").TextContent + page.Find("[data-testid=finetune-section]").TextContent), UiTimeout);
     }
 }

@@ -192,6 +192,9 @@ public sealed class PruningPageModel : IDisposable
         return null;
     }
 
+    /// <summary>Reads the workspace's models again (e.g. after a fine-tuning stored a new one), keeping the chosen model.</summary>
+    public void RefreshModels() => Models = store.List();
+
     /// <summary>Predicts from another set of sweep cells of the same weights.</summary>
     public void SelectSweep(SweepIdentity identity) => ChooseSweep(Sweeps.FirstOrDefault(s => s.Identity == identity));
 
