@@ -142,6 +142,118 @@ public sealed class PruningPageModelTests : IDisposable
     }
 
     [Fact]
+    public void ARenamedStageKeepsItsRateLayersAndPrediction()
+    {
+        using var page = Open();
+        page.SetStageRate("stage1", 0.5);
+
+        Assert.Null(page.RenameStage("stage1", " features "));
+
+        Assert.Equal(["features", "classifier"], page.Plan!.Stages.Select(s => s.Name));
+        var features = page.Plan.Stage("features");
+        Assert.Equal((0.5, PruningMethod.Element), (features.Rate, features.Method));
+        Assert.Equal(["conv1"], features.Layers);
+        Assert.Equal(("features", 0.5), (page.Rows[0].Planned.Stage, page.Rows[0].Planned.Level));
+        // conv1 still at 0.5: 0.875 − 0.0625, as before the rename.
+        Assert.Equal(0.8125, page.Prediction!.PredictedTop1, 12);
+        page.SetStageRate("features", 0.25);
+        Assert.Equal(0.875 - 0.015625, page.Prediction!.PredictedTop1, 12);
+    }
+
+    [Fact]
+    public void AMergedStageTakesTheRateOfTheStageItJoins()
+    {
+        using var page = Open();
+        page.Include("fc");
+        page.SetStageRate("stage1", 0.5);
+        page.SetStageRate("classifier", 0.25);
+        // conv1 at 0.5 drops 0.0625, fc at 0.25 drops 0.
+        Assert.Equal(0.8125, page.Prediction!.PredictedTop1, 12);
+
+        // "Merge classifier into stage1": stage1 stays as it was (name, rate 0.5, method) and fc joins it at 0.5.
+        Assert.Null(page.MergeStages(into: "stage1", from: "classifier"));
+
+        var merged = Assert.Single(page.Plan!.Stages);
+        Assert.Equal(("stage1", 0.5), (merged.Name, merged.Rate));
+        Assert.Equal(["conv1", "fc"], merged.Layers);
+        Assert.Equal(("stage1", 0.5, LevelSource.Stage), (page.Rows[1].Planned.Stage, page.Rows[1].Planned.Level, page.Rows[1].Planned.Source));
+        // fc at 0.5 is half way between its drops 0 (0.25) and 0.125 (0.75): 0.0625; with conv1's 0.0625, 0.875 − 0.125.
+        Assert.Equal(0.75, page.Prediction!.PredictedTop1, 12);
+
+        // The other way round the target's rate wins too: conv1 joins the classifier at 0.25 (drop 0.015625), fc stays at 0.25 (0).
+        using var other = Open();
+        other.Include("fc");
+        other.SetStageRate("stage1", 0.5);
+        other.SetStageRate("classifier", 0.25);
+        Assert.Null(other.MergeStages(into: "classifier", from: "stage1"));
+        Assert.Equal(("classifier", 0.25), (other.Plan!.Stages.Single().Name, other.Plan.Stages.Single().Rate));
+        Assert.Equal(0.875 - 0.015625, other.Prediction!.PredictedTop1, 12);
+    }
+
+    [Fact]
+    public void AMergeKeepsTheLayersOwnSettings()
+    {
+        using var page = Open();
+        page.SetStageRate("classifier", 0.25);
+        Assert.Null(page.SetLevel("conv1", 0.5));
+
+        Assert.Null(page.MergeStages(into: "classifier", from: "stage1"));
+
+        // An override belongs to its layer: conv1 stays at 0.5; fc stays excluded, with its reason.
+        Assert.Equal((0.5, LevelSource.Override, "classifier"), (page.Rows[0].Planned.Level, page.Rows[0].Planned.Source, page.Rows[0].Planned.Stage));
+        Assert.True(page.Rows[1].Planned.Excluded);
+        Assert.Equal(0.8125, page.Prediction!.PredictedTop1, 12);
+    }
+
+    [Fact]
+    public void ASplitStageHoldsTheLayersMovedAtTheOldRate()
+    {
+        using var page = Open();
+        page.Include("fc");
+        page.SetStageRate("stage1", 0.5);
+        Assert.Null(page.MergeStages(into: "stage1", from: "classifier"));
+        Assert.Equal(0.75, page.Prediction!.PredictedTop1, 12);
+
+        Assert.Null(page.SplitStage("stage1", "head", ["fc"]));
+
+        Assert.Equal(["stage1", "head"], page.Plan!.Stages.Select(s => s.Name));
+        var head = page.Plan.Stage("head");
+        Assert.Equal(["fc"], head.Layers);
+        Assert.Equal((0.5, PruningMethod.Element), (head.Rate, head.Method));
+        Assert.Equal(["conv1"], page.Plan.Stage("stage1").Layers);
+        Assert.Equal(0.75, page.Prediction!.PredictedTop1, 12); // every layer at the level it had
+        // The new stage's rate is its own: fc at 0.25 drops 0, conv1 stays at 0.5.
+        page.SetStageRate("head", 0.25);
+        Assert.Equal(0.8125, page.Prediction!.PredictedTop1, 12);
+        Assert.Equal(0.5, page.Rows[0].Planned.Level);
+    }
+
+    [Fact]
+    public void BadStageEditsAreRefusedInCoresWordsAndChangeNothing()
+    {
+        using var page = Open();
+        page.SetStageRate("stage1", 0.5);
+        var plan = page.Plan;
+        var prediction = page.Prediction;
+
+        Assert.Equal("A stage needs a name.", page.RenameStage("stage1", "  "));
+        Assert.Equal("There is already a stage named 'classifier': merge the two instead.", page.RenameStage("stage1", "classifier"));
+        Assert.Equal("The plan has no stage 'stage9'. Its stages are: stage1, classifier.", page.RenameStage("stage9", "x"));
+        Assert.Equal("The plan has no stage 'stage9'. Its stages are: stage1, classifier.", page.MergeStages(into: "stage9", from: "stage1"));
+        Assert.Equal("The plan has no stage 'stage9'. Its stages are: stage1, classifier.", page.MergeStages(into: "stage1", from: "stage9"));
+        Assert.Equal("Stage 'stage1' cannot be merged into itself.", page.MergeStages(into: "stage1", from: "stage1"));
+        Assert.Equal("Splitting every layer out of stage 'stage1' leaves it empty: rename it instead.", page.SplitStage("stage1", "x", ["conv1"]));
+        Assert.Equal("Name the layers of stage 'stage1' that go to 'x'.", page.SplitStage("stage1", "x", []));
+        Assert.Equal("Layer 'fc' is not in stage 'stage1' (it has conv1).", page.SplitStage("stage1", "x", ["fc"]));
+        Assert.Equal("There is already a stage named 'classifier': merge the two instead.", page.SplitStage("stage1", "classifier", ["conv1"]));
+        Assert.Equal("A stage needs a name.", page.SplitStage("stage1", "", ["conv1"]));
+
+        Assert.Same(plan, page.Plan);
+        Assert.Same(prediction, page.Prediction);
+        Assert.Empty(page.Problems);
+    }
+
+    [Fact]
     public void ALayerIsSetByThresholdByStdMultipleOrByToleratedDrop()
     {
         using var page = Open();

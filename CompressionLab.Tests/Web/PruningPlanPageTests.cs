@@ -4,6 +4,7 @@ using CompressionLab.Core.Pruning;
 using CompressionLab.Web.Components.Pages.Pruning;
 using CompressionLab.Web.Services;
 using Microsoft.Extensions.DependencyInjection;
+using MudBlazor;
 
 namespace CompressionLab.Tests.Web;
 
@@ -75,6 +76,34 @@ public sealed class PruningPlanPageTests : DashboardTestContext
         page.WaitForAssertion(() => Assert.Contains("81.25 %", page.Find("[data-testid=predicted-top1]").TextContent), UiTimeout);
         Assert.Contains("override", page.Find("[data-layer=conv1] [data-testid=layer-source]").TextContent);
         Assert.Equal("0 %", page.Find("[data-stage=stage1] [data-testid=stage-rate]").TextContent.Trim());
+    }
+
+    [Fact]
+    public void RenamingAStageThroughItsMenuShowsTheNewNameAndKeepsThePrediction()
+    {
+        // The stage menu and its dialog render in MudBlazor's providers, as in the app's layout.
+        var popovers = Render<MudPopoverProvider>();
+        var dialogs = Render<MudDialogProvider>();
+        var page = Render<PruningPlanPage>();
+        page.Find("input[data-testid=stage-slider-stage1]").Input("0.5");
+        page.WaitForAssertion(() => Assert.Contains("81.25 %", page.Find("[data-testid=predicted-top1]").TextContent), UiTimeout);
+
+        page.Find("[data-stage=stage1] [data-testid=stage-menu] button").Click();
+        popovers.WaitForElement("[data-testid=stage-rename]", UiTimeout).Click();
+        var name = dialogs.WaitForElement("input[data-testid=stage-new-name]", UiTimeout);
+        // A name taken by another stage is refused in the dialog, which stays open.
+        name.Input("classifier");
+        dialogs.Find("[data-testid=stage-edit-apply]").Click();
+        dialogs.WaitForAssertion(() => Assert.Contains("already a stage named 'classifier'", dialogs.Find("[data-testid=stage-edit-error]").TextContent), UiTimeout);
+        dialogs.Find("input[data-testid=stage-new-name]").Input("features");
+        dialogs.Find("[data-testid=stage-edit-apply]").Click();
+
+        page.WaitForAssertion(() => Assert.Equal("50 %", page.Find("[data-stage=features] [data-testid=stage-rate]").TextContent.Trim()), UiTimeout);
+        Assert.Contains("features", page.Find("[data-stage=features]").TextContent);
+        Assert.Empty(page.FindAll("[data-stage=stage1]"));
+        Assert.Contains("features", page.Find("[data-layer=conv1]").TextContent);
+        Assert.Contains("81.25 %", page.Find("[data-testid=predicted-top1]").TextContent);
+        dialogs.WaitForAssertion(() => Assert.Empty(dialogs.FindAll("[data-testid=stage-edit-dialog]")), UiTimeout);
     }
 
     [Fact]

@@ -205,6 +205,20 @@ public sealed class PruningPageModel : IDisposable
 
     public void SetStageMethod(string stage, PruningMethod method) => Edit(Plan!.WithStageMethod(stage, method));
 
+    /// <summary>The stage under a new name (its layers, rate and method kept); Core's refusal in words, or null.</summary>
+    public string? RenameStage(string from, string to) => EditStages(plan => plan.RenameStage(from, to));
+
+    /// <summary>
+    /// The layers of <paramref name="from"/> join <paramref name="into"/> at <paramref name="into"/>'s rate and method (Core's
+    /// rule: "merge A into B" keeps B as it is, so the layers that were already in B do not move, and no blended rate that
+    /// nobody chose appears). Overrides and exclusions belong to layers and stay. Core's refusal in words, or null.
+    /// </summary>
+    public string? MergeStages(string into, string from) => EditStages(plan => plan.MergeStages(into, from));
+
+    /// <summary><paramref name="layers"/> leave <paramref name="stage"/> for a new stage right after it, at the same rate and method.</summary>
+    public string? SplitStage(string stage, string newName, IEnumerable<string> layers) =>
+        EditStages(plan => plan.SplitStage(stage, newName, layers ?? []));
+
     /// <summary>The layer at its own sparsity level (its method kept); the error in words, or null.</summary>
     public string? SetLevel(string layer, double level)
     {
@@ -447,6 +461,26 @@ public sealed class PruningPageModel : IDisposable
     }
 
     private StoredPlanEvaluation? Find(string planHash) => Evaluations.FirstOrDefault(e => e.Key.PlanHash == planHash);
+
+    /// <summary>
+    /// A structural edit of the stages: Core checks its own arguments and throws; the refusal is returned in its words
+    /// (without .NET's parameter suffix) and the plan in the editor stays as it was.
+    /// </summary>
+    private string? EditStages(Func<PruningPlan, PruningPlan> edit)
+    {
+        if (Plan is null) return "Choose a model first.";
+        PruningPlan edited;
+        try
+        {
+            edited = edit(Plan);
+        }
+        catch (ArgumentException e)
+        {
+            return InvalidRequestException.For("stages", e).Message;
+        }
+        Edit(edited);
+        return null;
+    }
 
     /// <summary>Every edit comes here: the plan checked, resolved and predicted, the table and the chart's lines rebuilt.</summary>
     private void Edit(PruningPlan plan)
