@@ -66,6 +66,19 @@ public sealed class PruningPlanPageTests : DashboardTestContext
     }
 
     [Fact]
+    public void WithNoCurveLeftToDrawThePanelSaysWhyInsteadOfAnEmptyChart()
+    {
+        var page = Render<PruningPlanPage>();
+        Assert.NotEmpty(page.FindAll("[data-testid=plan-curves-chart]"));
+
+        // fc is excluded by default; excluding conv1 too leaves the sweep with no curve for any planned layer.
+        page.Find("[data-layer=conv1] [data-testid=exclude-layer]").Click();
+
+        page.WaitForAssertion(() => Assert.Contains("no curve for the plan's methods", page.Find("[data-testid=plan-curves-missing]").TextContent), UiTimeout);
+        Assert.Empty(page.FindAll("[data-testid=plan-curves-chart]"));
+    }
+
+    [Fact]
     public void ALevelTypedInTheLayerTableReachesThePredictionAndTheSlidersStay()
     {
         var page = Render<PruningPlanPage>();
