@@ -5,15 +5,16 @@ namespace CompressionLab.Core.Quantization;
 /// TensorRT", GTC 2017). Variant, as pinned by tests:
 /// <list type="bullet">
 /// <item>candidates i = 128 … bins (stride 1); P = the first i bins with all mass from bin i on added to bin i − 1;</item>
-/// <item>Q: P's i bins merged into 128 groups of ⌊i/128⌋ bins, the last group taking the remainder, each group's mass
-/// spread evenly over its bins where P &gt; 0 (empty bins stay empty) — the last group includes bin i − 1
-/// (pytorch-quantization's loop stops one bin short there);</item>
+/// <item>Q: the histogram's own first i bins (without the outlier mass — built from P, Q would equal P at i = 128
+/// and every search would stop there) merged into 128 groups of ⌊i/128⌋ bins, the last group taking the remainder
+/// (MXNet / TensorRT's integer grouping; pytorch-quantization splits i/128 fractionally), each group's mass spread
+/// evenly over its bins where P &gt; 0 (empty bins stay empty);</item>
 /// <item>KL(P‖Q) on the normalised distributions, +∞ where P &gt; 0 and Q = 0; the smallest KL wins, ties to the smaller i;</item>
 /// <item>amax = the upper edge of bin i − 1, capped at the largest |x| seen.</item>
 /// </list>
-/// Because Q keeps each group's mass, both have the same total N, and
-/// N·KL = Σₖ Pₖ ln Pₖ − Σ_groups Gⱼ ln(Gⱼ / nⱼ) (Gⱼ the group's mass, nⱼ its non-empty bins), so with prefix sums
-/// a candidate costs 128 steps instead of i: the whole search is about 250 000 steps.
+/// With N = P's total, S = Q's (the first i bins' mass), Gⱼ a group's mass in the histogram, PGⱼ in P and nⱼ its bins
+/// where P &gt; 0: N·KL = Σₖ Pₖ ln Pₖ − Σⱼ PGⱼ ln(Gⱼ / nⱼ) + N ln(S / N), so with prefix sums a candidate costs 128
+/// steps instead of i: the whole search is about 250 000 steps.
 /// </summary>
 public static class EntropyCalibration
 {
@@ -47,27 +48,34 @@ public static class EntropyCalibration
             var last = total - mass[i - 1];
             var sumPlogP = plogp[i - 1] + (last > 0 ? last * Math.Log(last) : 0);
             var width = i / quantizedBins;
-            double sumGlogQ = 0;
+            double sumPlogQ = 0;
             for (var j = 0; j < quantizedBins; j++)
             {
                 var start = j * width;
                 var stop = j == quantizedBins - 1 ? i : start + width;
-                // Group j's mass and non-empty bins, with bin i-1 (the last group's last) replaced by P's.
-                double g;
+                // The group's mass in the histogram (Q) and in P, and its bins where P > 0; only the last group differs.
+                var g = mass[stop] - mass[start];
+                double pg;
                 int n;
                 if (stop == i)
                 {
-                    g = mass[i - 1] - mass[start] + last;
+                    pg = mass[i - 1] - mass[start] + last;
                     n = nonEmpty[i - 1] - nonEmpty[start] + (last > 0 ? 1 : 0);
                 }
                 else
                 {
-                    g = mass[stop] - mass[start];
+                    pg = g;
                     n = nonEmpty[stop] - nonEmpty[start];
                 }
-                if (g > 0) sumGlogQ += g * Math.Log(g / n);
+                if (pg == 0) continue;
+                if (g == 0)
+                {
+                    sumPlogQ = double.NegativeInfinity;   // P > 0 where Q = 0: KL is infinite
+                    break;
+                }
+                sumPlogQ += pg * Math.Log(g / n);
             }
-            var divergence = (sumPlogP - sumGlogQ) / total;
+            var divergence = ((sumPlogP - sumPlogQ) / total) + Math.Log(mass[i] / total);
             if (divergence < best)
             {
                 best = divergence;
@@ -78,13 +86,14 @@ public static class EntropyCalibration
     }
 
     /// <summary>
-    /// The same KL written out bin by bin (P and Q built explicitly): the independent reference the fast search is
+    /// The same KL written out bin by bin (P and Q built explicitly, then normalised): the independent reference the fast search is
     /// tested against.
     /// </summary>
     public static double DivergenceDirect(IReadOnlyList<long> counts, int i, int quantizedBins = QuantizedBins)
     {
         var p = new double[i];
-        for (var k = 0; k < i; k++) p[k] = counts[k];
+        var raw = new double[i];
+        for (var k = 0; k < i; k++) p[k] = raw[k] = counts[k];
         for (var k = i; k < counts.Count; k++) p[i - 1] += counts[k];
         var q = new double[i];
         var width = i / quantizedBins;
@@ -96,7 +105,7 @@ public static class EntropyCalibration
             var n = 0;
             for (var k = start; k < stop; k++)
             {
-                g += p[k];
+                g += raw[k];
                 if (p[k] > 0) n++;
             }
             for (var k = start; k < stop; k++) q[k] = p[k] > 0 ? g / n : 0;

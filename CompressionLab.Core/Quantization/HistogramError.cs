@@ -52,7 +52,8 @@ public static class HistogramError
             error += n * SquaredErrorIntegral(domain, a, b) / length;
             signal += n * (Cube(b) - Cube(a)) / (3 * length);
             var outside = Math.Max(0, Math.Min(b, domain.Min) - a) + Math.Max(0, b - Math.Max(a, domain.Max));
-            clippedMass += n * Math.Min(1, outside / length);
+            // Within rounding of the grid's end (amax/127·127 ≠ amax in floating point) is not clipped.
+            if (outside > 1e-9 * domain.Scale) clippedMass += n * Math.Min(1, outside / length);
         }
         var total = (double)histogram.Total;
         return new QuantizationCost(error / total, clippedMass / total, signal / total);
