@@ -13,8 +13,8 @@ namespace CompressionLab.Core.Quantization;
 /// <item>amax = the upper edge of bin i − 1, capped at the largest |x| seen.</item>
 /// </list>
 /// With N = P's total, S = Q's (the first i bins' mass), Gⱼ a group's mass in the histogram, PGⱼ in P and nⱼ its bins
-/// where P &gt; 0: N·KL = Σₖ Pₖ ln Pₖ − Σⱼ PGⱼ ln(Gⱼ / nⱼ) + N ln(S / N), so with prefix sums a candidate costs 128
-/// steps instead of i: the whole search is about 250 000 steps.
+/// where P &gt; 0: N·KL = Σₖ Pₖ ln Pₖ − Σⱼ PGⱼ ln(Gⱼ / nⱼ) + N ln(S / N), and since groups 0..126 depend only on ⌊i/128⌋, a
+/// candidate costs O(1) after prefix sums: the whole search is a few thousand logarithms.
 /// </summary>
 public static class EntropyCalibration
 {
@@ -42,39 +42,34 @@ public static class EntropyCalibration
 
         var bestBins = bins;
         var best = double.PositiveInfinity;
+        var cachedWidth = -1;
+        double fullGroups = 0;
         for (var i = quantizedBins; i <= bins; i++)
         {
             // P: bins 0..i-2 as they are, bin i-1 with every outlier added.
             var last = total - mass[i - 1];
             var sumPlogP = plogp[i - 1] + (last > 0 ? last * Math.Log(last) : 0);
             var width = i / quantizedBins;
-            double sumPlogQ = 0;
-            for (var j = 0; j < quantizedBins; j++)
+            if (width != cachedWidth)
             {
-                var start = j * width;
-                var stop = j == quantizedBins - 1 ? i : start + width;
-                // The group's mass in the histogram (Q) and in P, and its bins where P > 0; only the last group differs.
-                var g = mass[stop] - mass[start];
-                double pg;
-                int n;
-                if (stop == i)
+                // Groups 0..126 are the same for every candidate of one width: 128 candidates share this sum.
+                cachedWidth = width;
+                fullGroups = 0;
+                for (var j = 0; j < quantizedBins - 1; j++)
                 {
-                    pg = mass[i - 1] - mass[start] + last;
-                    n = nonEmpty[i - 1] - nonEmpty[start] + (last > 0 ? 1 : 0);
+                    var g = mass[(j + 1) * width] - mass[j * width];
+                    if (g > 0) fullGroups += g * Math.Log(g / (nonEmpty[(j + 1) * width] - nonEmpty[j * width]));
                 }
-                else
-                {
-                    pg = g;
-                    n = nonEmpty[stop] - nonEmpty[start];
-                }
-                if (pg == 0) continue;
-                if (g == 0)
-                {
-                    sumPlogQ = double.NegativeInfinity;   // P > 0 where Q = 0: KL is infinite
-                    break;
-                }
-                sumPlogQ += pg * Math.Log(g / n);
             }
+            // The last group, [127·width, i): its mass in the histogram (Q) and in P, and its bins where P > 0.
+            var start = (quantizedBins - 1) * width;
+            var groupMass = mass[i] - mass[start];
+            var groupP = mass[i - 1] - mass[start] + last;
+            var groupBins = nonEmpty[i - 1] - nonEmpty[start] + (last > 0 ? 1 : 0);
+            double sumPlogQ;
+            if (groupP == 0) sumPlogQ = fullGroups;
+            else if (groupMass == 0) sumPlogQ = double.NegativeInfinity;   // P > 0 where Q = 0: KL is infinite
+            else sumPlogQ = fullGroups + (groupP * Math.Log(groupMass / groupBins));
             var divergence = ((sumPlogP - sumPlogQ) / total) + Math.Log(mass[i] / total);
             if (divergence < best)
             {
