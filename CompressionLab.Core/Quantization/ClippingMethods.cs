@@ -162,8 +162,8 @@ public static class ClippingMethods
     }
 
     /// <summary>
-    /// MSE: the range with the smallest estimated quantize–dequantize error. Symmetric and unsigned try every bin's
-    /// upper edge as amax (capped at the largest value). Asymmetric walks PyTorch HistogramObserver's path: from the
+    /// MSE: the range with the smallest estimated quantize–dequantize error. Symmetric and unsigned try every 8th
+    /// bin's upper edge as amax (capped at the largest value), then every edge within 8 bins of the best. Asymmetric walks PyTorch HistogramObserver's path: from the
     /// full range, move in the end whose outer bin holds less mass, one bin at a time, and keep the best range seen
     /// on the whole path (HistogramObserver stops at the first increase).
     /// </summary>
@@ -187,10 +187,15 @@ public static class ClippingMethods
             }
             return Result("mse", histogram, mode, best.Low, best.High);
         }
-        var bestAmax = histogram.DomainMax;
-        var bestCost = double.PositiveInfinity;
-        foreach (var (amax, mse) in ErrorCurve(histogram, mode))
+        // Coarse to fine: every 8th edge, then every edge within 8 of the best (8× fewer costings than all 2048).
+        var coarse = ErrorCurve(histogram, mode, stride: 8);
+        var (bestAmax, bestCost) = coarse.MinBy(point => point.Mse);
+        var center = (int)Math.Round(bestAmax / histogram.BinWidth - (histogram.Lower / histogram.BinWidth)) - 1;
+        for (var i = Math.Max(0, center - 8); i <= Math.Min(histogram.BinCount - 1, center + 8); i++)
         {
+            var amax = Math.Min(histogram.BinUpper(i), AmaxLimit(histogram));
+            if (amax <= 0) continue;
+            var mse = HistogramError.Of(histogram, QuantizationGrid.For(mode, -amax, amax)).Mse;
             if (mse < bestCost)
             {
                 bestCost = mse;
@@ -204,20 +209,27 @@ public static class ClippingMethods
     /// Estimated MSE against amax for symmetric or unsigned quantization, amax at every bin's upper edge (the last
     /// capped at the largest value): the error-vs-threshold curve a preview plots, and what <see cref="Mse"/> minimises.
     /// </summary>
-    public static IReadOnlyList<(double Amax, double Mse)> ErrorCurve(ActivationHistogram histogram, QuantizationMode mode)
+    /// <param name="stride">Every stride-th edge (the last edge is always included).</param>
+    public static IReadOnlyList<(double Amax, double Mse)> ErrorCurve(ActivationHistogram histogram, QuantizationMode mode, int stride = 1)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(stride);
         if (mode == QuantizationMode.Asymmetric) throw new ArgumentException("The error curve is over amax: symmetric or unsigned modes only.", nameof(mode));
         var curve = new List<(double, double)>(histogram.BinCount);
         if (histogram.Total == 0 || histogram.IsSingleValue) return curve;
-        for (var i = 0; i < histogram.BinCount; i++)
+        var limit = AmaxLimit(histogram);
+        for (var i = stride - 1; ; i += stride)
         {
-            var amax = Math.Min(histogram.BinUpper(i), histogram.Mode == HistogramMode.Symmetric ? histogram.DomainMax : histogram.ValueMax);
-            if (amax <= 0) continue;
-            curve.Add((amax, HistogramError.Of(histogram, QuantizationGrid.For(mode, -amax, amax)).Mse));
-            if (amax >= histogram.DomainMax) break;
+            i = Math.Min(i, histogram.BinCount - 1);
+            var amax = Math.Min(histogram.BinUpper(i), limit);
+            if (amax > 0) curve.Add((amax, HistogramError.Of(histogram, QuantizationGrid.For(mode, -amax, amax)).Mse));
+            if (amax >= limit || i == histogram.BinCount - 1) break;
         }
         return curve;
     }
+
+    /// <summary>The largest amax worth trying: the largest |x| (|x| histogram) or x (x histogram, unsigned).</summary>
+    private static double AmaxLimit(ActivationHistogram histogram) =>
+        histogram.Mode == HistogramMode.Symmetric ? histogram.DomainMax : histogram.ValueMax;
 
     /// <summary>TensorRT's entropy calibration (variant in <see cref="EntropyCalibration"/>) on a |x| histogram; symmetric or unsigned.</summary>
     public static ClippingResult Entropy(ActivationHistogram histogram, QuantizationMode mode)

@@ -245,6 +245,19 @@ public class ClippingMethodsTests
         Assert.Equal((3 - r.Grid.Max) / 4, r.ClippedFraction, 3e-4);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void CoarseToFineMseFindsTheFullCurvesMinimum(int seed)
+    {
+        var values = seed == 1 ? QuantTestData.Laplace(100_000, 0, 1, 30) : QuantTestData.Gaussian(100_000, 0.5, 2, 31);
+        var (h, _) = Collect(values, HistogramMode.Symmetric);
+        var full = ClippingMethods.ErrorCurve(h, QuantizationMode.Symmetric).MinBy(p => p.Mse);
+        var mse = ClippingMethods.Mse(h, QuantizationMode.Symmetric);
+        Assert.Equal(full.Mse, mse.Mse, full.Mse * 1e-3);
+        Assert.Equal(full.Amax, mse.Amax, 16 * h.BinWidth);
+    }
+
     [Fact]
     public void MethodsParseAndName()
     {
