@@ -164,27 +164,41 @@ public static class ClippingMethods
     /// <summary>
     /// MSE: the range with the smallest estimated quantize–dequantize error. Symmetric and unsigned try every 8th
     /// bin's upper edge as amax (capped at the largest value), then every edge within 8 bins of the best. Asymmetric walks PyTorch HistogramObserver's path: from the
-    /// full range, move in the end whose outer bin holds less mass, one bin at a time, and keep the best range seen
-    /// on the whole path (HistogramObserver stops at the first increase).
+    /// full range, move in the end whose outer bin holds less mass, one bin at a time, and keep the best range on the
+    /// whole path (HistogramObserver stops at the first increase), costing every 8th step, then every step within 8
+    /// of the best.
     /// </summary>
     public static ClippingResult Mse(ActivationHistogram histogram, QuantizationMode mode)
     {
         if (histogram.IsSingleValue || histogram.Total == 0) return Max(histogram, mode) with { Method = "mse" };
         if (histogram.Mode == HistogramMode.Asymmetric && mode == QuantizationMode.Asymmetric)
         {
+            // The path first (cheap), then costings on every 8th step and every step within 8 of the best.
+            var path = new List<(double Low, double High)>();
             int start = 0, end = histogram.BinCount;
-            var best = (Cost: double.PositiveInfinity, Low: histogram.ValueMin, High: histogram.ValueMax);
             var counts = histogram.Counts;
             while (true)
             {
-                var low = Math.Max(histogram.BinLower(start), histogram.ValueMin);
-                var high = Math.Min(histogram.BinLower(end), histogram.ValueMax);
-                var cost = HistogramError.Of(histogram, QuantizationGrid.For(mode, low, high)).Mse;
-                if (cost < best.Cost) best = (cost, low, high);
+                path.Add((Math.Max(histogram.BinLower(start), histogram.ValueMin), Math.Min(histogram.BinLower(end), histogram.ValueMax)));
                 if (end - start <= 1) break;
                 if (counts[start] <= counts[end - 1]) start++;
                 else end--;
             }
+            double Cost(int step) => HistogramError.Of(histogram, QuantizationGrid.For(mode, path[step].Low, path[step].High)).Mse;
+            var bestStep = 0;
+            var pathCost = double.PositiveInfinity;
+            for (var step = 0; step < path.Count; step = step == path.Count - 1 ? path.Count : Math.Min(step + 8, path.Count - 1))
+            {
+                var cost = Cost(step);
+                if (cost < pathCost) (pathCost, bestStep) = (cost, step);
+            }
+            var coarseBest = bestStep;
+            for (var step = Math.Max(0, coarseBest - 8); step <= Math.Min(path.Count - 1, coarseBest + 8); step++)
+            {
+                var cost = Cost(step);
+                if (cost < pathCost) (pathCost, bestStep) = (cost, step);
+            }
+            var best = path[bestStep];
             return Result("mse", histogram, mode, best.Low, best.High);
         }
         // Coarse to fine: every 8th edge, then every edge within 8 of the best (8× fewer costings than all 2048).

@@ -259,6 +259,28 @@ public class ClippingMethodsTests
     }
 
     [Fact]
+    public void AsymmetricMseKeepsAUniformRangeAndCutsAOneSidedTail()
+    {
+        var uniform = QuantTestData.Uniform(100_000, -1, 3, 32);
+        var (u, _) = Collect(uniform, HistogramMode.Asymmetric);
+        var mse = ClippingMethods.Mse(u, QuantizationMode.Asymmetric);
+        Assert.Equal(-1, mse.Min, 0.05);
+        Assert.Equal(3, mse.Max, 0.05);
+        Assert.True(mse.Mse <= ClippingMethods.Max(u, QuantizationMode.Asymmetric).Mse);
+
+        // A bulk on [0, 1] and 2 in a million at 200: the top is cut, the bottom kept. By hand the optimum balances
+        // 2·f·(200 − a) against 2a/(12·255²) with f = 2e-6: a ≈ 122.
+        var skewed = QuantTestData.Uniform(1_000_000, 0, 1, 33);
+        skewed[10] = 200f;
+        skewed[20] = 200f;
+        var (k, _) = Collect(skewed, HistogramMode.Asymmetric);
+        var cut = ClippingMethods.Mse(k, QuantizationMode.Asymmetric);
+        Assert.InRange(cut.Max, 105, 135);
+        Assert.Equal(0, cut.Min, 0.01);
+        Assert.True(cut.Mse < ClippingMethods.Max(k, QuantizationMode.Asymmetric).Mse);
+    }
+
+    [Fact]
     public void MethodsParseAndName()
     {
         Assert.Equal(new ClippingMethod(ClippingKind.Percentile, 99.999), ClippingMethod.Parse("percentile:99.999"));
