@@ -2,6 +2,7 @@ using System.Collections;
 using System.Globalization;
 using System.Text.Json;
 using CompressionLab.Core.Models;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace CompressionLab.Core.Pruning;
@@ -74,12 +75,13 @@ public sealed class MaskedTraining : ITrainingConstraint, IDisposable
     public void BeforeOptimizerStep(long step, optim.Optimizer optimizer)
     {
         using var noGrad = no_grad();
+        using var zero = ZeroScalar();
         foreach (var mask in _masks.Values)
         {
             foreach (var target in mask.Targets)
             {
                 using var grad = _parameters[target.Index].grad;
-                grad?.masked_fill_(target.Pruned, 0.0);
+                grad?.masked_fill_(target.Pruned, zero);
             }
         }
     }
@@ -163,24 +165,32 @@ public sealed class MaskedTraining : ITrainingConstraint, IDisposable
     private void ApplyToWeights()
     {
         using var noGrad = no_grad();
+        using var zero = ZeroScalar();
         foreach (var mask in _masks.Values)
             foreach (var target in mask.Targets)
-                _parameters[target.Index].masked_fill_(target.Pruned, 0.0);
+                _parameters[target.Index].masked_fill_(target.Pruned, zero);
     }
 
     private void ZeroMoments(IReadOnlyList<TorchSharp.Modules.AdamW.State> moments)
     {
         using var noGrad = no_grad();
+        using var zero = ZeroScalar();
         foreach (var mask in _masks.Values)
         {
             foreach (var target in mask.Targets)
             {
-                moments[target.Index].exp_avg.masked_fill_(target.Pruned, 0.0);
-                moments[target.Index].exp_avg_sq.masked_fill_(target.Pruned, 0.0);
-                moments[target.Index].max_exp_avg_sq?.masked_fill_(target.Pruned, 0.0);
+                moments[target.Index].exp_avg.masked_fill_(target.Pruned, zero);
+                moments[target.Index].exp_avg_sq.masked_fill_(target.Pruned, zero);
+                moments[target.Index].max_exp_avg_sq?.masked_fill_(target.Pruned, zero);
             }
         }
     }
+
+    /// <summary>
+    /// The fill value as an explicit Scalar the caller keeps alive (using) across the native calls: an implicit
+    /// conversion makes a temporary the GC may finalize while libtorch still reads it, which crashed fine-tuning.
+    /// </summary>
+    private static Scalar ZeroScalar() => 0.0.ToScalar();
 
     /// <summary>AdamW's per-parameter state, in the model's parameter order (the order the trainer handed them to it).</summary>
     private IReadOnlyList<TorchSharp.Modules.AdamW.State> Moments(optim.Optimizer optimizer)
@@ -206,11 +216,10 @@ public sealed class MaskedTraining : ITrainingConstraint, IDisposable
             }
             else
             {
-                using var index = mask.UnitIndexTensor();
                 foreach (var (name, tensor) in layer.FilterTargets())
                 {
                     Tensor pruned;
-                    using (var rows = zeros(mask.UnitCount, ScalarType.Bool).index_fill_(0, index, true))
+                    using (var rows = mask.UnitMask())
                     {
                         var view = Enumerable.Repeat(1L, (int)tensor.dim()).ToArray();
                         view[0] = mask.UnitCount;

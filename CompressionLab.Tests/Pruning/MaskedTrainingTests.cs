@@ -208,6 +208,52 @@ public sealed class MaskedTrainingTests
         Assert.False(fixedSchedule.UpdatesAt(1));
     }
 
+    /// <summary>
+    /// Regression for a native crash seen once in three AGP fine-tunings ("Expected false to be true … toBool"): the
+    /// masks were built with index_fill_(…, true) on an implicit, temporary Scalar that the GC could finalize while
+    /// libtorch still read it. Many mask updates with collections forced between and alongside them: every mask must
+    /// still hold exactly its pruned units (a freed Scalar reads as garbage or aborts the process).
+    /// </summary>
+    [Fact]
+    public void ManyMaskUpdatesWithCollectionsInBetweenBuildExactMasks()
+    {
+        using var network = PruningTestModels.RandomZooModel(ModelZoo.VggTiny, seed: 5);
+        using var optimizer = AdamW(network);
+        Step(network, optimizer, Images(), 0);
+        var plan = Plan(network);
+        using var stop = new CancellationTokenSource();
+        var collector = new Thread(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+            }
+        });
+        collector.Start();
+        try
+        {
+            for (var round = 0; round < 150; round++)
+            {
+                using var masks = new MaskedTraining(network, plan, MaskSchedule.For(FineTuneSchedule.Fixed, batchesPerEpoch: 10, epochs: 1), "parent");
+                masks.Update(0, optimizer);
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                foreach (var mask in masks.Masks)
+                {
+                    using var pruned = mask.PrunedWeights();
+                    var perUnit = mask.Criterion == PruningCriterion.Filter ? pruned[0].numel() : 1;
+                    Assert.Equal(mask.PrunedCount * perUnit, pruned.sum().item<long>());
+                }
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            collector.Join();
+        }
+    }
+
     /// <summary>Runs another constraint and checks after every optimizer step.</summary>
     private sealed class CheckingConstraint(ITrainingConstraint inner, Action<long, optim.Optimizer> check) : ITrainingConstraint
     {
