@@ -79,7 +79,7 @@ public sealed class FinetuneCommand : CliCommand
             throw new UsageException(planOption, CliApp.OneLine(string.Join(" ", problems.Select(p => p.Message))));
 
         // Checked before the data is loaded so a long run cannot end in an unwritable path.
-        var output = WritableOutput.File("--out", parse.GetRequiredValue(_out));
+        var output = WritableOutput.File("--out", parse.GetRequiredValue(_out), "--model", model.Source.Path);
         var request = new FineTuneRequest(model.Source, plan, parse.GetRequiredValue(_dataset),
             MaskSchedule.Parse(parse.GetValue(_schedule) ?? "agp"), parse.GetValue(_epochs) ?? 0, parse.GetValue(_lr) ?? FineTuneRequest.DefaultLearningRate,
             parse.GetValue(_seed) ?? 1, parse.GetValue(_batch) ?? 128, parse.GetValue(_limit), parse.GetValue(_valLimit) ?? AnalysisSubset.DefaultSize,

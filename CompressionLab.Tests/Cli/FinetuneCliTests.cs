@@ -84,6 +84,21 @@ public sealed class FinetuneCliTests : IDisposable
         Assert.False(File.Exists(output));
     }
 
+    /// <summary>The parent checkpoint as --out would be replaced by its pruned child: refused before any work, the parent unchanged.</summary>
+    [Fact]
+    public void TheModelFileAsOutputIsRefusedAndTheParentIsUnchanged()
+    {
+        var before = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(_model)));
+
+        var (code, stdout, stderr) = Run(Finetune("--rates", "stage1=0.5", "--epochs", "1", "--out", _model));
+
+        Assert.Equal(CliApp.BadArguments, code);
+        Assert.Equal("", stdout);
+        Assert.StartsWith("error: --out: is the model file itself", stderr.Trim(), StringComparison.Ordinal);
+        Assert.Equal(before, Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(_model))));
+        Assert.False(File.Exists(_model + ".resume"));
+    }
+
     [Theory]
     [InlineData("--epochs 1", "--rates", "give the rates")]
     [InlineData("--rates stage1=0.5 --epochs 0", "--epochs", "Epochs must be between 1 and 1000 (got 0).")]
