@@ -255,6 +255,30 @@ public sealed class PruningPageModelTests : IDisposable
         Assert.Equal(PlanEvaluationJob.Kind, evaluation!.Kind);
     }
 
+    /// <summary>
+    /// The allocation's job records the plan it allocates into (stage methods, exclusions), not the unused default
+    /// method: the page sends PruningMethod.Element beside a plan whose stage prunes filters.
+    /// </summary>
+    [Fact]
+    public void AnAllocationRecordsItsPlanAndNotTheUnusedMethod()
+    {
+        using var page = Open();
+        page.SetStageMethod("stage1", PruningMethod.FilterL1);
+
+        var (job, error) = page.Allocate(new AllocationRequestTarget(AllocationGoal.Sparsity, 0.3));
+
+        Assert.Null(error);
+        using var parameters = System.Text.Json.JsonDocument.Parse(job!.ParametersJson);
+        var root = parameters.RootElement;
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, root.GetProperty("method").ValueKind);
+        var stages = root.GetProperty("plan").GetProperty("stages").EnumerateArray().ToDictionary(s => s.GetProperty("name").GetString()!, s => s.GetProperty("method").GetString());
+        Assert.Equal(PruningMethod.FilterL1.Key, stages["stage1"]);
+        Assert.Equal("fc", Assert.Single(root.GetProperty("plan").GetProperty("exclusions").EnumerateArray()).GetProperty("layer").GetString());
+        Assert.Equal(model.Id, root.GetProperty("model").GetProperty("modelId").GetGuid());
+        Assert.Equal("workspace", root.GetProperty("model").GetProperty("source").GetString());
+        Assert.Equal(SyntheticDataset.Name, root.GetProperty("dataset").GetString());
+    }
+
     [Fact]
     public void JobsRunningWhenThePageOpensAreFollowed()
     {
