@@ -8,8 +8,30 @@ namespace CompressionLab.Cli;
 /// </summary>
 internal abstract class ResumableRun(TrainingStateSlot slot)
 {
-    /// <summary>The state slot of the run that writes <paramref name="output"/>: <c>output.resume</c>.</summary>
-    public static TrainingStateSlot Slot(string output, bool resume) => TrainingStateSlot.File(output + ".resume", resume);
+    /// <summary>
+    /// The state slot of the run that writes <paramref name="output"/>: <c>output.resume</c>. Without --resume an
+    /// existing one is refused (exit 2): a fresh run would replace the saved epochs of the earlier run after its first
+    /// epoch, and nothing saved may be lost to a forgotten option.
+    /// </summary>
+    public static TrainingStateSlot Slot(string output, bool resume)
+    {
+        var path = output + ".resume";
+        if (!resume && File.Exists(path))
+        {
+            string held;
+            try
+            {
+                var header = TrainingState.ReadHeader(path);
+                held = $"holds {header.EpochsDone} saved epoch{(header.EpochsDone == 1 ? "" : "s")} of an earlier run";
+            }
+            catch (Exception e) when (e is TrainingStateException or InvalidDataException or IOException)
+            {
+                held = $"holds an earlier run that cannot be read ({CliApp.OneLine(e.Message)})";
+            }
+            throw new UsageException("--resume", $"{path} {held}: add --resume to continue it, or delete it to start over");
+        }
+        return TrainingStateSlot.File(path, resume);
+    }
 
     public TrainingStateSlot State => slot;
 
@@ -39,8 +61,6 @@ internal abstract class ResumableRun(TrainingStateSlot slot)
         (EpochsSaved, Epochs) = (epochsDone, epochs);
         if (resumedFrom is { } from)
             yield return $"resuming from {from}: {epochsDone} of {epochs} epochs were done";
-        else if (File.Exists(slot.Path))
-            yield return $"note: {slot.Path} holds an earlier run that stopped; this run starts afresh and replaces it (add --resume to continue that run instead)";
         yield return $"after every epoch the run is saved to {slot.Path}; should it stop, run the same command with --resume to continue";
     }
 }

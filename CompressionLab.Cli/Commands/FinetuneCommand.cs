@@ -85,8 +85,9 @@ public sealed class FinetuneCommand : CliCommand
             parse.GetValue(_seed) ?? 1, parse.GetValue(_batch) ?? 128, parse.GetValue(_limit), parse.GetValue(_valLimit) ?? AnalysisSubset.DefaultSize,
             OutputFile: output, PlanFor: model.PlanModel);
         request.Validate();
-        CommandInputs.LoadDataset(context, request.Dataset!);
+        // Refused before the data is loaded: an earlier run saved beside --out is never replaced unasked.
         var log = new FineTuneLog(ResumableRun.Slot(output, parse.GetValue(_resume)));
+        CommandInputs.LoadDataset(context, request.Dataset!);
 
         TorchRuntime.Configure();
         var result = log.Run(context, slot => FineTuneJob.Run(request, DatasetSource.Catalog(context.Settings), store: null, new ConsoleProgress(context.Err, log.Describe),

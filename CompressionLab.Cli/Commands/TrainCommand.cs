@@ -48,8 +48,9 @@ public sealed class TrainCommand : CliCommand
         var request = new TrainingRequest(parse.GetRequiredValue(_arch), parse.GetRequiredValue(_dataset), parse.GetValue(_epochs),
             parse.GetValue(_seed) ?? 1, parse.GetValue(_limit), OutputFile: output);
         request.Validate();
-        CommandInputs.LoadDataset(context, request.Dataset);
+        // Refused before the data is loaded: an earlier run saved beside --out is never replaced unasked.
         var log = new TrainingLog(ResumableRun.Slot(output, parse.GetValue(_resume)));
+        CommandInputs.LoadDataset(context, request.Dataset);
 
         TorchRuntime.Configure();
         var result = log.Run(context, slot => TrainingJob.Run(request, DatasetSource.Catalog(context.Settings), store: null, new ConsoleProgress(context.Err, log.Describe),
