@@ -254,6 +254,38 @@ public sealed class MaskedTrainingTests
         }
     }
 
+    /// <summary>
+    /// A damaged fine-tuning state (bad base64, an unknown criterion, a shape or level that does not fit the layer)
+    /// is an InvalidDataException naming the layer, which TrainingState.Restore reports as a damaged state; before,
+    /// FormatException and ArgumentException escaped as internal errors and shape and level were not checked. The
+    /// masks held are left as they were.
+    /// </summary>
+    [Theory]
+    [InlineData("pruned", "\"!!not base64!!\"", "is not readable")]
+    [InlineData("criterion", "\"channel\"", "has an unknown criterion")]
+    [InlineData("shape", "[3, 3]", "is for a weight of shape [3, 3]")]
+    [InlineData("level", "1.5", "is at level 1.5")]
+    public void ATamperedSavedMaskIsInvalidDataNamingTheLayer(string field, string value, string words)
+    {
+        using var network = PruningTestModels.RandomZooModel(ModelZoo.VggTiny, seed: 3);
+        using var optimizer = AdamW(network);
+        Step(network, optimizer, Images(), 0);
+        using var masks = new MaskedTraining(network, Plan(network), MaskSchedule.For(FineTuneSchedule.Fixed, batchesPerEpoch: 10, epochs: 1), "parent");
+        masks.Update(0, optimizer);
+        var held = masks.Masks.Select(m => (m.LayerName, string.Join(",", m.PrunedUnits))).ToList();
+        var saved = System.Text.Json.Nodes.JsonNode.Parse(masks.SaveState().GetRawText())!;
+        var first = saved["Layers"]![0]!;
+        var layer = first["Layer"]!.GetValue<string>();
+        first[char.ToUpperInvariant(field[0]) + field[1..]] = System.Text.Json.Nodes.JsonNode.Parse(value);
+        using var tampered = System.Text.Json.JsonDocument.Parse(saved.ToJsonString());
+
+        var e = Assert.Throws<InvalidDataException>(() => masks.RestoreState(tampered.RootElement, optimizer));
+
+        Assert.Contains($"the mask of {layer} ", e.Message, StringComparison.Ordinal);
+        Assert.Contains(words, e.Message, StringComparison.Ordinal);
+        Assert.Equal(held, masks.Masks.Select(m => (m.LayerName, string.Join(",", m.PrunedUnits))));
+    }
+
     /// <summary>Runs another constraint and checks after every optimizer step.</summary>
     private sealed class CheckingConstraint(ITrainingConstraint inner, Action<long, optim.Optimizer> check) : ITrainingConstraint
     {
