@@ -34,6 +34,16 @@ public sealed class ThinCliTests : IDisposable
     private static (string, int, int)[] Layers(JsonElement json) =>
         [.. json.GetProperty("layers").EnumerateArray().Select(l => (l.GetProperty("name").GetString()!, l.GetProperty("channels_before").GetInt32(), l.GetProperty("channels_after").GetInt32()))];
 
+    /// <summary>The model with 40 % of every layer's filters zeroed (L2), saved dense: a filter-pruned checkpoint with silent filters.</summary>
+    private void WriteFilterMasked(string path)
+    {
+        using var checkpoint = Checkpoint.Load(_model);
+        var network = checkpoint.Model;
+        var plan = PruningPlan.Default(network.Layers, PruningMethod.FilterL2, 0.4).Resolve(network.Layers);
+        using var applied = PlanMasks.For(network, plan).ApplyTo(network);
+        Checkpoint.Save(network, path, IdxDataset.FashionMnistName, IdxDataset.FashionMnistClasses);
+    }
+
     [Fact]
     public void ThinByRatesWritesACheckpointThatEvaluatesSweepsAndPlansLikeAnyModel()
     {
@@ -96,13 +106,7 @@ public sealed class ThinCliTests : IDisposable
 
         // Thinned again by its silent filters (there are none left, so by a masked copy): no plan, "silent filters".
         var masked = PathOf("masked.ckpt");
-        using (var checkpoint = Checkpoint.Load(_model))
-        {
-            var network = checkpoint.Model;
-            var plan = PruningPlan.Default(network.Layers, PruningMethod.FilterL2, 0.4).Resolve(network.Layers);
-            using var applied = PlanMasks.For(network, plan).ApplyTo(network);
-            Checkpoint.Save(network, masked, IdxDataset.FashionMnistName, IdxDataset.FashionMnistClasses);
-        }
+        WriteFilterMasked(masked);
         var silent = PathOf("silent.ckpt");
         Json(Run("thin", "--model", masked, "--out", silent, "--json"));
         var bySilent = Checkpoint.ReadMetadata(silent).Lineage!;
@@ -114,13 +118,7 @@ public sealed class ThinCliTests : IDisposable
     public void AFilterPrunedCheckpointIsThinnedByItsSilentFiltersAndMeasuresTheSame()
     {
         var masked = PathOf("masked.ckpt");
-        using (var checkpoint = Checkpoint.Load(_model))
-        {
-            var network = checkpoint.Model;
-            var plan = PruningPlan.Default(network.Layers, PruningMethod.FilterL2, 0.4).Resolve(network.Layers);
-            using var applied = PlanMasks.For(network, plan).ApplyTo(network);
-            Checkpoint.Save(network, masked, IdxDataset.FashionMnistName, IdxDataset.FashionMnistClasses);
-        }
+        WriteFilterMasked(masked);
         var thin = PathOf("thin.ckpt");
 
         var json = Json(Run("thin", "--model", masked, "--out", thin, "--json"));
