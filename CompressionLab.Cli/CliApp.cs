@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Help;
 using System.CommandLine.Invocation;
 using System.CommandLine.Parsing;
+using System.Data.Common;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using CompressionLab.Cli.Commands;
@@ -222,13 +223,18 @@ public static class CliApp
 
     /// <summary>
     /// What bad files and a bad machine state raise in the engine (corrupt or truncated datasets, checkpoints and
-    /// workspace databases, unreadable or unwritable paths, native TorchSharp and SQLite errors); each message names
-    /// the file and the problem. <see cref="InputFileException"/> also names the argument that led to the file.
+    /// workspace databases, unreadable or unwritable paths, SQLite errors); each message names the file and the problem.
+    /// <see cref="InputFileException"/> also names the argument that led to the file.
     /// </summary>
-    private static bool IsBadInput(Exception e) =>
+    /// <remarks>
+    /// A native TorchSharp error (an <see cref="ExternalException"/> that is no <see cref="DbException"/>) is not bad
+    /// input: reading files through libtorch is wrapped in CheckpointException or TrainingStateException where it
+    /// happens, so one that reaches here is a bug (a crash inside a native op) and exits 70 with its stack trace.
+    /// </remarks>
+    internal static bool IsBadInput(Exception e) =>
         e is InputFileException or IdxFormatException or CheckpointException or TrainingStateException or DatasetDownloadException
             or IOException or InvalidDataException or UnauthorizedAccessException
-            or ArgumentException or ExternalException; // ExternalException: TorchSharp's native errors and SqliteException (a DbException)
+            or ArgumentException or DbException; // DbException: SqliteException from a damaged or locked workspace database
 
     internal static string OneLine(string text) => text.ReplaceLineEndings(" ");
 }

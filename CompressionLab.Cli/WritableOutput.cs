@@ -19,6 +19,19 @@ public static class WritableOutput
         return full;
     }
 
+    /// <summary>
+    /// As <see cref="File(string, string)"/>, and refused when the output is the file <paramref name="inputOption"/>
+    /// reads (<paramref name="inputPath"/>): writing there would replace the source, and bad input may never change
+    /// what is already saved.
+    /// </summary>
+    public static string File(string argument, string path, string inputOption, string inputPath)
+    {
+        var full = File(argument, path);
+        if (string.Equals(full, Path.GetFullPath(inputPath), StringComparison.Ordinal))
+            throw new UsageException(argument, $"is the model file itself ({inputOption} {full}); write to another file (the source is only read)");
+        return full;
+    }
+
     /// <summary>Creates <paramref name="folder"/> if missing and proves a file can be created and deleted in it.</summary>
     public static void Folder(string argument, string folder)
     {

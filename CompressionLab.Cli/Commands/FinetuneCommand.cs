@@ -79,28 +79,19 @@ public sealed class FinetuneCommand : CliCommand
             throw new UsageException(planOption, CliApp.OneLine(string.Join(" ", problems.Select(p => p.Message))));
 
         // Checked before the data is loaded so a long run cannot end in an unwritable path.
-        var output = WritableOutput.File("--out", parse.GetRequiredValue(_out));
+        var output = WritableOutput.File("--out", parse.GetRequiredValue(_out), "--model", model.Source.Path);
         var request = new FineTuneRequest(model.Source, plan, parse.GetRequiredValue(_dataset),
             MaskSchedule.Parse(parse.GetValue(_schedule) ?? "agp"), parse.GetValue(_epochs) ?? 0, parse.GetValue(_lr) ?? FineTuneRequest.DefaultLearningRate,
             parse.GetValue(_seed) ?? 1, parse.GetValue(_batch) ?? 128, parse.GetValue(_limit), parse.GetValue(_valLimit) ?? AnalysisSubset.DefaultSize,
             OutputFile: output, PlanFor: model.PlanModel);
         request.Validate();
+        // Refused before the data is loaded: an earlier run saved beside --out is never replaced unasked.
+        var log = new FineTuneLog(ResumableRun.Slot(output, parse.GetValue(_resume)));
         CommandInputs.LoadDataset(context, request.Dataset!);
-        var slot = TrainingStateSlot.File(output + ".resume", parse.GetValue(_resume));
 
         TorchRuntime.Configure();
-        var log = new FineTuneLog(slot);
-        FineTuneJobResult result;
-        try
-        {
-            result = FineTuneJob.Run(request, DatasetSource.Catalog(context.Settings), store: null, new ConsoleProgress(context.Err, log.Describe),
-                context.CancellationToken, slot);
-        }
-        catch (OperationCanceledException) when (log.EpochsSaved > 0)
-        {
-            context.Err.WriteLine($"{log.EpochsSaved} of {log.Epochs} epochs are saved in {slot.Path}; run the same command with --resume to continue");
-            throw;
-        }
+        var result = log.Run(context, slot => FineTuneJob.Run(request, DatasetSource.Catalog(context.Settings), store: null, new ConsoleProgress(context.Err, log.Describe),
+                context.CancellationToken, slot));
         context.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"validation top-1: dense {result.DenseTop1:P2}, pruned {result.Top1Before:P2}, fine-tuned {result.Top1After:P2}; test top-1 {result.TestTop1:P2}; {result.Seconds:F0} s in all"));
 
@@ -117,29 +108,20 @@ public sealed class FinetuneCommand : CliCommand
     }
 
     /// <summary>The lines a fine-tuning prints for its plan and each finished epoch, and how many epochs are saved so far.</summary>
-    private sealed class FineTuneLog(TrainingStateSlot slot)
+    private sealed class FineTuneLog(TrainingStateSlot slot) : ResumableRun(slot)
     {
-        public int EpochsSaved { get; private set; }
-
-        public int Epochs { get; private set; }
-
         public IEnumerable<string> Describe(JobPartial partial)
         {
             switch (partial)
             {
                 case FineTuneStarted started:
-                    (EpochsSaved, Epochs) = (started.EpochsDone, started.Settings.Epochs);
                     yield return string.Create(CultureInfo.InvariantCulture,
                         $"fine-tuning {started.ModelName} ({started.Architecture}) on {started.TrainingImages:N0} images of {started.Dataset} for {started.Settings.Epochs} epochs, peak lr {started.Settings.MaxLearningRate}, seed {started.Settings.Seed}; {ThreadsAndRuntimeSettings}");
                     yield return string.Create(CultureInfo.InvariantCulture,
                         $"plan {started.PlanHash[..12]}: {started.Pruned.Sparsity:P1} of the weights, {1 - ((double)started.Pruned.Network.MacsPerSample / started.Dense.Network.MacsPerSample):P1} of the MACs pruned; schedule {started.Schedule}");
                     yield return string.Create(CultureInfo.InvariantCulture,
                         $"validation top-1 on {started.SubsetSize:N0} images: dense {started.DenseTop1:P2}, pruned without fine-tuning {started.PrunedTop1:P2}");
-                    if (started.ResumedFrom is { } from)
-                        yield return $"resuming from {from}: {started.EpochsDone} of {started.Settings.Epochs} epochs were done";
-                    else if (File.Exists(slot.Path))
-                        yield return $"note: {slot.Path} holds an earlier run that stopped; this run starts afresh and replaces it (add --resume to continue that run instead)";
-                    yield return $"after every epoch the run is saved to {slot.Path}; should it stop, run the same command with --resume to continue";
+                    foreach (var line in StartLines(started.ResumedFrom, started.EpochsDone, started.Settings.Epochs)) yield return line;
                     break;
                 case FineTuneEpochFinished { Epoch: var epoch } finished:
                     EpochsSaved = epoch.Epoch;

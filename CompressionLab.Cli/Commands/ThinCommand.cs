@@ -39,9 +39,7 @@ public sealed class ThinCommand : CliCommand
     {
         var model = PlanInputs.ModelFile(parse.GetRequiredValue(_model));
         var (plan, planOption) = ThinInputs.Plan(parse, model, _plan, _rates, _norm);
-        var output = WritableOutput.File("--out", parse.GetRequiredValue(_out));
-        if (string.Equals(output, Path.GetFullPath(model.Source.Path), StringComparison.Ordinal))
-            throw new UsageException("--out", "is the model file itself; write the thin model to another file (the source is only read)");
+        var output = WritableOutput.File("--out", parse.GetRequiredValue(_out), "--model", model.Source.Path);
         var request = new ThinningRequest(model.Source, plan, parse.GetValue(_roundTo) ?? 1, output);
         request.Validate();
 

@@ -48,22 +48,13 @@ public sealed class TrainCommand : CliCommand
         var request = new TrainingRequest(parse.GetRequiredValue(_arch), parse.GetRequiredValue(_dataset), parse.GetValue(_epochs),
             parse.GetValue(_seed) ?? 1, parse.GetValue(_limit), OutputFile: output);
         request.Validate();
+        // Refused before the data is loaded: an earlier run saved beside --out is never replaced unasked.
+        var log = new TrainingLog(ResumableRun.Slot(output, parse.GetValue(_resume)));
         CommandInputs.LoadDataset(context, request.Dataset);
-        var slot = TrainingStateSlot.File(output + ".resume", parse.GetValue(_resume));
 
         TorchRuntime.Configure();
-        var log = new TrainingLog(slot);
-        TrainingJobResult result;
-        try
-        {
-            result = TrainingJob.Run(request, DatasetSource.Catalog(context.Settings), store: null, new ConsoleProgress(context.Err, log.Describe),
-                context.CancellationToken, slot);
-        }
-        catch (OperationCanceledException) when (log.EpochsSaved > 0)
-        {
-            context.Err.WriteLine($"{log.EpochsSaved} of {log.Epochs} epochs are saved in {slot.Path}; run the same command with --resume to continue");
-            throw;
-        }
+        var result = log.Run(context, slot => TrainingJob.Run(request, DatasetSource.Catalog(context.Settings), store: null, new ConsoleProgress(context.Err, log.Describe),
+                context.CancellationToken, slot));
         context.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"test top-1 {result.Top1:P2}, top-5 {result.Top5:P2}, loss {result.Loss:F4}; {result.Seconds:F0} s in all"));
 
@@ -80,25 +71,16 @@ public sealed class TrainCommand : CliCommand
     }
 
     /// <summary>The lines a training prints for its plan and each finished epoch, and how many epochs are saved so far.</summary>
-    private sealed class TrainingLog(TrainingStateSlot slot)
+    private sealed class TrainingLog(TrainingStateSlot slot) : ResumableRun(slot)
     {
-        public int EpochsSaved { get; private set; }
-
-        public int Epochs { get; private set; }
-
         public IEnumerable<string> Describe(JobPartial partial)
         {
             switch (partial)
             {
                 case TrainingStarted started:
-                    (EpochsSaved, Epochs) = (started.EpochsDone, started.Settings.Epochs);
                     yield return string.Create(CultureInfo.InvariantCulture,
                         $"training {started.Architecture} ({started.ParameterCount:N0} parameters) on {started.TrainingImages} images of {started.Dataset} for {started.Settings.Epochs} epochs, seed {started.Settings.Seed}; {ThreadsAndRuntimeSettings}");
-                    if (started.ResumedFrom is { } from)
-                        yield return $"resuming from {from}: {started.EpochsDone} of {started.Settings.Epochs} epochs were done";
-                    else if (File.Exists(slot.Path))
-                        yield return $"note: {slot.Path} holds an earlier run that stopped; this run starts afresh and replaces it (add --resume to continue that run instead)";
-                    yield return $"after every epoch the run is saved to {slot.Path}; should it stop, run the same command with --resume to continue";
+                    foreach (var line in StartLines(started.ResumedFrom, started.EpochsDone, started.Settings.Epochs)) yield return line;
                     break;
                 case TrainingEpochFinished { Epoch: var epoch } finished:
                     // The state is saved before the epoch is reported.

@@ -45,6 +45,8 @@ public sealed record CheckpointMetadata(
 /// <param name="PlanHash">The pruning plan's content hash (equal for plans that give the same masks).</param>
 /// <param name="Levels">The plan's pruned layers: level and method (<c>element</c>, <c>filter-l1</c>, <c>filter-l2</c>).</param>
 /// <param name="Schedule">How the levels were reached, e.g. <c>agp</c> or <c>fixed</c>.</param>
+/// <param name="RoundTo">Thinning: kept channels rounded up to a multiple of this (1: no rounding).</param>
+/// <param name="Selection">Thinning: what chose the removed filters, <c>plan</c> or <c>silent filters</c> (then there is no plan hash or levels).</param>
 public sealed record CheckpointLineage(
     string Operation,
     string ParentWeightsHash,
@@ -53,7 +55,9 @@ public sealed record CheckpointLineage(
     IReadOnlyList<LineageLevel>? Levels = null,
     string? Schedule = null,
     int? Epochs = null,
-    double? LearningRate = null);
+    double? LearningRate = null,
+    int? RoundTo = null,
+    string? Selection = null);
 
 /// <summary>One pruned layer of a <see cref="CheckpointLineage"/>.</summary>
 public sealed record LineageLevel(string Layer, double Level, string Method);

@@ -1,4 +1,5 @@
 using CompressionLab.Core.Data;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace CompressionLab.Core.Models;
@@ -44,7 +45,11 @@ public static class ImageTensors
         // Folded into one multiply-add per pixel.
         const double scale = 1.0 / (255.0 * ImageNormalization.Std);
         const double offset = -ImageNormalization.Mean / ImageNormalization.Std;
-        return pixels.to_type(ScalarType.Float32).mul_(scale).add_(offset);
+        // Explicit Scalars kept alive across the native calls: implicit ones are temporaries the GC may finalize
+        // while libtorch still reads them (called for every batch of every training and evaluation).
+        using var scaleScalar = scale.ToScalar();
+        using var offsetScalar = offset.ToScalar();
+        return pixels.to_type(ScalarType.Float32).mul_(scaleScalar).add_(offsetScalar);
     }
 
     /// <summary>All labels as an int64 tensor [N] (what cross-entropy expects). The caller owns it.</summary>

@@ -104,7 +104,9 @@ public static class Trainer
                         var targets = labels.index_select(0, indices);
                         if (settings.HorizontalFlip)
                         {
-                            var mirror = rand(size, generator: generator).lt(0.5).view(size, 1, 1, 1);
+                            // An explicit Scalar kept alive across the call: an implicit one may be finalized mid-call.
+                            using var half = 0.5.ToScalar();
+                            var mirror = rand(size, generator: generator).lt(half).view(size, 1, 1, 1);
                             inputs = where(mirror, inputs.flip(3), inputs);
                         }
 

@@ -181,11 +181,8 @@ public static class TrainingJob
         CancellationToken cancellationToken,
         TrainingStateSlot? slot = null)
     {
-        ArgumentNullException.ThrowIfNull(request);
-        ArgumentNullException.ThrowIfNull(catalog);
-        ArgumentNullException.ThrowIfNull(progress);
+        TrainedModelOutput.CheckArguments(request, catalog, progress, request.OutputFile, store);
         request.Validate();
-        if (request.OutputFile is null && store is null) throw new ArgumentNullException(nameof(store), "A model stored in the workspace needs its model store.");
         var clock = Stopwatch.StartNew();
 
         progress.Report(0, $"Loading {request.Dataset}");
@@ -233,13 +230,9 @@ public static class TrainingJob
         }
 
         progress.Report(0.99, "Saving the checkpoint into the workspace");
-        Directory.CreateDirectory(store!.ModelsFolder);
-        var temporary = Path.Combine(store.ModelsFolder, $".training-{Guid.NewGuid():N}.tmp");
-        try
-        {
-            var metadata = Checkpoint.Save(model, temporary, dataset.Name, dataset.Train.ClassNames, test.Top1, settings);
-            var seconds = clock.Elapsed.TotalSeconds;
-            var details = ModelJobJson.Write(new
+        var (record, metadata, seconds) = TrainedModelOutput.StoreInWorkspace(store!, "training",
+            file => Checkpoint.Save(model, file, dataset.Name, dataset.Train.ClassNames, test.Top1, settings),
+            (saved, elapsed) => new ModelEntry(name, request.Architecture, dataset.Name, test.Top1, saved.ParameterCount, ModelJobJson.Write(new
             {
                 source = "trained",
                 epochs = settings.Epochs,
@@ -247,23 +240,16 @@ public static class TrainingJob
                 trainingImages = train.Count,
                 top5 = test.Top5,
                 loss = test.Loss,
-                seconds,
-                weightsHash = metadata.ContentHash,
+                seconds = elapsed,
+                weightsHash = saved.ContentHash,
                 resumedFromEpoch = resume?.EpochsDone,
                 settings,
-            });
-            var record = store.Import(temporary, new ModelEntry(name, request.Architecture, dataset.Name, test.Top1, metadata.ParameterCount, details));
-            slot?.Release();
-            // The job list shows the last message: say what was stored, not the step before it.
-            progress.Report(1, string.Create(CultureInfo.InvariantCulture,
-                $"Stored \"{record.DisplayName}\": test top-1 {test.Top1 * 100:0.00}%{resumed}"));
-            return new TrainingJobResult(record.Id, record.DisplayName, record.Architecture, record.Dataset, test.Top1, test.Top5, test.Loss,
-                settings.Epochs, train.Count, metadata.ParameterCount, seconds, null, metadata.ContentHash, resumedFrom);
-        }
-        finally
-        {
-            if (File.Exists(temporary)) File.Delete(temporary);
-        }
+            })), slot, clock);
+        // The job list shows the last message: say what was stored, not the step before it.
+        progress.Report(1, string.Create(CultureInfo.InvariantCulture,
+            $"Stored \"{record.DisplayName}\": test top-1 {test.Top1 * 100:0.00}%{resumed}"));
+        return new TrainingJobResult(record.Id, record.DisplayName, record.Architecture, record.Dataset, test.Top1, test.Top5, test.Loss,
+            settings.Epochs, train.Count, metadata.ParameterCount, seconds, null, metadata.ContentHash, resumedFrom);
     }
 
     /// <summary>"epoch 2/6 · batch 120/430 · loss 0.412 · acc 85.1%", and the validation top-1 when an epoch ends.</summary>

@@ -180,11 +180,8 @@ public static class FineTuneJob
         CancellationToken cancellationToken,
         TrainingStateSlot? slot = null)
     {
-        ArgumentNullException.ThrowIfNull(request);
-        ArgumentNullException.ThrowIfNull(catalog);
-        ArgumentNullException.ThrowIfNull(progress);
+        TrainedModelOutput.CheckArguments(request, catalog, progress, request.OutputFile, store);
         request.Validate();
-        if (request.OutputFile is null && store is null) throw new ArgumentNullException(nameof(store), "A model stored in the workspace needs its model store.");
         var clock = Stopwatch.StartNew();
 
         var parent = request.Model.Resolve(store);
@@ -268,13 +265,9 @@ public static class FineTuneJob
         }
 
         progress.Report(0.99, "Saving the fine-tuned model into the workspace");
-        Directory.CreateDirectory(store!.ModelsFolder);
-        var temporary = Path.Combine(store.ModelsFolder, $".finetune-{Guid.NewGuid():N}.tmp");
-        try
-        {
-            var metadata = Checkpoint.Save(network, temporary, dataset.Name, dataset.Train.ClassNames, test.Top1, settings, lineage: lineage);
-            var seconds = clock.Elapsed.TotalSeconds;
-            var details = ModelJobJson.Write(new
+        var (record, metadata, seconds) = TrainedModelOutput.StoreInWorkspace(store!, "finetune",
+            file => Checkpoint.Save(network, file, dataset.Name, dataset.Train.ClassNames, test.Top1, settings, lineage: lineage),
+            (saved, elapsed) => new ModelEntry(name, network.Architecture, dataset.Name, test.Top1, saved.ParameterCount, ModelJobJson.Write(new
             {
                 source = "fine-tuned",
                 parentModelId = parent.ModelId,
@@ -292,21 +285,14 @@ public static class FineTuneJob
                 subsetSize = subset.Count,
                 top5 = test.Top5,
                 loss = test.Loss,
-                seconds,
-                weightsHash = metadata.ContentHash,
+                seconds = elapsed,
+                weightsHash = saved.ContentHash,
                 resumedFromEpoch = resume?.EpochsDone,
                 settings,
-            });
-            var record = store.Import(temporary, new ModelEntry(name, network.Architecture, dataset.Name, test.Top1, metadata.ParameterCount, details));
-            slot?.Release();
-            progress.Report(1, string.Create(CultureInfo.InvariantCulture,
-                $"Stored \"{record.DisplayName}\": validation top-1 {prunedTop1 * 100:0.00}% → {top1After * 100:0.00}% (dense {denseTop1 * 100:0.00}%), test {test.Top1 * 100:0.00}%{resumed}"));
-            return Result(record.Id, record.DisplayName, metadata.ContentHash, seconds, null);
-        }
-        finally
-        {
-            if (File.Exists(temporary)) File.Delete(temporary);
-        }
+            })), slot, clock);
+        progress.Report(1, string.Create(CultureInfo.InvariantCulture,
+            $"Stored \"{record.DisplayName}\": validation top-1 {prunedTop1 * 100:0.00}% → {top1After * 100:0.00}% (dense {denseTop1 * 100:0.00}%), test {test.Top1 * 100:0.00}%{resumed}"));
+        return Result(record.Id, record.DisplayName, metadata.ContentHash, seconds, null);
     }
 
     /// <summary>A plan made for another model is refused, naming both (levels chosen from one training's sweeps do not carry over).</summary>

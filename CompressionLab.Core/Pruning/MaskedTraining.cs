@@ -2,6 +2,7 @@ using System.Collections;
 using System.Globalization;
 using System.Text.Json;
 using CompressionLab.Core.Models;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace CompressionLab.Core.Pruning;
@@ -74,12 +75,13 @@ public sealed class MaskedTraining : ITrainingConstraint, IDisposable
     public void BeforeOptimizerStep(long step, optim.Optimizer optimizer)
     {
         using var noGrad = no_grad();
+        using var zero = ZeroScalar();
         foreach (var mask in _masks.Values)
         {
             foreach (var target in mask.Targets)
             {
                 using var grad = _parameters[target.Index].grad;
-                grad?.masked_fill_(target.Pruned, 0.0);
+                grad?.masked_fill_(target.Pruned, zero);
             }
         }
     }
@@ -136,22 +138,57 @@ public sealed class MaskedTraining : ITrainingConstraint, IDisposable
         {
             throw new InvalidDataException($"the saved masks are not readable ({e.Message})", e);
         }
+        // Everything is checked before the current masks are replaced: a damaged state leaves them as they were.
+        var restored = new List<(string Layer, PruningMask Mask, double Level)>();
+        foreach (var entry in masks.Layers ?? [])
+            restored.Add(Read(entry));
         foreach (var old in _masks.Values) old.Dispose();
         _masks.Clear();
-        foreach (var entry in masks.Layers)
-        {
-            var layer = _layers.FirstOrDefault(l => l.Layer == entry.Layer)
-                ?? throw new InvalidDataException($"it has a mask for {entry.Layer}, which the plan does not prune");
-            var bytes = Convert.FromBase64String(entry.Pruned);
-            var bits = new BitArray(bytes);
-            var criterion = PruningCriterionText.ParseCriterion(entry.Criterion);
-            if (criterion != layer.Method.Criterion) throw new InvalidDataException($"the mask of {entry.Layer} is by {entry.Criterion}, the plan's by {layer.Method.Key}");
-            var units = criterion == PruningCriterion.Filter ? entry.Shape[0] : entry.Shape.Aggregate(1L, (a, b) => a * b);
-            if (bits.Length < units) throw new InvalidDataException($"the mask of {entry.Layer} is shorter than its {units} units");
-            var pruned = Enumerable.Range(0, (int)units).Where(i => bits[i]);
-            _masks[entry.Layer] = Build(PruningMask.FromUnits(entry.Layer, criterion, entry.Shape, pruned), entry.Level);
-        }
+        foreach (var (layer, mask, level) in restored)
+            _masks[layer] = Build(mask, level);
         LastUpdate = masks.LastUpdate;
+    }
+
+    /// <summary>
+    /// One saved mask, checked against the plan and the network: every way it can be damaged (bad base64, an unknown
+    /// criterion, a shape or level that does not fit the layer) is an <see cref="InvalidDataException"/> naming the
+    /// layer, which <see cref="TrainingState.Restore"/> reports as a damaged state rather than an internal error.
+    /// </summary>
+    private (string Layer, PruningMask Mask, double Level) Read(SavedMask entry)
+    {
+        if (entry is null || string.IsNullOrEmpty(entry.Layer)) throw new InvalidDataException("it has a mask without a layer name");
+        var layer = _layers.FirstOrDefault(l => l.Layer == entry.Layer)
+            ?? throw new InvalidDataException($"it has a mask for {entry.Layer}, which the plan does not prune");
+        PruningCriterion criterion;
+        try
+        {
+            criterion = PruningCriterionText.ParseCriterion(entry.Criterion ?? "");
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException($"the mask of {entry.Layer} has an unknown criterion ({e.Message})", e);
+        }
+        if (criterion != layer.Method.Criterion) throw new InvalidDataException($"the mask of {entry.Layer} is by {entry.Criterion}, the plan's by {layer.Method.Key}");
+        var shape = PrunableLayer.Of(_network, entry.Layer).Weight.shape;
+        if (entry.Shape is null || !entry.Shape.SequenceEqual(shape))
+            throw new InvalidDataException($"the mask of {entry.Layer} is for a weight of shape [{string.Join(", ", entry.Shape ?? [])}], the layer's is [{string.Join(", ", shape)}]");
+        if (!double.IsFinite(entry.Level) || entry.Level < 0 || entry.Level > layer.Level + 1e-9)
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                $"the mask of {entry.Layer} is at level {entry.Level}, outside 0 to the plan's {layer.Level}"));
+        byte[] bytes;
+        try
+        {
+            bytes = Convert.FromBase64String(entry.Pruned ?? "");
+        }
+        catch (FormatException e)
+        {
+            throw new InvalidDataException($"the mask of {entry.Layer} is not readable ({e.Message})", e);
+        }
+        var bits = new BitArray(bytes);
+        var units = criterion == PruningCriterion.Filter ? entry.Shape[0] : entry.Shape.Aggregate(1L, (a, b) => a * b);
+        if (bits.Length < units) throw new InvalidDataException($"the mask of {entry.Layer} is shorter than its {units} units");
+        var pruned = Enumerable.Range(0, (int)units).Where(i => bits[i]);
+        return (entry.Layer, PruningMask.FromUnits(entry.Layer, criterion, entry.Shape, pruned), entry.Level);
     }
 
     public void Dispose()
@@ -163,24 +200,32 @@ public sealed class MaskedTraining : ITrainingConstraint, IDisposable
     private void ApplyToWeights()
     {
         using var noGrad = no_grad();
+        using var zero = ZeroScalar();
         foreach (var mask in _masks.Values)
             foreach (var target in mask.Targets)
-                _parameters[target.Index].masked_fill_(target.Pruned, 0.0);
+                _parameters[target.Index].masked_fill_(target.Pruned, zero);
     }
 
     private void ZeroMoments(IReadOnlyList<TorchSharp.Modules.AdamW.State> moments)
     {
         using var noGrad = no_grad();
+        using var zero = ZeroScalar();
         foreach (var mask in _masks.Values)
         {
             foreach (var target in mask.Targets)
             {
-                moments[target.Index].exp_avg.masked_fill_(target.Pruned, 0.0);
-                moments[target.Index].exp_avg_sq.masked_fill_(target.Pruned, 0.0);
-                moments[target.Index].max_exp_avg_sq?.masked_fill_(target.Pruned, 0.0);
+                moments[target.Index].exp_avg.masked_fill_(target.Pruned, zero);
+                moments[target.Index].exp_avg_sq.masked_fill_(target.Pruned, zero);
+                moments[target.Index].max_exp_avg_sq?.masked_fill_(target.Pruned, zero);
             }
         }
     }
+
+    /// <summary>
+    /// The fill value as an explicit Scalar the caller keeps alive (using) across the native calls: an implicit
+    /// conversion makes a temporary the GC may finalize while libtorch still reads it, which crashed fine-tuning.
+    /// </summary>
+    private static Scalar ZeroScalar() => 0.0.ToScalar();
 
     /// <summary>AdamW's per-parameter state, in the model's parameter order (the order the trainer handed them to it).</summary>
     private IReadOnlyList<TorchSharp.Modules.AdamW.State> Moments(optim.Optimizer optimizer)
@@ -206,11 +251,10 @@ public sealed class MaskedTraining : ITrainingConstraint, IDisposable
             }
             else
             {
-                using var index = mask.UnitIndexTensor();
                 foreach (var (name, tensor) in layer.FilterTargets())
                 {
                     Tensor pruned;
-                    using (var rows = zeros(mask.UnitCount, ScalarType.Bool).index_fill_(0, index, true))
+                    using (var rows = mask.UnitMask())
                     {
                         var view = Enumerable.Repeat(1L, (int)tensor.dim()).ToArray();
                         view[0] = mask.UnitCount;

@@ -199,18 +199,8 @@ public sealed class PlanJobs(IJobScheduler scheduler, DatasetCatalog catalog, Mo
     {
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
-        var model = request.Model.Resolve(store);
-        var parameters = ModelJobJson.Write(new
-        {
-            request.Model,
-            dataset = request.Dataset ?? model.Dataset,
-            request.SubsetSize,
-            stages = request.Plan.Stages.Select(s => new { s.Name, s.Rate, method = s.Method.Key, s.Layers }),
-            overrides = request.Plan.Overrides.Select(o => new { o.Layer, o.Level, method = o.Method?.Key }),
-            request.Plan.Exclusions,
-        });
-        return scheduler.Enqueue(PlanEvaluationJob.Kind, PlanEvaluationJob.Title(model, request), parameters,
-            PlanEvaluationJob.Create(request, catalog, store, cells, evaluations));
+        return Enqueue(request.Model, request.Dataset, request.SubsetSize, model => (PlanEvaluationJob.Kind, PlanEvaluationJob.Title(model, request),
+            PlanParameters(request.Plan), PlanEvaluationJob.Create(request, catalog, store, cells, evaluations)));
     }
 
     /// <summary>Queues an allocation (<see cref="PlanAllocationJob"/>): iso-accuracy and uniform proposals for the target, sweeping first what has no curve.</summary>
@@ -219,17 +209,43 @@ public sealed class PlanJobs(IJobScheduler scheduler, DatasetCatalog catalog, Mo
     {
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
-        var model = request.Model.Resolve(store);
-        var parameters = ModelJobJson.Write(new
-        {
-            request.Model,
-            dataset = request.Dataset ?? model.Dataset,
-            request.SubsetSize,
-            target = new { goal = request.Target.Goal.ToString(), value = request.Target.Value },
-            method = request.Method.Key,
-            request.SweepMissing,
-        });
-        return scheduler.Enqueue(PlanAllocationJob.Kind, PlanAllocationJob.Title(model, request), parameters,
-            PlanAllocationJob.Create(request, catalog, store, cells, history));
+        // With a plan, its stages' methods, overrides and exclusions are what the allocation uses (request.Method only
+        // makes the default plan when none is given): record those, not the unused method.
+        return Enqueue(request.Model, request.Dataset, request.SubsetSize, model => (PlanAllocationJob.Kind, PlanAllocationJob.Title(model, request),
+            (object)new
+            {
+                target = new { goal = request.Target.Goal.ToString(), value = request.Target.Value },
+                method = request.Plan is null ? request.Method.Key : null,
+                plan = request.Plan is { } plan ? PlanParameters(plan) : null,
+                request.Levels,
+                request.SweepMissing,
+            }, PlanAllocationJob.Create(request, catalog, store, cells, history)));
     }
+
+    /// <summary>
+    /// The one way both jobs are queued: the model resolved in the workspace, the parameters every plan job records
+    /// (model, dataset, subset) followed by the job's own.
+    /// </summary>
+    private JobSnapshot Enqueue(ModelSource source, string? dataset, int subsetSize, Func<ResolvedModel, (string Kind, string Title, object Own, JobWork Work)> job)
+    {
+        var model = source.Resolve(store);
+        var (kind, title, own, work) = job(model);
+        var parameters = new System.Text.Json.Nodes.JsonObject
+        {
+            // As the base type, so that its "source" discriminator is written.
+            ["model"] = System.Text.Json.JsonSerializer.SerializeToNode<ModelSource>(source, ModelJobJson.Options),
+            ["dataset"] = dataset ?? model.Dataset,
+            ["subsetSize"] = subsetSize,
+        };
+        foreach (var (name, value) in System.Text.Json.JsonSerializer.SerializeToNode(own, ModelJobJson.Options)!.AsObject().ToList())
+            parameters[name] = value?.DeepClone();
+        return scheduler.Enqueue(kind, title, parameters.ToJsonString(ModelJobJson.Options), work);
+    }
+
+    private static object PlanParameters(PruningPlan plan) => new
+    {
+        stages = plan.Stages.Select(s => new { s.Name, s.Rate, method = s.Method.Key, s.Layers }),
+        overrides = plan.Overrides.Select(o => new { o.Layer, o.Level, method = o.Method?.Key }),
+        plan.Exclusions,
+    };
 }

@@ -263,6 +263,8 @@ internal sealed class FoldedForward : IPrunableForward
                 throw new ArgumentException($"Mask for {_name} expects weight shape [{string.Join(", ", mask.WeightShape)}] but the layer's is [{string.Join(", ", _shape)}].");
             using var noGrad = no_grad();
             using var index = mask.UnitIndexTensor();
+            // An explicit Scalar kept alive across the native calls: an implicit one is a temporary the GC may free mid-call.
+            using var zero = 0.0.ToScalar();
             using var weight = _weight.clone();
             var bias = _bias?.clone();
             if (mask.PrunedCount > 0)
@@ -270,12 +272,12 @@ internal sealed class FoldedForward : IPrunableForward
                 if (mask.Criterion == PruningCriterion.Element)
                 {
                     using var flat = weight.view(-1);
-                    flat.index_fill_(0, index, 0.0);
+                    flat.index_fill_(0, index, zero);
                 }
                 else
                 {
-                    weight.index_fill_(0, index, 0.0);
-                    bias?.index_fill_(0, index, 0.0);
+                    weight.index_fill_(0, index, zero);
+                    bias?.index_fill_(0, index, zero);
                 }
             }
             _maskedPrepared = Prepare(weight);

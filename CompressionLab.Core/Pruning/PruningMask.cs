@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using CompressionLab.Core.Models;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace CompressionLab.Core.Pruning;
@@ -67,20 +68,30 @@ public sealed class PruningMask
     /// <summary>Pruned units as an int64 index tensor (for index_fill_ along dim 0 or of the flat weight).</summary>
     internal Tensor UnitIndexTensor() => tensor(_prunedUnits.Select(u => (long)u).ToArray(), ScalarType.Int64);
 
+    /// <summary>
+    /// True for each pruned unit, a 1-D bool tensor of <see cref="UnitCount"/>. Built from a managed array rather than
+    /// index_fill_(…, true): an implicit Scalar is a temporary the GC may finalize while the native call still reads it.
+    /// </summary>
+    internal Tensor UnitMask()
+    {
+        var rows = new bool[UnitCount];
+        foreach (var unit in _prunedUnits) rows[unit] = true;
+        return tensor(rows);
+    }
+
     /// <summary>True where the weight is zeroed, in the weight's shape.</summary>
     public Tensor PrunedWeights()
     {
         using var scope = NewDisposeScope();
-        using var index = UnitIndexTensor();
         var shape = WeightShape.ToArray();
         Tensor pruned;
         if (Criterion == PruningCriterion.Element)
         {
-            pruned = zeros(UnitCount, ScalarType.Bool).index_fill_(0, index, true).view(shape);
+            pruned = UnitMask().view(shape);
         }
         else
         {
-            var rows = zeros(UnitCount, ScalarType.Bool).index_fill_(0, index, true);
+            var rows = UnitMask();
             var view = new long[shape.Length];
             Array.Fill(view, 1L);
             view[0] = UnitCount;
@@ -103,13 +114,15 @@ public sealed class PruningMask
         {
             using var noGrad = no_grad();
             using var index = UnitIndexTensor();
+            // Kept alive across the native calls (see UnitMask).
+            using var zero = 0.0.ToScalar();
             if (!layer.Weight.shape.SequenceEqual(WeightShape))
                 throw new ArgumentException($"Mask for {LayerName} expects weight shape [{string.Join(", ", WeightShape)}] but the network's is [{string.Join(", ", layer.Weight.shape)}].");
             if (Criterion == PruningCriterion.Element)
             {
                 applied.Save(layer.Weight);
                 using var flat = layer.Weight.detach().view(-1);
-                if (PrunedCount > 0) flat.index_fill_(0, index, 0.0);
+                if (PrunedCount > 0) flat.index_fill_(0, index, zero);
             }
             else
             {
@@ -119,7 +132,7 @@ public sealed class PruningMask
                         throw new ArgumentException($"Mask for {LayerName} removes rows of {UnitCount} filters, but {name} has shape [{string.Join(", ", target.shape)}].");
                     applied.Save(target);
                     using var live = target.detach();
-                    if (PrunedCount > 0) live.index_fill_(0, index, 0.0);
+                    if (PrunedCount > 0) live.index_fill_(0, index, zero);
                 }
             }
         }

@@ -1,4 +1,5 @@
 using CompressionLab.Core.Models;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace CompressionLab.Core.Pruning;
@@ -252,7 +253,9 @@ public static class Thinning
     {
         using var scope = NewDisposeScope();
         var rows = t.detach().reshape(t.shape[0], -1);
-        return rows.ne(0).any(1).logical_not().data<bool>().ToArray();
+        // An explicit Scalar kept alive across the call: an implicit one may be finalized while libtorch reads it.
+        using var zero = 0.ToScalar();
+        return rows.ne(zero).any(1).logical_not().data<bool>().ToArray();
     }
 
     /// <summary>What the BatchNorm makes of a zero input, per channel (in eval mode): β − γ·μ/√(σ² + ε).</summary>

@@ -58,10 +58,24 @@ public static class ThinningJob
         using var thin = Thinning.Thin(network, masks);
         cancellationToken.ThrowIfCancellationRequested();
         var metadata = checkpoint.Metadata;
+        var lineage = Lineage(request, network, metadata, model.DisplayName);
         // Not measured yet and not trained as it is: no top-1 and no training settings.
-        var saved = Checkpoint.Save(thin.Model, request.Output, metadata.Dataset, metadata.ClassNames);
+        var saved = Checkpoint.Save(thin.Model, request.Output, metadata.Dataset, metadata.ClassNames, lineage: lineage);
         return new ThinningOutcome(Path.GetFullPath(request.Output), network.Architecture, request.Plan is not null, request.RoundTo, thin.Layers, thin.Before, thin.After,
             notSilent, metadata.ContentHash, saved.ContentHash);
+    }
+
+    /// <summary>
+    /// Where the thin model came from, as fine-tuning records it: the parent's weights hash and name, and the plan's
+    /// hash and levels, or "silent filters" when the model's own zeroed filters were removed; the rounding as well.
+    /// </summary>
+    private static CheckpointLineage Lineage(ThinningRequest request, ClassifierNetwork network, CheckpointMetadata parent, string parentName)
+    {
+        if (request.Plan is not { } plan)
+            return new CheckpointLineage("thin", parent.ContentHash, parentName, RoundTo: request.RoundTo, Selection: "silent filters");
+        var resolved = plan.Resolve(network.Layers);
+        return new CheckpointLineage("thin", parent.ContentHash, parentName, PlanContent.Hash(resolved),
+            [.. PlanContent.Levels(resolved).Select(l => new LineageLevel(l.Layer, l.Level, l.Method))], RoundTo: request.RoundTo, Selection: "plan");
     }
 
     /// <summary>The masks a request asks for on <paramref name="network"/>: its plan's, or its silent filters'.</summary>

@@ -174,4 +174,17 @@ public sealed class CliBadInputTests : IDisposable
             .SingleOrDefault(d => d.GetProperty("name").GetString() == "fashion-mnist") is { ValueKind: JsonValueKind.Object } fashion
             ? fashion.GetProperty("path").GetString()
             : null;
+
+    /// <summary>
+    /// A native TorchSharp error that reaches the CLI is a crash inside a native op (as the freed-Scalar crash in AGP
+    /// fine-tuning was), not bad input: exit 70 with its stack trace, not 1. SQLite errors (also ExternalExceptions)
+    /// stay bad input: they come from a damaged or locked workspace database.
+    /// </summary>
+    [Fact]
+    public void ANativeTorchErrorIsAnInternalErrorWhileASqliteErrorIsBadInput()
+    {
+        Assert.False(CliApp.IsBadInput(new System.Runtime.InteropServices.ExternalException("Expected false to be true, but got false. toBool")));
+        Assert.False(CliApp.IsBadInput(new System.Runtime.InteropServices.SEHException()));
+        Assert.True(CliApp.IsBadInput(new Microsoft.Data.Sqlite.SqliteException("database disk image is malformed", 11)));
+    }
 }

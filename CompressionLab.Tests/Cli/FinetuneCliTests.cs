@@ -84,6 +84,38 @@ public sealed class FinetuneCliTests : IDisposable
         Assert.False(File.Exists(output));
     }
 
+    /// <summary>The parent checkpoint as --out would be replaced by its pruned child: refused before any work, the parent unchanged.</summary>
+    [Fact]
+    public void TheModelFileAsOutputIsRefusedAndTheParentIsUnchanged()
+    {
+        var before = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(_model)));
+
+        var (code, stdout, stderr) = Run(Finetune("--rates", "stage1=0.5", "--epochs", "1", "--out", _model));
+
+        Assert.Equal(CliApp.BadArguments, code);
+        Assert.Equal("", stdout);
+        Assert.StartsWith("error: --out: is the model file itself", stderr.Trim(), StringComparison.Ordinal);
+        Assert.Equal(before, Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(_model))));
+        Assert.False(File.Exists(_model + ".resume"));
+    }
+
+    /// <summary>The saved epochs of a stopped fine-tuning are never replaced by a fresh run: without --resume it is refused, the file kept.</summary>
+    [Fact]
+    public void AnEarlierRunsResumeFileWithoutResumeIsRefusedAndKept()
+    {
+        var output = _folder.PathOf("pruned.ckpt");
+        ModelTestData.WriteInterruptedRun(output + ".resume", epochsDone: 2, epochs: 3);
+        var before = File.ReadAllBytes(output + ".resume");
+
+        var (code, stdout, stderr) = Run(Finetune("--rates", "stage1=0.5", "--epochs", "3", "--out", output));
+
+        Assert.Equal(CliApp.BadArguments, code);
+        Assert.Equal("", stdout);
+        Assert.Equal($"error: --resume: {output}.resume holds 2 saved epochs of an earlier run: add --resume to continue it, or delete it to start over", stderr.Trim());
+        Assert.Equal(before, File.ReadAllBytes(output + ".resume"));
+        Assert.False(File.Exists(output));
+    }
+
     [Theory]
     [InlineData("--epochs 1", "--rates", "give the rates")]
     [InlineData("--rates stage1=0.5 --epochs 0", "--epochs", "Epochs must be between 1 and 1000 (got 0).")]

@@ -34,6 +34,16 @@ public sealed class ThinCliTests : IDisposable
     private static (string, int, int)[] Layers(JsonElement json) =>
         [.. json.GetProperty("layers").EnumerateArray().Select(l => (l.GetProperty("name").GetString()!, l.GetProperty("channels_before").GetInt32(), l.GetProperty("channels_after").GetInt32()))];
 
+    /// <summary>The model with 40 % of every layer's filters zeroed (L2), saved dense: a filter-pruned checkpoint with silent filters.</summary>
+    private void WriteFilterMasked(string path)
+    {
+        using var checkpoint = Checkpoint.Load(_model);
+        var network = checkpoint.Model;
+        var plan = PruningPlan.Default(network.Layers, PruningMethod.FilterL2, 0.4).Resolve(network.Layers);
+        using var applied = PlanMasks.For(network, plan).ApplyTo(network);
+        Checkpoint.Save(network, path, IdxDataset.FashionMnistName, IdxDataset.FashionMnistClasses);
+    }
+
     [Fact]
     public void ThinByRatesWritesACheckpointThatEvaluatesSweepsAndPlansLikeAnyModel()
     {
@@ -75,17 +85,40 @@ public sealed class ThinCliTests : IDisposable
             Layers(rounded));
     }
 
+    /// <summary>A thin checkpoint names its parent and what chose the removed filters, as a fine-tuned one does (it recorded nothing).</summary>
+    [Fact]
+    public void AThinCheckpointRecordsItsLineage()
+    {
+        var thin = PathOf("thin.ckpt");
+        Json(Run("thin", "--model", _model, "--rates", "stage1=0.5,stage3.conv2=0.5", "--round-to", "2", "--out", thin, "--json"));
+
+        var parent = Checkpoint.ReadMetadata(_model);
+        var lineage = Checkpoint.ReadMetadata(thin).Lineage!;
+        Assert.Equal(("thin", parent.ContentHash, "plan", 2), (lineage.Operation, lineage.ParentWeightsHash, lineage.Selection, lineage.RoundTo));
+        Assert.Equal(Path.GetFileNameWithoutExtension(_model), lineage.ParentName); // the display name, as fine-tuning records it
+        using (var dense = Checkpoint.Load(_model))
+        {
+            var layers = dense.Model.Layers;
+            var plan = PlanRates.ApplyTo(PruningPlan.Default(layers, PruningMethod.FilterL1), layers, PlanRates.Parse("stage1=0.5,stage3.conv2=0.5")).Resolve(layers);
+            Assert.Equal(PlanContent.Hash(plan), lineage.PlanHash);
+        }
+        Assert.Equal([("stage1.conv1", 0.5), ("stage1.conv2", 0.5), ("stage3.conv2", 0.5)], lineage.Levels!.Select(l => (l.Layer, l.Level)));
+
+        // Thinned again by its silent filters (there are none left, so by a masked copy): no plan, "silent filters".
+        var masked = PathOf("masked.ckpt");
+        WriteFilterMasked(masked);
+        var silent = PathOf("silent.ckpt");
+        Json(Run("thin", "--model", masked, "--out", silent, "--json"));
+        var bySilent = Checkpoint.ReadMetadata(silent).Lineage!;
+        Assert.Equal(("thin", Checkpoint.ReadMetadata(masked).ContentHash, "silent filters", 1, null), (bySilent.Operation, bySilent.ParentWeightsHash, bySilent.Selection, bySilent.RoundTo, bySilent.PlanHash));
+        Assert.Null(bySilent.Levels);
+    }
+
     [Fact]
     public void AFilterPrunedCheckpointIsThinnedByItsSilentFiltersAndMeasuresTheSame()
     {
         var masked = PathOf("masked.ckpt");
-        using (var checkpoint = Checkpoint.Load(_model))
-        {
-            var network = checkpoint.Model;
-            var plan = PruningPlan.Default(network.Layers, PruningMethod.FilterL2, 0.4).Resolve(network.Layers);
-            using var applied = PlanMasks.For(network, plan).ApplyTo(network);
-            Checkpoint.Save(network, masked, IdxDataset.FashionMnistName, IdxDataset.FashionMnistClasses);
-        }
+        WriteFilterMasked(masked);
         var thin = PathOf("thin.ckpt");
 
         var json = Json(Run("thin", "--model", masked, "--out", thin, "--json"));

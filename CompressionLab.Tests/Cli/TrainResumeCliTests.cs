@@ -68,6 +68,26 @@ public sealed class TrainResumeCliTests : IDisposable
         Assert.True(File.Exists(model + ".resume")); // left as it was
     }
 
+    /// <summary>
+    /// A fresh run beside the saved epochs of a stopped one would replace them after its first epoch (it used to, with
+    /// only a "note:" line): refused naming --resume, the saved run left byte for byte.
+    /// </summary>
+    [Fact]
+    public void AnEarlierRunsResumeFileWithoutResumeIsRefusedAndKept()
+    {
+        var model = Path.Combine(_folder, "model.ckpt");
+        ModelTestData.WriteInterruptedRun(model + ".resume", epochsDone: 1, epochs: 2);
+        var before = File.ReadAllBytes(model + ".resume");
+
+        var (code, output, error) = Run([.. Train, "--out", model]);
+
+        Assert.Equal(CliApp.BadArguments, code);
+        Assert.Equal("", output);
+        Assert.Equal($"error: --resume: {model}.resume holds 1 saved epoch of an earlier run: add --resume to continue it, or delete it to start over", error.Trim());
+        Assert.Equal(before, File.ReadAllBytes(model + ".resume"));
+        Assert.False(File.Exists(model));
+    }
+
     [Fact]
     public void ResumeWithoutAResumeFileIsABadArgument()
     {

@@ -208,6 +208,93 @@ public sealed class MaskedTrainingTests
         Assert.False(fixedSchedule.UpdatesAt(1));
     }
 
+    /// <summary>
+    /// Regression for a native crash seen once in three AGP fine-tunings ("Expected false to be true … toBool"): the
+    /// masks were built with index_fill_(…, true) on an implicit, temporary Scalar that the GC could finalize while
+    /// libtorch still read it. Many mask updates with collections forced between and alongside them: every mask must
+    /// still hold exactly its pruned units (a freed Scalar reads as garbage or aborts the process).
+    /// </summary>
+    [Fact]
+    public void ManyMaskUpdatesWithCollectionsInBetweenBuildExactMasks()
+    {
+        using var network = PruningTestModels.RandomZooModel(ModelZoo.VggTiny, seed: 5);
+        using var optimizer = AdamW(network);
+        Step(network, optimizer, Images(), 0);
+        var plan = Plan(network);
+        using var stop = new CancellationTokenSource();
+        var collector = new Thread(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+            }
+        });
+        collector.Start();
+        try
+        {
+            // Mask rebuilds alone for a few seconds: thousands of native calls for the collector to land in.
+            var filter = PlanMasks.For(network, plan).Masks.First(m => m.Criterion == PruningCriterion.Filter);
+            var perFilter = filter.WeightShape.Skip(1).Aggregate(1L, (a, b) => a * b);
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (clock.Elapsed < TimeSpan.FromSeconds(4))
+            {
+                using var pruned = filter.PrunedWeights();
+                Assert.Equal(filter.PrunedCount * perFilter, pruned.sum().item<long>());
+            }
+            for (var round = 0; round < 150; round++)
+            {
+                using var masks = new MaskedTraining(network, plan, MaskSchedule.For(FineTuneSchedule.Fixed, batchesPerEpoch: 10, epochs: 1), "parent");
+                masks.Update(0, optimizer);
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                foreach (var mask in masks.Masks)
+                {
+                    using var pruned = mask.PrunedWeights();
+                    var perUnit = mask.Criterion == PruningCriterion.Filter ? pruned[0].numel() : 1;
+                    Assert.Equal(mask.PrunedCount * perUnit, pruned.sum().item<long>());
+                }
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            collector.Join();
+        }
+    }
+
+    /// <summary>
+    /// A damaged fine-tuning state (bad base64, an unknown criterion, a shape or level that does not fit the layer)
+    /// is an InvalidDataException naming the layer, which TrainingState.Restore reports as a damaged state; before,
+    /// FormatException and ArgumentException escaped as internal errors and shape and level were not checked. The
+    /// masks held are left as they were.
+    /// </summary>
+    [Theory]
+    [InlineData("pruned", "\"!!not base64!!\"", "is not readable")]
+    [InlineData("criterion", "\"channel\"", "has an unknown criterion")]
+    [InlineData("shape", "[3, 3]", "is for a weight of shape [3, 3]")]
+    [InlineData("level", "1.5", "is at level 1.5")]
+    public void ATamperedSavedMaskIsInvalidDataNamingTheLayer(string field, string value, string words)
+    {
+        using var network = PruningTestModels.RandomZooModel(ModelZoo.VggTiny, seed: 3);
+        using var optimizer = AdamW(network);
+        Step(network, optimizer, Images(), 0);
+        using var masks = new MaskedTraining(network, Plan(network), MaskSchedule.For(FineTuneSchedule.Fixed, batchesPerEpoch: 10, epochs: 1), "parent");
+        masks.Update(0, optimizer);
+        var held = masks.Masks.Select(m => (m.LayerName, string.Join(",", m.PrunedUnits))).ToList();
+        var saved = System.Text.Json.Nodes.JsonNode.Parse(masks.SaveState().GetRawText())!;
+        var first = saved["Layers"]![0]!;
+        var layer = first["Layer"]!.GetValue<string>();
+        first[char.ToUpperInvariant(field[0]) + field[1..]] = System.Text.Json.Nodes.JsonNode.Parse(value);
+        using var tampered = System.Text.Json.JsonDocument.Parse(saved.ToJsonString());
+
+        var e = Assert.Throws<InvalidDataException>(() => masks.RestoreState(tampered.RootElement, optimizer));
+
+        Assert.Contains($"the mask of {layer} ", e.Message, StringComparison.Ordinal);
+        Assert.Contains(words, e.Message, StringComparison.Ordinal);
+        Assert.Equal(held, masks.Masks.Select(m => (m.LayerName, string.Join(",", m.PrunedUnits))));
+    }
+
     /// <summary>Runs another constraint and checks after every optimizer step.</summary>
     private sealed class CheckingConstraint(ITrainingConstraint inner, Action<long, optim.Optimizer> check) : ITrainingConstraint
     {

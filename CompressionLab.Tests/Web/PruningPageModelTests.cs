@@ -367,6 +367,123 @@ public sealed class PruningPageModelTests : IDisposable
         Assert.Equal(PlanEvaluationJob.Kind, evaluation!.Kind);
     }
 
+    /// <summary>
+    /// The allocation's job records the plan it allocates into (stage methods, exclusions), not the unused default
+    /// method: the page sends PruningMethod.Element beside a plan whose stage prunes filters.
+    /// </summary>
+    [Fact]
+    public void AnAllocationRecordsItsPlanAndNotTheUnusedMethod()
+    {
+        using var page = Open();
+        page.SetStageMethod("stage1", PruningMethod.FilterL1);
+
+        var (job, error) = page.Allocate(new AllocationRequestTarget(AllocationGoal.Sparsity, 0.3));
+
+        Assert.Null(error);
+        using var parameters = System.Text.Json.JsonDocument.Parse(job!.ParametersJson);
+        var root = parameters.RootElement;
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, root.GetProperty("method").ValueKind);
+        var stages = root.GetProperty("plan").GetProperty("stages").EnumerateArray().ToDictionary(s => s.GetProperty("name").GetString()!, s => s.GetProperty("method").GetString());
+        Assert.Equal(PruningMethod.FilterL1.Key, stages["stage1"]);
+        Assert.Equal("fc", Assert.Single(root.GetProperty("plan").GetProperty("exclusions").EnumerateArray()).GetProperty("layer").GetString());
+        Assert.Equal(model.Id, root.GetProperty("model").GetProperty("modelId").GetGuid());
+        Assert.Equal("workspace", root.GetProperty("model").GetProperty("source").GetString());
+        Assert.Equal(SyntheticDataset.Name, root.GetProperty("dataset").GetString());
+    }
+
+    /// <summary>A second model in the store: "broken" (its checkpoint cannot be read) or "fresh" (other weights, never swept).</summary>
+    private ModelRecord AddModel(string name)
+    {
+        var file = Path.Combine(workspace.Workspace.Root, name + ".ckpt");
+        File.WriteAllBytes(file, Guid.NewGuid().ToByteArray());
+        return workspace.Store.Import(file, new ModelEntry(name, ModelZoo.VggTiny, SyntheticDataset.Name, 0.9, 99));
+    }
+
+    /// <summary>Profiles as <see cref="Profile"/>, but "broken" fails to load and "fresh" has weights of its own.</summary>
+    private PruningPageModel OpenWithOthers() => new(scheduler, workspace.Store, workspace.History, workspace.Cells, plans, resolved => resolved.DisplayName switch
+    {
+        "broken" => throw new CheckpointException(resolved.CheckpointPath, "not a CompressionLab checkpoint"),
+        "fresh" => Profile(resolved) with { Model = new PlanModel(ModelZoo.VggTiny, "freshweights", "fresh") },
+        _ => Profile(resolved),
+    }, () => { });
+
+    private void Succeed(JobSnapshot job) => scheduler.Publish(job with
+    {
+        State = JobState.Succeeded,
+        ResultJson = ModelJobJson.Write(new PlanAllocationJobResult(model.Id, "tiny", WeightsHash, Identity.Dataset, Identity.Subset, 64, AllocationGoal.Sparsity, 0.3,
+            new ProposalSummary([new PlanLevel("conv1", 0.25, "element")], 0.86, 0.1, 90, 480, true, 0.015),
+            new ProposalSummary([new PlanLevel("conv1", 0.5, "element")], 0.81, 0.2, 81, 336, true, 0.06), 0)),
+    });
+
+    /// <summary>A model that fails to load shows nothing of the previous one: no sweeps, curves, evaluations, proposals or rows.</summary>
+    [Fact]
+    public void AModelThatFailsToLoadLeavesNothingOfThePreviousOne()
+    {
+        var broken = AddModel("broken");
+        using var page = OpenWithOthers();
+        Assert.Null(page.SelectModel(model.Id));
+        Assert.NotEmpty(page.Sweeps);
+        Assert.NotNull(page.Curves);
+        Assert.NotEmpty(page.Rows);
+
+        Assert.NotNull(page.SelectModel(broken.Id));
+
+        Assert.Equal(broken.Id, page.Model!.Id);
+        Assert.Empty(page.Sweeps);
+        Assert.Null(page.Sweep);
+        Assert.Null(page.Curves);
+        Assert.Empty(page.Evaluations);
+        Assert.Null(page.Measured);
+        Assert.Null(page.Proposals);
+        Assert.Empty(page.Rows);
+        Assert.Null(page.Prediction);
+        Assert.Empty(page.CurveSeries);
+    }
+
+    /// <summary>An allocation that ends after the user chose a model that could not be read is taken quietly (it threw on Profile!).</summary>
+    [Fact]
+    public void AnAllocationEndingAfterAFailedModelLoadIsNoCrash()
+    {
+        var broken = AddModel("broken");
+        using var page = OpenWithOthers();
+        Assert.Null(page.SelectModel(model.Id));
+        var (job, error) = page.Allocate(new AllocationRequestTarget(AllocationGoal.Sparsity, 0.3));
+        Assert.Null(error);
+        Assert.NotNull(page.SelectModel(broken.Id));
+
+        Succeed(job!);
+
+        Assert.Null(page.ApplyUpdates());
+        Assert.Null(page.Proposals);
+        Assert.Empty(page.Rows);
+        page.ReloadCurves(); // the page's own reload is safe as well
+    }
+
+    /// <summary>The sweep an allocation ran for a model never swept before is listed and chosen when the allocation ends.</summary>
+    [Fact]
+    public void TheSweepAnAllocationRanForANeverSweptModelIsListedAndChosen()
+    {
+        var fresh = AddModel("fresh");
+        using var page = OpenWithOthers();
+        Assert.Null(page.SelectModel(fresh.Id));
+        Assert.Empty(page.Sweeps);
+        var (job, error) = page.Allocate(new AllocationRequestTarget(AllocationGoal.Sparsity, 0.3));
+        Assert.Null(error);
+        // What the allocation's sweep leaves: the sweep in the history and its cells.
+        var identity = Identity with { ModelHash = "freshweights" };
+        workspace.History.Begin(null, fresh.Id, "fresh", ModelZoo.VggTiny, identity, 64, "element", [0, 0.25, 0.5], [.. Layers.Select(SweepLayer.From)]);
+        workspace.Cells.Save(SweepCellKey.Baseline(identity), SweepCell.From("", 0, 0, Baseline, Baseline));
+        workspace.Cells.Save(SweepCellKey.For(identity, "element", "conv1", 0.25), SweepCell.From("conv1", 0.25, 0.25, Baseline with { Top1 = 0.859375 }, Baseline));
+
+        Succeed(job!);
+        Assert.Null(page.ApplyUpdates());
+
+        Assert.Equal(identity, Assert.Single(page.Sweeps).Identity);
+        Assert.Equal(identity, page.Sweep!.Identity);
+        Assert.NotNull(page.Curves);
+        Assert.True(page.Rows.Single(r => r.Name == "conv1").HasCurve);
+    }
+
     [Fact]
     public void JobsRunningWhenThePageOpensAreFollowed()
     {

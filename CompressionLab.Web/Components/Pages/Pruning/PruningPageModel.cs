@@ -176,6 +176,21 @@ public sealed class PruningPageModel : IDisposable
             Model = model;
             Profile = null;
             Plan = null;
+            // Nothing of the previous model may stay on screen under this one's name.
+            predictor = null;
+            Sweeps = [];
+            Sweep = null;
+            Curves = null;
+            Evaluations = [];
+            Measured = null;
+            Proposals = null;
+            Problems = [];
+            Prediction = null;
+            Rows = [];
+            LayersWithoutSweep = [];
+            CurveSeries = [];
+            ParameterChart = [];
+            MacChart = [];
             LoadError = $"{model.DisplayName} could not be read: {e.Message}";
             return LoadError;
         }
@@ -183,13 +198,30 @@ public sealed class PruningPageModel : IDisposable
         LoadError = null;
         Proposals = null;
         Plan = PruningPlan.Default(Profile.Layers, PruningMethod.Element);
-        Sweeps = [.. history.List()
+        ListSweeps();
+        ChooseSweep(Sweeps.FirstOrDefault());
+        return null;
+    }
+
+    /// <summary>The sweeps of the chosen model's weights, newest first (none without a readable model).</summary>
+    private void ListSweeps()
+    {
+        Sweeps = Profile is null ? [] : [.. history.List()
             .Where(s => s.ModelHash == Profile.Model.WeightsHash)
             .GroupBy(s => s.Identity)
             .Select(g => new SweepChoice(g.Key, g.First().SubsetSize, g.Max(s => s.CreatedAt), [.. g.Select(s => s.Criterion).Distinct().Order()]))
             .OrderByDescending(c => c.Newest)];
-        ChooseSweep(Sweeps.FirstOrDefault());
-        return null;
+    }
+
+    /// <summary>
+    /// After an allocation or a sweep: the model may have been swept for the first time or for another criterion, so
+    /// the sweeps are listed again and the chosen one kept (or the first taken when none was chosen).
+    /// </summary>
+    private void ReloadSweeps()
+    {
+        if (Profile is null) return; // another model, one that could not be read, was chosen meanwhile
+        ListSweeps();
+        ChooseSweep(Sweeps.FirstOrDefault(s => s.Identity == Sweep?.Identity) ?? Sweeps.FirstOrDefault());
     }
 
     /// <summary>Reads the workspace's models again (e.g. after a fine-tuning stored a new one), keeping the chosen model.</summary>
@@ -198,8 +230,8 @@ public sealed class PruningPageModel : IDisposable
     /// <summary>Predicts from another set of sweep cells of the same weights.</summary>
     public void SelectSweep(SweepIdentity identity) => ChooseSweep(Sweeps.FirstOrDefault(s => s.Identity == identity));
 
-    /// <summary>Reads the curves again (e.g. after a sweep finished elsewhere).</summary>
-    public void ReloadCurves() => ChooseSweep(Sweep);
+    /// <summary>Lists the sweeps and reads the curves again (e.g. after a sweep finished elsewhere, perhaps the model's first).</summary>
+    public void ReloadCurves() => ReloadSweeps();
 
     public void SetStageRate(string stage, double rate) => Edit(Plan!.WithStageRate(stage, Math.Round(rate, SweepLevels.MaxDecimals)));
 
@@ -342,7 +374,7 @@ public sealed class PruningPageModel : IDisposable
             }
             if (!job.IsFinished) continue;
             evaluated |= job.Kind == PlanEvaluationJob.Kind && job.State == JobState.Succeeded;
-            if (job.Kind == PlanAllocationJob.Kind && job.State == JobState.Succeeded) ReloadCurves(); // it may have swept missing layers
+            if (job.Kind == PlanAllocationJob.Kind && job.State == JobState.Succeeded) ReloadSweeps(); // it may have swept missing layers, or the model for the first time
             if (job.State == JobState.Failed && (job.Id == Evaluation?.Id || job.Id == Allocation?.Id)) error = job.Error;
         }
         if (evaluated) RefreshEvaluations();
@@ -429,6 +461,7 @@ public sealed class PruningPageModel : IDisposable
 
     private void ChooseSweep(SweepChoice? choice)
     {
+        if (Profile is null || Plan is null) return; // the model could not be read: there is nothing to predict for
         Sweep = choice;
         Curves = choice is null ? null : StoredSweepCurves.Read(cells, choice.Identity, PlanModelProfile.Methods);
         predictor = new PlanPredictor(Profile!.Graph, Curves?.BaselineTop1 ?? 0, Curves?.Curves ?? []);
