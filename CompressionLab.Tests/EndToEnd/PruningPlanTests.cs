@@ -1,5 +1,6 @@
-using System.Globalization;
 using CompressionLab.Core.Models;
+using CompressionLab.Core.Workspace;
+using CompressionLab.Web.Components.Pages.Pruning;
 using Microsoft.Playwright;
 using Xunit.Abstractions;
 using static Microsoft.Playwright.Assertions;
@@ -61,8 +62,14 @@ public class PruningPlanTests(DashboardApp app, ITestOutputHelper output)
         var measured = page.GetByTestId("measured-top1");
         await Expect(measured).ToContainTextAsync("on 500 validation images");
         var text = await measured.InnerTextAsync();
-        var percent = double.Parse(text[..text.IndexOf('%', StringComparison.Ordinal)].Trim(), CultureInfo.InvariantCulture);
-        Assert.InRange(percent, 10, 100);
+        // The page shows what the job measured and the workspace keeps: this plan's levels on the 500 images.
+        using (var database = new WorkspaceDatabase(new WorkspaceOptions { Folder = app.WorkspaceFolder }))
+        {
+            var stored = Assert.Single(new PlanEvaluationStore(database).List());
+            Assert.Equal(500, stored.Measured.Samples);
+            Assert.Equal(0.6, Assert.Single(stored.Levels, l => l.Layer == "hidden.fc1").Level, 6);
+            Assert.StartsWith(PruningText.Percent(stored.Measured.Top1, 2), text.Trim(), StringComparison.Ordinal);
+        }
         await Expect(page.GetByTestId("evaluation-row")).ToHaveCountAsync(1);
         await Expect(page.GetByTestId("evaluation-top1")).ToHaveTextAsync(text[..(text.IndexOf('%', StringComparison.Ordinal) + 1)]);
         await tab.ScreenshotAsync("plan-evaluated");
