@@ -100,9 +100,7 @@ public static class EvaluationJob
         request.Validate();
 
         var model = request.Model.Resolve(store);
-        var datasetName = request.Dataset ?? model.Dataset;
-        progress.Report(0, $"Loading {datasetName}");
-        var dataset = catalog.Load(datasetName);
+        var dataset = model.LoadDataset(request.Dataset, catalog, progress);
         var subset = Subset(dataset, request.Split, request.Limit);
         var images = subset.Images;
         cancellationToken.ThrowIfCancellationRequested();

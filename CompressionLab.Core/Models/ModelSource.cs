@@ -91,6 +91,18 @@ public sealed record ResolvedModel(Guid? ModelId, string DisplayName, string Arc
     }
 
     /// <summary>
+    /// The dataset a job on this model works with: the request's (<paramref name="requested"/>) or else the one the model
+    /// was trained on, loaded with the job's first progress line.
+    /// </summary>
+    public Dataset LoadDataset(string? requested, DatasetCatalog catalog, IJobProgress? progress)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        var name = requested ?? Dataset;
+        progress?.Report(0, $"Loading {name}");
+        return catalog.Load(name);
+    }
+
+    /// <summary>
     /// Loads the checkpoint and checks that it takes <paramref name="images"/>; a mismatch is an
     /// <see cref="InvalidRequestException"/> for <c>Dataset</c> naming the model, the dataset and what it was for
     /// (<paramref name="purpose"/>: "evaluated", "swept").

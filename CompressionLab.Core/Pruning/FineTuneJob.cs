@@ -185,9 +185,7 @@ public static class FineTuneJob
         var clock = Stopwatch.StartNew();
 
         var parent = request.Model.Resolve(store);
-        var datasetName = request.Dataset ?? parent.Dataset;
-        progress.Report(0, $"Loading {datasetName}");
-        var dataset = catalog.Load(datasetName);
+        var dataset = parent.LoadDataset(request.Dataset, catalog, progress);
         var split = TrainingJob.Split(dataset);
         var train = TrainingJob.TrainingImages(split, request.TrainingImages, request.Seed, nameof(FineTuneRequest.TrainingImages));
         var subset = AnalysisSubset.ForRequest(dataset, SplitPart.Validation, request.SubsetSize, nameof(FineTuneRequest.SubsetSize));

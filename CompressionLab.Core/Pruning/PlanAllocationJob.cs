@@ -138,9 +138,7 @@ public static class PlanAllocationJob
         var progress = job.Progress;
 
         var model = request.Model.Resolve(store);
-        var datasetName = request.Dataset ?? model.Dataset;
-        progress.Report(0, $"Loading {datasetName}");
-        var dataset = catalog.Load(datasetName);
+        var dataset = model.LoadDataset(request.Dataset, catalog, progress);
         var subset = AnalysisSubset.ForRequest(dataset, SplitPart.Validation, request.SubsetSize, nameof(PlanAllocationRequest.SubsetSize));
         using var checkpoint = model.Load(subset.Images, dataset.Name, "allocated");
         var network = checkpoint.Model;

@@ -122,9 +122,7 @@ public static class PlanEvaluationJob
         var progress = job.Progress;
 
         var model = request.Model.Resolve(store);
-        var datasetName = request.Dataset ?? model.Dataset;
-        progress.Report(0, $"Loading {datasetName}");
-        var dataset = catalog.Load(datasetName);
+        var dataset = model.LoadDataset(request.Dataset, catalog, progress);
         var subset = AnalysisSubset.ForRequest(dataset, SplitPart.Validation, request.SubsetSize, nameof(PlanEvaluationRequest.SubsetSize));
         cancellationToken.ThrowIfCancellationRequested();
 

@@ -222,9 +222,7 @@ public static class SweepJob
         request.Validate();
 
         var model = request.Model.Resolve(store);
-        var datasetName = request.Dataset ?? model.Dataset;
-        progress?.Report(0, $"Loading {datasetName}");
-        var dataset = catalog.Load(datasetName);
+        var dataset = model.LoadDataset(request.Dataset, catalog, progress);
         var subset = AnalysisSubset.ForRequest(dataset, SplitPart.Validation, request.SubsetSize, nameof(SweepRequest.SubsetSize));
         cancellationToken.ThrowIfCancellationRequested();
 

@@ -127,9 +127,7 @@ public static class ThinningComparisonJob
         request.Validate();
         var clock = Stopwatch.StartNew();
         var model = request.Model.Resolve(store);
-        var datasetName = request.Dataset ?? model.Dataset;
-        progress.Report(0, $"Loading {datasetName}");
-        var dataset = catalog.Load(datasetName);
+        var dataset = model.LoadDataset(request.Dataset, catalog, progress);
         var subset = AnalysisSubset.ForRequest(dataset, SplitPart.Validation, request.SubsetSize, nameof(ThinningComparisonRequest.SubsetSize));
         cancellationToken.ThrowIfCancellationRequested();
 
@@ -183,9 +181,7 @@ public static class ThinningComparisonJob
         ArgumentNullException.ThrowIfNull(progress);
         request.Validate();
         var model = request.Model.Resolve(store);
-        var datasetName = request.Dataset ?? model.Dataset;
-        progress.Report(0, $"Loading {datasetName}");
-        var dataset = catalog.Load(datasetName);
+        var dataset = model.LoadDataset(request.Dataset, catalog, progress);
         cancellationToken.ThrowIfCancellationRequested();
         using var checkpoint = model.Load(dataset.Test, dataset.Name, "thinned");
         var network = checkpoint.Model;
