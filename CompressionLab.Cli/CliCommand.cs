@@ -19,6 +19,8 @@ public sealed record CommandGroup(string Name, string Description)
     public static CommandGroup Bench { get; } = new("bench", "benchmarks of the engine");
 
     public static CommandGroup Plan { get; } = new("plan", "pruning plans: measure one, or allocate per-layer levels for a target");
+
+    public static CommandGroup Kd { get; } = new("kd", "knowledge distillation: compare teacher and student soft targets across T");
 }
 
 /// <summary>

@@ -47,6 +47,8 @@ public sealed record CheckpointMetadata(
 /// <param name="Schedule">How the levels were reached, e.g. <c>agp</c> or <c>fixed</c>.</param>
 /// <param name="RoundTo">Thinning: kept channels rounded up to a multiple of this (1: no rounding).</param>
 /// <param name="Selection">Thinning: what chose the removed filters, <c>plan</c> or <c>silent filters</c> (then there is no plan hash or levels).</param>
+/// <param name="Teachers">Distillation: the teachers' weights hashes (several: an ensemble); the parent is the first.</param>
+/// <param name="Objective">Distillation: the objective with its T and α, e.g. <c>soft+hard T=4 alpha=0.9 t2=on</c>.</param>
 public sealed record CheckpointLineage(
     string Operation,
     string ParentWeightsHash,
@@ -57,7 +59,9 @@ public sealed record CheckpointLineage(
     int? Epochs = null,
     double? LearningRate = null,
     int? RoundTo = null,
-    string? Selection = null);
+    string? Selection = null,
+    IReadOnlyList<string>? Teachers = null,
+    string? Objective = null);
 
 /// <summary>One pruned layer of a <see cref="CheckpointLineage"/>.</summary>
 public sealed record LineageLevel(string Layer, double Level, string Method);

@@ -33,6 +33,10 @@ public static class Trainer
     /// A rule kept around every optimizer step (pruning masks, say), saved with the state and restored on resume; a state
     /// saved with another rule, or without one, is refused.
     /// </param>
+    /// <param name="objective">
+    /// The loss of a batch instead of cross-entropy with the labels (distillation, say). Its identity belongs in the
+    /// run's <paramref name="constraint"/> so that a state saved under another objective is refused.
+    /// </param>
     public static TrainingResult Train(
         ClassifierNetwork model,
         LabeledImages train,
@@ -42,7 +46,8 @@ public static class Trainer
         CancellationToken cancellationToken = default,
         TrainingState? resumeFrom = null,
         Action<TrainingState>? epochFinished = null,
-        ITrainingConstraint? constraint = null)
+        ITrainingConstraint? constraint = null,
+        ITrainingObjective? objective = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(train);
@@ -102,19 +107,22 @@ public static class Trainer
                         var indices = order.narrow(0, start, size);
                         var inputs = ImageTensors.Normalize(pixels.index_select(0, indices));
                         var targets = labels.index_select(0, indices);
+                        Tensor? flipped = null;
                         if (settings.HorizontalFlip)
                         {
                             // An explicit Scalar kept alive across the call: an implicit one may be finalized mid-call.
                             using var half = 0.5.ToScalar();
-                            var mirror = rand(size, generator: generator).lt(half).view(size, 1, 1, 1);
-                            inputs = where(mirror, inputs.flip(3), inputs);
+                            flipped = rand(size, generator: generator).lt(half);
+                            inputs = where(flipped.view(size, 1, 1, 1), inputs.flip(3), inputs);
                         }
 
                         var step = ((epoch - 1L) * batchesPerEpoch) + batch - 1;
                         constraint?.BeforeBatch(step, optimizer);
                         optimizer.zero_grad();
                         var logits = model.call(inputs);
-                        var loss = nn.functional.cross_entropy(logits, targets);
+                        var loss = objective is null
+                            ? nn.functional.cross_entropy(logits, targets)
+                            : objective.Loss(new TrainingBatch(logits, targets, indices, flipped));
                         loss.backward();
                         constraint?.BeforeOptimizerStep(step, optimizer);
                         optimizer.step();

@@ -35,3 +35,17 @@ public interface ITrainingConstraint
     /// <exception cref="InvalidDataException">The saved value cannot be used (the message says why).</exception>
     void RestoreState(JsonElement saved, optim.Optimizer optimizer);
 }
+
+/// <summary>One training batch as an objective sees it.</summary>
+/// <param name="Logits">The model's output, [batch × classes], part of the graph the loss is differentiated through.</param>
+/// <param name="Targets">The true labels (int64).</param>
+/// <param name="Indices">Each sample's index in the training images (int64): what a per-image table (a teacher's logits) is read by.</param>
+/// <param name="Flipped">Which samples were mirrored (bool); null when the run does not flip.</param>
+public sealed record TrainingBatch(Tensor Logits, Tensor Targets, Tensor Indices, Tensor? Flipped);
+
+/// <summary>The loss <see cref="Trainer"/> minimises instead of cross-entropy with the labels.</summary>
+public interface ITrainingObjective
+{
+    /// <summary>The batch's scalar loss (mean over the batch), differentiable through <see cref="TrainingBatch.Logits"/>.</summary>
+    Tensor Loss(TrainingBatch batch);
+}

@@ -164,5 +164,22 @@ public static class WorkspaceSchema
             ) WITHOUT ROWID;
             CREATE INDEX plan_evaluations_by_created_at ON plan_evaluations (created_at DESC);
             """),
+        // A model's logits on an analysis subset, keyed by the weights and the images (dataset and subset), so the
+        // distillation page computes them once per model and every temperature after that is arithmetic. Values are
+        // float32 little-endian [rows × classes], labels int32 little-endian.
+        new(8, "model logits", """
+            CREATE TABLE model_logits (
+                model_hash      TEXT NOT NULL,
+                dataset         TEXT NOT NULL,
+                subset          TEXT NOT NULL,
+                model_name      TEXT NOT NULL,
+                rows            INTEGER NOT NULL,
+                classes         INTEGER NOT NULL,
+                logits          BLOB NOT NULL,
+                labels          BLOB NOT NULL,
+                created_at      TEXT NOT NULL,
+                PRIMARY KEY (model_hash, dataset, subset)
+            ) WITHOUT ROWID;
+            """),
     ];
 }
