@@ -15,7 +15,9 @@ namespace CompressionLab.Cli.Commands;
 public sealed class KdTrainCommand : CliCommand
 {
     private readonly Option<string> _teacher = TextOption("--teacher", "teacher checkpoint; several, comma-separated, are an ensemble (soft targets averaged)", "FILE[,FILE...]", required: true);
-    private readonly Option<string> _studentArch = TextOption("--student-arch", "student architecture, trained from its seeded initial weights (e.g. vgg-tiny)", "NAME", required: true);
+    private readonly Option<string?> _studentArch = new("--student-arch") { Description = "student architecture, trained from its seeded initial weights (e.g. vgg-tiny)", HelpName = "NAME" };
+    private readonly Option<string?> _student = new("--student") { Description = "start the student (and its baseline) from this checkpoint's weights instead", HelpName = "FILE" };
+    private readonly Option<bool> _averageFlips = new("--average-flips") { Description = "data distillation: the teacher's target is the mean over the image and its mirror" };
     private readonly Option<string> _dataset = TextOption("--dataset", "dataset name (see 'datasets'): trained on its train part, validated on its hold-out, tested on its test split", "NAME", required: true);
     private readonly Option<string?> _objective = new("--objective") { Description = "soft: teacher soft targets only; soft+hard (default): α·T²·KL + (1−α)·CE; mse: α·MSE(logits) + (1−α)·CE", HelpName = "soft|soft+hard|mse" };
     private readonly Option<double?> _temperature = new("--temperature") { Description = "T of the soft targets (default 4)", HelpName = "T" };
@@ -32,7 +34,7 @@ public sealed class KdTrainCommand : CliCommand
     public KdTrainCommand() : base("train", "train a student with knowledge distillation from a teacher (or an ensemble), beside an honest no-teacher baseline")
     {
         _objective.AcceptOnlyFromAmong("soft", "soft+hard", "mse");
-        foreach (var option in new Option[] { _teacher, _studentArch, _dataset, _objective, _temperature, _alpha, _noT2, _epochs, _seed, _baseline, _limit, _out, _resume, _json })
+        foreach (var option in new Option[] { _teacher, _studentArch, _student, _dataset, _objective, _averageFlips, _temperature, _alpha, _noT2, _epochs, _seed, _baseline, _limit, _out, _resume, _json })
             Options.Add(option);
     }
 
@@ -46,6 +48,7 @@ public sealed class KdTrainCommand : CliCommand
         [nameof(DistillationRequest.StudentArchitecture)] = "--student-arch",
         [nameof(DistillationRequest.Dataset)] = "--dataset",
         [nameof(DistillationRequest.Objective)] = "--objective",
+        [nameof(DistillationRequest.StudentStart)] = "--student",
         [nameof(DistillationSettings.Temperature)] = "--temperature",
         [nameof(DistillationSettings.Alpha)] = "--alpha",
         [nameof(DistillationRequest.Epochs)] = "--epochs",
@@ -59,12 +62,13 @@ public sealed class KdTrainCommand : CliCommand
     {
         var teachers = CommandInputs.List(parse.GetRequiredValue(_teacher)) ?? [];
         var objective = new DistillationSettings(DistillationSettings.ParseLoss(parse.GetValue(_objective) ?? "soft+hard"),
-            parse.GetValue(_temperature) ?? 4, parse.GetValue(_alpha) ?? 0.9, !parse.GetValue(_noT2));
+            parse.GetValue(_temperature) ?? 4, parse.GetValue(_alpha) ?? 0.9, !parse.GetValue(_noT2), parse.GetValue(_averageFlips));
+        var (architecture, start) = Student(parse.GetValue(_studentArch), parse.GetValue(_student));
         var output = WritableOutput.File("--out", parse.GetRequiredValue(_out));
         foreach (var teacher in teachers) WritableOutput.File("--out", output, "--teacher", teacher); // never over a teacher
-        var request = new DistillationRequest([.. teachers.Select(path => (ModelSource)new CheckpointFile(path))], parse.GetRequiredValue(_studentArch),
+        var request = new DistillationRequest([.. teachers.Select(path => (ModelSource)new CheckpointFile(path))], architecture,
             objective, parse.GetRequiredValue(_dataset), parse.GetValue(_epochs), parse.GetValue(_seed) ?? 1, parse.GetValue(_baseline),
-            parse.GetValue(_limit), OutputFile: output);
+            parse.GetValue(_limit), OutputFile: output, StudentStart: start);
         request.Validate();
         var log = new DistillLog(ResumableRun.Slot(output, parse.GetValue(_resume)), request.Settings().Epochs);
         CommandInputs.LoadDataset(context, request.Dataset!);
@@ -89,6 +93,27 @@ public sealed class KdTrainCommand : CliCommand
                 $"{result.StudentArchitecture} distilled ({result.Objective}): test top-1 {result.Top1:P2}{against}; {result.Seconds:F0} s in all; saved to {result.CheckpointFile}"));
         }
         return CliApp.Success;
+    }
+
+    /// <summary>The student's architecture and start: --student-arch (from scratch) or --student FILE (its architecture read from the file).</summary>
+    private static (string Architecture, ModelSource? Start) Student(string? architecture, string? file)
+    {
+        if (file is null)
+            return (architecture ?? throw new UsageException("--student-arch", "give the student's architecture (e.g. --student-arch vgg-tiny) or a checkpoint to start it from (--student FILE)"), null);
+        var source = new CheckpointFile(file);
+        source.Validate(); // a missing file is the request's StudentStart, mapped to --student
+        CheckpointMetadata metadata;
+        try
+        {
+            metadata = Checkpoint.ReadMetadata(source.Path);
+        }
+        catch (CheckpointException e)
+        {
+            throw new InputFileException("--student", CliApp.OneLine(e.Message), e);
+        }
+        if (architecture is not null && architecture != metadata.Architecture)
+            throw new UsageException("--student-arch", $"{file} is a {metadata.Architecture}, not a {architecture}");
+        return (metadata.Architecture, source);
     }
 
     private sealed class DistillLog : ResumableRun

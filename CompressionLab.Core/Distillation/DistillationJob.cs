@@ -18,6 +18,10 @@ namespace CompressionLab.Core.Distillation;
 /// </param>
 /// <param name="TrainingImages">Train on a class-stratified subset of this many images (quick runs); null: all.</param>
 /// <param name="OutputFile">Null: the student goes into the workspace; a path: a checkpoint written there.</param>
+/// <param name="StudentStart">
+/// Start the student (and its baseline) from this model's weights instead of the architecture's seeded initial weights;
+/// its architecture must be <paramref name="StudentArchitecture"/>. Null: from scratch.
+/// </param>
 public sealed record DistillationRequest(
     IReadOnlyList<ModelSource> Teachers,
     string StudentArchitecture,
@@ -28,8 +32,22 @@ public sealed record DistillationRequest(
     bool Baseline = true,
     int? TrainingImages = null,
     string? DisplayName = null,
-    string? OutputFile = null)
+    string? OutputFile = null,
+    ModelSource? StudentStart = null)
 {
+    /// <summary>A model source's own check, its complaint reported against this request's <paramref name="setting"/> (a teacher, the student).</summary>
+    private static void Renamed(string setting, Action validate)
+    {
+        try
+        {
+            validate();
+        }
+        catch (InvalidRequestException e) when (e.Setting == ModelSource.Setting)
+        {
+            throw new InvalidRequestException(setting, e.Message, e);
+        }
+    }
+
     /// <summary>Throws an <see cref="InvalidRequestException"/> naming the first setting that makes no sense.</summary>
     public void Validate()
     {
@@ -37,7 +55,7 @@ public sealed record DistillationRequest(
         foreach (var teacher in Teachers)
         {
             if (teacher is null) throw new InvalidRequestException(nameof(Teachers), "A teacher is missing.");
-            teacher.Validate();
+            Renamed(nameof(Teachers), teacher.Validate);
         }
         if (!ModelZoo.Architectures.Contains(StudentArchitecture))
             throw new InvalidRequestException(nameof(StudentArchitecture), $"Unknown architecture '{StudentArchitecture}'. Known: {string.Join(", ", ModelZoo.Architectures)}.");
@@ -49,6 +67,7 @@ public sealed record DistillationRequest(
         if (Seed < 0) throw new InvalidRequestException(nameof(Seed), $"The seed must be zero or positive (got {Seed}).");
         if (TrainingImages is < 2) throw new InvalidRequestException(nameof(TrainingImages), $"Training images must be at least 2, or all (got {TrainingImages}).");
         if (OutputFile is not null && string.IsNullOrWhiteSpace(OutputFile)) throw new InvalidRequestException(nameof(OutputFile), "Choose a file to write the checkpoint to.");
+        if (StudentStart is not null) Renamed(nameof(StudentStart), StudentStart.Validate);
     }
 
     /// <summary>The student architecture's defaults with this request's epochs and seed (the baseline trains with the same).</summary>
@@ -103,6 +122,24 @@ public static class DistillationJob
     public static string Title(DistillationRequest request) =>
         $"Distil {request.StudentArchitecture} ({DistillationSettings.Name(request.Objective.Loss)}, T={request.Objective.Temperature.ToString(CultureInfo.InvariantCulture)})";
 
+    /// <summary>
+    /// The student at its start: the architecture's seeded initial weights, or a copy of the start model's (checked to be
+    /// of the request's architecture and to take the images). The global seed is set either way, for dropout.
+    /// </summary>
+    private static ClassifierNetwork NewStudent(DistillationRequest request, ResolvedModel? start, Dataset dataset, LabeledImages train, TrainingSettings settings)
+    {
+        manual_seed(settings.Seed);
+        if (start is null) return ModelZoo.Create(request.StudentArchitecture, dataset.Train.ClassCount, dataset.Train.Height, dataset.Train.Width);
+        var checkpoint = start.Load(train, dataset.Name, "distilled into");
+        if (checkpoint.Model.Architecture != request.StudentArchitecture)
+        {
+            checkpoint.Dispose();
+            throw new InvalidRequestException(nameof(DistillationRequest.StudentStart),
+                $"{start.DisplayName} is a {checkpoint.Model.Architecture}, not the student architecture {request.StudentArchitecture}.");
+        }
+        return checkpoint.Model;
+    }
+
     public static DistillationJobResult Run(
         DistillationRequest request,
         DatasetCatalog catalog,
@@ -140,13 +177,14 @@ public static class DistillationJob
 
         using (targets)
         {
-            var objective = new DistillationObjective(request.Objective, targets, hashes);
+            var startHash = request.StudentStart is { } startSource ? Checkpoint.ReadMetadata(startSource.Resolve(store).CheckpointPath).ContentHash : null;
+            var objective = new DistillationObjective(request.Objective, targets, hashes, startHash);
             var resume = slot?.TakeOver();
             var resumed = resume is null ? "" : string.Create(CultureInfo.InvariantCulture, $" · resumed after epoch {resume.EpochsDone}/{resume.Epochs}");
             var trainingShare = request.Baseline ? 0.45 : 0.88;
 
-            manual_seed(settings.Seed);
-            using var student = ModelZoo.Create(request.StudentArchitecture, dataset.Train.ClassCount, dataset.Train.Height, dataset.Train.Width);
+            var start = request.StudentStart?.Resolve(store);
+            using var student = NewStudent(request, start, dataset, train, settings);
             resume?.CheckFits(student, TrainingDataIdentity.Of(train), settings, objective);
             var distillClock = Stopwatch.StartNew();
             var distilled = Trainer.Train(student, train, settings, split.Validation, p =>
@@ -163,8 +201,7 @@ public static class DistillationJob
             {
                 var baselineClock = Stopwatch.StartNew();
                 // The same seed gives the same initial weights, batch order and flips: only the teacher differs.
-                manual_seed(settings.Seed);
-                using var scratch = ModelZoo.Create(request.StudentArchitecture, dataset.Train.ClassCount, dataset.Train.Height, dataset.Train.Width);
+                using var scratch = NewStudent(request, start, dataset, train, settings);
                 baseline = Trainer.Train(scratch, train, settings, split.Validation, p =>
                 {
                     progress.Report(0.08 + trainingShare + (p.Fraction * 0.43), "baseline (no teacher) · " + TrainingJob.Describe(p));
@@ -178,8 +215,10 @@ public static class DistillationJob
             var test = Evaluator.Evaluate(student, dataset.Test, cancellationToken: cancellationToken);
             cancellationToken.ThrowIfCancellationRequested();
 
-            var lineage = new CheckpointLineage("distill", hashes[0], string.Join(" + ", teachers.Select(t => t.DisplayName)),
-                Epochs: settings.Epochs, Teachers: hashes, Objective: request.Objective.Key);
+            // The parent is the model the student started from, else the (first) teacher; the teachers are listed either way.
+            var lineage = start is null
+                ? new CheckpointLineage("distill", hashes[0], string.Join(" + ", teachers.Select(t => t.DisplayName)), Epochs: settings.Epochs, Teachers: hashes, Objective: request.Objective.Key)
+                : new CheckpointLineage("distill", startHash!, start.DisplayName, Epochs: settings.Epochs, Teachers: hashes, Objective: request.Objective.Key);
             var name = string.IsNullOrWhiteSpace(request.DisplayName)
                 ? string.Create(CultureInfo.InvariantCulture, $"{request.StudentArchitecture} · distilled ({DistillationSettings.Name(request.Objective.Loss)}, T={request.Objective.Temperature}) · seed {settings.Seed}")
                 : request.DisplayName.Trim();

@@ -27,7 +27,11 @@ public enum DistillationLoss
 /// Multiply the KL term by T² (Hinton): soft gradients scale as 1/T², so without it a high T silently turns the soft term
 /// down (Distiller left it out; its users reported that as a bug). On by default.
 /// </param>
-public sealed record DistillationSettings(DistillationLoss Loss, double Temperature = 4, double Alpha = 0.9, bool ScaleByT2 = true)
+/// <param name="AverageOverFlips">
+/// Data distillation (Radosavovic et al. 2018): the teacher's target for an image is the mean of its soft targets (logits,
+/// for logit matching) over the training augmentations — the image and its mirror — whichever of the two the step shows.
+/// </param>
+public sealed record DistillationSettings(DistillationLoss Loss, double Temperature = 4, double Alpha = 0.9, bool ScaleByT2 = true, bool AverageOverFlips = false)
 {
     public static string Name(DistillationLoss loss) => loss switch
     {
@@ -58,7 +62,8 @@ public sealed record DistillationSettings(DistillationLoss Loss, double Temperat
     }
 
     /// <summary>Words that identify the objective (a resumed run must have the same).</summary>
-    public string Key => string.Create(CultureInfo.InvariantCulture, $"{Name(Loss)} T={Temperature:R} alpha={Alpha:R} t2={(ScaleByT2 ? "on" : "off")}");
+    public string Key => string.Create(CultureInfo.InvariantCulture,
+        $"{Name(Loss)} T={Temperature:R} alpha={Alpha:R} t2={(ScaleByT2 ? "on" : "off")}{(AverageOverFlips ? " targets=mean-over-flips" : "")}");
 
     /// <summary>The batch loss from the student's logits, the teacher's targets for the same samples and the labels.</summary>
     /// <param name="teacher">
@@ -151,8 +156,18 @@ public sealed class TeacherTargets : IDisposable
                 foreach (var member in members) member.Dispose();
             }
         }
+        if (settings.AverageOverFlips) passes *= withMirrors ? 1 : 2;
         var plain = Table(mirror: false);
-        var mirrored = withMirrors ? Table(mirror: true) : null;
+        var mirrored = withMirrors || settings.AverageOverFlips ? Table(mirror: true) : null;
+        if (settings.AverageOverFlips)
+        {
+            // One target per image, the mean over both views: log((p + p')/2) for soft targets, (z + z')/2 for logits.
+            using var both = stack([plain, mirrored!]);
+            var mean = settings.Loss == DistillationLoss.LogitMse ? both.mean([0]) : both.logsumexp(0).sub_(Math.Log(2));
+            plain.Dispose();
+            mirrored!.Dispose();
+            return new TeacherTargets(mean, withMirrors ? mean.clone() : null, clock.Elapsed.TotalSeconds);
+        }
         return new TeacherTargets(plain, mirrored, clock.Elapsed.TotalSeconds);
     }
 
@@ -206,10 +221,11 @@ public sealed class TeacherTargets : IDisposable
 /// It is also the run's constraint, with no effect on the weights, so that its identity (objective, T, α, teachers) is
 /// saved with the run's state and a resume under other settings is refused.
 /// </summary>
-public sealed class DistillationObjective(DistillationSettings settings, TeacherTargets targets, IReadOnlyList<string> teacherHashes)
+/// <param name="startHash">The weights the student started from; null for the architecture's seeded initial weights.</param>
+public sealed class DistillationObjective(DistillationSettings settings, TeacherTargets targets, IReadOnlyList<string> teacherHashes, string? startHash = null)
     : ITrainingObjective, ITrainingConstraint
 {
-    public string Identity => $"distillation {settings.Key} from {string.Join("+", teacherHashes)}";
+    public string Identity => $"distillation {settings.Key} from {string.Join("+", teacherHashes)}{(startHash is null ? "" : $" into {startHash}")}";
 
     public Tensor Loss(TrainingBatch batch)
     {

@@ -17,6 +17,19 @@ public sealed record SoftTargetRequest(
 {
     public IReadOnlyList<double> Grid => Temperatures ?? SoftTargetComparison.DefaultTemperatures;
 
+    /// <summary>A model source's own check, its complaint reported against this request's <paramref name="setting"/> (a teacher, the student).</summary>
+    private static void Renamed(string setting, Action validate)
+    {
+        try
+        {
+            validate();
+        }
+        catch (InvalidRequestException e) when (e.Setting == ModelSource.Setting)
+        {
+            throw new InvalidRequestException(setting, e.Message, e);
+        }
+    }
+
     /// <summary>Throws an <see cref="InvalidRequestException"/> naming the first setting that makes no sense.</summary>
     public void Validate()
     {
@@ -24,10 +37,10 @@ public sealed record SoftTargetRequest(
         foreach (var teacher in Teachers)
         {
             if (teacher is null) throw new InvalidRequestException(nameof(Teachers), "A teacher is missing.");
-            teacher.Validate();
+            Renamed(nameof(Teachers), teacher.Validate);
         }
         if (Student is null) throw new InvalidRequestException(nameof(Student), "Choose a student.");
-        Student.Validate();
+        Renamed(nameof(Student), Student.Validate);
         if (Dataset is not null && string.IsNullOrWhiteSpace(Dataset)) throw new InvalidRequestException(nameof(Dataset), "Choose a dataset.");
         if (Grid.Count == 0) throw new InvalidRequestException(nameof(Temperatures), "Give at least one temperature.");
         foreach (var t in Grid)

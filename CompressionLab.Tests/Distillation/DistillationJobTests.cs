@@ -107,4 +107,48 @@ public sealed class DistillationJobTests : IDisposable
         Assert.Equal(targets.Mirrored![5].data<float>().ToArray(), rows[0].data<float>().ToArray());
         Assert.Equal(targets.Plain[7].data<float>().ToArray(), rows[1].data<float>().ToArray());
     }
+
+    [Fact]
+    public void AStudentStartedFromAModelAndItsBaselineBothStartFromIt()
+    {
+        var start = Save(ModelZoo.Lenet300100, 23, "start.ckpt");
+        var request = new DistillationRequest([new CheckpointFile(_teacherA)], ModelZoo.Lenet300100, new DistillationSettings(DistillationLoss.SoftHard, 4, 0),
+            IdxDataset.FashionMnistName, Epochs: 1, Seed: 3, Baseline: true, TrainingImages: 300, OutputFile: Path.Combine(_folder, "from-start.ckpt"),
+            StudentStart: new CheckpointFile(start));
+        var fromStart = DistillationJob.Run(request, Catalog(), null, new Silent(), CancellationToken.None);
+        // α = 0: the distilled student is its baseline, bit for bit, and both differ from a scratch start.
+        Assert.Equal(fromStart.Top1, fromStart.BaselineTop1);
+        var scratch = DistillationJob.Run(request with { StudentStart = null, OutputFile = Path.Combine(_folder, "scratch.ckpt") }, Catalog(), null, new Silent(), CancellationToken.None);
+        Assert.NotEqual(scratch.WeightsHash, fromStart.WeightsHash);
+        using var saved = Checkpoint.Load(Path.Combine(_folder, "from-start.ckpt"));
+        Assert.Equal(Checkpoint.ReadMetadata(start).ContentHash, saved.Metadata.Lineage!.ParentWeightsHash);
+
+        var wrong = Assert.Throws<InvalidRequestException>(() => DistillationJob.Run(request with { StudentArchitecture = ModelZoo.VggTiny },
+            Catalog(), null, new Silent(), CancellationToken.None));
+        Assert.Equal(nameof(DistillationRequest.StudentStart), wrong.Setting);
+        Assert.Contains("lenet-300-100", wrong.Message);
+    }
+
+    [Fact]
+    public void AMissingTeacherIsNamedAsATeacher()
+    {
+        var request = new DistillationRequest([new CheckpointFile(Path.Combine(_folder, "nope.ckpt"))], ModelZoo.Lenet300100, new DistillationSettings(DistillationLoss.Soft));
+        Assert.Equal(nameof(DistillationRequest.Teachers), Assert.Throws<InvalidRequestException>(request.Validate).Setting);
+    }
+
+    [Fact]
+    public void DataDistillationTargetsAreTheMeanOverTheImageAndItsMirror()
+    {
+        var images = TestData.FashionMnist.Train.Take(20);
+        using var a = Checkpoint.Load(_teacherA);
+        var plain = new DistillationSettings(DistillationLoss.SoftHard, 2, 0.5);
+        using var separate = TeacherTargets.Compute([a.Model], images, plain, withMirrors: true);
+        using var averaged = TeacherTargets.Compute([a.Model], images, plain with { AverageOverFlips = true }, withMirrors: true);
+        var p = separate.Plain.exp().data<float>().ToArray();
+        var q = separate.Mirrored!.exp().data<float>().ToArray();
+        var mean = averaged.Plain.exp().data<float>().ToArray();
+        for (var i = 0; i < p.Length; i++) Assert.Equal((p[i] + q[i]) / 2, mean[i], 5);
+        Assert.Equal(averaged.Plain.data<float>().ToArray(), averaged.Mirrored!.data<float>().ToArray());
+        Assert.EndsWith("targets=mean-over-flips", (plain with { AverageOverFlips = true }).Key);
+    }
 }
