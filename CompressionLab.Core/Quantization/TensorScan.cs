@@ -102,7 +102,8 @@ internal static class TensorScan
                 sumLow += low;
                 sumHigh += high;
             }
-            if (finite != Vector256<float>.AllBitsSet)
+            // Compared as integers: the all-ones pattern is a NaN as a float, and NaN never equals itself.
+            if (!Vector256.EqualsAll(finite.AsInt32(), Vector256<int>.AllBitsSet))
             {
                 nonFinite = FirstNonFinite(values);
                 return default;
