@@ -181,5 +181,43 @@ public static class WorkspaceSchema
                 PRIMARY KEY (model_hash, dataset, subset)
             ) WITHOUT ROWID;
             """),
+        // INT8 calibration profiles (per-layer statistics and histograms of a model's weights over a calibration subset),
+        // keyed by what produced them, so reopening the quantization page or re-running calibrate reads them back
+        // instead of collecting again. The profile itself is one compressed blob (CalibrationProfileCodec): it is
+        // always read and written whole.
+        new(9, "calibration profiles", """
+            CREATE TABLE calibration_profiles (
+                model_hash      TEXT NOT NULL,
+                dataset         TEXT NOT NULL,
+                subset          TEXT NOT NULL,
+                architecture    TEXT NOT NULL,
+                images          INTEGER NOT NULL,
+                collect_seconds REAL NOT NULL,
+                profile         BLOB NOT NULL,
+                job_id          TEXT NULL,
+                created_at      TEXT NOT NULL,
+                PRIMARY KEY (model_hash, dataset, subset)
+            ) WITHOUT ROWID;
+            """),
+        // Simulated INT8 measurements (issue 8), keyed by what produced them: the weights, the calibration images the
+        // thresholds came from, the evaluated images, and the configuration (float, or a quantization choice's key).
+        new(10, "int8 evaluations", """
+            CREATE TABLE int8_evaluations (
+                model_hash          TEXT NOT NULL,
+                dataset             TEXT NOT NULL,
+                calibration_subset  TEXT NOT NULL,
+                evaluation_subset   TEXT NOT NULL,
+                configuration       TEXT NOT NULL,
+                architecture        TEXT NOT NULL,
+                top1                REAL NOT NULL,
+                top5                REAL NOT NULL,
+                loss                REAL NOT NULL,
+                samples             INTEGER NOT NULL,
+                seconds             REAL NOT NULL,
+                job_id              TEXT NULL,
+                created_at          TEXT NOT NULL,
+                PRIMARY KEY (model_hash, dataset, calibration_subset, evaluation_subset, configuration)
+            ) WITHOUT ROWID;
+            """),
     ];
 }
