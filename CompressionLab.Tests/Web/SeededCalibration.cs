@@ -87,7 +87,7 @@ internal sealed class FakeQuantizationBackend(FakeJobScheduler scheduler) : Quan
         [new("float", null, 0.9), new("max", "symmetric max; logits float", 0.85), new(MixLabel, mix.Key, 0.88)]);
 
     public Int8Sensitivity Sensitivity { get; set; } = new(512, 0.9,
-        [new(SeededCalibration.Hidden, "entropy", 0.7), new(SeededCalibration.First, "entropy", 0.89), new(SeededCalibration.Output, "entropy", 0.9)]);
+        [new SensitivityRow(SeededCalibration.Hidden, "entropy", 0.7), new(SeededCalibration.First, "entropy", 0.89), new(SeededCalibration.Output, "entropy", 0.9)]);
 
     public override string CollectKind => Collect;
 

@@ -165,6 +165,58 @@ public sealed class CalibrationPreview
         return computed;
     }
 
+    /// <summary>
+    /// The thresholds of <see cref="ToChoice"/> from the clips already computed (the same numbers
+    /// <see cref="QuantizationThresholds.For"/> gives, without recomputing every MSE search); null while a layer's method
+    /// cannot run in its mode.
+    /// </summary>
+    public QuantizationThresholds? Thresholds()
+    {
+        var choice = ToChoice();
+        var layers = new List<LayerThresholds>(Profile.Layers.Count);
+        foreach (var layer in Profile.Layers)
+        {
+            if (IsKeptFloat(layer.Layer))
+            {
+                layers.Add(new LayerThresholds(layer.Layer, null, null, [], null));
+                continue;
+            }
+            var method = MethodOf(layer.Layer);
+            if (Clip(layer, method).Result is not { } input) return null;
+            var weights = layer.ChannelMin.Select((min, c) => QuantizationGrid.For(QuantizationMode.Symmetric, min, layer.ChannelMax[c])).ToArray();
+            ClippingResult? logits = null;
+            if (QuantizeLogits && layer.IsOutputLayer)
+            {
+                if (method.Kind == ClippingKind.Entropy && Mode == QuantizationMode.Asymmetric) return null;
+                logits = ClippingMethods.Calibrate(method, Mode == QuantizationMode.Asymmetric ? layer.Output.Signed : layer.Output.Magnitude, layer.Output.Statistics, Mode);
+            }
+            layers.Add(new LayerThresholds(layer.Layer, method, input, weights, logits));
+        }
+        return new QuantizationThresholds(choice, layers);
+    }
+
+    /// <summary>
+    /// True when the entropy method keeps the layer's whole range although the histogram has an empty gap below its
+    /// largest values: isolated far outliers, which TensorRT's KL search cannot clip (every cut of them scores +∞;
+    /// docs/quantization.md). Another method (percentile, MSE) clips them.
+    /// </summary>
+    public bool EntropyKeepsOutliers(LayerProfile layer)
+    {
+        ArgumentNullException.ThrowIfNull(layer);
+        if (ModeOf(layer) == QuantizationMode.Asymmetric) return false;
+        if (Clip(layer, ClippingMethod.Parse("entropy")).Result is not { ClippedFraction: 0 }) return false;
+        var counts = layer.Input.Magnitude.Counts;
+        var last = counts.Count - 1;
+        while (last > 0 && counts[last] == 0) last--;
+        var quantile = ClippingMethods.Quantile(layer.Input.Magnitude, 0.999);
+        var from = (int)Math.Floor((quantile - layer.Input.Magnitude.Lower) / Math.Max(layer.Input.Magnitude.BinWidth, double.Epsilon));
+        for (var i = Math.Max(from, 0); i < last; i++)
+        {
+            if (counts[i] == 0) return true;
+        }
+        return false;
+    }
+
     private static int Index(ClippingMethod method)
     {
         for (var i = 0; i < Methods.Count; i++)

@@ -16,11 +16,12 @@ public sealed record Int8Comparison(int Images, double FloatTop1, IReadOnlyList<
     public Int8Row? Mix => Rows.FirstOrDefault(r => r.Label == QuantizationBackend.MixLabel);
 }
 
-/// <summary>One layer quantized alone (the rest float): what top-1 it leaves.</summary>
-public sealed record LayerSensitivity(string Layer, string Method, double Top1);
+/// <summary>One layer quantized alone with its chosen method (the rest float): what top-1 it leaves.</summary>
+public sealed record SensitivityRow(string Layer, string Method, double Top1);
 
-/// <summary>Each layer quantized alone, most harmful first.</summary>
-public sealed record Int8Sensitivity(int Images, double FloatTop1, IReadOnlyList<LayerSensitivity> Layers);
+/// <summary>Each layer quantized alone, most harmful first; and the mix the engine suggests from them, if it made one.</summary>
+/// <param name="SuggestedMix">The suggested choice's canonical text; null without a suggestion.</param>
+public sealed record Int8Sensitivity(int Images, double FloatTop1, IReadOnlyList<SensitivityRow> Layers, string? SuggestedMix = null, double? SuggestedTop1 = null);
 
 /// <summary>
 /// What the page needs of the quantization engine: the workspace's stored profiles, and the jobs that collect a profile,
@@ -51,4 +52,7 @@ public abstract class QuantizationBackend
     public abstract Int8Comparison ReadComparison(string resultJson);
 
     public abstract Int8Sensitivity ReadSensitivity(string resultJson);
+
+    /// <summary>Distiller's activation statistics YAML of the profile; null when no writer is available.</summary>
+    public virtual string? StatsYaml(CalibrationProfile profile) => null;
 }

@@ -26,6 +26,7 @@ public sealed class QuantizationPageModel : IDisposable
     private readonly QuantizationBackend backend;
     private readonly ConcurrentQueue<JobUpdate> updates = new();
     private readonly IDisposable subscription;
+    private ThresholdFiles? exports;
 
     public QuantizationPageModel(IJobScheduler scheduler, ModelStore store, QuantizationBackend backend, Action updatesWaiting)
     {
@@ -104,6 +105,26 @@ public sealed class QuantizationPageModel : IDisposable
 
     /// <summary>Each layer quantized alone, the ones that lose most first.</summary>
     public Int8Sensitivity? SensitivityResult { get; private set; }
+
+    /// <summary>The comparison shown measured another mix than the one chosen now.</summary>
+    public bool ComparisonStale => ComparisonResult?.Mix is { } mix && Preview is not null && mix.Choice != Preview.ToChoice().Key;
+
+    /// <summary>"int8-thresholds-vgg-small-512" (the downloads' name without extension).</summary>
+    public string ThresholdsFileName => Profile is null ? "int8-thresholds" : ThresholdsExport.FileName(Profile);
+
+    /// <summary>The thresholds table as CSV; null without a profile or while a layer's method cannot run.</summary>
+    public string? ThresholdsCsv() => (exports ??= Export())?.Csv;
+
+    public string? ThresholdsJson() => (exports ??= Export())?.Json;
+
+    /// <summary>Distiller's activation statistics YAML of the profile, when the engine provides the writer.</summary>
+    public string? StatsYaml() => Profile is null ? null : backend.StatsYaml(Profile);
+
+    /// <summary>A sentence after the chosen threshold when entropy cannot clip this layer's isolated outliers; else "".</summary>
+    public string EntropyNote(string layer) =>
+        Preview is not null && Preview.EntropyKeepsOutliers(Preview.Profile.Layer(layer))
+            ? " Note: entropy keeps the whole range here: the largest values are isolated outliers after an empty gap, which the KL search cannot cut (percentile or MSE can)."
+            : "";
 
     public bool Collecting => Collection is { IsFinished: false };
 
@@ -307,6 +328,7 @@ public sealed class QuantizationPageModel : IDisposable
     {
         if (Preview is null) return;
         Preview.QuantizeLogits = quantize;
+        exports = null;
     }
 
     public void Dispose() => subscription.Dispose();
@@ -347,6 +369,7 @@ public sealed class QuantizationPageModel : IDisposable
 
     private void Clear()
     {
+        exports = null;
         Preview = null;
         Rows = [];
         SelectedLayer = null;
@@ -358,8 +381,17 @@ public sealed class QuantizationPageModel : IDisposable
         SensitivityResult = null;
     }
 
+    private ThresholdFiles? Export()
+    {
+        if (Preview?.Thresholds() is not { } thresholds) return null;
+        return new ThresholdFiles(ThresholdsExport.Csv(thresholds), ThresholdsExport.Json(thresholds, Preview.Profile));
+    }
+
+    private sealed record ThresholdFiles(string Csv, string Json);
+
     private void Changed()
     {
+        exports = null;
         if (Preview is null) return;
         Rows = Preview.Rows();
         RebuildCharts();
