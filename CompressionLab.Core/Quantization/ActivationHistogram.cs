@@ -95,32 +95,45 @@ public sealed class ActivationHistogram
     /// <summary>Counts a batch of values (any shape, flattened).</summary>
     public void Add(Tensor values)
     {
-        using var scope = NewDisposeScope();
-        var data = values.detach().cpu().to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
-        Add(data);
+        ArgumentNullException.ThrowIfNull(values);
+        using var view = new TensorScan.DenseView(values);
+        try
+        {
+            Add(view.Values);
+        }
+        catch (NonFiniteTensorException e)
+        {
+            // The span's position is the memory order; name the tensor's own (row-major) index.
+            throw new NonFiniteTensorException(Layer, Tensor, view.LogicalIndex(e.Index), e.Value);
+        }
     }
 
     /// <summary>Counts a batch of values; NaN or ±Inf anywhere throws <see cref="NonFiniteTensorException"/> before anything changes.</summary>
     public void Add(ReadOnlySpan<float> values)
     {
         if (values.IsEmpty) return;
+        var summary = TensorScan.Summarise(values, out var nonFinite);
+        if (nonFinite >= 0) throw new NonFiniteTensorException(Layer, Tensor, nonFinite, values[(int)nonFinite]);
+        if (!BeginBatch(summary, values.Length)) return;
+        TensorScan.Bin(values, Mode == HistogramMode.Symmetric, Lower, BinWidth, _counts);
+        Total += values.Length;
+    }
+
+    /// <summary>
+    /// The range part of adding a batch of <paramref name="count"/> finite values with these extremes: updates the
+    /// extremes and grows (or first sets) the range. False when the batch was counted already (every value so far is
+    /// one and the same); true when the caller must bin the batch over the new range (<see cref="CountBinned"/>).
+    /// </summary>
+    internal bool BeginBatch(RunSummary batch, long count)
+    {
         var symmetric = Mode == HistogramMode.Symmetric;
-        double low = double.PositiveInfinity, high = double.NegativeInfinity, rawLow = double.PositiveInfinity, rawHigh = double.NegativeInfinity;
-        for (var i = 0; i < values.Length; i++)
-        {
-            var v = values[i];
-            if (!float.IsFinite(v)) throw new NonFiniteTensorException(Layer, Tensor, i, v);
-            rawLow = Math.Min(rawLow, v);
-            rawHigh = Math.Max(rawHigh, v);
-            var d = symmetric ? Math.Abs((double)v) : v;
-            low = Math.Min(low, d);
-            high = Math.Max(high, d);
-        }
+        var low = symmetric ? batch.MinAbs : batch.Min;
+        var high = symmetric ? Math.Max(Math.Abs(batch.Min), Math.Abs(batch.Max)) : batch.Max;
 
         var wasSingle = BinWidth == 0 && Total > 0;
         var single = DomainMin;
-        ValueMin = Math.Min(ValueMin, rawLow);
-        ValueMax = Math.Max(ValueMax, rawHigh);
+        ValueMin = Math.Min(ValueMin, batch.Min);
+        ValueMax = Math.Max(ValueMax, batch.Max);
         DomainMin = Math.Min(DomainMin, low);
         DomainMax = Math.Max(DomainMax, high);
 
@@ -130,9 +143,9 @@ public sealed class ActivationHistogram
             {
                 // Still one value: no span to bin over yet.
                 Lower = symmetric ? 0 : DomainMin;
-                _counts[0] += values.Length;
-                Total += values.Length;
-                return;
+                _counts[0] += count;
+                Total += count;
+                return false;
             }
             var pending = wasSingle ? _counts[0] : 0;
             _counts[0] = 0;
@@ -145,13 +158,31 @@ public sealed class ActivationHistogram
         {
             Cover(low, high);
         }
+        return true;
+    }
 
-        for (var i = 0; i < values.Length; i++)
+    /// <summary>The counts array a caller of <see cref="BeginBatch"/> bins into, then reports with <see cref="CountBinned"/>.</summary>
+    internal Span<long> BinCounts => _counts;
+
+    internal void CountBinned(long count) => Total += count;
+
+    /// <summary>A histogram as stored (the workspace cache); the counts are copied.</summary>
+    public static ActivationHistogram Restore(HistogramMode mode, string layer, string tensor, double lower, double binWidth, IReadOnlyList<long> counts,
+        double valueMin, double valueMax, double domainMin, double domainMax)
+    {
+        ArgumentNullException.ThrowIfNull(counts);
+        var histogram = new ActivationHistogram(mode, layer, tensor, counts.Count)
         {
-            var v = values[i];
-            _counts[BinOf(symmetric ? Math.Abs((double)v) : v)]++;
-        }
-        Total += values.Length;
+            Lower = lower,
+            BinWidth = binWidth,
+            ValueMin = valueMin,
+            ValueMax = valueMax,
+            DomainMin = domainMin,
+            DomainMax = domainMax,
+        };
+        for (var i = 0; i < counts.Count; i++) histogram._counts[i] = counts[i];
+        histogram.Total = counts.Sum();
+        return histogram;
     }
 
     private int BinOf(double d)

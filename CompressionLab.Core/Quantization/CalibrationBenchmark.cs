@@ -24,3 +24,44 @@ public static class CalibrationBenchmark
         return new EntropyTiming(times[runs / 2], runs, histogram.BinCount);
     }
 }
+
+/// <summary>
+/// Collection against a plain evaluation of the same images, timed alternately in one process: each repeat evaluates
+/// then collects; <see cref="Overhead"/> is the median of the repeats' ratios (collect / evaluate), so load that drifts
+/// over the run cancels out.
+/// </summary>
+public sealed record CollectTiming(double Overhead, double MedianCollectSeconds, double MedianEvaluateSeconds, int Repeats, int Images);
+
+public static class CollectionBenchmark
+{
+    public static CollectTiming Run(Models.ClassifierNetwork network, Models.AnalysisSubset subset, int repeats = 5, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(subset);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(repeats);
+        // Warm-up: first-call costs (oneDNN primitive creation, JIT) belong to neither.
+        Models.Evaluator.Evaluate(network, subset.Images, cancellationToken: cancellationToken);
+        CalibrationCollector.Collect(network, "", "", subset, cancellationToken: cancellationToken);
+        var ratios = new double[repeats];
+        var collect = new double[repeats];
+        var evaluate = new double[repeats];
+        for (var r = 0; r < repeats; r++)
+        {
+            var clock = Stopwatch.StartNew();
+            Models.Evaluator.Evaluate(network, subset.Images, cancellationToken: cancellationToken);
+            evaluate[r] = clock.Elapsed.TotalSeconds;
+            clock.Restart();
+            // The collection scores the logits too, as the evaluation does: the same work plus the observer.
+            CalibrationCollector.Collect(network, "", "", subset, floatTally: new Models.ClassificationTally(network.ClassCount), cancellationToken: cancellationToken);
+            collect[r] = clock.Elapsed.TotalSeconds;
+            ratios[r] = collect[r] / evaluate[r];
+        }
+        return new CollectTiming(Median(ratios), Median(collect), Median(evaluate), repeats, subset.Count);
+    }
+
+    private static double Median(double[] values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+}

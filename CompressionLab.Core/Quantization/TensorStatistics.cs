@@ -86,4 +86,48 @@ public sealed class TensorStatistics(string layer, string tensor)
         if (Batches == 0) Shape = batch.shape;
         Batches++;
     }
+    /// <summary>
+    /// Adds a batch already summarised (the collector's one-pass scan): the same update as <see cref="Add"/>, from the
+    /// batch's extremes, the sums of its per-sample extremes, its mean and its M2 = Σ(x − mean)².
+    /// </summary>
+    internal void AddSummary(IReadOnlyList<long> shape, long count, double min, double max, double sumMin, double sumMax, long extremes, double batchMean, double batchM2)
+    {
+        if (count == 0) return;
+        Min = Math.Min(Min, min);
+        Max = Math.Max(Max, max);
+        _sumMin += sumMin;
+        _sumMax += sumMax;
+        _extremeCount += extremes;
+        var total = Count + count;
+        var delta = batchMean - Mean;
+        _m2 += batchM2 + (delta * delta * Count * count / total);
+        Mean += delta * count / total;
+        Count = total;
+        if (Batches == 0) Shape = shape;
+        Batches++;
+    }
+
+    /// <summary>The accumulator's whole state, to store it (the workspace cache) and <see cref="Restore"/> it equal.</summary>
+    public TensorStatisticsState State() => new(Min, Max, _sumMin, _sumMax, _extremeCount, Mean, _m2, Count, Batches, Shape);
+
+    public static TensorStatistics Restore(string layer, string tensor, TensorStatisticsState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        return new TensorStatistics(layer, tensor)
+        {
+            Min = state.Min,
+            Max = state.Max,
+            _sumMin = state.SumMin,
+            _sumMax = state.SumMax,
+            _extremeCount = state.ExtremeCount,
+            Mean = state.Mean,
+            _m2 = state.M2,
+            Count = state.Count,
+            Batches = state.Batches,
+            Shape = state.Shape,
+        };
+    }
 }
+
+/// <summary>Everything a <see cref="TensorStatistics"/> accumulates (sums, not averages, so a restored one goes on accumulating).</summary>
+public sealed record TensorStatisticsState(double Min, double Max, double SumMin, double SumMax, long ExtremeCount, double Mean, double M2, long Count, int Batches, IReadOnlyList<long> Shape);

@@ -1,0 +1,157 @@
+using System.Diagnostics;
+using CompressionLab.Core.Models;
+using static TorchSharp.torch;
+
+namespace CompressionLab.Core.Quantization;
+
+/// <summary>
+/// One tensor's statistics and both histograms (|x| and x), filled batch by batch in two tight passes over its memory
+/// (<see cref="TensorScan"/>): the first finds every sample's extremes and the sum and checks finiteness, the second bins
+/// into both histograms and sums the squared deviations. A batch with NaN or ±Inf throws
+/// <see cref="NonFiniteTensorException"/> naming layer and tensor before anything changes.
+/// </summary>
+internal sealed class TensorAccumulator(string layer, TensorRole role)
+{
+    public string Layer { get; } = layer;
+    public TensorRole Role { get; } = role;
+    public TensorStatistics Statistics { get; } = new(layer, role.Text());
+    public ActivationHistogram Magnitude { get; } = new(HistogramMode.Symmetric, layer, role.Text());
+    public ActivationHistogram Signed { get; } = new(HistogramMode.Asymmetric, layer, role.Text());
+
+    public TensorProfile Profile() => new(Layer, Role, Statistics, Magnitude, Signed);
+
+    public void Add(Tensor x)
+    {
+        using var view = new TensorScan.DenseView(x);
+        var count = view.Count;
+        if (count == 0) return;
+        var values = view.Values;
+        var samples = view.Samples;
+        var perSample = count / samples;
+
+        double min = double.PositiveInfinity, max = double.NegativeInfinity, minAbs = double.PositiveInfinity, sum = 0, sumMin = 0, sumMax = 0;
+        long extremes;
+        if (perSample > 1)
+        {
+            // Distiller: the extremes of every sample, averaged over the samples (TensorStatistics).
+            for (long s = 0; s < samples; s++)
+            {
+                var run = TensorScan.Summarise(values.Slice((int)(s * perSample), (int)perSample), out var bad);
+                if (bad >= 0) throw NonFinite(view, values, (s * perSample) + bad);
+                min = Math.Min(min, run.Min);
+                max = Math.Max(max, run.Max);
+                minAbs = Math.Min(minAbs, run.MinAbs);
+                sum += run.Sum;
+                sumMin += run.Min;
+                sumMax += run.Max;
+            }
+            extremes = samples;
+        }
+        else
+        {
+            // One value per sample: one extreme for the batch.
+            var run = TensorScan.Summarise(values, out var bad);
+            if (bad >= 0) throw NonFinite(view, values, bad);
+            (min, max, minAbs, sum, sumMin, sumMax) = (run.Min, run.Max, run.MinAbs, run.Sum, run.Min, run.Max);
+            extremes = 1;
+        }
+
+        var batch = new RunSummary(min, max, minAbs, sum);
+        var mean = sum / count;
+        var binMagnitude = Magnitude.BeginBatch(batch, count);
+        var binSigned = Signed.BeginBatch(batch, count);
+        var m2 = TensorScan.BinBoth(values, mean,
+            Magnitude.Lower, binMagnitude ? Magnitude.BinWidth : 0, Magnitude.BinCounts,
+            Signed.Lower, binSigned ? Signed.BinWidth : 0, Signed.BinCounts);
+        if (binMagnitude) Magnitude.CountBinned(count);
+        if (binSigned) Signed.CountBinned(count);
+        Statistics.AddSummary(x.shape, count, min, max, sumMin, sumMax, extremes, mean, m2);
+    }
+
+    private NonFiniteTensorException NonFinite(TensorScan.DenseView view, ReadOnlySpan<float> values, long position) =>
+        new(Layer, Role.Text(), view.LogicalIndex(position), values[(int)position]);
+}
+
+/// <summary>
+/// Collects a <see cref="CalibrationProfile"/>: one pass of the folded network (<see cref="FoldedNetwork"/>, BatchNorm
+/// folded as deployed) over the calibration images, observing every conv/linear layer's input and output (statistics and
+/// 2048-bin histograms of |x| and x, merged across batches), plus every folded weight (per-tensor statistics and
+/// histograms, per-output-channel min/max).
+/// </summary>
+public static class CalibrationCollector
+{
+    /// <param name="weightsHash">The checkpoint's content hash: the profile's identity with the dataset and subset.</param>
+    /// <param name="floatTally">When given, the float logits of the same pass are scored into it (the float top-1 for free).</param>
+    /// <param name="batchDone">Called after each batch with (images done, images in all).</param>
+    /// <exception cref="NonFiniteTensorException">NaN or ±Inf in a weight or an activation, naming layer and tensor.</exception>
+    public static CalibrationProfile Collect(
+        ClassifierNetwork network,
+        string weightsHash,
+        string dataset,
+        AnalysisSubset subset,
+        int batchSize = Evaluator.DefaultBatchSize,
+        ClassificationTally? floatTally = null,
+        Action<int, int>? batchDone = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(subset);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
+        network.CheckAccepts(subset.Images);
+        var clock = Stopwatch.StartNew();
+        using var folded = FoldedNetwork.Fold(network);
+        var weights = folded.Layers.Select(WeightProfile).ToArray();
+
+        var observer = new Observer(folded.Layers.Select(l => l.Name));
+        var images = subset.Images;
+        for (var start = 0; start < images.Count; start += batchSize)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            using var scope = NewDisposeScope();
+            var size = Math.Min(batchSize, images.Count - start);
+            var logits = folded.Forward(ImageTensors.Inputs(images, start, size), observer);
+            floatTally?.Add(logits, ImageTensors.Labels(images, start, size));
+            batchDone?.Invoke(start + size, images.Count);
+        }
+
+        var layers = folded.Layers.Select((layer, i) =>
+        {
+            var (input, output) = observer.Of(layer.Name);
+            var (weight, channelMin, channelMax) = weights[i];
+            return new LayerProfile(layer.Name, layer.Kind, input.Statistics.Min >= 0, layer.IsOutputLayer,
+                input.Profile(), output.Profile(), weight, channelMin, channelMax);
+        }).ToArray();
+        return new CalibrationProfile(network.Architecture, weightsHash, dataset, subset.Key, images.Count, layers, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>A folded weight's statistics and histograms (dimension 0, the output channels, as its "samples") and per-channel range.</summary>
+    public static (TensorProfile Profile, IReadOnlyList<double> ChannelMin, IReadOnlyList<double> ChannelMax) WeightProfile(FoldedLayer layer)
+    {
+        ArgumentNullException.ThrowIfNull(layer);
+        var accumulator = new TensorAccumulator(layer.Name, TensorRole.Weight);
+        accumulator.Add(layer.Weight);
+        using var scope = NewDisposeScope();
+        var rows = layer.Weight.detach().reshape(layer.Weight.shape[0], -1).to_type(ScalarType.Float64);
+        var channelMin = rows.amin([1]).data<double>().ToArray();
+        var channelMax = rows.amax([1]).data<double>().ToArray();
+        return (accumulator.Profile(), channelMin, channelMax);
+    }
+
+    private sealed class Observer : IFoldedObserver
+    {
+        private readonly Dictionary<string, (TensorAccumulator Input, TensorAccumulator Output)> _layers;
+
+        public Observer(IEnumerable<string> layers) =>
+            _layers = layers.ToDictionary(l => l, l => (new TensorAccumulator(l, TensorRole.Input), new TensorAccumulator(l, TensorRole.Output)));
+
+        public (TensorAccumulator Input, TensorAccumulator Output) Of(string layer) => _layers[layer];
+
+        public Tensor Input(string layer, Tensor x)
+        {
+            _layers[layer].Input.Add(x);
+            return x;
+        }
+
+        public void Output(string layer, Tensor y) => _layers[layer].Output.Add(y);
+    }
+}
