@@ -27,7 +27,8 @@ public static class CliApp
     /// <summary>Every command, the one list of what the CLI can do (help, dispatch and <see cref="ComputesWithTorch"/> read it).</summary>
     public static IReadOnlyList<CliCommand> Commands() =>
         [new DatasetsCommand(), new TrainCommand(), new EvalCommand(), new SweepCommand(), new PlanEvaluateCommand(), new PlanAllocateCommand(), new FinetuneCommand(),
-            new ThinCommand(), new BenchSweepCommand(), new BenchTrainCommand(), new BenchPlanCommand(), new BenchThinCommand()];
+            new ThinCommand(), new BenchSweepCommand(), new BenchTrainCommand(), new BenchPlanCommand(), new BenchThinCommand(),
+            new QuantCompareCommand(), new QuantSensitivityCommand()];
 
     /// <summary>What each group of commands is for, in its help and when it is given without a command.</summary>
     /// <summary>Whether <paramref name="args"/> run a command that computes with TorchSharp (not help, datasets or a typo).</summary>

@@ -19,6 +19,8 @@ public sealed record CommandGroup(string Name, string Description)
     public static CommandGroup Bench { get; } = new("bench", "benchmarks of the engine");
 
     public static CommandGroup Plan { get; } = new("plan", "pruning plans: measure one, or allocate per-layer levels for a target");
+
+    public static CommandGroup Quant { get; } = new("quant", "simulated INT8: compare calibration methods, or measure each layer's sensitivity");
 }
 
 /// <summary>

@@ -2,6 +2,7 @@ using CompressionLab.Core.Data;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
+using CompressionLab.Core.Quantization;
 using CompressionLab.Core.Workspace;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -20,7 +21,7 @@ public static class CompressionLabCoreServices
     /// <see cref="IJobScheduler"/> and as the hosted service that runs the jobs), the Fashion-MNIST downloader,
     /// the training states of interrupted trainings (<see cref="TrainingStateStore"/>),
     /// <see cref="ModelJobs"/> (starts train, evaluate and download jobs, resumes interrupted trainings), and the sweep cell store, history and
-    /// <see cref="SweepJobs"/> (starts sensitivity sweeps), and the evaluated plans with <see cref="PlanJobs"/> (starts plan evaluations and allocations), <see cref="FineTuneJobs"/> (starts and resumes masked fine-tunings), and <see cref="ThinningJobs"/> (thinning comparisons and thin-model saves).
+    /// <see cref="SweepJobs"/> (starts sensitivity sweeps), and the evaluated plans with <see cref="PlanJobs"/> (starts plan evaluations and allocations), <see cref="FineTuneJobs"/> (starts and resumes masked fine-tunings), <see cref="ThinningJobs"/> (thinning comparisons and thin-model saves), and the simulated INT8 measurements with <see cref="QuantizationJobs"/> (INT8 comparisons and per-layer sensitivity).
     /// </summary>
     public static IServiceCollection AddCompressionLabCore(this IServiceCollection services, IConfiguration config)
     {
@@ -64,6 +65,10 @@ public static class CompressionLabCoreServices
             sp.GetRequiredService<TrainingStateStore>()));
         services.TryAddSingleton(sp => new ThinningJobs(
             sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<ModelStore>()));
+        services.TryAddSingleton(sp => new Int8EvaluationStore(sp.GetRequiredService<WorkspaceDatabase>()));
+        services.TryAddSingleton(sp => new QuantizationJobs(
+            sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<ModelStore>(),
+            sp.GetRequiredService<Int8EvaluationStore>()));
         return services;
     }
 }

@@ -164,5 +164,25 @@ public static class WorkspaceSchema
             ) WITHOUT ROWID;
             CREATE INDEX plan_evaluations_by_created_at ON plan_evaluations (created_at DESC);
             """),
+        // Simulated INT8 measurements (issue 8), keyed by what produced them: the weights, the calibration images the
+        // thresholds came from, the evaluated images, and the configuration (float, or a quantization choice's key).
+        new(8, "int8 evaluations", """
+            CREATE TABLE int8_evaluations (
+                model_hash          TEXT NOT NULL,
+                dataset             TEXT NOT NULL,
+                calibration_subset  TEXT NOT NULL,
+                evaluation_subset   TEXT NOT NULL,
+                configuration       TEXT NOT NULL,
+                architecture        TEXT NOT NULL,
+                top1                REAL NOT NULL,
+                top5                REAL NOT NULL,
+                loss                REAL NOT NULL,
+                samples             INTEGER NOT NULL,
+                seconds             REAL NOT NULL,
+                job_id              TEXT NULL,
+                created_at          TEXT NOT NULL,
+                PRIMARY KEY (model_hash, dataset, calibration_subset, evaluation_subset, configuration)
+            ) WITHOUT ROWID;
+            """),
     ];
 }
