@@ -49,7 +49,7 @@ public class QuantizationTests(DashboardApp app, ITestOutputHelper output)
                     return p && p.data && p.data.length === 11 && p.data.filter(t => t.type === 'scatter').length === 10; }
             """);
         var chosenBefore = await ChosenLineAsync(page);
-        Assert.Equal("entropy (chosen)", chosenBefore.Name);
+        Assert.Equal("mse (chosen)", chosenBefore.Name);
         await page.WaitForFunctionAsync("""
             () => { const p = document.querySelector('[data-testid=error-curve-chart] .js-plotly-plot');
                     return p && p.data && p.data.length === 11 && p.data[0].x.length > 10; }
@@ -58,7 +58,7 @@ public class QuantizationTests(DashboardApp app, ITestOutputHelper output)
             () => { const p = document.querySelector('[data-testid=channel-chart] .js-plotly-plot');
                     return p && p.data && p.data.length === 2 && (p.data[0].x.length + p.data[1].x.length) > 0; }
             """);
-        await tab.ScreenshotAsync("quant-histogram-entropy");
+        await tab.ScreenshotAsync("quant-histogram-mse");
 
         // Switch the layer to max: its threshold in the table and its solid line move to the largest value.
         var threshold = row.Locator("[data-testid=row-threshold]");
@@ -71,12 +71,12 @@ public class QuantizationTests(DashboardApp app, ITestOutputHelper output)
             """);
         var chosenAfter = await ChosenLineAsync(page);
         Assert.Equal("max (chosen)", chosenAfter.Name);
-        Assert.True(chosenAfter.X > chosenBefore.X, $"max at {chosenAfter.X}, entropy at {chosenBefore.X}");
+        Assert.True(chosenAfter.X > chosenBefore.X, $"max at {chosenAfter.X}, mse at {chosenBefore.X}");
         var shown = double.Parse((await threshold.InnerTextAsync()).Trim(), CultureInfo.InvariantCulture); // 4 significant digits
         Assert.True(Math.Abs(shown - chosenAfter.X) <= 1e-3 * chosenAfter.X, $"table {shown}, line at {chosenAfter.X}");
         await tab.ScreenshotAsync("quant-histogram-max");
 
-        // Simulated INT8: float, each method for all layers, and the mix (max on this layer, entropy elsewhere).
+        // Simulated INT8: float, each method for all layers, and the mix (max on this layer, mse elsewhere).
         await page.GetByTestId("compare").ClickAsync();
         var progress = page.GetByTestId("compare-progress");
         await Expect(progress).ToHaveAttributeAsync("data-state", "Succeeded", new() { Timeout = 240_000 });
@@ -88,7 +88,7 @@ public class QuantizationTests(DashboardApp app, ITestOutputHelper output)
 
         // Apply a method to every layer whose all-layers accuracy differs from this mix's: the mix is now that method
         // for all layers (the same configuration, read back), so its accuracy changes to that row's.
-        var other = methods.First(m => m.Value != firstMix && m.Key != "entropy");
+        var other = methods.First(m => m.Value != firstMix);
         await tab.ChooseAsync("apply-all", other.Key);
         await Expect(page.GetByTestId("comparison-stale")).ToBeVisibleAsync();
         await page.GetByTestId("compare").ClickAsync();

@@ -56,7 +56,7 @@ public sealed class QuantizationPageModelTests : IDisposable
 
         var histogram = page.Histogram!;
         Assert.Equal(CalibrationPreview.Methods.Select(m => m.Name), histogram.Lines.Select(l => l.Method));
-        Assert.Equal("entropy", Assert.Single(histogram.Lines, l => l.Chosen).Method);
+        Assert.Equal("mse", Assert.Single(histogram.Lines, l => l.Chosen).Method);
         Assert.Equal(page.Rows[0].Result!.Amax, Assert.Single(histogram.Lines, l => l.Chosen).At.Single());
         // The plot: the bars, then one trace (one legend entry) per method.
         Assert.Equal(1 + CalibrationPreview.Methods.Count, page.HistogramPlot!.Traces.Count);
@@ -79,9 +79,9 @@ public sealed class QuantizationPageModelTests : IDisposable
 
         var after = page.Rows[1].Result!;
         Assert.Equal("max", after.Method);
-        // max keeps the outlier at 50; entropy cut the tail far below it.
+        // max keeps the outlier at 50; MSE cut (part of) the tail below it.
         Assert.Equal(50, after.Amax, 6);
-        Assert.True(before.Amax < 10, $"entropy amax {before.Amax}");
+        Assert.True(before.Amax < 50, $"mse amax {before.Amax}");
         Assert.Equal(0, after.ClippedFraction);
         Assert.Equal(other, page.Rows[0].Result);
         Assert.Equal("max", Assert.Single(page.Histogram!.Lines, l => l.Chosen).Method);
@@ -178,10 +178,13 @@ public sealed class QuantizationPageModelTests : IDisposable
         Seed(model);
         using var page = Open();
         page.SetMode(QuantizationMode.Asymmetric);
+        Assert.NotNull(page.Rows[0].Result); // mse runs in either mode
+        page.SetMethod(SeededCalibration.First, ClippingMethod.Parse("entropy"));
         var row = page.Rows[0];
         Assert.Equal(QuantizationMode.Asymmetric, row.Mode);
-        // entropy is the default method, and it cannot run on the signed input: the row says why.
+        // entropy cannot run on the signed input in asymmetric mode: the row says why, and no file can be written.
         Assert.Null(row.Result);
+        Assert.Null(page.ThresholdsCsv());
         Assert.Contains("symmetric or unsigned", row.Unavailable, StringComparison.Ordinal);
         Assert.DoesNotContain(page.Histogram!.Lines, l => l.Method == "entropy");
         Assert.All(page.Histogram.Lines, l => Assert.Equal(2, l.At.Count));
@@ -233,5 +236,32 @@ public sealed class QuantizationPageModelTests : IDisposable
         Assert.Null(page.Compare());
         Assert.Contains("Collect", page.Error, StringComparison.Ordinal);
         Assert.Empty(backend.Compared);
+    }
+
+    [Fact]
+    public void TheThresholdFilesListTheTableAndTheWeightsAndMarkFloatLayers()
+    {
+        Seed(model);
+        using var page = Open();
+        page.SetKeepFloat(SeededCalibration.Output, true);
+
+        var lines = page.ThresholdsCsv()!.TrimEnd().Split('\n');
+        Assert.Equal("layer,tensor,method,mode,min,max,amax,scale,zero_point,clipped_fraction,sqnr_db", lines[0]);
+        var hidden = page.Rows[1].Result!;
+        var input = lines.Single(l => l.StartsWith($"{SeededCalibration.Hidden},input,", StringComparison.Ordinal)).Split(',');
+        Assert.Equal(["mse", "unsigned"], input[2..4]);
+        Assert.Equal(hidden.Amax, double.Parse(input[6], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(hidden.ClippedFraction, double.Parse(input[9], System.Globalization.CultureInfo.InvariantCulture));
+        // The weight row: the largest channel's amax (0.7 in conv1), on the symmetric grid.
+        var weight = lines.Single(l => l.StartsWith($"{SeededCalibration.First},weight,", StringComparison.Ordinal)).Split(',');
+        Assert.Equal(0.7, double.Parse(weight[6], System.Globalization.CultureInfo.InvariantCulture), 12);
+        Assert.Equal($"{SeededCalibration.Output},input,float,,,,,,,,", lines.Single(l => l.StartsWith(SeededCalibration.Output, StringComparison.Ordinal)));
+
+        using var json = System.Text.Json.JsonDocument.Parse(page.ThresholdsJson()!);
+        Assert.Equal(page.Preview!.ToChoice().Key, json.RootElement.GetProperty("choice").GetString());
+        var layers = json.RootElement.GetProperty("layers").EnumerateArray().ToList();
+        Assert.Equal(5, layers.Count); // two quantized layers (input, weight), one in float
+        Assert.Equal(4, layers[1].GetProperty("channels").GetArrayLength());
+        Assert.Equal("int8-thresholds-vgg-tiny-512", page.ThresholdsFileName);
     }
 }

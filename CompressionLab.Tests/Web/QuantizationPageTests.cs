@@ -75,7 +75,7 @@ public sealed class QuantizationPageTests : DashboardTestContext
         var histogram = page.FindComponents<FigureChart>().Single(c => c.Instance.TestId == "histogram-chart").Instance;
         var lines = Lines(histogram);
         Assert.Equal(CalibrationPreview.Methods.Count, lines.Count);
-        Assert.Equal("entropy (chosen)", Assert.Single(lines, l => l.Name!.EndsWith("(chosen)", StringComparison.Ordinal)).Name);
+        Assert.Equal("mse (chosen)", Assert.Single(lines, l => l.Name!.EndsWith("(chosen)", StringComparison.Ordinal)).Name);
         Assert.Single(histogram.Traces.OfType<Bar>());
         Assert.Contains("1 of 4 channels", page.Find("[data-testid=channel-note]").TextContent);
         Assert.Equal(0, backend.Collects);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using CompressionLab.Web.Components.Charts;
 using Plotly.Blazor;
 using Plotly.Blazor.Traces;
@@ -55,9 +56,15 @@ public static class CalibrationPlots
                 HoverTemplate = line.Hover + "<extra></extra>",
             });
         }
+        // A little room right of the largest value, so a threshold at the data's end (max) is not drawn on the frame.
+        var right = figure.Lines.SelectMany(l => l.At).Concat(figure.Centers.Select(c => c + (figure.BarWidth / 2))).DefaultIfEmpty(1).Max();
+        var left = Math.Min(0, figure.Lines.SelectMany(l => l.At).Concat(figure.Centers.Select(c => c - (figure.BarWidth / 2))).DefaultIfEmpty(0).Min());
+        var pad = 0.03 * (right - left);
         return new PlotFigure(traces, layout =>
         {
             Axes(layout, figure.XTitle, figure.LogY ? "values (log)" : "values", logY: figure.LogY);
+            layout.XAxis[0].Range = [left - (left < 0 ? pad : 0), right + pad];
+            layout.XAxis[0].AutoRange = LayoutLib.XAxisLib.AutoRangeEnum.False;
             layout.BarGap = 0;
         });
     }
@@ -108,7 +115,9 @@ public static class CalibrationPlots
                 Y = [.. members.Select(c => (object)(figure.Max[c] - figure.Min[c]))],
                 BaseArray = [.. members.Select(c => (object)figure.Min[c])],
                 Marker = new Plotly.Blazor.Traces.BarLib.Marker { Color = crushed ? "#d32f2f" : "#1976d2" },
-                TextArray = [.. members.Select(c => $"share {figure.Share[c]:P1} of the largest |w|")],
+                TextArray = [.. members.Select(c => string.Create(CultureInfo.InvariantCulture, $"{figure.Share[c] * 100:0.#} % of the largest |w|"))],
+                // The share is for the hover only: written inside 100 narrow bars it is unreadable.
+                TextPosition = Plotly.Blazor.Traces.BarLib.TextPositionEnum.None,
                 HoverTemplate = "channel %{x}: [%{base:.3g}, %{y:.3g} wide]<br>%{text}<extra></extra>",
             });
         }

@@ -34,8 +34,11 @@ public sealed class CalibrationPreview
         "#1f77b4", "#ff7f0e", "#2ca02c", "#17becf", "#98df8a", "#9467bd", "#8c564b", "#e377c2", "#d62728", "#000000",
     ];
 
-    /// <summary>The method a layer starts with: TensorRT's default, which keeps most layers within a fraction of a point.</summary>
-    public static readonly ClippingMethod DefaultMethod = ClippingMethod.Parse("entropy");
+    /// <summary>
+    /// The method a layer starts with: MSE, which needs no parameter and balances clipping against rounding on the
+    /// histogram itself. Not entropy: on inputs after a ReLU its KL search cut 2–12 % of the values of vgg-tiny's convs.
+    /// </summary>
+    public static readonly ClippingMethod DefaultMethod = ClippingMethod.Parse("mse");
 
     private readonly Dictionary<(string Layer, string Method, QuantizationMode Mode), (ClippingResult? Result, string? Error)> results = [];
     private readonly Dictionary<string, ClippingMethod> chosen = [];
