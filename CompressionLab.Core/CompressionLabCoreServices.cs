@@ -57,6 +57,7 @@ public static class CompressionLabCoreServices
             sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<ModelStore>(),
             sp.GetRequiredService<SqliteSweepCellStore>(), sp.GetRequiredService<SweepHistory>()));
         services.TryAddSingleton(sp => new PlanEvaluationStore(sp.GetRequiredService<WorkspaceDatabase>()));
+        services.TryAddSingleton(sp => new CalibrationProfileStore(sp.GetRequiredService<WorkspaceDatabase>()));
         services.TryAddSingleton(sp => new PlanJobs(
             sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<ModelStore>(),
             sp.GetRequiredService<SqliteSweepCellStore>(), sp.GetRequiredService<PlanEvaluationStore>(), sp.GetRequiredService<SweepHistory>()));

@@ -60,12 +60,42 @@ internal sealed class TensorAccumulator(string layer, TensorRole role)
         var mean = sum / count;
         var binMagnitude = Magnitude.BeginBatch(batch, count);
         var binSigned = Signed.BeginBatch(batch, count);
-        var m2 = TensorScan.BinBoth(values, mean,
-            Magnitude.Lower, binMagnitude ? Magnitude.BinWidth : 0, Magnitude.BinCounts,
-            Signed.Lower, binSigned ? Signed.BinWidth : 0, Signed.BinCounts);
+        var m2 = Bin(view, mean, binMagnitude ? Magnitude.BinWidth : 0, binSigned ? Signed.BinWidth : 0);
         if (binMagnitude) Magnitude.CountBinned(count);
         if (binSigned) Signed.CountBinned(count);
         Statistics.AddSummary(x.shape, count, min, max, sumMin, sumMax, extremes, mean, m2);
+    }
+
+    /// <summary>Below this many values one thread bins the batch; above, two halves are binned at once.</summary>
+    private const long ParallelThreshold = 1 << 17;
+
+    private long[]? _magnitudeHalf, _signedHalf;
+
+    /// <summary>
+    /// Bins the batch into both histograms (width 0: that histogram skips it) and returns its M2. A large batch is split in
+    /// two halves binned on two threads (the second into spare count arrays, added afterwards): the evaluation's convs use
+    /// every core, and a single-threaded scan would stand alone as the slow part of the pass.
+    /// </summary>
+    private double Bin(TensorScan.DenseView view, double mean, double magnitudeWidth, double signedWidth)
+    {
+        if (view.Count < ParallelThreshold || Environment.ProcessorCount < 2)
+            return TensorScan.BinBoth(view.Values, mean, Magnitude.Lower, magnitudeWidth, Magnitude.BinCounts, Signed.Lower, signedWidth, Signed.BinCounts);
+        var half = (int)(view.Count / 2);
+        _magnitudeHalf ??= new long[Magnitude.BinCount];
+        _signedHalf ??= new long[Signed.BinCount];
+        double first = 0, second = 0;
+        Parallel.Invoke(
+            () => first = TensorScan.BinBoth(view.Values[..half], mean, Magnitude.Lower, magnitudeWidth, Magnitude.BinCounts, Signed.Lower, signedWidth, Signed.BinCounts),
+            () => second = TensorScan.BinBoth(view.Values[half..], mean, Magnitude.Lower, magnitudeWidth, _magnitudeHalf, Signed.Lower, signedWidth, _signedHalf));
+        Merge(_magnitudeHalf, Magnitude.BinCounts);
+        Merge(_signedHalf, Signed.BinCounts);
+        return first + second;
+    }
+
+    private static void Merge(long[] from, Span<long> into)
+    {
+        for (var i = 0; i < from.Length; i++) into[i] += from[i];
+        Array.Clear(from);
     }
 
     private NonFiniteTensorException NonFinite(TensorScan.DenseView view, ReadOnlySpan<float> values, long position) =>

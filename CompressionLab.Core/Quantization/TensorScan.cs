@@ -152,6 +152,7 @@ internal static class TensorScan
             ref var start = ref MemoryMarshal.GetReference(values);
             var l = Vector256.Create(lower);
             var w = Vector256.Create(width);
+            var inverse = Vector256.Create(1 / width);
             var top = Vector256.Create((double)last);
             for (; i <= values.Length - Vector256<float>.Count; i += Vector256<float>.Count)
             {
@@ -161,8 +162,8 @@ internal static class TensorScan
                     low = Vector256.Abs(low);
                     high = Vector256.Abs(high);
                 }
-                Count(counts, Index(low, l, w, top));
-                Count(counts, Index(high, l, w, top));
+                Count(counts, Index(low, l, w, inverse, top));
+                Count(counts, Index(high, l, w, inverse, top));
             }
         }
         for (; i < values.Length; i++)
@@ -190,6 +191,8 @@ internal static class TensorScan
             var mw = Vector256.Create(magnitudeWidth);
             var sl = Vector256.Create(signedLower);
             var sw = Vector256.Create(signedWidth);
+            var mi = Vector256.Create(1 / magnitudeWidth);
+            var si = Vector256.Create(1 / signedWidth);
             var mu = Vector256.Create(mean);
             var top = Vector256.Create((double)last);
             var acc = Vector256<double>.Zero;
@@ -203,13 +206,13 @@ internal static class TensorScan
                 acc += (dl * dl) + (dh * dh);
                 if (magnitudeOn)
                 {
-                    Count(magnitudeCounts, Index(Vector256.Abs(low), ml, mw, top));
-                    Count(magnitudeCounts, Index(Vector256.Abs(high), ml, mw, top));
+                    Count(magnitudeCounts, Index(Vector256.Abs(low), ml, mw, mi, top));
+                    Count(magnitudeCounts, Index(Vector256.Abs(high), ml, mw, mi, top));
                 }
                 if (signedOn)
                 {
-                    Count(signedCounts, Index(low, sl, sw, top));
-                    Count(signedCounts, Index(high, sl, sw, top));
+                    Count(signedCounts, Index(low, sl, sw, si, top));
+                    Count(signedCounts, Index(high, sl, sw, si, top));
                 }
             }
             m2 = Vector256.Sum(acc);
@@ -224,9 +227,27 @@ internal static class TensorScan
         return m2;
     }
 
+    /// <summary>
+    /// floor((d − lower) / width) clamped to [0, top], bit-identical to the division: the quotient is taken as
+    /// (d − lower)·(1/width), a multiplication where a division would cost several times more, and only a lane whose
+    /// product lies within 1e-9 of an integer (where the two could floor differently) is recomputed by division. An
+    /// exact 0 (d = lower: every ReLU zero) is 0 either way.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<long> Index(Vector256<double> d, Vector256<double> lower, Vector256<double> width, Vector256<double> top) =>
-        Vector256.ConvertToInt64(Vector256.Min(Vector256.Max(Vector256.Floor((d - lower) / width), Vector256<double>.Zero), top));
+    private static Vector256<long> Index(Vector256<double> d, Vector256<double> lower, Vector256<double> width, Vector256<double> inverse, Vector256<double> top)
+    {
+        var difference = d - lower;
+        var quotient = difference * inverse;
+        var floor = Vector256.Floor(quotient);
+        var fraction = quotient - floor;
+        var near = (Vector256.LessThan(fraction, Edge) | Vector256.GreaterThan(fraction, OneMinusEdge)) & ~Vector256.Equals(difference, Vector256<double>.Zero);
+        if (near != Vector256<double>.Zero)
+            floor = Vector256.Floor(difference / width);
+        return Vector256.ConvertToInt64(Vector256.Min(Vector256.Max(floor, Vector256<double>.Zero), top));
+    }
+
+    private static readonly Vector256<double> Edge = Vector256.Create(1e-9);
+    private static readonly Vector256<double> OneMinusEdge = Vector256.Create(1 - 1e-9);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Count(Span<long> counts, Vector256<long> index)

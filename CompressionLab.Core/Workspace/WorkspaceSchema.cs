@@ -164,9 +164,27 @@ public static class WorkspaceSchema
             ) WITHOUT ROWID;
             CREATE INDEX plan_evaluations_by_created_at ON plan_evaluations (created_at DESC);
             """),
+        // INT8 calibration profiles (per-layer statistics and histograms of a model's weights over a calibration subset),
+        // keyed by what produced them, so reopening the quantization page or re-running calibrate reads them back
+        // instead of collecting again. The profile itself is one compressed blob (CalibrationProfileCodec): it is
+        // always read and written whole.
+        new(8, "calibration profiles", """
+            CREATE TABLE calibration_profiles (
+                model_hash      TEXT NOT NULL,
+                dataset         TEXT NOT NULL,
+                subset          TEXT NOT NULL,
+                architecture    TEXT NOT NULL,
+                images          INTEGER NOT NULL,
+                collect_seconds REAL NOT NULL,
+                profile         BLOB NOT NULL,
+                job_id          TEXT NULL,
+                created_at      TEXT NOT NULL,
+                PRIMARY KEY (model_hash, dataset, subset)
+            ) WITHOUT ROWID;
+            """),
         // Simulated INT8 measurements (issue 8), keyed by what produced them: the weights, the calibration images the
         // thresholds came from, the evaluated images, and the configuration (float, or a quantization choice's key).
-        new(8, "int8 evaluations", """
+        new(9, "int8 evaluations", """
             CREATE TABLE int8_evaluations (
                 model_hash          TEXT NOT NULL,
                 dataset             TEXT NOT NULL,

@@ -198,4 +198,52 @@ public class Int8SimulationTests
         var quantized = Int8Simulation.Evaluate(folded, QuantizationThresholds.For(profile, QuantizationChoice.Parse("symmetric", "max")), images);
         Assert.NotEqual(plain.Loss, quantized.Loss);
     }
+
+    /// <summary>x quantized–dequantized element by element with <see cref="QuantizationGrid.RoundTrip"/>, as a new NCHW tensor.</summary>
+    private static Tensor HandRoundTrip(Tensor x, Func<long, QuantizationGrid> gridOfRow)
+    {
+        var contiguous = x.contiguous();
+        var rows = contiguous.shape[0];
+        var perRow = contiguous.numel() / rows;
+        var values = contiguous.data<float>().ToArray();
+        for (long i = 0; i < values.Length; i++) values[i] = (float)gridOfRow(i / perRow).RoundTrip(values[i]);
+        return tensor(values).view(contiguous.shape);
+    }
+
+    [Fact]
+    public void OnAConvNetworkTheSimulationFollowsAHandPipelineOfConvReluPoolOnHandQuantizedTensors()
+    {
+        using var network = FoldedNetworkTests.RandomModel(ModelZoo.VggTiny, 31);
+        using var folded = FoldedNetwork.Fold(network);
+        var profile = CalibrationCollector.Collect(network, "hash", "fashion-mnist", AnalysisSubset.Of(TestData.FashionMnist, SplitPart.Validation, 32));
+        var thresholds = QuantizationThresholds.For(profile, QuantizationChoice.AllLayers(ClippingMethod.Parse("percentile:99.99")));
+        var images = TestData.FashionMnist.Test.Take(4);
+        using var inputs = ImageTensors.Inputs(images);
+
+        // The hand pipeline: NCHW, plain conv2d / linear on weights and inputs quantized by RoundTrip.
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var x = inputs.alias();
+        foreach (var layer in folded.Layers)
+        {
+            var t = thresholds.Layer(layer.Name);
+            if (layer.Kind == LayerKind.Linear) x = x.flatten(1);
+            x = HandRoundTrip(x, _ => t.Input!.Grid);
+            var w = HandRoundTrip(layer.Weight, c => t.WeightGrids[(int)c]);
+            x = layer.Kind == LayerKind.Conv ? nn.functional.conv2d(x, w, layer.Bias, padding: [1, 1]) : nn.functional.linear(x, w, layer.Bias);
+            if (layer.IsOutputLayer) break;
+            x = x.relu();
+            if (layer.Name.EndsWith("conv2", StringComparison.Ordinal)) x = nn.functional.max_pool2d(x, 2);
+        }
+        using var quantized = Int8Simulation.WithQuantizedWeights(folded, thresholds);
+        var simulated = Int8Simulation.Forward(quantized, thresholds, inputs);
+        var plain = folded.Forward(inputs);
+
+        // The two differ only where float rounding (channels-last vs NCHW convs) moves a value across a rounding
+        // midpoint of the next grid (one step, rarely): far closer to each other than either is to float.
+        var handError = (simulated - x).abs().max().item<float>();
+        var quantizationEffect = (plain - x).abs().max().item<float>();
+        Assert.True(quantizationEffect > 1e-3, $"quantization moved the logits by only {quantizationEffect}");
+        Assert.True(handError <= 0.1 * quantizationEffect, $"simulated vs hand {handError}, float vs hand {quantizationEffect}");
+    }
 }
