@@ -4,6 +4,7 @@ using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
 using CompressionLab.Core.Workspace;
 using CompressionLab.Web.Components;
+using CompressionLab.Web.Components.Pages.Quantization;
 using CompressionLab.Web.Services;
 using Microsoft.AspNetCore.Http.Features;
 using MudBlazor.Services;
@@ -37,6 +38,7 @@ public static class CompressionLabWebExtensions
         builder.Services.Configure<HostOptions>(host => host.ServicesStopConcurrently = true);
         builder.Services.AddSingleton<StarterPairEstimates>();
         builder.Services.AddSingleton(PlanProfiles.Cached());
+        builder.Services.AddSingleton<QuantizationBackend, WorkspaceQuantizationBackend>();
         builder.Services.AddSingleton(sp => new SavedTrainings(sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<ModelJobs>().SavedTraining));
         return builder;
     }

@@ -1,7 +1,6 @@
 using CompressionLab.Web.Components.Layout;
 using CompressionLab.Web.Components.Pages.Distillation;
 using CompressionLab.Web.Components.Pages.Pruning;
-using CompressionLab.Web.Components.Pages.Quantization;
 using CompressionLab.Web.Components.Pages.Recipe;
 using Microsoft.AspNetCore.Components;
 
@@ -44,7 +43,6 @@ public class NavigationTests : DashboardTestContext
 
     [Theory]
     [InlineData(typeof(DistillationPage), "Distillation", "temperature")]
-    [InlineData(typeof(QuantizationPage), "Quantization", "INT8")]
     [InlineData(typeof(RecipePage), "Recipe", "recipe")]
     public void AreasNotBuiltYetSayWhatWillBeThere(Type page, string heading, string wordInSummary)
     {

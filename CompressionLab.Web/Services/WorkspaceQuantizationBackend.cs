@@ -1,0 +1,95 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using CompressionLab.Core.Data;
+using CompressionLab.Core.Jobs;
+using CompressionLab.Core.Models;
+using CompressionLab.Core.Quantization;
+using CompressionLab.Core.Workspace;
+using CompressionLab.Web.Components.Pages.Quantization;
+
+namespace CompressionLab.Web.Services;
+
+/// <summary>
+/// The app's <see cref="QuantizationBackend"/>: profiles collected by <see cref="CalibrationCollector"/> in a job, and
+/// the INT8 comparison and per-layer sensitivity jobs of Core.
+/// </summary>
+/// <remarks>
+/// Interim (quant-page): the collected profiles are kept in memory for the app's lifetime, keyed by weights hash,
+/// dataset and subset, until calib-collect's workspace cache and CalibrationJobs starter replace <see cref="FindProfile"/>
+/// and <see cref="StartCollect"/>.
+/// </remarks>
+public sealed class WorkspaceQuantizationBackend(IJobScheduler scheduler, DatasetCatalog catalog, QuantizationJobs quantization)
+    : QuantizationBackend
+{
+    public const string CollectJobKind = "calibration-collect";
+
+    private readonly ConcurrentDictionary<(string Hash, string Dataset, int Images), CalibrationProfile> profiles = new();
+
+    public override string CollectKind => CollectJobKind;
+
+    public override string ComparisonKind => Int8ComparisonJob.Kind;
+
+    public override string SensitivityKind => QuantSensitivityJob.Kind;
+
+    public override CalibrationProfile? FindProfile(ModelRecord model, int subsetSize)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return profiles.GetValueOrDefault((model.ContentHash, model.Dataset, subsetSize));
+    }
+
+    public override JobSnapshot StartCollect(ModelRecord model, int subsetSize)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var resolved = ResolvedModel.Of(model);
+        var title = string.Create(CultureInfo.InvariantCulture, $"Collect calibration statistics of {model.DisplayName} on {subsetSize:N0} validation images");
+        return scheduler.Enqueue(CollectJobKind, title, ModelJobJson.Write(new { model = model.Id, images = subsetSize }), (job, cancellationToken) =>
+        {
+            var dataset = resolved.LoadDataset(null, catalog, job.Progress);
+            var subset = AnalysisSubset.ForRequest(dataset, SplitPart.Validation, subsetSize, "CalibrationSize");
+            job.Progress.Report(0.05, $"Loading the checkpoint of {model.DisplayName}");
+            using var checkpoint = resolved.Load(subset.Images, dataset.Name, "calibrated");
+            var profile = CalibrationCollector.Collect(checkpoint.Model, model.ContentHash, dataset.Name, subset,
+                batchDone: (done, all) => job.Progress.Report(0.1 + (0.9 * done / all), string.Create(CultureInfo.InvariantCulture, $"Collected {done:N0} of {all:N0} images")),
+                cancellationToken: cancellationToken);
+            profiles[(model.ContentHash, model.Dataset, subsetSize)] = profile;
+            return Task.FromResult<string?>(ModelJobJson.Write(new { layers = profile.Layers.Count, images = profile.Images, seconds = profile.CollectSeconds }));
+        }, new JobLinks(model.Id));
+    }
+
+    public override JobSnapshot StartComparison(ModelRecord model, int subsetSize, QuantizationChoice mix)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(mix);
+        return quantization.StartComparison(new Int8ComparisonRequest(new StoredModel(model.Id), Mode: mix.Mode, Choice: mix, Images: new Int8Images(subsetSize)));
+    }
+
+    public override JobSnapshot StartSensitivity(ModelRecord model, int subsetSize, QuantizationChoice choice)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(choice);
+        // Each layer with the methods the choice uses (few), so the ranking reads each layer's own method.
+        var methods = new[] { choice.Method }.Concat(choice.LayerMethods?.Values ?? []).Distinct().ToList();
+        return quantization.StartSensitivity(new QuantSensitivityRequest(new StoredModel(model.Id), methods, Mode: choice.Mode, Images: new Int8Images(subsetSize)));
+    }
+
+    public override Int8Comparison ReadComparison(string resultJson)
+    {
+        var outcome = Int8ComparisonOutcome.FromJson(resultJson);
+        var rows = outcome.Results.Where(r => r.Measured is not null)
+            .Select(r => new Int8Row(r.Label == Int8ComparisonJob.ChosenMix ? MixLabel : r.Label, r.Configuration == Int8EvaluationKey.FloatConfiguration ? null : r.Configuration, r.Measured!.Top1))
+            .ToList();
+        return new Int8Comparison(outcome.EvaluationImages, outcome.Float.Measured?.Top1 ?? double.NaN, rows);
+    }
+
+    public override Int8Sensitivity ReadSensitivity(string resultJson)
+    {
+        var outcome = QuantSensitivityOutcome.FromJson(resultJson);
+        // Per layer, its least harmful method measured; the layers that lose most first.
+        var rows = outcome.Layers.GroupBy(l => l.Layer)
+            .Select(g => g.OrderByDescending(l => l.Measured.Top1).First())
+            .OrderBy(l => l.Measured.Top1)
+            .Select(l => new SensitivityRow(l.Layer, l.Method, l.Measured.Top1))
+            .ToList();
+        return new Int8Sensitivity(outcome.EvaluationImages, outcome.Float.Top1, rows, outcome.Mix?.Configuration, outcome.Mix?.Measured.Top1);
+    }
+}
