@@ -251,7 +251,7 @@ public static class ClippingMethods
         if (histogram.Mode != HistogramMode.Symmetric || mode == QuantizationMode.Asymmetric)
             throw new ArgumentException($"Layer {histogram.Layer}, {histogram.Tensor}: the entropy method (TensorRT) works on a histogram of |x| for symmetric or unsigned quantization.");
         if (histogram.IsSingleValue || histogram.Total == 0) return Max(histogram, mode) with { Method = "entropy" };
-        var (bins, _) = EntropyCalibration.Search(histogram.Counts);
+        var (bins, _) = EntropyCalibration.Search(EntropyCalibration.LevelZeroBin(histogram.Counts), EntropyCalibration.QuantizedBinsFor(mode));
         var amax = Math.Min(histogram.BinLower(bins), histogram.DomainMax);
         return Result("entropy", histogram, mode, -amax, amax);
     }

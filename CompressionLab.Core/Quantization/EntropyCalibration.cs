@@ -10,7 +10,10 @@ namespace CompressionLab.Core.Quantization;
 /// (MXNet / TensorRT's integer grouping; pytorch-quantization splits i/128 fractionally), each group's mass spread
 /// evenly over its bins where P &gt; 0 (empty bins stay empty);</item>
 /// <item>KL(P‖Q) on the normalised distributions, +∞ where P &gt; 0 and Q = 0; the smallest KL wins, ties to the smaller i;</item>
-/// <item>amax = the upper edge of bin i − 1, capped at the largest |x| seen.</item>
+/// <item>amax = the upper edge of bin i − 1, capped at the largest |x| seen;</item>
+/// <item>as in pytorch-quantization (NVIDIA's open implementation of TensorRT's calibrators), the search runs on the
+/// counts with bin 0 levelled to bin 1 (<see cref="LevelZeroBin"/>) and with 2^(bits−1+unsigned) quantized levels
+/// (<see cref="QuantizedBinsFor"/>): 128 symmetric, 256 unsigned; candidates start at that many bins.</item>
 /// </list>
 /// With N = P's total, S = Q's (the first i bins' mass), Gⱼ a group's mass in the histogram, PGⱼ in P and nⱼ its bins
 /// where P &gt; 0: N·KL = Σₖ Pₖ ln Pₖ − Σⱼ PGⱼ ln(Gⱼ / nⱼ) + N ln(S / N), and since groups 0..126 depend only on ⌊i/128⌋, a
@@ -19,6 +22,27 @@ namespace CompressionLab.Core.Quantization;
 public static class EntropyCalibration
 {
     public const int QuantizedBins = 128;
+
+    /// <summary>
+    /// Levels of the quantized distribution Q: 2^(bits − 1 + unsigned), pytorch-quantization's <c>nbins</c>: 128 for a
+    /// symmetric 8-bit grid, 256 for the unsigned grid after ReLU, which has twice the levels over [0, amax].
+    /// </summary>
+    public static int QuantizedBinsFor(QuantizationMode mode) => mode == QuantizationMode.Unsigned ? 2 * QuantizedBins : QuantizedBins;
+
+    /// <summary>
+    /// The counts the search runs on: bin 0 set to bin 1's count (pytorch-quantization's <c>bins[0] = bins[1]</c>). After
+    /// a ReLU, bin 0 of |x| holds every zero (half the values or more); left in, that spike dominates the divergence and
+    /// drives the search to clip deep into real values (ReLU of a Gaussian: 1.7 σ instead of ~4.5 σ). Zeros are exact on
+    /// every grid, so leaving them out of the choice costs nothing; the clipped fraction and error are still costed on the
+    /// real histogram.
+    /// </summary>
+    public static long[] LevelZeroBin(IReadOnlyList<long> counts)
+    {
+        ArgumentNullException.ThrowIfNull(counts);
+        var levelled = counts.ToArray();
+        if (levelled.Length > 1) levelled[0] = levelled[1];
+        return levelled;
+    }
 
     /// <summary>The best candidate's bin count i and its KL divergence.</summary>
     public static (int Bins, double Divergence) Search(IReadOnlyList<long> counts, int quantizedBins = QuantizedBins)

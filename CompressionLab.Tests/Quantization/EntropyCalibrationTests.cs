@@ -36,7 +36,7 @@ public class EntropyCalibrationTests(ITestOutputHelper output)
         var values = QuantTestData.Gaussian(200_000, 0, 1, 12);
         var histogram = new ActivationHistogram(HistogramMode.Symmetric);
         histogram.Add(values);
-        var (bins, _) = EntropyCalibration.Search(histogram.Counts);
+        var (bins, _) = EntropyCalibration.Search(EntropyCalibration.LevelZeroBin(histogram.Counts));
         var result = ClippingMethods.Entropy(histogram, QuantizationMode.Symmetric);
         Assert.Equal(histogram.BinLower(bins), result.Amax, 12);
         // A Gaussian's KL threshold lies well inside its range (TensorRT reports ~3-4.5 σ at 8 bits).
