@@ -72,7 +72,7 @@ public static class CompressionLabCoreServices
             sp.GetRequiredService<CalibrationProfileStore>()));
         services.TryAddSingleton(sp => new QuantizationJobs(
             sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<ModelStore>(),
-            sp.GetRequiredService<Int8EvaluationStore>()));
+            sp.GetRequiredService<CalibrationProfileStore>(), sp.GetRequiredService<Int8EvaluationStore>()));
         return services;
     }
 }
