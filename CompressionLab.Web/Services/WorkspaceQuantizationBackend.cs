@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using CompressionLab.Core.Data;
 using CompressionLab.Core.Jobs;
@@ -14,16 +13,13 @@ namespace CompressionLab.Web.Services;
 /// the INT8 comparison and per-layer sensitivity jobs of Core.
 /// </summary>
 /// <remarks>
-/// Interim (quant-page): the collected profiles are kept in memory for the app's lifetime, keyed by weights hash,
-/// dataset and subset, until calib-collect's workspace cache and CalibrationJobs starter replace <see cref="FindProfile"/>
-/// and <see cref="StartCollect"/>.
+/// Profiles are kept in the workspace (<see cref="CalibrationProfileStore"/>), keyed by weights hash, dataset and subset.
+/// The collection job here is the page's own until calib-collect provides a starter for it.
 /// </remarks>
-public sealed class WorkspaceQuantizationBackend(IJobScheduler scheduler, DatasetCatalog catalog, QuantizationJobs quantization)
+public sealed class WorkspaceQuantizationBackend(IJobScheduler scheduler, DatasetCatalog catalog, QuantizationJobs quantization, CalibrationProfileStore profiles)
     : QuantizationBackend
 {
     public const string CollectJobKind = "calibration-collect";
-
-    private readonly ConcurrentDictionary<(string Hash, string Dataset, int Images), CalibrationProfile> profiles = new();
 
     public override string CollectKind => CollectJobKind;
 
@@ -34,7 +30,13 @@ public sealed class WorkspaceQuantizationBackend(IJobScheduler scheduler, Datase
     public override CalibrationProfile? FindProfile(ModelRecord model, int subsetSize)
     {
         ArgumentNullException.ThrowIfNull(model);
-        return profiles.GetValueOrDefault((model.ContentHash, model.Dataset, subsetSize));
+        // The subset key ends with a hash of the images, known only once the dataset is loaded; the stratified rule
+        // makes "the first N validation images" of a dataset one set, so the prefix finds it without loading anything.
+        var prefix = string.Create(CultureInfo.InvariantCulture, $"{AnalysisSubset.PartName(SplitPart.Validation)}/stratified-{subsetSize}/");
+        return profiles.List(model.ContentHash)
+            .Where(k => string.Equals(k.Dataset, model.Dataset, StringComparison.OrdinalIgnoreCase) && k.Subset.StartsWith(prefix, StringComparison.Ordinal))
+            .Select(profiles.Find)
+            .FirstOrDefault(p => p is not null);
     }
 
     public override JobSnapshot StartCollect(ModelRecord model, int subsetSize)
@@ -51,7 +53,7 @@ public sealed class WorkspaceQuantizationBackend(IJobScheduler scheduler, Datase
             var profile = CalibrationCollector.Collect(checkpoint.Model, model.ContentHash, dataset.Name, subset,
                 batchDone: (done, all) => job.Progress.Report(0.1 + (0.9 * done / all), string.Create(CultureInfo.InvariantCulture, $"Collected {done:N0} of {all:N0} images")),
                 cancellationToken: cancellationToken);
-            profiles[(model.ContentHash, model.Dataset, subsetSize)] = profile;
+            profiles.Save(profile, job.Id);
             return Task.FromResult<string?>(ModelJobJson.Write(new { layers = profile.Layers.Count, images = profile.Images, seconds = profile.CollectSeconds }));
         }, new JobLinks(model.Id));
     }
