@@ -69,7 +69,7 @@ public static class CompressionLabCoreServices
         services.TryAddSingleton(sp => new Int8EvaluationStore(sp.GetRequiredService<WorkspaceDatabase>()));
         services.TryAddSingleton(sp => new QuantizationJobs(
             sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<ModelStore>(),
-            sp.GetRequiredService<Int8EvaluationStore>()));
+            sp.GetRequiredService<CalibrationProfileStore>(), sp.GetRequiredService<Int8EvaluationStore>()));
         return services;
     }
 }

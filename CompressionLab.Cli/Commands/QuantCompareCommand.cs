@@ -80,7 +80,7 @@ public sealed class QuantCompareCommand : CliCommand
 
         TorchRuntime.Configure();
         var progress = new ConsoleProgress(context.Err, Describe);
-        var outcome = Int8ComparisonJob.Run(request, DatasetSource.Catalog(context.Settings), new ModelStore(database), new Int8EvaluationStore(database),
+        var outcome = Int8ComparisonJob.Run(request, DatasetSource.Catalog(context.Settings), new ModelStore(database), new CalibrationProfileStore(database), new Int8EvaluationStore(database),
             null, progress, context.CancellationToken);
 
         var json = QuantCompareJson.From(outcome);

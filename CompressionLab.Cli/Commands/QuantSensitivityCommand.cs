@@ -61,7 +61,7 @@ public sealed class QuantSensitivityCommand : CliCommand
 
         TorchRuntime.Configure();
         var progress = new ConsoleProgress(context.Err, Describe);
-        var outcome = QuantSensitivityJob.Run(request, DatasetSource.Catalog(context.Settings), new ModelStore(database), new Int8EvaluationStore(database),
+        var outcome = QuantSensitivityJob.Run(request, DatasetSource.Catalog(context.Settings), new ModelStore(database), new CalibrationProfileStore(database), new Int8EvaluationStore(database),
             null, progress, context.CancellationToken);
 
         var json = QuantSensitivityJson.From(outcome);

@@ -85,12 +85,12 @@ public static class Int8ComparisonJob
         return $"Compare INT8 calibrations · {model.DisplayName} · {request.Dataset ?? model.Dataset}";
     }
 
-    public static JobWork Create(Int8ComparisonRequest request, DatasetCatalog catalog, ModelStore store, Int8EvaluationStore evaluations)
+    public static JobWork Create(Int8ComparisonRequest request, DatasetCatalog catalog, ModelStore store, CalibrationProfileStore profiles, Int8EvaluationStore evaluations)
     {
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
         return (job, cancellationToken) =>
-            Task.FromResult<string?>(ModelJobJson.Write(Run(request, catalog, store, evaluations, job.Id, job.Progress, cancellationToken)));
+            Task.FromResult<string?>(ModelJobJson.Write(Run(request, catalog, store, profiles, evaluations, job.Id, job.Progress, cancellationToken)));
     }
 
     /// <summary>The configurations in table order: float, each method for all layers, then the chosen mix.</summary>
@@ -109,6 +109,7 @@ public static class Int8ComparisonJob
         Int8ComparisonRequest request,
         DatasetCatalog catalog,
         ModelStore store,
+        CalibrationProfileStore profiles,
         Int8EvaluationStore evaluations,
         Guid? jobId,
         IJobProgress progress,
@@ -120,7 +121,7 @@ public static class Int8ComparisonJob
         ArgumentNullException.ThrowIfNull(progress);
         request.Validate();
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        using var session = Int8Session.Open(request.Model, request.Dataset, request.ImagesOrDefault, catalog, store, evaluations, jobId, progress, cancellationToken);
+        using var session = Int8Session.Open(request.Model, request.Dataset, request.ImagesOrDefault, catalog, store, profiles, evaluations, jobId, progress, cancellationToken);
         // The user's mix is checked before anything is measured: a wrong layer name is the request's fault, named.
         request.Choice?.Validate(session.Layers);
 

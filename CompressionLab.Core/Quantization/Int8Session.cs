@@ -29,8 +29,8 @@ public sealed record Int8Images(int CalibrationSize = Int8Images.DefaultCalibrat
 
 /// <summary>
 /// A loaded model ready for INT8 measurements: its folded network, the calibration and evaluation subsets, and its
-/// calibration profile (collected only when a measurement is not already in the workspace, so a repeated run that
-/// finds every row stored never runs the network).
+/// calibration profile (read from the workspace's profiles, or collected and kept there, and only when a measurement
+/// is not already in the workspace: a repeated run that finds every row stored never runs the network).
 /// </summary>
 internal sealed class Int8Session : IDisposable
 {
@@ -41,7 +41,7 @@ internal sealed class Int8Session : IDisposable
     private FoldedNetwork? _folded;
 
     private Int8Session(ResolvedModel model, Dataset dataset, AnalysisSubset calibration, AnalysisSubset evaluation, Checkpoint checkpoint,
-        Int8EvaluationStore store, Guid? jobId, IJobProgress progress, CancellationToken cancellationToken)
+        CalibrationProfileStore profiles, Int8EvaluationStore store, Guid? jobId, IJobProgress progress, CancellationToken cancellationToken)
     {
         Model = model;
         Dataset = dataset;
@@ -52,8 +52,12 @@ internal sealed class Int8Session : IDisposable
         _jobId = jobId;
         _profile = new Lazy<CalibrationProfile>(() =>
         {
+            var key = new CalibrationProfileKey(WeightsHash, dataset.Name, calibration.Key);
+            if (profiles.Find(key) is { } stored) return stored;
             progress.Report(Fraction, string.Create(CultureInfo.InvariantCulture, $"Calibrating on {calibration.Count:N0} validation images"));
-            return CalibrationCollector.Collect(_checkpoint.Model, WeightsHash, dataset.Name, calibration, cancellationToken: cancellationToken);
+            var collected = CalibrationCollector.Collect(_checkpoint.Model, WeightsHash, dataset.Name, calibration, cancellationToken: cancellationToken);
+            profiles.Save(collected, jobId);
+            return collected;
         });
     }
 
@@ -70,7 +74,7 @@ internal sealed class Int8Session : IDisposable
     public double Fraction { get; set; }
 
     public static Int8Session Open(ModelSource source, string? datasetName, Int8Images images, DatasetCatalog catalog, ModelStore store,
-        Int8EvaluationStore evaluations, Guid? jobId, IJobProgress progress, CancellationToken cancellationToken)
+        CalibrationProfileStore profiles, Int8EvaluationStore evaluations, Guid? jobId, IJobProgress progress, CancellationToken cancellationToken)
     {
         var model = source.Resolve(store);
         var dataset = model.LoadDataset(datasetName, catalog, progress);
@@ -79,7 +83,7 @@ internal sealed class Int8Session : IDisposable
         cancellationToken.ThrowIfCancellationRequested();
         progress.Report(0.02, $"Loading the checkpoint of {model.DisplayName}");
         var checkpoint = model.Load(evaluation.Images, dataset.Name, "quantized");
-        return new Int8Session(model, dataset, calibration, evaluation, checkpoint, evaluations, jobId, progress, cancellationToken);
+        return new Int8Session(model, dataset, calibration, evaluation, checkpoint, profiles, evaluations, jobId, progress, cancellationToken);
     }
 
     public Int8EvaluationKey Key(QuantizationChoice? choice) =>

@@ -166,12 +166,12 @@ public static class QuantSensitivityJob
         return $"INT8 sensitivity · {model.DisplayName} · {string.Join(", ", request.Methods.Select(m => m.Name))}";
     }
 
-    public static JobWork Create(QuantSensitivityRequest request, DatasetCatalog catalog, ModelStore store, Int8EvaluationStore evaluations)
+    public static JobWork Create(QuantSensitivityRequest request, DatasetCatalog catalog, ModelStore store, CalibrationProfileStore profiles, Int8EvaluationStore evaluations)
     {
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
         return (job, cancellationToken) =>
-            Task.FromResult<string?>(ModelJobJson.Write(Run(request, catalog, store, evaluations, job.Id, job.Progress, cancellationToken)));
+            Task.FromResult<string?>(ModelJobJson.Write(Run(request, catalog, store, profiles, evaluations, job.Id, job.Progress, cancellationToken)));
     }
 
     /// <summary>The choice that quantizes only <paramref name="layer"/> with <paramref name="method"/>.</summary>
@@ -182,6 +182,7 @@ public static class QuantSensitivityJob
         QuantSensitivityRequest request,
         DatasetCatalog catalog,
         ModelStore store,
+        CalibrationProfileStore profiles,
         Int8EvaluationStore evaluations,
         Guid? jobId,
         IJobProgress progress,
@@ -191,7 +192,7 @@ public static class QuantSensitivityJob
         ArgumentNullException.ThrowIfNull(progress);
         request.Validate();
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        using var session = Int8Session.Open(request.Model, request.Dataset, request.ImagesOrDefault, catalog, store, evaluations, jobId, progress, cancellationToken);
+        using var session = Int8Session.Open(request.Model, request.Dataset, request.ImagesOrDefault, catalog, store, profiles, evaluations, jobId, progress, cancellationToken);
         var layers = session.Layers;
         var methods = request.Methods;
         // Float, all layers per method, one layer per method, and (for the mix) up to every layer once more.

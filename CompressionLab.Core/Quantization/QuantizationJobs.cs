@@ -8,7 +8,7 @@ using CompressionLab.Core.Workspace;
 namespace CompressionLab.Core.Quantization;
 
 /// <summary>Starts INT8 comparison and sensitivity jobs with their parameters recorded, so the dashboard and any other front end start them the same way.</summary>
-public sealed class QuantizationJobs(IJobScheduler scheduler, DatasetCatalog catalog, ModelStore store, Int8EvaluationStore evaluations)
+public sealed class QuantizationJobs(IJobScheduler scheduler, DatasetCatalog catalog, ModelStore store, CalibrationProfileStore profiles, Int8EvaluationStore evaluations)
 {
     /// <summary>The workspace's simulated INT8 measurements (what a page reads back to show a comparison at once).</summary>
     public Int8EvaluationStore Evaluations => evaluations;
@@ -24,7 +24,7 @@ public sealed class QuantizationJobs(IJobScheduler scheduler, DatasetCatalog cat
                 methods = request.MethodsOrDefault.Select(m => m.Name),
                 mode = request.Mode.ToString().ToLowerInvariant(),
                 choice = request.Choice?.Key,
-            }, Int8ComparisonJob.Create(request, catalog, store, evaluations)));
+            }, Int8ComparisonJob.Create(request, catalog, store, profiles, evaluations)));
     }
 
     /// <exception cref="ArgumentException">The model is not in the workspace, or the request makes no sense.</exception>
@@ -39,7 +39,7 @@ public sealed class QuantizationJobs(IJobScheduler scheduler, DatasetCatalog cat
                 mode = request.Mode.ToString().ToLowerInvariant(),
                 request.SuggestMix,
                 request.Tolerance,
-            }, QuantSensitivityJob.Create(request, catalog, store, evaluations)));
+            }, QuantSensitivityJob.Create(request, catalog, store, profiles, evaluations)));
     }
 
     /// <summary>The one way both jobs are queued: the model resolved in the workspace, the parameters both record (model, dataset, images) followed by the job's own.</summary>

@@ -27,7 +27,7 @@ public sealed class QuantizationJobsTests : IAsyncLifetime
         var store = new ModelStore(_harness.Database);
         _model = store.Import(file, new ModelEntry("lenet", ModelZoo.Lenet300100, IdxDataset.FashionMnistName, null, 266_610));
         var catalog = new DatasetCatalog(new DatasetOptions { Folders = [TestData.FashionMnistFolder], CacheFolder = Path.Combine(_harness.Workspace.Root, "cache"), AllowDownload = false });
-        _jobs = new QuantizationJobs(_harness.Scheduler, catalog, store, new Int8EvaluationStore(_harness.Database));
+        _jobs = new QuantizationJobs(_harness.Scheduler, catalog, store, new CalibrationProfileStore(_harness.Database), new Int8EvaluationStore(_harness.Database));
     }
 
     public async Task DisposeAsync() => await _harness.DisposeAsync();
@@ -65,6 +65,8 @@ public sealed class QuantizationJobsTests : IAsyncLifetime
         Assert.All(repeated.Results, r => Assert.True(r.FromStore));
         Assert.Equal(outcome.Results.Select(r => r.Measured), repeated.Results.Select(r => r.Measured));
         Assert.Equal(4, _jobs.Evaluations.List().Count);
+        // The thresholds came from one profile, kept in the workspace for the page and later runs.
+        Assert.Single(new CalibrationProfileStore(_harness.Database).List(outcome.WeightsHash));
     }
 
     [Fact]

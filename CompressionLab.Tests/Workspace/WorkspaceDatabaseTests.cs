@@ -19,8 +19,8 @@ public sealed class WorkspaceDatabaseTests : IDisposable
 
         Assert.Equal(Path.Combine(_workspace.Folder, "workspace.db"), database.DatabasePath);
         Assert.True(File.Exists(database.DatabasePath));
-        Assert.Equal(["calibration_profiles", "jobs", "models", "plan_evaluations", "schema_version", "sweep_cells", "sweeps"], Tables(connection));
-        Assert.Equal([(1L, "models"), (2L, "jobs"), (3L, "sweeps"), (4L, "sweep levels leave a unit"), (5L, "job links"), (6L, "sweep cells keyed by batch size and engine"), (7L, "plan evaluations"), (8L, "calibration profiles")], AppliedMigrations(connection));
+        Assert.Equal(["calibration_profiles", "int8_evaluations", "jobs", "models", "plan_evaluations", "schema_version", "sweep_cells", "sweeps"], Tables(connection));
+        Assert.Equal([(1L, "models"), (2L, "jobs"), (3L, "sweeps"), (4L, "sweep levels leave a unit"), (5L, "job links"), (6L, "sweep cells keyed by batch size and engine"), (7L, "plan evaluations"), (8L, "calibration profiles"), (9L, "int8 evaluations")], AppliedMigrations(connection));
         Assert.Equal(WorkspaceSchema.Migrations.Count, database.ReadSchemaVersion());
         Assert.Equal("wal", Scalar(connection, "PRAGMA journal_mode;"));
     }
