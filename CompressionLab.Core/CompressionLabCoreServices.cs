@@ -67,6 +67,9 @@ public static class CompressionLabCoreServices
         services.TryAddSingleton(sp => new ThinningJobs(
             sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<ModelStore>()));
         services.TryAddSingleton(sp => new Int8EvaluationStore(sp.GetRequiredService<WorkspaceDatabase>()));
+        services.TryAddSingleton(sp => new CalibrationJobs(
+            sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<ModelStore>(),
+            sp.GetRequiredService<CalibrationProfileStore>()));
         services.TryAddSingleton(sp => new QuantizationJobs(
             sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<ModelStore>(),
             sp.GetRequiredService<CalibrationProfileStore>(), sp.GetRequiredService<Int8EvaluationStore>()));

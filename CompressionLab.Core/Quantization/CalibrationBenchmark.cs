@@ -30,7 +30,8 @@ public static class CalibrationBenchmark
 /// then collects; <see cref="Overhead"/> is the median of the repeats' ratios (collect / evaluate), so load that drifts
 /// over the run cancels out.
 /// </summary>
-public sealed record CollectTiming(double Overhead, double MedianCollectSeconds, double MedianEvaluateSeconds, int Repeats, int Images);
+/// <param name="Profile">The last collection's profile (real histograms to time the methods on).</param>
+public sealed record CollectTiming(double Overhead, double MedianCollectSeconds, double MedianEvaluateSeconds, int Repeats, int Images, CalibrationProfile Profile);
 
 public static class CollectionBenchmark
 {
@@ -45,6 +46,7 @@ public static class CollectionBenchmark
         var ratios = new double[repeats];
         var collect = new double[repeats];
         var evaluate = new double[repeats];
+        CalibrationProfile? profile = null;
         for (var r = 0; r < repeats; r++)
         {
             var clock = Stopwatch.StartNew();
@@ -52,14 +54,15 @@ public static class CollectionBenchmark
             evaluate[r] = clock.Elapsed.TotalSeconds;
             clock.Restart();
             // The collection scores the logits too, as the evaluation does: the same work plus the observer.
-            CalibrationCollector.Collect(network, "", "", subset, floatTally: new Models.ClassificationTally(network.ClassCount), cancellationToken: cancellationToken);
+            profile = CalibrationCollector.Collect(network, "", "", subset, floatTally: new Models.ClassificationTally(network.ClassCount), cancellationToken: cancellationToken);
             collect[r] = clock.Elapsed.TotalSeconds;
             ratios[r] = collect[r] / evaluate[r];
         }
-        return new CollectTiming(Median(ratios), Median(collect), Median(evaluate), repeats, subset.Count);
+        return new CollectTiming(Median(ratios), Median(collect), Median(evaluate), repeats, subset.Count, profile!);
     }
 
-    private static double Median(double[] values)
+    /// <summary>The middle value (the mean of the two middle ones for an even count).</summary>
+    public static double Median(double[] values)
     {
         var sorted = values.Order().ToArray();
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
