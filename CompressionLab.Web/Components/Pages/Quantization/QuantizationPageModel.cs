@@ -27,6 +27,7 @@ public sealed class QuantizationPageModel : IDisposable
     private readonly ConcurrentQueue<JobUpdate> updates = new();
     private readonly IDisposable subscription;
     private ThresholdFiles? exports;
+    private string? statsYaml;
 
     public QuantizationPageModel(IJobScheduler scheduler, ModelStore store, QuantizationBackend backend, Action updatesWaiting)
     {
@@ -118,7 +119,7 @@ public sealed class QuantizationPageModel : IDisposable
     public string? ThresholdsJson() => (exports ??= Export())?.Json;
 
     /// <summary>Distiller's activation statistics YAML of the profile, when the engine provides the writer.</summary>
-    public string? StatsYaml() => Profile is null ? null : backend.StatsYaml(Profile);
+    public string? StatsYaml() => Profile is null ? null : statsYaml ??= backend.StatsYaml(Profile);
 
     /// <summary>A sentence after the chosen threshold when entropy cannot clip this layer's isolated outliers; else "".</summary>
     public string EntropyNote(string layer) =>
@@ -359,6 +360,7 @@ public sealed class QuantizationPageModel : IDisposable
         if (Preview?.Profile == profile) return true;
         var previous = Preview;
         Preview = new CalibrationPreview(profile, previous?.Mode ?? QuantizationMode.Symmetric);
+        statsYaml = null;
         Channels = null;
         ComparisonResult = null;
         SensitivityResult = null;
@@ -370,6 +372,7 @@ public sealed class QuantizationPageModel : IDisposable
     private void Clear()
     {
         exports = null;
+        statsYaml = null;
         Preview = null;
         Rows = [];
         SelectedLayer = null;
