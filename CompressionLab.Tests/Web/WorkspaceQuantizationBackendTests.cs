@@ -7,6 +7,7 @@ using CompressionLab.Web.Services;
 namespace CompressionLab.Tests.Web;
 
 /// <summary>The app's backend finds the workspace's stored profile by weights, dataset and subset size, without loading the dataset.</summary>
+[Collection(CompressionLab.Tests.Models.SerialCollection.Name)] // builds networks (TorchSharp's global RNG)
 public sealed class WorkspaceQuantizationBackendTests : IDisposable
 {
     private readonly PageWorkspace workspace = new();
@@ -25,7 +26,10 @@ public sealed class WorkspaceQuantizationBackendTests : IDisposable
         var other = Import("b");
         Assert.Null(backend.FindProfile(model, 512));
 
-        var seeded = SeededCalibration.Profile(model.ContentHash, 512) with { Dataset = model.Dataset, SubsetKey = "validation/stratified-512/0123456789ab" };
+        // Keyed by the weights hash of the checkpoint's header (what the calibration job records), not the file's hash.
+        var weightsHash = Checkpoint.ReadMetadata(model.FilePath).ContentHash;
+        Assert.NotEqual(model.ContentHash, weightsHash);
+        var seeded = SeededCalibration.Profile(weightsHash, 512) with { Dataset = model.Dataset, SubsetKey = "validation/stratified-512/0123456789ab" };
         profiles.Save(seeded);
 
         var found = backend.FindProfile(model, 512);
@@ -40,7 +44,8 @@ public sealed class WorkspaceQuantizationBackendTests : IDisposable
     private ModelRecord Import(string name)
     {
         var file = Path.Combine(workspace.Workspace.Root, $"{name}.ckpt");
-        File.WriteAllBytes(file, Guid.NewGuid().ToByteArray());
-        return workspace.Store.Import(file, new ModelEntry(name, ModelZoo.VggTiny, SyntheticDataset.Name, 0.9, 1000));
+        using var network = ModelZoo.Create(ModelZoo.Lenet300100);
+        var metadata = Checkpoint.Save(network, file, SyntheticDataset.Name, [.. Enumerable.Range(0, 10).Select(i => $"c{i}")]);
+        return workspace.Store.Import(file, new ModelEntry(name, ModelZoo.Lenet300100, SyntheticDataset.Name, null, metadata.ParameterCount));
     }
 }

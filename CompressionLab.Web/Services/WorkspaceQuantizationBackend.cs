@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using CompressionLab.Core.Data;
 using CompressionLab.Core.Jobs;
@@ -16,6 +17,9 @@ namespace CompressionLab.Web.Services;
 public sealed class WorkspaceQuantizationBackend(CalibrationJobs calibration, QuantizationJobs quantization)
     : QuantizationBackend
 {
+    // Workspace checkpoints are named by their content and never change, so each one's weights hash is read once.
+    private readonly ConcurrentDictionary<string, string> weightsHashes = new();
+
     private CalibrationProfileStore Profiles => calibration.Profiles;
 
     public override string CollectKind => CalibrationJob.Kind;
@@ -30,7 +34,9 @@ public sealed class WorkspaceQuantizationBackend(CalibrationJobs calibration, Qu
         // The subset key ends with a hash of the images, known only once the dataset is loaded; the stratified rule
         // makes "the first N validation images" of a dataset one set, so the prefix finds it without loading anything.
         var prefix = string.Create(CultureInfo.InvariantCulture, $"{AnalysisSubset.PartName(SplitPart.Validation)}/stratified-{subsetSize}/");
-        return Profiles.List(model.ContentHash)
+        // Profiles are keyed by the weights hash in the checkpoint's header, not by the file's hash that names the model.
+        var weightsHash = weightsHashes.GetOrAdd(model.FilePath, path => Checkpoint.ReadMetadata(path).ContentHash);
+        return Profiles.List(weightsHash)
             .Where(k => string.Equals(k.Dataset, model.Dataset, StringComparison.OrdinalIgnoreCase) && k.Subset.StartsWith(prefix, StringComparison.Ordinal))
             .Select(Profiles.Find)
             .FirstOrDefault(p => p is not null);
