@@ -149,9 +149,10 @@ public sealed class CliTests : IDisposable
             Assert.StartsWith($"error: {group.Key.Name}: ", line, StringComparison.Ordinal);
             Assert.All(group, command => Assert.Contains($"'{group.Key.Name} {command.Name}'", line));
         }
-        Assert.Equal(["plan", "sweep", "thin", "train"], CliApp.Commands().Where(c => c.Group == CommandGroup.Bench).Select(c => c.Name).Order());
+        Assert.Equal(["calibrate", "plan", "sweep", "thin", "train"], CliApp.Commands().Where(c => c.Group == CommandGroup.Bench).Select(c => c.Name).Order());
         Assert.Equal(["allocate", "evaluate"], CliApp.Commands().Where(c => c.Group == CommandGroup.Plan).Select(c => c.Name).Order());
-        Assert.Equal(["datasets", "eval", "finetune", "sweep", "thin", "train"], CliApp.Commands().Where(c => c.Group is null).Select(c => c.Name).Order());
+        Assert.Equal(["compare", "sensitivity"], CliApp.Commands().Where(c => c.Group == CommandGroup.Quant).Select(c => c.Name).Order());
+        Assert.Equal(["calibrate", "datasets", "eval", "finetune", "sweep", "thin", "train"], CliApp.Commands().Where(c => c.Group is null).Select(c => c.Name).Order());
     }
 
     [Fact]
