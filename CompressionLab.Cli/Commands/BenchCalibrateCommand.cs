@@ -12,6 +12,7 @@ namespace CompressionLab.Cli.Commands;
 /// timed alternately in this one process (<see cref="CollectionBenchmark"/>; the median of the repeats' ratios, so
 /// changing load on a shared machine cancels out); <c>entropy_ms_per_tensor</c> = the entropy (KL) search with its costing
 /// on the collected histograms (<see cref="CalibrationBenchmark.Entropy"/>), the median over the activation tensors.
+/// <c>collect_overhead_cpu</c>: the same ratio from the process's CPU time, steadier on a shared machine.
 /// Nothing is written.
 /// </summary>
 public sealed class BenchCalibrateCommand : CliCommand
@@ -64,7 +65,7 @@ public sealed class BenchCalibrateCommand : CliCommand
             .Select(t => CalibrationBenchmark.Entropy(t.Magnitude).MillisecondsPerTensor).ToArray();
         var entropyMs = CollectionBenchmark.Median(entropy);
 
-        var json = new BenchCalibrateJson(CliJson.Round(timing.Overhead, 4), CliJson.Round(entropyMs, 4), CliJson.Round(entropy.Max(), 4),
+        var json = new BenchCalibrateJson(CliJson.Round(timing.Overhead, 4), CliJson.Round(entropyMs, 4), CliJson.Round(timing.CpuOverhead, 4), CliJson.Round(entropy.Max(), 4),
             CliJson.Round(timing.MedianCollectSeconds, 4), CliJson.Round(timing.MedianEvaluateSeconds, 4), timing.Repeats, timing.Images, entropy.Length,
             OverheadBound, EntropyBoundMs, timing.Overhead <= OverheadBound && entropyMs < EntropyBoundMs, network.Architecture);
         if (parse.GetValue(_json))
@@ -74,7 +75,7 @@ public sealed class BenchCalibrateCommand : CliCommand
         else
         {
             context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{network.Architecture}, {timing.Images:N0} images: collection {timing.MedianCollectSeconds:0.000} s vs evaluation {timing.MedianEvaluateSeconds:0.000} s, overhead {timing.Overhead:0.000}× (bound {OverheadBound}×); entropy search {entropyMs:0.000} ms per tensor (max {entropy.Max():0.000}, bound {EntropyBoundMs} ms)"));
+                $"{network.Architecture}, {timing.Images:N0} images: collection {timing.MedianCollectSeconds:0.000} s vs evaluation {timing.MedianEvaluateSeconds:0.000} s, overhead {timing.Overhead:0.000}× (CPU time {timing.CpuOverhead:0.000}×; bound {OverheadBound}×); entropy search {entropyMs:0.000} ms per tensor (max {entropy.Max():0.000}, bound {EntropyBoundMs} ms)"));
         }
         return CliApp.Success;
     }
@@ -84,6 +85,7 @@ public sealed class BenchCalibrateCommand : CliCommand
 internal sealed record BenchCalibrateJson(
     double CollectOverhead,
     double EntropyMsPerTensor,
+    double CollectOverheadCpu,
     double EntropyMsMax,
     double CollectSeconds,
     double EvaluateSeconds,

@@ -30,8 +30,11 @@ public static class CalibrationBenchmark
 /// then collects; <see cref="Overhead"/> is the median of the repeats' ratios (collect / evaluate), so load that drifts
 /// over the run cancels out.
 /// </summary>
+/// <param name="CpuOverhead">The same ratio from the process's CPU time (all threads): what the two cost in work, which on a
+/// machine shared with other processes moves less than wall time (that also holds the time others had the cores).</param>
 /// <param name="Profile">The last collection's profile (real histograms to time the methods on).</param>
-public sealed record CollectTiming(double Overhead, double MedianCollectSeconds, double MedianEvaluateSeconds, int Repeats, int Images, CalibrationProfile Profile);
+public sealed record CollectTiming(double Overhead, double MedianCollectSeconds, double MedianEvaluateSeconds, int Repeats, int Images, CalibrationProfile Profile,
+    double CpuOverhead = double.NaN);
 
 public static class CollectionBenchmark
 {
@@ -46,19 +49,30 @@ public static class CollectionBenchmark
         var ratios = new double[repeats];
         var collect = new double[repeats];
         var evaluate = new double[repeats];
+        var cpuRatios = new double[repeats];
         CalibrationProfile? profile = null;
+        using var process = Process.GetCurrentProcess();
+        TimeSpan Cpu()
+        {
+            process.Refresh();
+            return process.TotalProcessorTime;
+        }
         for (var r = 0; r < repeats; r++)
         {
+            var cpu = Cpu();
             var clock = Stopwatch.StartNew();
             Models.Evaluator.Evaluate(network, subset.Images, cancellationToken: cancellationToken);
             evaluate[r] = clock.Elapsed.TotalSeconds;
+            var evaluateCpu = (Cpu() - cpu).TotalSeconds;
+            cpu = Cpu();
             clock.Restart();
             // The collection scores the logits too, as the evaluation does: the same work plus the observer.
             profile = CalibrationCollector.Collect(network, "", "", subset, floatTally: new Models.ClassificationTally(network.ClassCount), cancellationToken: cancellationToken);
             collect[r] = clock.Elapsed.TotalSeconds;
             ratios[r] = collect[r] / evaluate[r];
+            cpuRatios[r] = (Cpu() - cpu).TotalSeconds / evaluateCpu;
         }
-        return new CollectTiming(Median(ratios), Median(collect), Median(evaluate), repeats, subset.Count, profile!);
+        return new CollectTiming(Median(ratios), Median(collect), Median(evaluate), repeats, subset.Count, profile!, Median(cpuRatios));
     }
 
     /// <summary>The middle value (the mean of the two middle ones for an even count).</summary>
