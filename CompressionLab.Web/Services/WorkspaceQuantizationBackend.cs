@@ -10,22 +10,19 @@ using CompressionLab.Web.Components.Pages.Quantization;
 namespace CompressionLab.Web.Services;
 
 /// <summary>
-/// The app's <see cref="QuantizationBackend"/>: profiles collected by <see cref="CalibrationCollector"/> in a job, and
-/// the INT8 comparison and per-layer sensitivity jobs of Core.
+/// The app's <see cref="QuantizationBackend"/>: Core's calibration job (collects the profile into the workspace), and the
+/// INT8 comparison and per-layer sensitivity jobs.
 /// </summary>
-/// <remarks>
-/// Interim (quant-page): the collected profiles are kept in memory for the app's lifetime, keyed by weights hash,
-/// dataset and subset, until calib-collect's workspace cache and CalibrationJobs starter replace <see cref="FindProfile"/>
-/// and <see cref="StartCollect"/>.
-/// </remarks>
-public sealed class WorkspaceQuantizationBackend(IJobScheduler scheduler, DatasetCatalog catalog, QuantizationJobs quantization)
+/// <remarks>Profiles are kept in the workspace (<see cref="CalibrationProfileStore"/>), keyed by weights hash, dataset and subset.</remarks>
+public sealed class WorkspaceQuantizationBackend(CalibrationJobs calibration, QuantizationJobs quantization)
     : QuantizationBackend
 {
-    public const string CollectJobKind = "calibration-collect";
+    // Workspace checkpoints are named by their content and never change, so each one's weights hash is read once.
+    private readonly ConcurrentDictionary<string, string> weightsHashes = new();
 
-    private readonly ConcurrentDictionary<(string Hash, string Dataset, int Images), CalibrationProfile> profiles = new();
+    private CalibrationProfileStore Profiles => calibration.Profiles;
 
-    public override string CollectKind => CollectJobKind;
+    public override string CollectKind => CalibrationJob.Kind;
 
     public override string ComparisonKind => Int8ComparisonJob.Kind;
 
@@ -34,27 +31,28 @@ public sealed class WorkspaceQuantizationBackend(IJobScheduler scheduler, Datase
     public override CalibrationProfile? FindProfile(ModelRecord model, int subsetSize)
     {
         ArgumentNullException.ThrowIfNull(model);
-        return profiles.GetValueOrDefault((model.ContentHash, model.Dataset, subsetSize));
+        // The subset key ends with a hash of the images, known only once the dataset is loaded; the stratified rule
+        // makes "the first N validation images" of a dataset one set, so the prefix finds it without loading anything.
+        var prefix = string.Create(CultureInfo.InvariantCulture, $"{AnalysisSubset.PartName(SplitPart.Validation)}/stratified-{subsetSize}/");
+        // Profiles are keyed by the weights hash in the checkpoint's header, not by the file's hash that names the model.
+        var weightsHash = weightsHashes.GetOrAdd(model.FilePath, path => Checkpoint.ReadMetadata(path).ContentHash);
+        return Profiles.List(weightsHash)
+            .Where(k => string.Equals(k.Dataset, model.Dataset, StringComparison.OrdinalIgnoreCase) && k.Subset.StartsWith(prefix, StringComparison.Ordinal))
+            .Select(Profiles.Find)
+            .FirstOrDefault(p => p is not null);
     }
 
+    /// <summary>
+    /// calib-collect's calibration job (<see cref="CalibrationJobs"/>): it collects the profile into the workspace, or reads
+    /// it back, and also measures float and INT8 top-1 on the same images with the page's starting method.
+    /// </summary>
     public override JobSnapshot StartCollect(ModelRecord model, int subsetSize)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var resolved = ResolvedModel.Of(model);
-        var title = string.Create(CultureInfo.InvariantCulture, $"Collect calibration statistics of {model.DisplayName} on {subsetSize:N0} validation images");
-        return scheduler.Enqueue(CollectJobKind, title, ModelJobJson.Write(new { model = model.Id, images = subsetSize }), (job, cancellationToken) =>
-        {
-            var dataset = resolved.LoadDataset(null, catalog, job.Progress);
-            var subset = AnalysisSubset.ForRequest(dataset, SplitPart.Validation, subsetSize, "CalibrationSize");
-            job.Progress.Report(0.05, $"Loading the checkpoint of {model.DisplayName}");
-            using var checkpoint = resolved.Load(subset.Images, dataset.Name, "calibrated");
-            var profile = CalibrationCollector.Collect(checkpoint.Model, model.ContentHash, dataset.Name, subset,
-                batchDone: (done, all) => job.Progress.Report(0.1 + (0.9 * done / all), string.Create(CultureInfo.InvariantCulture, $"Collected {done:N0} of {all:N0} images")),
-                cancellationToken: cancellationToken);
-            profiles[(model.ContentHash, model.Dataset, subsetSize)] = profile;
-            return Task.FromResult<string?>(ModelJobJson.Write(new { layers = profile.Layers.Count, images = profile.Images, seconds = profile.CollectSeconds }));
-        }, new JobLinks(model.Id));
+        return calibration.StartCalibration(new CalibrationRequest(new StoredModel(model.Id), Method: CalibrationPreview.DefaultMethod.Name, SubsetSize: subsetSize));
     }
+
+    public override string? StatsYaml(CalibrationProfile profile) => DistillerStatsYaml.Write(profile);
 
     public override JobSnapshot StartComparison(ModelRecord model, int subsetSize, QuantizationChoice mix)
     {

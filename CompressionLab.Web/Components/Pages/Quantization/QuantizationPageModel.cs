@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using CompressionLab.Core.Jobs;
+using CompressionLab.Core.Models;
 using CompressionLab.Core.Quantization;
 using CompressionLab.Core.Workspace;
 using CompressionLab.Web.Components.Charts;
@@ -27,6 +28,8 @@ public sealed class QuantizationPageModel : IDisposable
     private readonly ConcurrentQueue<JobUpdate> updates = new();
     private readonly IDisposable subscription;
     private ThresholdFiles? exports;
+    private string? statsYaml;
+    private (Guid Model, int Images) shownFor;
 
     public QuantizationPageModel(IJobScheduler scheduler, ModelStore store, QuantizationBackend backend, Action updatesWaiting)
     {
@@ -118,7 +121,7 @@ public sealed class QuantizationPageModel : IDisposable
     public string? ThresholdsJson() => (exports ??= Export())?.Json;
 
     /// <summary>Distiller's activation statistics YAML of the profile, when the engine provides the writer.</summary>
-    public string? StatsYaml() => Profile is null ? null : backend.StatsYaml(Profile);
+    public string? StatsYaml() => Profile is null ? null : statsYaml ??= backend.StatsYaml(Profile);
 
     /// <summary>A sentence after the chosen threshold when entropy cannot clip this layer's isolated outliers; else "".</summary>
     public string EntropyNote(string layer) =>
@@ -342,7 +345,7 @@ public sealed class QuantizationPageModel : IDisposable
         {
             profile = backend.FindProfile(Model, SubsetSize);
         }
-        catch (Exception e) when (e is IOException or InvalidOperationException or ArgumentException)
+        catch (Exception e) when (e is IOException or InvalidOperationException or ArgumentException or CheckpointException)
         {
             Error = $"The stored calibration profile of {Model.DisplayName} could not be read: {e.Message}";
             profile = null;
@@ -350,15 +353,17 @@ public sealed class QuantizationPageModel : IDisposable
         if (profile is null)
         {
             // Nothing of the previous model or subset may stay on screen under this one's name.
-            if (Preview is not null && (Preview.Profile.WeightsHash != Model.ContentHash || Preview.Profile.Images != SubsetSize))
+            if (Preview is not null && shownFor != (Model.Id, SubsetSize))
             {
                 Clear();
             }
             return false;
         }
-        if (Preview?.Profile == profile) return true;
+        if (Preview?.Profile == profile && shownFor == (Model.Id, SubsetSize)) return true;
+        shownFor = (Model.Id, SubsetSize);
         var previous = Preview;
         Preview = new CalibrationPreview(profile, previous?.Mode ?? QuantizationMode.Symmetric);
+        statsYaml = null;
         Channels = null;
         ComparisonResult = null;
         SensitivityResult = null;
@@ -370,6 +375,7 @@ public sealed class QuantizationPageModel : IDisposable
     private void Clear()
     {
         exports = null;
+        statsYaml = null;
         Preview = null;
         Rows = [];
         SelectedLayer = null;
