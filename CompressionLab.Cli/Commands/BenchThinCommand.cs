@@ -109,7 +109,8 @@ internal sealed record BenchThinJson(
     int Repeats,
     int PassesPerRepeat,
     string OmpWait,
-    string OnednnIsa)
+    string OnednnIsa,
+    string Allocator)
 {
     public static BenchThinJson From(ThinningBenchmarkResult r)
     {
@@ -117,6 +118,6 @@ internal sealed record BenchThinJson(
         var exact = thinned[0];
         return new BenchThinJson(exact.Speedup, exact.MacRatio, exact.FractionOfMacRatio, exact.CpuFractionOfMacRatio, BenchThinCommand.Target, exact.FractionOfMacRatio >= BenchThinCommand.Target,
             BenchThinNetworkJson.From(r.Dense, r.Dense), thinned, r.Architecture, r.BatchSize, r.Threads, r.Repeats, r.PassesPerRepeat,
-            TorchRuntime.WaitPolicy, TorchRuntime.ConvolutionInstructionSet);
+            TorchRuntime.WaitPolicy, TorchRuntime.ConvolutionInstructionSet, TorchRuntime.AllocatorSettings);
     }
 }

@@ -46,7 +46,7 @@ public sealed class BenchTrainCommand : CliCommand
         {
             CliJson.WriteLine(context.Out, new BenchTrainJson(r.Architecture, r.BatchSize, r.Steps, CliJson.Round(r.ModuleMilliseconds, 3),
                 CliJson.Round(r.EngineMilliseconds, 3), CliJson.Round(r.Speedup, 4), CliJson.Round(r.ImagesPerSecond, 1),
-                CliJson.Round(r.EpochSeconds(train.Count), 1), train.Count, r.Threads, r.WaitPolicy, TorchRuntime.ConvolutionInstructionSet));
+                CliJson.Round(r.EpochSeconds(train.Count), 1), train.Count, r.Threads, r.WaitPolicy, TorchRuntime.ConvolutionInstructionSet, TorchRuntime.AllocatorSettings));
         }
         else
         {
@@ -59,7 +59,8 @@ public sealed class BenchTrainCommand : CliCommand
 
 /// <param name="ModuleMsPerStep">Milliseconds per step, module by module.</param>
 /// <param name="OnednnIsa">The instruction set oneDNN's convolutions were allowed (<see cref="TorchRuntime.ConvolutionInstructionSet"/>).</param>
+/// <param name="Allocator">What the process did to glibc's allocator settings (<see cref="TorchRuntime.AllocatorSettings"/>).</param>
 internal sealed record BenchTrainJson(
     string Architecture, int BatchSize, int Steps, [property: System.Text.Json.Serialization.JsonPropertyName("module_ms_per_step")] double ModuleMsPerStep,
     [property: System.Text.Json.Serialization.JsonPropertyName("engine_ms_per_step")] double EngineMsPerStep, double Speedup, double ImagesPerSecond,
-    double EpochSeconds, int TrainImages, int Threads, string OmpWait, string OnednnIsa);
+    double EpochSeconds, int TrainImages, int Threads, string OmpWait, string OnednnIsa, string Allocator);
