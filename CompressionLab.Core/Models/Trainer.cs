@@ -99,16 +99,7 @@ public static class Trainer
                     var size = Math.Min(batchSize, count - start);
                     using (var scope = NewDisposeScope())
                     {
-                        var indices = order.narrow(0, start, size);
-                        var inputs = ImageTensors.Normalize(pixels.index_select(0, indices));
-                        var targets = labels.index_select(0, indices);
-                        if (settings.HorizontalFlip)
-                        {
-                            // An explicit Scalar kept alive across the call: an implicit one may be finalized mid-call.
-                            using var half = 0.5.ToScalar();
-                            var mirror = rand(size, generator: generator).lt(half).view(size, 1, 1, 1);
-                            inputs = where(mirror, inputs.flip(3), inputs);
-                        }
+                        var (inputs, targets) = Batch(pixels, labels, order.narrow(0, start, size), settings.HorizontalFlip, generator);
 
                         var step = ((epoch - 1L) * batchesPerEpoch) + batch - 1;
                         constraint?.BeforeBatch(step, optimizer);
@@ -153,6 +144,25 @@ public static class Trainer
 
         var last = history[^1];
         return new TrainingResult(history.Count, last.TrainLoss, last.TrainAccuracy, earlierSeconds + clock.Elapsed.TotalSeconds, history, settings);
+    }
+
+    /// <summary>
+    /// One training batch: the images at <paramref name="indices"/>, normalised, each mirrored left-right with probability
+    /// 0.5 when <paramref name="flip"/> (one draw per image from <paramref name="generator"/>), and their labels.
+    /// </summary>
+    internal static (Tensor Inputs, Tensor Targets) Batch(Tensor pixels, Tensor labels, Tensor indices, bool flip, Generator generator)
+    {
+        var size = indices.shape[0];
+        var inputs = ImageTensors.Normalize(pixels.index_select(0, indices));
+        var targets = labels.index_select(0, indices);
+        if (flip)
+        {
+            // An explicit Scalar kept alive across the call: an implicit one may be finalized mid-call.
+            using var half = 0.5.ToScalar();
+            var mirror = rand(size, generator: generator).lt(half).view(size, 1, 1, 1);
+            inputs = where(mirror, inputs.flip(3), inputs);
+        }
+        return (inputs, targets);
     }
 
     /// <summary>
