@@ -7,7 +7,8 @@ a batch of 128 picked by a random permutation from uint8 pixels kept in memory (
 ((x/255 - 0.2860)/0.3530), each image mirrored with probability 0.5, forward, cross-entropy, backward, AdamW
 (lr 2e-3, weight decay 1e-2), loss.item() and the batch's correct count. Channels-last by default (--layout).
 
-Prints one JSON line: median and mean milliseconds per step over the timed steps (after warm-up steps).
+Prints one JSON line: median and mean milliseconds per step over the timed steps (after warm-up steps), and the median
+CPU time of the process per step (on a machine other processes keep busy, the work without the waits for a core).
 Usage: python3 benchmarks/pytorch_train_step.py [--data DIR] [--steps 30] [--batch 128] [--threads N] [--layout channels_last|contiguous]
 Needs Debian's python3-torch (1.13) or any PyTorch; DIR holds train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]
 (default: the first of the product's dataset folders that has them, else random images of the same shape).
@@ -79,10 +80,10 @@ def main():
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-2)
     generator = torch.Generator().manual_seed(1)
     order = torch.randperm(pixels.shape[0], generator=generator)
-    times = []
+    times, cpu_times = [], []
     for step in range(-args.warmup, args.steps):
         start = ((step + args.warmup) * args.batch) % (pixels.shape[0] - args.batch)
-        clock = time.perf_counter()
+        clock, cpu_clock = time.perf_counter(), time.process_time()
         indices = order[start:start + args.batch]
         inputs = pixels.index_select(0, indices).float().mul_(1.0 / (255.0 * STD)).add_(-MEAN / STD)
         targets = labels.index_select(0, indices)
@@ -97,8 +98,10 @@ def main():
         _ = logits.argmax(1).eq(targets).sum().item()
         if step >= 0:
             times.append((time.perf_counter() - clock) * 1000)
+            cpu_times.append((time.process_time() - cpu_clock) * 1000)
     print(json.dumps({"median_ms_per_step": round(statistics.median(times), 2), "mean_ms_per_step": round(statistics.mean(times), 2),
-                      "min_ms_per_step": round(min(times), 2), "steps": args.steps, "batch": args.batch, "threads": torch.get_num_threads(),
+                      "min_ms_per_step": round(min(times), 2),
+                      "median_cpu_ms_per_step": round(statistics.median(cpu_times), 2), "steps": args.steps, "batch": args.batch, "threads": torch.get_num_threads(),
                       "layout": args.layout, "torch": torch.__version__, "data": source}))
 
 

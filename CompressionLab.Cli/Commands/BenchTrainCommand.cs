@@ -47,7 +47,8 @@ public sealed class BenchTrainCommand : CliCommand
             CliJson.WriteLine(context.Out, new BenchTrainJson(r.Architecture, r.BatchSize, r.Steps, CliJson.Round(r.ModuleMilliseconds, 3),
                 CliJson.Round(r.EngineMilliseconds, 3), CliJson.Round(r.Speedup, 4), CliJson.Round(r.ImagesPerSecond, 1),
                 CliJson.Round(r.EpochSeconds(train.Count), 1), train.Count, r.Threads, r.WaitPolicy, TorchRuntime.ConvolutionInstructionSet, TorchRuntime.AllocatorSettings,
-                CliJson.Round(r.TrainerMedianMilliseconds, 3), CliJson.Round(r.EngineMedianMilliseconds, 3), CliJson.Round(r.ModuleMedianMilliseconds, 3)));
+                CliJson.Round(r.TrainerMedianMilliseconds, 3), CliJson.Round(r.EngineMedianMilliseconds, 3), CliJson.Round(r.ModuleMedianMilliseconds, 3),
+                r.TrainerMedianCpuMilliseconds is { } cpu ? CliJson.Round(cpu, 3) : null));
         }
         else
         {
@@ -68,4 +69,5 @@ internal sealed record BenchTrainJson(
     double EpochSeconds, int TrainImages, int Threads, string OmpWait, string OnednnIsa, string Allocator,
     [property: System.Text.Json.Serialization.JsonPropertyName("trainer_median_ms_per_step")] double TrainerMedianMsPerStep,
     [property: System.Text.Json.Serialization.JsonPropertyName("engine_median_ms_per_step")] double EngineMedianMsPerStep,
-    [property: System.Text.Json.Serialization.JsonPropertyName("module_median_ms_per_step")] double ModuleMedianMsPerStep);
+    [property: System.Text.Json.Serialization.JsonPropertyName("module_median_ms_per_step")] double ModuleMedianMsPerStep,
+    [property: System.Text.Json.Serialization.JsonPropertyName("trainer_median_cpu_ms_per_step")] double? TrainerMedianCpuMsPerStep);

@@ -25,6 +25,11 @@ namespace CompressionLab.Core.Models;
 /// <param name="TrainerMedianMilliseconds">Median wall time of one trainer-path step (the median resists steps another process interrupted).</param>
 /// <param name="EngineMedianMilliseconds">Median wall time of one engine-path step.</param>
 /// <param name="ModuleMedianMilliseconds">Median wall time of one module-path step.</param>
+/// <param name="TrainerMedianCpuMilliseconds">
+/// Median CPU time of the process over one trainer-path step (null without such a clock): on a machine whose other
+/// processes keep the cores busy, the work a step costs without the time it waited for a core (with several threads,
+/// their sum).
+/// </param>
 public sealed record TrainingBenchmarkResult(
     string Architecture,
     int BatchSize,
@@ -35,7 +40,8 @@ public sealed record TrainingBenchmarkResult(
     string WaitPolicy,
     double TrainerMedianMilliseconds = double.NaN,
     double EngineMedianMilliseconds = double.NaN,
-    double ModuleMedianMilliseconds = double.NaN)
+    double ModuleMedianMilliseconds = double.NaN,
+    double? TrainerMedianCpuMilliseconds = null)
 {
     /// <summary>Module-path time over engine-path time.</summary>
     public double Speedup => ModuleMilliseconds / EngineMilliseconds;
@@ -99,6 +105,7 @@ public static class TrainingBenchmark
         var batches = (int)(images.Count / batchSize);
 
         var times = new[] { new List<double>(), new List<double>(), new List<double>() }; // engine, module, trainer
+        var trainerCpu = new List<double>();
         for (var step = -2; step < steps; step++)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -110,17 +117,20 @@ public static class TrainingBenchmark
             for (var k = 0; k < 3; k++)
             {
                 var path = (k + step + 3) % 3;
+                var cpuBefore = path == 2 ? Pruning.ProcessCpuClock.Seconds() : null;
                 var milliseconds = path switch
                 {
                     0 => Step(engine.call, engineOptimizer, inputs, targets),
                     1 => Step(x => ModuleByModule(module, x), moduleOptimizer, inputs, targets),
                     _ => TrainerStep(trainer, trainerOptimizer, pixels, labels, order.narrow(0, start, batchSize), settings.HorizontalFlip, generator),
                 };
-                if (step >= 0) times[path].Add(milliseconds);
+                if (step < 0) continue;
+                times[path].Add(milliseconds);
+                if (cpuBefore is { } c0 && Pruning.ProcessCpuClock.Seconds() is { } c1) trainerCpu.Add((c1 - c0) * 1000);
             }
         }
         return new TrainingBenchmarkResult(architecture, batchSize, steps, times[1].Average(), times[0].Average(), get_num_threads(), TorchRuntime.WaitPolicy,
-            Median(times[2]), Median(times[0]), Median(times[1]));
+            Median(times[2]), Median(times[0]), Median(times[1]), trainerCpu.Count == steps ? Median(trainerCpu) : null);
     }
 
     private static double Median(List<double> values)
