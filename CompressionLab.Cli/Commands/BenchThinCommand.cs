@@ -76,15 +76,16 @@ public sealed class BenchThinCommand : CliCommand
 
 /// <summary>One network of <c>bench thin --json</c>; times in milliseconds per forward pass of one batch.</summary>
 /// <c>cpu_*</c>: the same from the process's CPU time per pass (null where there is no such clock), which on a shared machine
-/// leaves out the time other processes held the cores.
+/// leaves out the time other processes held the cores. <c>page_faults_per_pass</c>: the process's minor page faults per pass (median).
 internal sealed record BenchThinNetworkJson(string Name, long Macs, long Params, double Ms, double Speedup, double MacRatio, double FractionOfMacRatio, double MaxDifference, IReadOnlyList<int> Widths,
-    double? CpuMs, double? CpuSpeedup, double? CpuFractionOfMacRatio)
+    double? CpuMs, double? CpuSpeedup, double? CpuFractionOfMacRatio, double? PageFaultsPerPass)
 {
     public static BenchThinNetworkJson From(ThinningBenchmarkVariant dense, ThinningBenchmarkVariant variant) => new(
         variant.Name, variant.Macs, variant.Parameters, CliJson.Round(variant.MedianSeconds * 1000, 4),
         CliJson.Round(ThinningBenchmarkResult.Speedup(dense, variant), 4), CliJson.Round(ThinningBenchmarkResult.MacRatio(dense, variant), 4),
         CliJson.Round(ThinningBenchmarkResult.FractionOfMacRatio(dense, variant), 4), variant.MaxDifference, variant.Widths,
-        Rounded(variant.MedianCpuSeconds * 1000), Rounded(ThinningBenchmarkResult.CpuSpeedup(dense, variant)), Rounded(ThinningBenchmarkResult.CpuFractionOfMacRatio(dense, variant)));
+        Rounded(variant.MedianCpuSeconds * 1000), Rounded(ThinningBenchmarkResult.CpuSpeedup(dense, variant)), Rounded(ThinningBenchmarkResult.CpuFractionOfMacRatio(dense, variant)),
+        Rounded(variant.MedianPageFaultsPerPass));
 
     private static double? Rounded(double? value) => value is { } v ? CliJson.Round(v, 4) : null;
 }
@@ -108,7 +109,8 @@ internal sealed record BenchThinJson(
     int Repeats,
     int PassesPerRepeat,
     string OmpWait,
-    string OnednnIsa)
+    string OnednnIsa,
+    string Allocator)
 {
     public static BenchThinJson From(ThinningBenchmarkResult r)
     {
@@ -116,6 +118,6 @@ internal sealed record BenchThinJson(
         var exact = thinned[0];
         return new BenchThinJson(exact.Speedup, exact.MacRatio, exact.FractionOfMacRatio, exact.CpuFractionOfMacRatio, BenchThinCommand.Target, exact.FractionOfMacRatio >= BenchThinCommand.Target,
             BenchThinNetworkJson.From(r.Dense, r.Dense), thinned, r.Architecture, r.BatchSize, r.Threads, r.Repeats, r.PassesPerRepeat,
-            TorchRuntime.WaitPolicy, TorchRuntime.ConvolutionInstructionSet);
+            TorchRuntime.WaitPolicy, TorchRuntime.ConvolutionInstructionSet, TorchRuntime.AllocatorSettings);
     }
 }

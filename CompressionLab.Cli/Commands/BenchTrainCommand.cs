@@ -46,12 +46,14 @@ public sealed class BenchTrainCommand : CliCommand
         {
             CliJson.WriteLine(context.Out, new BenchTrainJson(r.Architecture, r.BatchSize, r.Steps, CliJson.Round(r.ModuleMilliseconds, 3),
                 CliJson.Round(r.EngineMilliseconds, 3), CliJson.Round(r.Speedup, 4), CliJson.Round(r.ImagesPerSecond, 1),
-                CliJson.Round(r.EpochSeconds(train.Count), 1), train.Count, r.Threads, r.WaitPolicy, TorchRuntime.ConvolutionInstructionSet));
+                CliJson.Round(r.EpochSeconds(train.Count), 1), train.Count, r.Threads, r.WaitPolicy, TorchRuntime.ConvolutionInstructionSet, TorchRuntime.AllocatorSettings,
+                CliJson.Round(r.TrainerMedianMilliseconds, 3), CliJson.Round(r.EngineMedianMilliseconds, 3), CliJson.Round(r.ModuleMedianMilliseconds, 3),
+                r.TrainerMedianCpuMilliseconds is { } cpu ? CliJson.Round(cpu, 3) : null));
         }
         else
         {
             context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{r.Architecture}, batch {r.BatchSize}: module-by-module {r.ModuleMilliseconds:0.0} ms/step, engine {r.EngineMilliseconds:0.0} ms/step, speed-up {r.Speedup:0.00}×; {r.ImagesPerSecond:0} images/s, about {r.EpochSeconds(train.Count):0} s per epoch of {train.Count:N0} images ({r.Threads} threads)"));
+                $"{r.Architecture}, batch {r.BatchSize}: module-by-module {r.ModuleMilliseconds:0.0} ms/step, engine {r.EngineMilliseconds:0.0} ms/step, speed-up {r.Speedup:0.00}×; the trainer's whole step (median) {r.TrainerMedianMilliseconds:0.0} ms; {r.ImagesPerSecond:0} images/s, about {r.EpochSeconds(train.Count):0} s per epoch of {train.Count:N0} images ({r.Threads} threads)"));
         }
         return CliApp.Success;
     }
@@ -59,7 +61,13 @@ public sealed class BenchTrainCommand : CliCommand
 
 /// <param name="ModuleMsPerStep">Milliseconds per step, module by module.</param>
 /// <param name="OnednnIsa">The instruction set oneDNN's convolutions were allowed (<see cref="TorchRuntime.ConvolutionInstructionSet"/>).</param>
+/// <param name="TrainerMedianMsPerStep">Median milliseconds of the Trainer's whole step (batch assembly, flips, AdamW with weight decay): compare with benchmarks/pytorch_train_step.py.</param>
+/// <param name="Allocator">What the process did to glibc's allocator settings (<see cref="TorchRuntime.AllocatorSettings"/>).</param>
 internal sealed record BenchTrainJson(
     string Architecture, int BatchSize, int Steps, [property: System.Text.Json.Serialization.JsonPropertyName("module_ms_per_step")] double ModuleMsPerStep,
     [property: System.Text.Json.Serialization.JsonPropertyName("engine_ms_per_step")] double EngineMsPerStep, double Speedup, double ImagesPerSecond,
-    double EpochSeconds, int TrainImages, int Threads, string OmpWait, string OnednnIsa);
+    double EpochSeconds, int TrainImages, int Threads, string OmpWait, string OnednnIsa, string Allocator,
+    [property: System.Text.Json.Serialization.JsonPropertyName("trainer_median_ms_per_step")] double TrainerMedianMsPerStep,
+    [property: System.Text.Json.Serialization.JsonPropertyName("engine_median_ms_per_step")] double EngineMedianMsPerStep,
+    [property: System.Text.Json.Serialization.JsonPropertyName("module_median_ms_per_step")] double ModuleMedianMsPerStep,
+    [property: System.Text.Json.Serialization.JsonPropertyName("trainer_median_cpu_ms_per_step")] double? TrainerMedianCpuMsPerStep);

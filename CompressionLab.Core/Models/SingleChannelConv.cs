@@ -40,8 +40,12 @@ internal static class SingleChannelConv
 
         using var columns = F.unfold(x, (kh, kw), (dh, dw), (ph, pw), (sh, sw)); // [N, kh·kw, H·W]
         using var rows = columns.transpose(1, 2);                                   // [N, H·W, kh·kw]
-        using var matrix = weight.view(outputs, kh * kw).t();                       // [kh·kw, out]
-        using var product = conv.bias is { } bias ? addmm(bias, rows.reshape(-1, kh * kw), matrix, 1, 1) : rows.reshape(-1, kh * kw).mm(matrix);
-        return product.view(x.shape[0], height, width, outputs).permute(0, 3, 1, 2);
+        using var weightRows = weight.view(outputs, kh * kw);                       // [out, kh·kw]
+        using var matrix = weightRows.t();                                          // [kh·kw, out]
+        // Every handle disposed here (a handle left to the GC keeps its storage until a finalizer runs).
+        using var flat = rows.reshape(-1, kh * kw);                                 // [N·H·W, kh·kw]
+        using var product = conv.bias is { } bias ? addmm(bias, flat, matrix, 1, 1) : flat.mm(matrix);
+        using var nhwc = product.view(x.shape[0], height, width, outputs);
+        return nhwc.permute(0, 3, 1, 2);
     }
 }

@@ -105,16 +105,7 @@ public static class Trainer
                     using (var scope = NewDisposeScope())
                     {
                         var indices = order.narrow(0, start, size);
-                        var inputs = ImageTensors.Normalize(pixels.index_select(0, indices));
-                        var targets = labels.index_select(0, indices);
-                        Tensor? flipped = null;
-                        if (settings.HorizontalFlip)
-                        {
-                            // An explicit Scalar kept alive across the call: an implicit one may be finalized mid-call.
-                            using var half = 0.5.ToScalar();
-                            flipped = rand(size, generator: generator).lt(half);
-                            inputs = where(flipped.view(size, 1, 1, 1), inputs.flip(3), inputs);
-                        }
+                        var (inputs, targets, flipped) = Batch(pixels, labels, indices, settings.HorizontalFlip, generator);
 
                         var step = ((epoch - 1L) * batchesPerEpoch) + batch - 1;
                         constraint?.BeforeBatch(step, optimizer);
@@ -161,6 +152,27 @@ public static class Trainer
 
         var last = history[^1];
         return new TrainingResult(history.Count, last.TrainLoss, last.TrainAccuracy, earlierSeconds + clock.Elapsed.TotalSeconds, history, settings);
+    }
+
+    /// <summary>
+    /// One training batch: the images at <paramref name="indices"/>, normalised, each mirrored left-right with probability
+    /// 0.5 when <paramref name="flip"/> (one draw per image from <paramref name="generator"/>), and their labels.
+    /// </summary>
+    /// <returns>The inputs, the labels, and which samples were mirrored (null without flips).</returns>
+    internal static (Tensor Inputs, Tensor Targets, Tensor? Flipped) Batch(Tensor pixels, Tensor labels, Tensor indices, bool flip, Generator generator)
+    {
+        var size = indices.shape[0];
+        var inputs = ImageTensors.Normalize(pixels.index_select(0, indices));
+        var targets = labels.index_select(0, indices);
+        Tensor? flipped = null;
+        if (flip)
+        {
+            // An explicit Scalar kept alive across the call: an implicit one may be finalized mid-call.
+            using var half = 0.5.ToScalar();
+            flipped = rand(size, generator: generator).lt(half);
+            inputs = where(flipped.view(size, 1, 1, 1), inputs.flip(3), inputs);
+        }
+        return (inputs, targets, flipped);
     }
 
     /// <summary>

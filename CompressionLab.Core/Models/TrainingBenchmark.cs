@@ -12,12 +12,24 @@ namespace CompressionLab.Core.Models;
 /// <item><b>module</b>: every module called in turn, as PyTorch's <c>model(x)</c> does; the 1-channel first
 /// conv runs libtorch's conv and the whole network stays NCHW;</item>
 /// <item><b>engine</b>: <see cref="ClassifierNetwork"/>'s forward, whose 1-channel first conv is im2col + a
-/// matrix product with a channels-last output (<see cref="SingleChannelConv"/>), so every later layer runs channels-last.</item>
+/// matrix product with a channels-last output (<see cref="SingleChannelConv"/>), so every later layer runs channels-last;</item>
+/// <item><b>trainer</b>: the whole step <see cref="Trainer"/> takes with the architecture's settings — the batch picked
+/// from a random permutation of the images (<see cref="Trainer.Batch"/>: gather, normalise, random flips), the engine's
+/// forward, cross-entropy, backward, AdamW with weight decay, and the loss and correct count read back. This is what
+/// benchmarks/pytorch_train_step.py does in PyTorch, so its median compares with that script's.</item>
 /// </list>
 /// </summary>
 /// <param name="ModuleMilliseconds">Mean wall time of one module-path step.</param>
 /// <param name="EngineMilliseconds">Mean wall time of one engine-path step.</param>
 /// <param name="WaitPolicy">How idle OpenMP threads waited (<see cref="TorchRuntime.WaitPolicy"/>).</param>
+/// <param name="TrainerMedianMilliseconds">Median wall time of one trainer-path step (the median resists steps another process interrupted).</param>
+/// <param name="EngineMedianMilliseconds">Median wall time of one engine-path step.</param>
+/// <param name="ModuleMedianMilliseconds">Median wall time of one module-path step.</param>
+/// <param name="TrainerMedianCpuMilliseconds">
+/// Median CPU time of the process over one trainer-path step (null without such a clock): on a machine whose other
+/// processes keep the cores busy, the work a step costs without the time it waited for a core (with several threads,
+/// their sum).
+/// </param>
 public sealed record TrainingBenchmarkResult(
     string Architecture,
     int BatchSize,
@@ -25,7 +37,11 @@ public sealed record TrainingBenchmarkResult(
     double ModuleMilliseconds,
     double EngineMilliseconds,
     int Threads,
-    string WaitPolicy)
+    string WaitPolicy,
+    double TrainerMedianMilliseconds = double.NaN,
+    double EngineMedianMilliseconds = double.NaN,
+    double ModuleMedianMilliseconds = double.NaN,
+    double? TrainerMedianCpuMilliseconds = null)
 {
     /// <summary>Module-path time over engine-path time.</summary>
     public double Speedup => ModuleMilliseconds / EngineMilliseconds;
@@ -71,17 +87,25 @@ public static class TrainingBenchmark
         manual_seed(1);
         using var engine = ModelZoo.Create(architecture, images.ClassCount, images.Height, images.Width);
         using var module = ModelZoo.Create(architecture, images.ClassCount, images.Height, images.Width);
+        using var trainer = ModelZoo.Create(architecture, images.ClassCount, images.Height, images.Width);
         module.load_state_dict(engine.state_dict());
+        trainer.load_state_dict(engine.state_dict());
         engine.CheckAccepts(images);
         engine.train();
         module.train();
+        trainer.train();
+        var settings = TrainingSettings.ForArchitecture(architecture);
         using var engineOptimizer = optim.AdamW(engine.parameters(), lr: 1e-3);
         using var moduleOptimizer = optim.AdamW(module.parameters(), lr: 1e-3);
+        using var trainerOptimizer = optim.AdamW(trainer.parameters(), lr: settings.MaxLearningRate, weight_decay: settings.WeightDecay);
         using var pixels = ImageTensors.Pixels(images);
         using var labels = ImageTensors.Labels(images);
+        using var generator = new Generator(1);
+        using var order = randperm(images.Count, generator: generator);
         var batches = (int)(images.Count / batchSize);
 
-        double engineTotal = 0, moduleTotal = 0;
+        var times = new[] { new List<double>(), new List<double>(), new List<double>() }; // engine, module, trainer
+        var trainerCpu = new List<double>();
         for (var step = -2; step < steps; step++)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -89,15 +113,46 @@ public static class TrainingBenchmark
             using var scope = NewDisposeScope();
             var inputs = ImageTensors.Normalize(pixels.narrow(0, start, batchSize));
             var targets = labels.narrow(0, start, batchSize);
-            // Alternate which path goes first, so neither always meets a warm (or cold) cache.
-            var engineFirst = step % 2 == 0;
-            var first = engineFirst ? Step(engine.call, engineOptimizer, inputs, targets) : Step(x => ModuleByModule(module, x), moduleOptimizer, inputs, targets);
-            var second = engineFirst ? Step(x => ModuleByModule(module, x), moduleOptimizer, inputs, targets) : Step(engine.call, engineOptimizer, inputs, targets);
-            if (step < 0) continue;
-            engineTotal += engineFirst ? first : second;
-            moduleTotal += engineFirst ? second : first;
+            // Rotate which path goes first, so none always meets a warm (or cold) cache.
+            for (var k = 0; k < 3; k++)
+            {
+                var path = (k + step + 3) % 3;
+                var cpuBefore = path == 2 ? Pruning.ProcessCpuClock.Seconds() : null;
+                var milliseconds = path switch
+                {
+                    0 => Step(engine.call, engineOptimizer, inputs, targets),
+                    1 => Step(x => ModuleByModule(module, x), moduleOptimizer, inputs, targets),
+                    _ => TrainerStep(trainer, trainerOptimizer, pixels, labels, order.narrow(0, start, batchSize), settings.HorizontalFlip, generator),
+                };
+                if (step < 0) continue;
+                times[path].Add(milliseconds);
+                if (cpuBefore is { } c0 && Pruning.ProcessCpuClock.Seconds() is { } c1) trainerCpu.Add((c1 - c0) * 1000);
+            }
         }
-        return new TrainingBenchmarkResult(architecture, batchSize, steps, moduleTotal / steps, engineTotal / steps, get_num_threads(), TorchRuntime.WaitPolicy);
+        return new TrainingBenchmarkResult(architecture, batchSize, steps, times[1].Average(), times[0].Average(), get_num_threads(), TorchRuntime.WaitPolicy,
+            Median(times[2]), Median(times[0]), Median(times[1]), trainerCpu.Count == steps ? Median(trainerCpu) : null);
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    /// <summary>One step as <see cref="Trainer"/> takes it (batch assembly and flips included; no schedule or constraint, which cost nothing here).</summary>
+    private static double TrainerStep(ClassifierNetwork model, optim.Optimizer optimizer, Tensor pixels, Tensor labels, Tensor indices, bool flip, Generator generator)
+    {
+        var clock = Stopwatch.StartNew();
+        using var scope = NewDisposeScope();
+        var (inputs, targets, _) = Trainer.Batch(pixels, labels, indices, flip, generator);
+        optimizer.zero_grad();
+        var logits = model.call(inputs);
+        var loss = nn.functional.cross_entropy(logits, targets);
+        loss.backward();
+        optimizer.step();
+        _ = loss.item<float>();
+        _ = logits.argmax(1).eq(targets).sum().item<long>();
+        return clock.Elapsed.TotalMilliseconds;
     }
 
     /// <summary>PyTorch's <c>model(x)</c>: each module's own forward, in order.</summary>

@@ -203,9 +203,13 @@ internal sealed class FoldedForward : IPrunableForward
                     var height = ((x.shape[2] + (2 * padding[0]) - (dilation[0] * (kernel[0] - 1)) - 1) / stride[0]) + 1;
                     var width = ((x.shape[3] + (2 * padding[1]) - (dilation[1] * (kernel[1] - 1)) - 1) / stride[1]) + 1;
                     using var columns = F.unfold(x, (kernel[0], kernel[1]), (dilation[0], dilation[1]), (padding[0], padding[1]), (stride[0], stride[1]));
-                    using var rows = columns.transpose(1, 2).reshape(-1, columns.shape[1]);
+                    // Every intermediate handle is disposed here: one left to the GC keeps its storage (megabytes
+                    // at batch 64) alive until a finalizer runs, so each pass would take fresh, page-faulting memory.
+                    using var transposed = columns.transpose(1, 2);
+                    using var rows = transposed.reshape(-1, columns.shape[1]);
                     using var product = bs is null ? rows.mm(wt) : torch.addmm(bs, rows, wt, 1, 1);
-                    return product.view(x.shape[0], height, width, outputs).permute(0, 3, 1, 2);
+                    using var nhwc = product.view(x.shape[0], height, width, outputs);
+                    return nhwc.permute(0, 3, 1, 2);
                 });
             }
             // Channels-last: oneDNN's NHWC convs and PyTorch's NHWC max-pool are much faster here than NCHW.

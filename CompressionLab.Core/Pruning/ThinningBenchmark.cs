@@ -12,8 +12,13 @@ namespace CompressionLab.Core.Pruning;
 /// such clock). On a shared machine a pass that the scheduler interrupts counts the wait in wall time but not here, so
 /// this is the compute a pass costs; with several threads it is their sum, not the wall time they take.
 /// </param>
+/// <param name="MedianPageFaultsPerPass">
+/// Median over the same repeats of the process's minor page faults per pass (null off Linux). A pass whose activations
+/// reuse memory freed by the previous one faults almost never; one that takes fresh memory faults once per 4 KB page
+/// it writes, which in a VM costs about as much as the arithmetic of stage 1 (README, "Where the time goes").
+/// </param>
 public sealed record ThinningBenchmarkVariant(string Name, long Macs, long Parameters, double MedianSeconds, double MaxDifference, IReadOnlyList<int> Widths,
-    double? MedianCpuSeconds = null);
+    double? MedianCpuSeconds = null, double? MedianPageFaultsPerPass = null);
 
 /// <summary>A thinning benchmark: the dense model and its thinned versions timed interleaved in one process.</summary>
 public sealed record ThinningBenchmarkResult(
@@ -107,17 +112,20 @@ public static class ThinningBenchmark
 
                 var seconds = networks.Select(_ => new List<double>()).ToArray();
                 var cpuSeconds = networks.Select(_ => new List<double>()).ToArray();
+                var faults = networks.Select(_ => new List<double>()).ToArray();
                 for (var repeat = 0; repeat < repeats; repeat++)
                 {
                     for (var k = 0; k < forwards.Length; k++)
                     {
                         cancellationToken.ThrowIfCancellationRequested();
                         var i = (k + repeat) % forwards.Length; // who goes first rotates
+                        var faultsBefore = ProcessCpuClock.MinorPageFaults();
                         var cpu = ProcessCpuClock.Seconds();
                         var clock = Stopwatch.StartNew();
                         Pass(forwards[i], inputs, passes);
                         seconds[i].Add(clock.Elapsed.TotalSeconds / passes);
                         if (cpu is { } start && ProcessCpuClock.Seconds() is { } end) cpuSeconds[i].Add((end - start) / passes);
+                        if (faultsBefore is { } f0 && ProcessCpuClock.MinorPageFaults() is { } f1) faults[i].Add((double)(f1 - f0) / passes);
                     }
                 }
 
@@ -125,7 +133,8 @@ public static class ThinningBenchmark
                 {
                     var size = NetworkSize.Dense(network.Graph);
                     return new ThinningBenchmarkVariant(name, size.MacsPerSample, size.Parameters, Median(seconds[index]), difference,
-                        [.. network.Layers.Select(l => (int)l.OutputChannels)], cpuSeconds[index].Count == repeats ? Median(cpuSeconds[index]) : null);
+                        [.. network.Layers.Select(l => (int)l.OutputChannels)], cpuSeconds[index].Count == repeats ? Median(cpuSeconds[index]) : null,
+                        faults[index].Count == repeats ? Median(faults[index]) : null);
                 }
                 return new ThinningBenchmarkResult(dense.Architecture, batchSize, get_num_threads(), repeats, passes,
                     Variant("dense", dense, 0, 0),
@@ -147,6 +156,8 @@ public static class ThinningBenchmark
     {
         for (var p = 0; p < passes; p++)
         {
+            // As the evaluation does per batch: whatever a pass creates is freed when it ends, so the next pass reuses the memory.
+            using var scope = NewDisposeScope();
             using var output = forward.ForwardRange(0, forward.BlockCount, inputs);
         }
     }
@@ -199,6 +210,30 @@ internal static class ProcessCpuClock
         }
     }
 
+    /// <summary>Minor page faults of the whole process so far (<c>getrusage</c>); null off Linux or when it fails.</summary>
+    public static long? MinorPageFaults()
+    {
+        if (!OperatingSystem.IsLinux()) return null;
+        try
+        {
+            return NativeMethods.getrusage(0 /* RUSAGE_SELF */, out var usage) == 0 ? usage.MinorFaults : null;
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Linux x86-64/arm64 <c>struct rusage</c>: two timevals, then 14 longs (maxrss, ixrss, idrss, isrss, minflt, ...).</summary>
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    private struct ResourceUsage
+    {
+        public long UserSeconds, UserMicroseconds, SystemSeconds, SystemMicroseconds;
+        public long MaxResidentKb, SharedKb, UnsharedDataKb, UnsharedStackKb;
+        public long MinorFaults, MajorFaults;
+        public long Swaps, BlockInputs, BlockOutputs, MessagesSent, MessagesReceived, Signals, VoluntarySwitches, InvoluntarySwitches;
+    }
+
     [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
     private struct TimeSpec
     {
@@ -211,5 +246,9 @@ internal static class ProcessCpuClock
         [System.Runtime.InteropServices.DllImport("libc")]
         [System.Runtime.InteropServices.DefaultDllImportSearchPaths(System.Runtime.InteropServices.DllImportSearchPath.SafeDirectories)]
         public static extern int clock_gettime(int clock, out TimeSpec time);
+
+        [System.Runtime.InteropServices.DllImport("libc")]
+        [System.Runtime.InteropServices.DefaultDllImportSearchPaths(System.Runtime.InteropServices.DllImportSearchPath.SafeDirectories)]
+        public static extern int getrusage(int who, out ResourceUsage usage);
     }
 }

@@ -46,6 +46,11 @@ public class TrainingBenchmarkTests
         Assert.Equal(result.ModuleMilliseconds / result.EngineMilliseconds, result.Speedup, 10);
         Assert.Equal(4 * result.EngineMilliseconds / 1000, result.EpochSeconds(64), 10); // 64 images = 4 steps of 16
         Assert.Equal(16 * 1000 / result.EngineMilliseconds, result.ImagesPerSecond, 10);
+        // The trainer's whole step and the medians: timed, finite; the median of 3 steps lies within them, so at most 3× the mean.
+        Assert.True(result.TrainerMedianMilliseconds > 0 && double.IsFinite(result.TrainerMedianMilliseconds));
+        Assert.InRange(result.EngineMedianMilliseconds, 0, 3 * result.EngineMilliseconds);
+        Assert.InRange(result.ModuleMedianMilliseconds, 0, 3 * result.ModuleMilliseconds);
+        if (OperatingSystem.IsLinux()) Assert.True(result.TrainerMedianCpuMilliseconds > 0);
     }
 
     [Fact]
