@@ -1,5 +1,4 @@
 using CompressionLab.Web.Components.Layout;
-using CompressionLab.Web.Components.Pages.Distillation;
 using CompressionLab.Web.Components.Pages.Pruning;
 using CompressionLab.Web.Components.Pages.Quantization;
 using CompressionLab.Web.Components.Pages.Recipe;
@@ -43,7 +42,6 @@ public class NavigationTests : DashboardTestContext
     }
 
     [Theory]
-    [InlineData(typeof(DistillationPage), "Distillation", "temperature")]
     [InlineData(typeof(QuantizationPage), "Quantization", "INT8")]
     [InlineData(typeof(RecipePage), "Recipe", "recipe")]
     public void AreasNotBuiltYetSayWhatWillBeThere(Type page, string heading, string wordInSummary)
