@@ -109,4 +109,43 @@ public sealed class DistillationTrainSectionModelTests : IDisposable
         Assert.Null(job);
         Assert.Contains("nothing was saved", error);
     }
+
+    [Fact]
+    public async Task ADistillationThatFailedAfterItsFirstEpochIsResumedFromItAndFinishes()
+    {
+        using var section = Open();
+        section.StudentArchitecture = ModelZoo.Lenet300100;
+        section.Epochs = 2;
+        section.TrainingImages = 200;
+        section.Baseline = false;
+        var job = section.Start([teacher.Id], "synthetic").Job!;
+        // The first finished epoch (its state already saved) makes the job fail, as a full disk would.
+        using (scheduler.Subscribe(update =>
+        {
+            if (update.Partial is DistillationEpochFinished { Run: DistillationRun.Distilled, Epoch.Epoch: 1 }) throw new IOException("disk full");
+        }))
+        {
+            var failed = await scheduler.RunAsync(job.Id);
+            Assert.Equal(JobState.Failed, failed.State);
+        }
+        section.ApplyUpdates();
+        var (interrupted, saved) = Assert.Single(section.Resumable);
+        Assert.Equal(job.Id, interrupted.Id);
+        Assert.Equal((1, 2), (saved.EpochsDone, saved.Epochs));
+
+        var (resumed, error) = section.Resume(interrupted);
+
+        Assert.Null(error);
+        Assert.Equal(job.Id, resumed!.Links.Resumes);
+        Assert.Empty(section.Resumable);
+        var final = await scheduler.RunAsync(resumed.Id);
+        Assert.Equal(JobState.Succeeded, final.State);
+        section.ApplyUpdates();
+        Assert.Equal(1, section.Result!.ResumedFromEpoch);
+        Assert.Equal([1, 2], section.Result.History.Select(e => e.Epoch));
+        var model = Assert.Single(workspace.Store.List(), m => m.Id == section.Result.ModelId);
+        Assert.Contains("distilled", model.DisplayName);
+        Assert.Contains("\"teacherNames\":[\"teacher\"]", model.MetadataJson); // the model records its teacher
+        Assert.Null(workspace.States.Find(job.Id)); // the resumed run released the saved state
+    }
 }
