@@ -1,4 +1,5 @@
 using CompressionLab.Core.Data;
+using CompressionLab.Core.Distillation;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
@@ -21,7 +22,7 @@ public static class CompressionLabCoreServices
     /// <see cref="IJobScheduler"/> and as the hosted service that runs the jobs), the Fashion-MNIST downloader,
     /// the training states of interrupted trainings (<see cref="TrainingStateStore"/>),
     /// <see cref="ModelJobs"/> (starts train, evaluate and download jobs, resumes interrupted trainings), and the sweep cell store, history and
-    /// <see cref="SweepJobs"/> (starts sensitivity sweeps), and the evaluated plans with <see cref="PlanJobs"/> (starts plan evaluations and allocations), <see cref="FineTuneJobs"/> (starts and resumes masked fine-tunings), <see cref="ThinningJobs"/> (thinning comparisons and thin-model saves), and the simulated INT8 measurements with <see cref="QuantizationJobs"/> (INT8 comparisons and per-layer sensitivity).
+    /// <see cref="SweepJobs"/> (starts sensitivity sweeps), and the evaluated plans with <see cref="PlanJobs"/> (starts plan evaluations and allocations), <see cref="FineTuneJobs"/> (starts and resumes masked fine-tunings), <see cref="ThinningJobs"/> (thinning comparisons and thin-model saves), the simulated INT8 measurements with <see cref="CalibrationJobs"/> and <see cref="QuantizationJobs"/> (calibration, INT8 comparisons and per-layer sensitivity), and the models' cached logits (<see cref="LogitsStore"/>) with <see cref="DistillationJobs"/> (soft-target comparisons, distillation trainings and their resumes).
     /// </summary>
     public static IServiceCollection AddCompressionLabCore(this IServiceCollection services, IConfiguration config)
     {
@@ -73,6 +74,10 @@ public static class CompressionLabCoreServices
         services.TryAddSingleton(sp => new QuantizationJobs(
             sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<ModelStore>(),
             sp.GetRequiredService<CalibrationProfileStore>(), sp.GetRequiredService<Int8EvaluationStore>()));
+        services.TryAddSingleton(sp => new LogitsStore(sp.GetRequiredService<WorkspaceDatabase>()));
+        services.TryAddSingleton(sp => new DistillationJobs(
+            sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<ModelStore>(),
+            sp.GetRequiredService<LogitsStore>(), sp.GetRequiredService<TrainingStateStore>()));
         return services;
     }
 }

@@ -1,5 +1,4 @@
 using CompressionLab.Web.Components.Layout;
-using CompressionLab.Web.Components.Pages.Distillation;
 using CompressionLab.Web.Components.Pages.Pruning;
 using CompressionLab.Web.Components.Pages.Recipe;
 using Microsoft.AspNetCore.Components;
@@ -42,7 +41,6 @@ public class NavigationTests : DashboardTestContext
     }
 
     [Theory]
-    [InlineData(typeof(DistillationPage), "Distillation", "temperature")]
     [InlineData(typeof(RecipePage), "Recipe", "recipe")]
     public void AreasNotBuiltYetSayWhatWillBeThere(Type page, string heading, string wordInSummary)
     {

@@ -1,0 +1,222 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using CompressionLab.Core.Distillation;
+using CompressionLab.Core.Jobs;
+using CompressionLab.Core.Models;
+using CompressionLab.Web.Components.Charts;
+
+namespace CompressionLab.Web.Components.Pages.Distillation;
+
+/// <summary>
+/// The Distillation page's train section without a renderer: the objective and its settings, the distillation it
+/// follows (started here, running when the page opened, or resumed), each run's curves from the job's
+/// <see cref="DistillationEpochFinished"/> partials (the distilled student beside its baseline), the new model, and the
+/// interrupted distillations that can be resumed. Threading as <see cref="DistillationPageModel"/>.
+/// </summary>
+public sealed class DistillationTrainSectionModel : IDisposable
+{
+    private readonly IJobScheduler scheduler;
+    private readonly DistillationJobs jobs;
+    private readonly Func<JobSnapshot, SavedTraining?> saved;
+    private readonly ConcurrentQueue<JobUpdate> updates = new();
+    private readonly IDisposable subscription;
+    private readonly SortedDictionary<int, EpochSummary> distilled = [];
+    private readonly SortedDictionary<int, EpochSummary> baseline = [];
+
+    /// <param name="saved">What an interrupted distillation saved (<see cref="DistillationJobs.Saved"/>); null when nothing.</param>
+    public DistillationTrainSectionModel(IJobScheduler scheduler, DistillationJobs jobs, Func<JobSnapshot, SavedTraining?> saved, Action updatesWaiting)
+    {
+        this.scheduler = scheduler ?? throw new ArgumentNullException(nameof(scheduler));
+        this.jobs = jobs ?? throw new ArgumentNullException(nameof(jobs));
+        this.saved = saved ?? throw new ArgumentNullException(nameof(saved));
+        ArgumentNullException.ThrowIfNull(updatesWaiting);
+        subscription = scheduler.Subscribe(update =>
+        {
+            if (update.Job.Kind == DistillationJob.Kind)
+            {
+                updates.Enqueue(update);
+                updatesWaiting();
+            }
+        });
+        var all = scheduler.List();
+        if (all.Where(j => j.Kind == DistillationJob.Kind && !j.IsFinished).OrderBy(j => j.CreatedAt).LastOrDefault() is { } running) Follow(running);
+        RefreshResumable(all);
+    }
+
+    public DistillationLoss Loss { get; set; } = DistillationLoss.SoftHard;
+
+    public double Temperature { get; set; } = 4;
+
+    public double Alpha { get; set; } = 0.9;
+
+    /// <summary>Multiply the KL term by T² (Hinton); on by default.</summary>
+    public bool ScaleByT2 { get; set; } = true;
+
+    public string StudentArchitecture { get; set; } = ModelZoo.VggTiny;
+
+    /// <summary>Null: the architecture's default.</summary>
+    public int? Epochs { get; set; } = 2;
+
+    public int Seed { get; set; } = 1;
+
+    /// <summary>Also train the same student without a teacher (same seed, epochs, flips).</summary>
+    public bool Baseline { get; set; } = true;
+
+    /// <summary>Train on a class-stratified subset of this many training images; null: all.</summary>
+    public int? TrainingImages { get; set; }
+
+    /// <summary>The request's message for the setting it refused (by setting name), shown beside that field.</summary>
+    public IReadOnlyDictionary<string, string> SettingErrors { get; private set; } = new Dictionary<string, string>();
+
+    public JobSnapshot? Job { get; private set; }
+
+    public bool IsRunning => Job is { IsFinished: false };
+
+    public DistillationJobResult? Result { get; private set; }
+
+    public IReadOnlyList<EpochSummary> Distilled => [.. distilled.Values];
+
+    public IReadOnlyList<EpochSummary> BaselineEpochs => [.. baseline.Values];
+
+    /// <summary>Interrupted or failed distillations with saved epochs that no job is resuming yet, newest first.</summary>
+    public IReadOnlyList<(JobSnapshot Job, SavedTraining Saved)> Resumable { get; private set; } = [];
+
+    /// <summary>Validation top-1 (%) per epoch: distilled and baseline.</summary>
+    public IReadOnlyList<LineSeries> Top1Chart { get; private set; } = [];
+
+    /// <summary>Validation loss per epoch: distilled and baseline.</summary>
+    public IReadOnlyList<LineSeries> LossChart { get; private set; } = [];
+
+    /// <summary>Queues a distillation of the <paramref name="teachers"/>; a refused setting is kept in <see cref="SettingErrors"/>.</summary>
+    public (JobSnapshot? Job, string? Error) Start(IReadOnlyList<Guid> teachers, string? dataset)
+    {
+        ArgumentNullException.ThrowIfNull(teachers);
+        if (IsRunning) return (null, "A distillation is already running; wait for it or cancel it.");
+        var request = new DistillationRequest([.. teachers.Select(id => (ModelSource)new StoredModel(id))], StudentArchitecture,
+            new DistillationSettings(Loss, Temperature, Alpha, ScaleByT2), dataset, Epochs, Seed, Baseline, TrainingImages);
+        try
+        {
+            request.Validate();
+        }
+        catch (InvalidRequestException e)
+        {
+            SettingErrors = new Dictionary<string, string> { [e.Setting] = e.Message };
+            return (null, e.Message);
+        }
+        SettingErrors = new Dictionary<string, string>();
+        try
+        {
+            Follow(jobs.StartTraining(request));
+            return (Job, null);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            return (null, e.Message);
+        }
+    }
+
+    public (JobSnapshot? Job, string? Error) Resume(JobSnapshot interrupted)
+    {
+        ArgumentNullException.ThrowIfNull(interrupted);
+        try
+        {
+            Follow(jobs.ResumeTraining(interrupted.Id));
+            RefreshResumable(scheduler.List());
+            return (Job, null);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            return (null, e.Message);
+        }
+    }
+
+    public bool Cancel() => Job is { } job && scheduler.Cancel(job.Id);
+
+    /// <summary>Applies the job updates: progress, each run's epochs, the result. Returns (error to show once, whether a model was stored).</summary>
+    public (string? Error, bool ModelStored) ApplyUpdates()
+    {
+        string? error = null;
+        var stored = false;
+        var any = false;
+        while (updates.TryDequeue(out var update))
+        {
+            any = true;
+            var job = update.Job;
+            if (job.Id != Job?.Id && !job.IsFinished && !IsRunning && job.State == JobState.Running) Follow(job);
+            if (job.Id != Job?.Id) continue;
+            Job = job;
+            if (update.Partial is DistillationEpochFinished epoch)
+                (epoch.Run == DistillationRun.Distilled ? distilled : baseline)[epoch.Epoch.Epoch] = epoch.Epoch;
+            if (job is { State: JobState.Succeeded, ResultJson: { } json } && Result is null)
+            {
+                Result = DistillationJobs.ReadResult(json);
+                // The result holds every epoch: a page that opened mid-run gets the ones it missed.
+                foreach (var e in Result.History) distilled[e.Epoch] = e;
+                foreach (var e in Result.BaselineHistory ?? []) baseline[e.Epoch] = e;
+                stored = Result.ModelId is not null;
+            }
+            if (job.State == JobState.Failed) error = job.Error;
+        }
+        if (any)
+        {
+            RefreshResumable(scheduler.List());
+            BuildCharts();
+        }
+        return (error, stored);
+    }
+
+    /// <summary>One line on the result: the distilled student's test top-1 against its baseline's.</summary>
+    public static string Describe(DistillationJobResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        var against = result.BaselineTop1 is { } b
+            ? string.Create(CultureInfo.InvariantCulture, $" against {b * 100:0.00} % without a teacher ({(result.Top1 - b) * 100:+0.00;-0.00;0.00} pts)")
+            : "";
+        return string.Create(CultureInfo.InvariantCulture, $"test top-1 {result.Top1 * 100:0.00} %{against}");
+    }
+
+    public void Dispose() => subscription.Dispose();
+
+    private void BuildCharts()
+    {
+        static LineSeries Line(string name, IEnumerable<EpochSummary> epochs, Func<EpochSummary, double?> value, double scale, string color, bool dashed, string unit)
+        {
+            var points = epochs.Where(e => value(e) is not null).ToList();
+            return new LineSeries(name, [.. points.Select(e => (double)e.Epoch)], [.. points.Select(e => value(e)!.Value * scale)])
+            {
+                Color = color,
+                Dashed = dashed,
+                MarkerSize = 8,
+                HoverTemplate = $"{name}, epoch %{{x}}: %{{y:.{(unit == "%" ? 2 : 4)}f}} {unit}<extra></extra>",
+            };
+        }
+        Top1Chart =
+        [
+            Line("distilled", distilled.Values, e => e.ValidationTop1, 100, "#1f77b4", false, "%"),
+            Line("baseline (no teacher)", baseline.Values, e => e.ValidationTop1, 100, "#7f7f7f", true, "%"),
+        ];
+        LossChart =
+        [
+            Line("distilled", distilled.Values, e => e.ValidationLoss, 1, "#1f77b4", false, ""),
+            Line("baseline (no teacher)", baseline.Values, e => e.ValidationLoss, 1, "#7f7f7f", true, ""),
+        ];
+    }
+
+    private void Follow(JobSnapshot job)
+    {
+        Job = job;
+        Result = null;
+        distilled.Clear();
+        baseline.Clear();
+        BuildCharts();
+    }
+
+    private void RefreshResumable(IReadOnlyList<JobSnapshot> all) =>
+        Resumable = [.. all
+            .Where(j => j.Kind == DistillationJob.Kind && j.State is JobState.Interrupted or JobState.Failed)
+            .Where(j => !all.Any(other => !other.IsFinished && other.Links.Resumes == j.Id))
+            .Select(j => (Job: j, Saved: saved(j)))
+            .Where(x => x.Saved is { CanResume: true })
+            .OrderByDescending(x => x.Job.CreatedAt)
+            .Select(x => (x.Job, x.Saved!))];
+}
