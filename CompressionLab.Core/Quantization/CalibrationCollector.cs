@@ -60,7 +60,7 @@ internal sealed class TensorAccumulator(string layer, TensorRole role)
         var mean = sum / count;
         var binMagnitude = Magnitude.BeginBatch(batch, count);
         var binSigned = Signed.BeginBatch(batch, count);
-        var m2 = Bin(view, mean, binMagnitude ? Magnitude.BinWidth : 0, binSigned ? Signed.BinWidth : 0);
+        var m2 = Bin(view, mean, Math.Max(Math.Abs(min), Math.Abs(max)), binMagnitude ? Magnitude.BinWidth : 0, binSigned ? Signed.BinWidth : 0);
         if (binMagnitude) Magnitude.CountBinned(count);
         if (binSigned) Signed.CountBinned(count);
         Statistics.AddSummary(x.shape, count, min, max, sumMin, sumMax, extremes, mean, m2);
@@ -76,17 +76,17 @@ internal sealed class TensorAccumulator(string layer, TensorRole role)
     /// two halves binned on two threads (the second into spare count arrays, added afterwards): the evaluation's convs use
     /// every core, and a single-threaded scan would stand alone as the slow part of the pass.
     /// </summary>
-    private double Bin(TensorScan.DenseView view, double mean, double magnitudeWidth, double signedWidth)
+    private double Bin(TensorScan.DenseView view, double mean, double maxAbs, double magnitudeWidth, double signedWidth)
     {
         if (view.Count < ParallelThreshold || Environment.ProcessorCount < 2)
-            return TensorScan.BinBoth(view.Values, mean, Magnitude.Lower, magnitudeWidth, Magnitude.BinCounts, Signed.Lower, signedWidth, Signed.BinCounts);
+            return TensorScan.BinBoth(view.Values, mean, maxAbs, Magnitude.Lower, magnitudeWidth, Magnitude.BinCounts, Signed.Lower, signedWidth, Signed.BinCounts);
         var half = (int)(view.Count / 2);
         _magnitudeHalf ??= new long[Magnitude.BinCount];
         _signedHalf ??= new long[Signed.BinCount];
         double first = 0, second = 0;
         Parallel.Invoke(
-            () => first = TensorScan.BinBoth(view.Values[..half], mean, Magnitude.Lower, magnitudeWidth, Magnitude.BinCounts, Signed.Lower, signedWidth, Signed.BinCounts),
-            () => second = TensorScan.BinBoth(view.Values[half..], mean, Magnitude.Lower, magnitudeWidth, _magnitudeHalf, Signed.Lower, signedWidth, _signedHalf));
+            () => first = TensorScan.BinBoth(view.Values[..half], mean, maxAbs, Magnitude.Lower, magnitudeWidth, Magnitude.BinCounts, Signed.Lower, signedWidth, Signed.BinCounts),
+            () => second = TensorScan.BinBoth(view.Values[half..], mean, maxAbs, Magnitude.Lower, magnitudeWidth, _magnitudeHalf, Signed.Lower, signedWidth, _signedHalf));
         Merge(_magnitudeHalf, Magnitude.BinCounts);
         Merge(_signedHalf, Signed.BinCounts);
         return first + second;
