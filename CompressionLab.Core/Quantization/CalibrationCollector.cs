@@ -33,10 +33,13 @@ internal sealed class TensorAccumulator(string layer, TensorRole role)
         long extremes;
         if (perSample > 1)
         {
-            // Distiller: the extremes of every sample, averaged over the samples (TensorStatistics).
+            // Distiller: the extremes of every sample, averaged over the samples (TensorStatistics). The per-sample
+            // summaries are found first (on two threads for a large batch) and combined in sample order, so the sums
+            // are the very same as one thread's.
+            var runs = Summaries(view, (int)samples, (int)perSample);
             for (long s = 0; s < samples; s++)
             {
-                var run = TensorScan.Summarise(values.Slice((int)(s * perSample), (int)perSample), out var bad);
+                var (run, bad) = runs[s];
                 if (bad >= 0) throw NonFinite(view, values, (s * perSample) + bad);
                 min = Math.Min(min, run.Min);
                 max = Math.Max(max, run.Max);
@@ -64,6 +67,37 @@ internal sealed class TensorAccumulator(string layer, TensorRole role)
         if (binMagnitude) Magnitude.CountBinned(count);
         if (binSigned) Signed.CountBinned(count);
         Statistics.AddSummary(x.shape, count, min, max, sumMin, sumMax, extremes, mean, m2);
+    }
+
+    private (RunSummary Run, long Bad)[] _runs = [];
+
+    /// <summary>Every sample's summary and first non-finite position (−1 if none); a large batch's samples in two halves at once.</summary>
+    private (RunSummary Run, long Bad)[] Summaries(TensorScan.DenseView view, int samples, int perSample)
+    {
+        if (_runs.Length < samples) _runs = new (RunSummary, long)[samples];
+        var runs = _runs;
+        if (view.Count < ParallelThreshold || Environment.ProcessorCount < 2 || samples < 2)
+        {
+            SummariseSamples(view, runs, 0, samples, perSample);
+        }
+        else
+        {
+            var half = samples / 2;
+            Parallel.Invoke(
+                () => SummariseSamples(view, runs, 0, half, perSample),
+                () => SummariseSamples(view, runs, half, samples, perSample));
+        }
+        return runs;
+    }
+
+    private static void SummariseSamples(TensorScan.DenseView view, (RunSummary Run, long Bad)[] runs, int from, int to, int perSample)
+    {
+        var values = view.Values;
+        for (var s = from; s < to; s++)
+        {
+            var run = TensorScan.Summarise(values.Slice(s * perSample, perSample), out var bad);
+            runs[s] = (run, bad);
+        }
     }
 
     /// <summary>Below this many values one thread bins the batch; above, two halves are binned at once.</summary>
