@@ -33,10 +33,13 @@ internal sealed class TensorAccumulator(string layer, TensorRole role)
         long extremes;
         if (perSample > 1)
         {
-            // Distiller: the extremes of every sample, averaged over the samples (TensorStatistics).
+            // Distiller: the extremes of every sample, averaged over the samples (TensorStatistics). The per-sample
+            // summaries are found first (on two threads for a large batch) and combined in sample order, so the sums
+            // are the very same as one thread's.
+            var runs = Summaries(view, (int)samples, (int)perSample);
             for (long s = 0; s < samples; s++)
             {
-                var run = TensorScan.Summarise(values.Slice((int)(s * perSample), (int)perSample), out var bad);
+                var (run, bad) = runs[s];
                 if (bad >= 0) throw NonFinite(view, values, (s * perSample) + bad);
                 min = Math.Min(min, run.Min);
                 max = Math.Max(max, run.Max);
@@ -60,10 +63,41 @@ internal sealed class TensorAccumulator(string layer, TensorRole role)
         var mean = sum / count;
         var binMagnitude = Magnitude.BeginBatch(batch, count);
         var binSigned = Signed.BeginBatch(batch, count);
-        var m2 = Bin(view, mean, binMagnitude ? Magnitude.BinWidth : 0, binSigned ? Signed.BinWidth : 0);
+        var m2 = Bin(view, mean, Math.Max(Math.Abs(min), Math.Abs(max)), binMagnitude ? Magnitude.BinWidth : 0, binSigned ? Signed.BinWidth : 0);
         if (binMagnitude) Magnitude.CountBinned(count);
         if (binSigned) Signed.CountBinned(count);
         Statistics.AddSummary(x.shape, count, min, max, sumMin, sumMax, extremes, mean, m2);
+    }
+
+    private (RunSummary Run, long Bad)[] _runs = [];
+
+    /// <summary>Every sample's summary and first non-finite position (−1 if none); a large batch's samples in two halves at once.</summary>
+    private (RunSummary Run, long Bad)[] Summaries(TensorScan.DenseView view, int samples, int perSample)
+    {
+        if (_runs.Length < samples) _runs = new (RunSummary, long)[samples];
+        var runs = _runs;
+        if (view.Count < ParallelThreshold || Environment.ProcessorCount < 2 || samples < 2)
+        {
+            SummariseSamples(view, runs, 0, samples, perSample);
+        }
+        else
+        {
+            var half = samples / 2;
+            Parallel.Invoke(
+                () => SummariseSamples(view, runs, 0, half, perSample),
+                () => SummariseSamples(view, runs, half, samples, perSample));
+        }
+        return runs;
+    }
+
+    private static void SummariseSamples(TensorScan.DenseView view, (RunSummary Run, long Bad)[] runs, int from, int to, int perSample)
+    {
+        var values = view.Values;
+        for (var s = from; s < to; s++)
+        {
+            var run = TensorScan.Summarise(values.Slice(s * perSample, perSample), out var bad);
+            runs[s] = (run, bad);
+        }
     }
 
     /// <summary>Below this many values one thread bins the batch; above, two halves are binned at once.</summary>
@@ -76,17 +110,17 @@ internal sealed class TensorAccumulator(string layer, TensorRole role)
     /// two halves binned on two threads (the second into spare count arrays, added afterwards): the evaluation's convs use
     /// every core, and a single-threaded scan would stand alone as the slow part of the pass.
     /// </summary>
-    private double Bin(TensorScan.DenseView view, double mean, double magnitudeWidth, double signedWidth)
+    private double Bin(TensorScan.DenseView view, double mean, double maxAbs, double magnitudeWidth, double signedWidth)
     {
         if (view.Count < ParallelThreshold || Environment.ProcessorCount < 2)
-            return TensorScan.BinBoth(view.Values, mean, Magnitude.Lower, magnitudeWidth, Magnitude.BinCounts, Signed.Lower, signedWidth, Signed.BinCounts);
+            return TensorScan.BinBoth(view.Values, mean, maxAbs, Magnitude.Lower, magnitudeWidth, Magnitude.BinCounts, Signed.Lower, signedWidth, Signed.BinCounts);
         var half = (int)(view.Count / 2);
         _magnitudeHalf ??= new long[Magnitude.BinCount];
         _signedHalf ??= new long[Signed.BinCount];
         double first = 0, second = 0;
         Parallel.Invoke(
-            () => first = TensorScan.BinBoth(view.Values[..half], mean, Magnitude.Lower, magnitudeWidth, Magnitude.BinCounts, Signed.Lower, signedWidth, Signed.BinCounts),
-            () => second = TensorScan.BinBoth(view.Values[half..], mean, Magnitude.Lower, magnitudeWidth, _magnitudeHalf, Signed.Lower, signedWidth, _signedHalf));
+            () => first = TensorScan.BinBoth(view.Values[..half], mean, maxAbs, Magnitude.Lower, magnitudeWidth, Magnitude.BinCounts, Signed.Lower, signedWidth, Signed.BinCounts),
+            () => second = TensorScan.BinBoth(view.Values[half..], mean, maxAbs, Magnitude.Lower, magnitudeWidth, _magnitudeHalf, Signed.Lower, signedWidth, _signedHalf));
         Merge(_magnitudeHalf, Magnitude.BinCounts);
         Merge(_signedHalf, Signed.BinCounts);
         return first + second;

@@ -175,9 +175,16 @@ internal static class TensorScan
 
     /// <summary>
     /// One pass for the collector: bins of |x| and of x into two histograms, and Σ(x − mean)² (the batch's M2 for Chan's
-    /// update). Values must be finite.
+    /// update). Values must be finite and at most <paramref name="maxAbs"/> in magnitude.
     /// </summary>
-    public static double BinBoth(ReadOnlySpan<float> values, double mean,
+    /// <remarks>
+    /// Bin indices are computed in float32, 8 lanes at once, where the double rule would take 4: the float quotient is
+    /// within <c>Tolerance</c> of the exact one (bounded from the batch's largest |x|, the lower edge and the bin count),
+    /// so a vector whose every lane lies farther than that from an inner bin edge floors to the same bins as the double
+    /// rule; any other vector (and a range where the bound is too loose) is binned by the double rule. Eight equal
+    /// indices (ReLU zeros, image background) are counted with one add instead of eight dependent increments.
+    /// </remarks>
+    public static double BinBoth(ReadOnlySpan<float> values, double mean, double maxAbs,
         double magnitudeLower, double magnitudeWidth, Span<long> magnitudeCounts,
         double signedLower, double signedWidth, Span<long> signedCounts)
     {
@@ -198,21 +205,46 @@ internal static class TensorScan
             var acc = Vector256<double>.Zero;
             var magnitudeOn = magnitudeWidth > 0;
             var signedOn = signedWidth > 0;
+            double magnitudeTolerance = 0, signedTolerance = 0;
+            var magnitudeFast = magnitudeOn && FloatExact(maxAbs, magnitudeLower, magnitudeWidth, last, out magnitudeTolerance);
+            var signedFast = signedOn && FloatExact(maxAbs, signedLower, signedWidth, last, out signedTolerance);
+            var mlf = Vector256.Create((float)magnitudeLower);
+            var mif = Vector256.Create((float)(1 / magnitudeWidth));
+            var slf = Vector256.Create((float)signedLower);
+            var sif = Vector256.Create((float)(1 / signedWidth));
+            var mtol = Vector256.Create((float)magnitudeTolerance);
+            var stol = Vector256.Create((float)signedTolerance);
+            var topf = Vector256.Create((float)last);
             for (; i <= values.Length - Vector256<float>.Count; i += Vector256<float>.Count)
             {
-                var (low, high) = Vector256.Widen(Vector256.LoadUnsafe(ref start, (nuint)i));
+                var v = Vector256.LoadUnsafe(ref start, (nuint)i);
+                var (low, high) = Vector256.Widen(v);
                 var dl = low - mu;
                 var dh = high - mu;
                 acc += (dl * dl) + (dh * dh);
                 if (magnitudeOn)
                 {
-                    Count(magnitudeCounts, Index(Vector256.Abs(low), ml, mw, mi, top));
-                    Count(magnitudeCounts, Index(Vector256.Abs(high), ml, mw, mi, top));
+                    if (magnitudeFast && TryIndex(Vector256.Abs(v), mlf, mif, mtol, topf, out var index))
+                    {
+                        Count(magnitudeCounts, index);
+                    }
+                    else
+                    {
+                        Count(magnitudeCounts, Index(Vector256.Abs(low), ml, mw, mi, top));
+                        Count(magnitudeCounts, Index(Vector256.Abs(high), ml, mw, mi, top));
+                    }
                 }
                 if (signedOn)
                 {
-                    Count(signedCounts, Index(low, sl, sw, si, top));
-                    Count(signedCounts, Index(high, sl, sw, si, top));
+                    if (signedFast && TryIndex(v, slf, sif, stol, topf, out var index))
+                    {
+                        Count(signedCounts, index);
+                    }
+                    else
+                    {
+                        Count(signedCounts, Index(low, sl, sw, si, top));
+                        Count(signedCounts, Index(high, sl, sw, si, top));
+                    }
                 }
             }
             m2 = Vector256.Sum(acc);
@@ -225,6 +257,57 @@ internal static class TensorScan
             if (signedWidth > 0) signedCounts[ScalarIndex(v, signedLower, signedWidth, last)]++;
         }
         return m2;
+    }
+
+    /// <summary>
+    /// Whether float32 bin indices can be used for values up to <paramref name="maxAbs"/>, and the bound on the float
+    /// quotient's error. The float quotient fl(fl(x − fl(lower))·fl(1/width)) differs from (x − lower)/width by at most
+    /// (|x| + |lower|)/width·2·2⁻²⁴ + q·2·2⁻²⁴ (+ the double rule's own 2⁻⁵² rounding); the tolerance is 8× that.
+    /// </summary>
+    private static bool FloatExact(double maxAbs, double lower, double width, int last, out double tolerance)
+    {
+        tolerance = (((maxAbs + Math.Abs(lower)) / width) + last + 1) * Math.ScaleB(1.0, -20);
+        return tolerance < 1.0 / 64 && (1 / width) < float.MaxValue && double.IsFinite(tolerance);
+    }
+
+    /// <summary>
+    /// The 8 bins of <paramref name="d"/> from the float quotient, or false when a lane lies within the tolerance of an
+    /// inner bin edge (where float and double could floor differently). Near 0 and above last + 1 both clamp alike.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool TryIndex(Vector256<float> d, Vector256<float> lower, Vector256<float> inverse, Vector256<float> tolerance, Vector256<float> top, out Vector256<int> index)
+    {
+        var quotient = (d - lower) * inverse;
+        var floor = Vector256.Floor(quotient);
+        var fraction = quotient - floor;
+        var edge = Vector256.LessThan(fraction, tolerance) | Vector256.GreaterThan(fraction, Vector256<float>.One - tolerance);
+        var inner = Vector256.GreaterThan(quotient, tolerance) & Vector256.LessThan(quotient, top + Vector256<float>.One - tolerance);
+        index = Vector256.ConvertToInt32(Vector256.Min(Vector256.Max(floor, Vector256<float>.Zero), top));
+        return (edge & inner) == Vector256<float>.Zero;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Count(Span<long> counts, Vector256<int> index)
+    {
+        // Indices are clamped to [0, counts.Length − 1] by construction, so no bounds checks; one store and eight loads
+        // are cheaper than extracting eight lanes from the register.
+        ref var c = ref MemoryMarshal.GetReference(counts);
+        var first = index.ToScalar();
+        if (Vector256.EqualsAll(index, Vector256.Create(first)))
+        {
+            Unsafe.Add(ref c, first) += Vector256<int>.Count;
+            return;
+        }
+        var stored = index;
+        ref var lanes = ref Unsafe.As<Vector256<int>, int>(ref stored);
+        Unsafe.Add(ref c, first)++;
+        Unsafe.Add(ref c, Unsafe.Add(ref lanes, 1))++;
+        Unsafe.Add(ref c, Unsafe.Add(ref lanes, 2))++;
+        Unsafe.Add(ref c, Unsafe.Add(ref lanes, 3))++;
+        Unsafe.Add(ref c, Unsafe.Add(ref lanes, 4))++;
+        Unsafe.Add(ref c, Unsafe.Add(ref lanes, 5))++;
+        Unsafe.Add(ref c, Unsafe.Add(ref lanes, 6))++;
+        Unsafe.Add(ref c, Unsafe.Add(ref lanes, 7))++;
     }
 
     /// <summary>

@@ -183,4 +183,45 @@ public class CalibrationCollectorTests
         foreach (var v in values) scalarMagnitude[TensorScan.ScalarIndex(Math.Abs((double)v), 0, width, 2047)]++;
         Assert.Equal(scalarMagnitude, magnitude);
     }
+
+    [Fact]
+    public void FusedFloatBinningEqualsTheScalarRuleAtAndNextToEveryEdge()
+    {
+        // BinBoth floors float32 quotients and falls back to the double rule only near an edge: the counts must equal
+        // the scalar rule's for values at, just above and just below every edge, runs of zeros, and random values.
+        const double lower = -0.7, width = 0.0031;
+        var values = new List<float>();
+        for (var k = 0; k < 2048; k++)
+        {
+            foreach (var edge in new[] { (float)(lower + (k * width)), (float)(k * width) })
+            {
+                values.Add(edge);
+                values.Add(MathF.BitIncrement(edge));
+                values.Add(MathF.BitDecrement(edge));
+            }
+        }
+        values.AddRange(Enumerable.Repeat(0f, 37));
+        var random = new Random(7);
+        for (var k = 0; k < 20000; k++) values.Add((float)((random.NextDouble() * 7) - 0.7));
+        values.Add(-5f);
+        values.Add(6.3f);
+        var array = values.ToArray();
+        var maxAbs = array.Max(v => Math.Abs((double)v));
+        var mean = array.Average(v => (double)v);
+        var magnitude = new long[2048];
+        var signed = new long[2048];
+        var m2 = TensorScan.BinBoth(array, mean, maxAbs, 0, width, magnitude, lower, width, signed);
+        var scalarMagnitude = new long[2048];
+        var scalarSigned = new long[2048];
+        double scalarM2 = 0;
+        foreach (var v in array)
+        {
+            scalarSigned[TensorScan.ScalarIndex(v, lower, width, 2047)]++;
+            scalarMagnitude[TensorScan.ScalarIndex(Math.Abs((double)v), 0, width, 2047)]++;
+            scalarM2 += (v - mean) * (v - mean);
+        }
+        Assert.Equal(scalarSigned, signed);
+        Assert.Equal(scalarMagnitude, magnitude);
+        Assert.Equal(scalarM2, m2, 1e-9 * scalarM2);
+    }
 }
