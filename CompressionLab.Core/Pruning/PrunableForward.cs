@@ -190,7 +190,7 @@ internal sealed class FoldedForward : IPrunableForward
 
         public static AffineStep Conv(string name, Tensor weight, Tensor? bias, TorchSharp.Modules.BatchNorm? norm, long[] stride, long[] padding, long[] dilation, long groups)
         {
-            var (w, b) = Fold(weight, bias, norm);
+            var (w, b) = BatchNormFolding.Fold(weight, bias, norm);
             var outputs = w.shape[0];
             var kernel = new[] { w.shape[2], w.shape[3] };
             if (w.shape[1] == 1 && groups == 1)
@@ -223,7 +223,7 @@ internal sealed class FoldedForward : IPrunableForward
 
         public static AffineStep Linear(string name, Tensor weight, Tensor? bias, TorchSharp.Modules.BatchNorm? norm)
         {
-            var (w, b) = Fold(weight, bias, norm);
+            var (w, b) = BatchNormFolding.Fold(weight, bias, norm);
             return new AffineStep(name, w, b, t => t.alias(), (x, wt, bs) => F.linear(x, wt, bs));
         }
 
@@ -231,26 +231,6 @@ internal sealed class FoldedForward : IPrunableForward
         {
             using var noGrad = no_grad();
             return _prepare(weight);
-        }
-
-        /// <summary>Folds in double precision, then rounds once to the weight's type.</summary>
-        private static (Tensor Weight, Tensor? Bias) Fold(Tensor weight, Tensor? bias, TorchSharp.Modules.BatchNorm? norm)
-        {
-            using var scope = NewDisposeScope();
-            if (norm is null)
-                return (weight.detach().clone().MoveToOuterDisposeScope(), bias?.detach().clone().MoveToOuterDisposeScope());
-            var type = weight.dtype;
-            var variance = norm.running_var!.detach().to_type(ScalarType.Float64);
-            var mean = norm.running_mean!.detach().to_type(ScalarType.Float64);
-            var gamma = norm.weight?.detach().to_type(ScalarType.Float64) ?? ones_like(mean);
-            var beta = norm.bias?.detach().to_type(ScalarType.Float64) ?? zeros_like(mean);
-            var scale = gamma / (variance + norm.eps).sqrt();
-            var view = new long[weight.dim()];
-            Array.Fill(view, 1L);
-            view[0] = -1;
-            var folded = (weight.detach().to_type(ScalarType.Float64) * scale.view(view)).to_type(type).contiguous();
-            var foldedBias = bias is null ? beta - (mean * scale) : ((bias.detach().to_type(ScalarType.Float64) - mean) * scale) + beta;
-            return (folded.MoveToOuterDisposeScope(), foldedBias.to_type(type).MoveToOuterDisposeScope());
         }
 
         public override Tensor Run(Tensor x, bool mayOverwrite) => _maskedPrepared is null ? _apply(x, _prepared, _bias) : _apply(x, _maskedPrepared, _maskedBias);

@@ -177,27 +177,20 @@ public sealed class FoldedNetwork : IDisposable
         return (TorchSharp.Modules.BatchNorm)modules[i + 1].Module;
     }
 
-    /// <summary>Folds in double precision, then rounds once to the weight's type (as the evaluation does).</summary>
+    /// <summary>
+    /// The evaluation's fold (<see cref="BatchNormFolding"/>), with a contiguous weight and a bias always present (zeros
+    /// for a layer with neither bias nor BatchNorm), as the observer and fake quantization expect.
+    /// </summary>
     private static (Tensor Weight, Tensor Bias) FoldWeights(Tensor weight, Tensor? bias, TorchSharp.Modules.BatchNorm? norm)
     {
-        using var scope = NewDisposeScope();
-        var type = weight.dtype;
-        if (norm is null)
+        var (folded, foldedBias) = BatchNormFolding.Fold(weight, bias, norm);
+        if (!folded.is_contiguous())
         {
-            var plainBias = bias?.detach().clone() ?? zeros(weight.shape[0], dtype: type);
-            return (weight.detach().contiguous().clone().MoveToOuterDisposeScope(), plainBias.MoveToOuterDisposeScope());
+            var dense = folded.contiguous();
+            folded.Dispose();
+            folded = dense;
         }
-        var variance = norm.running_var!.detach().to_type(ScalarType.Float64);
-        var mean = norm.running_mean!.detach().to_type(ScalarType.Float64);
-        var gamma = norm.weight?.detach().to_type(ScalarType.Float64) ?? ones_like(mean);
-        var beta = norm.bias?.detach().to_type(ScalarType.Float64) ?? zeros_like(mean);
-        var scale = gamma / (variance + norm.eps).sqrt();
-        var view = new long[weight.dim()];
-        Array.Fill(view, 1L);
-        view[0] = -1;
-        var folded = (weight.detach().to_type(ScalarType.Float64) * scale.view(view)).to_type(type).contiguous();
-        var foldedBias = bias is null ? beta - (mean * scale) : ((bias.detach().to_type(ScalarType.Float64) - mean) * scale) + beta;
-        return (folded.MoveToOuterDisposeScope(), foldedBias.to_type(type).MoveToOuterDisposeScope());
+        return (folded, foldedBias ?? zeros(weight.shape[0], dtype: weight.dtype));
     }
 
     private abstract class Step

@@ -2,7 +2,7 @@ using System.Text.Json;
 using CompressionLab.Cli;
 using CompressionLab.Core.Data;
 using CompressionLab.Core.Models;
-using CompressionLab.Tests.Pruning;
+using CompressionLab.Tests.Distillation;
 using static CompressionLab.Tests.Cli.InProcessCli;
 using static TorchSharp.torch;
 
@@ -18,19 +18,11 @@ public sealed class KdCompareCliTests : IDisposable
 
     public KdCompareCliTests()
     {
-        _teacher = Save(ModelZoo.VggTiny, 11, "teacher.ckpt");
-        _student = Save(ModelZoo.VggTiny, 12, "student.ckpt");
+        _teacher = DistillationTestData.SaveRandom(_folder, ModelZoo.VggTiny, 11, "teacher.ckpt");
+        _student = DistillationTestData.SaveRandom(_folder, ModelZoo.VggTiny, 12, "student.ckpt");
     }
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
-
-    private string Save(string architecture, int seed, string name)
-    {
-        using var network = PruningTestModels.RandomZooModel(architecture, seed);
-        var path = Path.Combine(_folder, name);
-        Checkpoint.Save(network, path, IdxDataset.FashionMnistName, IdxDataset.FashionMnistClasses);
-        return path;
-    }
 
     /// <summary>Probabilities at T from plain exp/sum on the unfolded modules' logits (no shared code with SoftTargets).</summary>
     private static double[][] Probabilities(string checkpoint, LabeledImages images, double t)

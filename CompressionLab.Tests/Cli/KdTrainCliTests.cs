@@ -1,7 +1,7 @@
 using CompressionLab.Cli;
 using CompressionLab.Core.Data;
 using CompressionLab.Core.Models;
-using CompressionLab.Tests.Pruning;
+using CompressionLab.Tests.Distillation;
 using static CompressionLab.Tests.Cli.InProcessCli;
 
 namespace CompressionLab.Tests.Cli;
@@ -15,9 +15,7 @@ public sealed class KdTrainCliTests : IDisposable
 
     public KdTrainCliTests()
     {
-        using var network = PruningTestModels.RandomZooModel(ModelZoo.VggTiny, 31);
-        _teacher = Path.Combine(_folder, "teacher.ckpt");
-        Checkpoint.Save(network, _teacher, IdxDataset.FashionMnistName, IdxDataset.FashionMnistClasses);
+        _teacher = DistillationTestData.SaveRandom(_folder, ModelZoo.VggTiny, 31, "teacher.ckpt");
     }
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);

@@ -2,7 +2,7 @@ using CompressionLab.Core.Data;
 using CompressionLab.Core.Distillation;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
-using CompressionLab.Tests.Pruning;
+using CompressionLab.Tests.Models;
 using static TorchSharp.torch;
 
 namespace CompressionLab.Tests.Distillation;
@@ -17,39 +17,24 @@ public sealed class DistillationJobTests : IDisposable
 
     public DistillationJobTests()
     {
-        _teacherA = Save(ModelZoo.VggTiny, 21, "a.ckpt");
-        _teacherB = Save(ModelZoo.Lenet5, 22, "b.ckpt");
+        _teacherA = DistillationTestData.SaveRandom(_folder, ModelZoo.VggTiny, 21, "a.ckpt");
+        _teacherB = DistillationTestData.SaveRandom(_folder, ModelZoo.Lenet5, 22, "b.ckpt");
     }
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
-    private string Save(string architecture, int seed, string name)
-    {
-        using var network = PruningTestModels.RandomZooModel(architecture, seed);
-        var path = Path.Combine(_folder, name);
-        Checkpoint.Save(network, path, IdxDataset.FashionMnistName, IdxDataset.FashionMnistClasses);
-        return path;
-    }
-
-    private static DatasetCatalog Catalog() => new(new DatasetOptions { Folders = [TestData.FashionMnistFolder] });
-
-    private sealed class Silent : IJobProgress
-    {
-        public void Report(double fraction, string message) { }
-
-        public void Publish(JobPartial partial) { }
-    }
+    private static DatasetCatalog Catalog() => DistillationTestData.Catalog();
 
     private DistillationJobResult Distil(DistillationSettings objective, string output, bool baseline = true) =>
         DistillationJob.Run(new DistillationRequest([new CheckpointFile(_teacherA)], ModelZoo.Lenet300100, objective, IdxDataset.FashionMnistName,
-            Epochs: 1, Seed: 3, Baseline: baseline, TrainingImages: 600, OutputFile: Path.Combine(_folder, output)), Catalog(), null, new Silent(), CancellationToken.None);
+            Epochs: 1, Seed: 3, Baseline: baseline, TrainingImages: 600, OutputFile: Path.Combine(_folder, output)), Catalog(), null, new RecordingProgress(), CancellationToken.None);
 
     [Fact]
     public void TheBaselineIsPlainTrainingAndAlphaZeroDistillationIsTooBitForBit()
     {
         var result = Distil(new DistillationSettings(DistillationLoss.SoftHard, 4, 0), "alpha0.ckpt");
         var plain = TrainingJob.Run(new TrainingRequest(ModelZoo.Lenet300100, IdxDataset.FashionMnistName, 1, 3, 600, OutputFile: Path.Combine(_folder, "plain.ckpt")),
-            Catalog(), null, new Silent(), CancellationToken.None);
+            Catalog(), null, new RecordingProgress(), CancellationToken.None);
         Assert.Equal(plain.Top1, result.BaselineTop1);
         // α = 0 leaves only the labels' term: the same weights as plain training.
         Assert.Equal(plain.WeightsHash, result.WeightsHash);
@@ -68,7 +53,7 @@ public sealed class DistillationJobTests : IDisposable
         var result = Distil(new DistillationSettings(DistillationLoss.SoftHard, 4, 0.9), "kd.ckpt", baseline: false);
         Assert.Null(result.BaselineTop1);
         var plain = TrainingJob.Run(new TrainingRequest(ModelZoo.Lenet300100, IdxDataset.FashionMnistName, 1, 3, 600, OutputFile: Path.Combine(_folder, "plain.ckpt")),
-            Catalog(), null, new Silent(), CancellationToken.None);
+            Catalog(), null, new RecordingProgress(), CancellationToken.None);
         Assert.NotEqual(plain.WeightsHash, result.WeightsHash);
         Assert.True(result.TeacherSeconds > 0);
     }
@@ -111,20 +96,20 @@ public sealed class DistillationJobTests : IDisposable
     [Fact]
     public void AStudentStartedFromAModelAndItsBaselineBothStartFromIt()
     {
-        var start = Save(ModelZoo.Lenet300100, 23, "start.ckpt");
+        var start = DistillationTestData.SaveRandom(_folder, ModelZoo.Lenet300100, 23, "start.ckpt");
         var request = new DistillationRequest([new CheckpointFile(_teacherA)], ModelZoo.Lenet300100, new DistillationSettings(DistillationLoss.SoftHard, 4, 0),
             IdxDataset.FashionMnistName, Epochs: 1, Seed: 3, Baseline: true, TrainingImages: 300, OutputFile: Path.Combine(_folder, "from-start.ckpt"),
             StudentStart: new CheckpointFile(start));
-        var fromStart = DistillationJob.Run(request, Catalog(), null, new Silent(), CancellationToken.None);
+        var fromStart = DistillationJob.Run(request, Catalog(), null, new RecordingProgress(), CancellationToken.None);
         // α = 0: the distilled student is its baseline, bit for bit, and both differ from a scratch start.
         Assert.Equal(fromStart.Top1, fromStart.BaselineTop1);
-        var scratch = DistillationJob.Run(request with { StudentStart = null, OutputFile = Path.Combine(_folder, "scratch.ckpt") }, Catalog(), null, new Silent(), CancellationToken.None);
+        var scratch = DistillationJob.Run(request with { StudentStart = null, OutputFile = Path.Combine(_folder, "scratch.ckpt") }, Catalog(), null, new RecordingProgress(), CancellationToken.None);
         Assert.NotEqual(scratch.WeightsHash, fromStart.WeightsHash);
         using var saved = Checkpoint.Load(Path.Combine(_folder, "from-start.ckpt"));
         Assert.Equal(Checkpoint.ReadMetadata(start).ContentHash, saved.Metadata.Lineage!.ParentWeightsHash);
 
         var wrong = Assert.Throws<InvalidRequestException>(() => DistillationJob.Run(request with { StudentArchitecture = ModelZoo.VggTiny },
-            Catalog(), null, new Silent(), CancellationToken.None));
+            Catalog(), null, new RecordingProgress(), CancellationToken.None));
         Assert.Equal(nameof(DistillationRequest.StudentStart), wrong.Setting);
         Assert.Contains("lenet-300-100", wrong.Message);
     }

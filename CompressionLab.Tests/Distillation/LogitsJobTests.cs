@@ -2,7 +2,7 @@ using CompressionLab.Core.Data;
 using CompressionLab.Core.Distillation;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
-using CompressionLab.Tests.Pruning;
+using CompressionLab.Tests.Models;
 using CompressionLab.Tests.Workspace;
 using CompressionLab.Core.Workspace;
 using static TorchSharp.torch;
@@ -18,28 +18,19 @@ public sealed class LogitsJobTests : IDisposable
 
     public LogitsJobTests()
     {
-        using var network = PruningTestModels.RandomZooModel(ModelZoo.VggTiny, seed: 91);
-        _model = Path.Combine(_workspace.Root, "tiny.ckpt");
-        Checkpoint.Save(network, _model, IdxDataset.FashionMnistName, IdxDataset.FashionMnistClasses);
+        _model = DistillationTestData.SaveRandom(_workspace.Root, ModelZoo.VggTiny, 91, "tiny.ckpt");
     }
 
     public void Dispose() => _workspace.Dispose();
 
-    private static DatasetCatalog Catalog() => new(new DatasetOptions { Folders = [TestData.FashionMnistFolder] });
-
-    private sealed class Silent : IJobProgress
-    {
-        public void Report(double fraction, string message) { }
-
-        public void Publish(JobPartial partial) { }
-    }
+    private static DatasetCatalog Catalog() => DistillationTestData.Catalog();
 
     [Fact]
     public void LogitsEqualTheModulesForwardOnTheSubsetAndAreReadBackFromTheWorkspace()
     {
         var cache = new LogitsStore(_workspace.OpenDatabase());
         var request = new LogitsRequest(new CheckpointFile(_model), IdxDataset.FashionMnistName, 130);
-        var (logits, fromCache) = LogitsJob.Run(request, Catalog(), null, cache, new Silent(), CancellationToken.None);
+        var (logits, fromCache) = LogitsJob.Run(request, Catalog(), null, cache, new RecordingProgress(), CancellationToken.None);
         Assert.False(fromCache);
         Assert.Equal(130, logits.Rows);
         Assert.Equal(10, logits.Classes);
@@ -57,7 +48,7 @@ public sealed class LogitsJobTests : IDisposable
         Assert.Equal(expected.Length, logits.Values.Length);
         for (var i = 0; i < expected.Length; i++) Assert.True(Math.Abs(expected[i] - logits.Values[i]) < 1e-4, $"logit {i}: {expected[i]} vs {logits.Values[i]}");
 
-        var (again, fromCacheAgain) = LogitsJob.Run(request, Catalog(), null, cache, new Silent(), CancellationToken.None);
+        var (again, fromCacheAgain) = LogitsJob.Run(request, Catalog(), null, cache, new RecordingProgress(), CancellationToken.None);
         Assert.True(fromCacheAgain);
         Assert.Equal(logits.Values, again.Values);
         Assert.Equal(logits.Labels, again.Labels);
@@ -70,7 +61,7 @@ public sealed class LogitsJobTests : IDisposable
     public void SoftTargetJobOfAModelAgainstItselfHasZeroKlAndFullAgreement()
     {
         var request = new SoftTargetRequest([new CheckpointFile(_model)], new CheckpointFile(_model), IdxDataset.FashionMnistName, [1, 4], 64);
-        var report = SoftTargetJob.Run(request, Catalog(), null, null, new Silent(), CancellationToken.None);
+        var report = SoftTargetJob.Run(request, Catalog(), null, null, new RecordingProgress(), CancellationToken.None);
         Assert.All(report.Points, p => Assert.Equal(0, p.Kl, 9));
         Assert.Equal(1, report.Comparison.Agreement);
         Assert.Equal(IdxDataset.FashionMnistClasses, report.ClassNames);
