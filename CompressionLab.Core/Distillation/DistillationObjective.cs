@@ -20,6 +20,31 @@ public enum DistillationLoss
 
     /// <summary>Logit matching (Ba &amp; Caruana): α·MSE(student logits, teacher logits) + (1 − α)·CE; T does not enter.</summary>
     LogitMse,
+
+    /// <summary>
+    /// FitNets (Romero et al. 2015): the student's stage outputs regressed onto the teacher's through a learned 1×1 conv per
+    /// stage (MSE), as a first phase before soft + hard epochs or added to the soft + hard loss (<see cref="HintMode"/>).
+    /// </summary>
+    Hints,
+
+    /// <summary>
+    /// Deep mutual learning (Zhang et al. 2018): two students, no fixed teacher; each minimises CE + [T²·]KL(peer(T) ‖ self(T))
+    /// with the peer's prediction held fixed. α does not enter.
+    /// </summary>
+    Mutual,
+}
+
+/// <summary>How FitNets hints enter the training.</summary>
+public enum HintMode
+{
+    /// <summary>Every step minimises soft + hard + β·hint loss.</summary>
+    Added,
+
+    /// <summary>
+    /// First <see cref="DistillationSettings.HintEpochs"/> epochs of the student's layers up to the last hinted stage and the
+    /// regressors on the hint loss alone (FitNets' stage 1), then the request's epochs of soft + hard distillation.
+    /// </summary>
+    FirstPhase,
 }
 
 /// <summary>The distillation objective's settings.</summary>
@@ -31,25 +56,45 @@ public enum DistillationLoss
 /// Data distillation (Radosavovic et al. 2018): the teacher's target for an image is the mean of its soft targets (logits,
 /// for logit matching) over the training augmentations — the image and its mirror — whichever of the two the step shows.
 /// </param>
-public sealed record DistillationSettings(DistillationLoss Loss, double Temperature = 4, double Alpha = 0.9, bool ScaleByT2 = true, bool AverageOverFlips = false)
+/// <param name="Hints">FitNets only: the hint loss added to every step, or a first phase of its own.</param>
+/// <param name="HintEpochs">FitNets' first phase: its epochs (besides the request's epochs of soft + hard distillation).</param>
+/// <param name="HintWeight">FitNets added to the loss: β, the hint loss's weight.</param>
+/// <param name="HintStages">FitNets: the stages whose outputs are hinted (e.g. <c>stage2</c>); null: every stage the student and teacher share.</param>
+public sealed record DistillationSettings(
+    DistillationLoss Loss,
+    double Temperature = 4,
+    double Alpha = 0.9,
+    bool ScaleByT2 = true,
+    bool AverageOverFlips = false,
+    HintMode Hints = HintMode.Added,
+    int HintEpochs = 2,
+    double HintWeight = 1,
+    IReadOnlyList<string>? HintStages = null)
 {
     public static string Name(DistillationLoss loss) => loss switch
     {
         DistillationLoss.Soft => "soft",
         DistillationLoss.SoftHard => "soft+hard",
         DistillationLoss.LogitMse => "mse",
+        DistillationLoss.Hints => "hints",
+        DistillationLoss.Mutual => "dml",
         _ => throw new ArgumentOutOfRangeException(nameof(loss), loss, null),
     };
 
-    /// <summary><c>soft</c>, <c>soft+hard</c> or <c>mse</c>.</summary>
+    /// <summary><c>soft</c>, <c>soft+hard</c>, <c>mse</c>, <c>hints</c> or <c>dml</c>.</summary>
     /// <exception cref="InvalidRequestException">For <c>Objective</c>: any other text.</exception>
     public static DistillationLoss ParseLoss(string text) => text.Trim().ToLowerInvariant() switch
     {
         "soft" => DistillationLoss.Soft,
         "soft+hard" or "hinton" => DistillationLoss.SoftHard,
         "mse" => DistillationLoss.LogitMse,
-        _ => throw new InvalidRequestException("Objective", $"Unknown objective '{text}': use soft, soft+hard or mse."),
+        "hints" or "fitnets" => DistillationLoss.Hints,
+        "dml" or "mutual" => DistillationLoss.Mutual,
+        _ => throw new InvalidRequestException("Objective", $"Unknown objective '{text}': use soft, soft+hard, mse, hints or dml."),
     };
+
+    /// <summary>The teacher's (or peer's) targets are log-probabilities at T for every objective but logit matching.</summary>
+    internal bool UsesLogits => Loss == DistillationLoss.LogitMse;
 
     /// <summary>Throws an <see cref="InvalidRequestException"/> naming the setting that makes no sense.</summary>
     public void Validate()
@@ -59,16 +104,41 @@ public sealed record DistillationSettings(DistillationLoss Loss, double Temperat
             throw new InvalidRequestException(nameof(Temperature), string.Create(CultureInfo.InvariantCulture, $"The temperature must be above 0 and at most 1000 (got {Temperature})."));
         if (!(Alpha >= 0 && Alpha <= 1))
             throw new InvalidRequestException(nameof(Alpha), string.Create(CultureInfo.InvariantCulture, $"α weighs the teacher's term against the labels' and must be between 0 and 1 (got {Alpha})."));
+        if (Loss == DistillationLoss.Hints)
+        {
+            if (!Enum.IsDefined(Hints)) throw new InvalidRequestException(nameof(Hints), $"Unknown hint mode {Hints}.");
+            if (Hints == HintMode.FirstPhase && HintEpochs is < 1 or > TrainingRequest.MaxEpochs)
+                throw new InvalidRequestException(nameof(HintEpochs), $"The hint phase needs between 1 and {TrainingRequest.MaxEpochs} epochs (got {HintEpochs}).");
+            if (Hints == HintMode.Added && (!(HintWeight > 0) || double.IsInfinity(HintWeight) || HintWeight > 1e6))
+                throw new InvalidRequestException(nameof(HintWeight), string.Create(CultureInfo.InvariantCulture, $"β, the hint loss's weight, must be above 0 and at most 1e6 (got {HintWeight})."));
+            if (HintStages is { } stages && (stages.Count == 0 || stages.Any(string.IsNullOrWhiteSpace)))
+                throw new InvalidRequestException(nameof(HintStages), "Name the stages to hint (e.g. stage2), or leave it empty for every stage the student and the teacher share.");
+        }
+        if (Loss == DistillationLoss.Mutual && AverageOverFlips)
+            throw new InvalidRequestException(nameof(AverageOverFlips), "Averaging over flips makes a fixed teacher's targets; in mutual learning the peer learns along, so there is nothing to average.");
     }
 
     /// <summary>Words that identify the objective (a resumed run must have the same).</summary>
-    public string Key => string.Create(CultureInfo.InvariantCulture,
-        $"{Name(Loss)} T={Temperature:R} alpha={Alpha:R} t2={(ScaleByT2 ? "on" : "off")}{(AverageOverFlips ? " targets=mean-over-flips" : "")}");
+    public string Key => Loss switch
+    {
+        DistillationLoss.Mutual => string.Create(CultureInfo.InvariantCulture, $"dml T={Temperature:R} t2={(ScaleByT2 ? "on" : "off")}"),
+        DistillationLoss.Hints => string.Create(CultureInfo.InvariantCulture,
+            $"hints T={Temperature:R} alpha={Alpha:R} t2={(ScaleByT2 ? "on" : "off")}{Flips} {HintKey}"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"{Name(Loss)} T={Temperature:R} alpha={Alpha:R} t2={(ScaleByT2 ? "on" : "off")}{Flips}"),
+    };
+
+    private string Flips => AverageOverFlips ? " targets=mean-over-flips" : "";
+
+    /// <summary>FitNets' own words, e.g. <c>hint=added beta=1 stages=all</c> or <c>hint=first-phase epochs=2 stages=stage2</c>.</summary>
+    private string HintKey => string.Create(CultureInfo.InvariantCulture,
+        $"{(Hints == HintMode.FirstPhase ? $"hint=first-phase epochs={HintEpochs}" : $"hint=added beta={HintWeight:R}")} stages={(HintStages is null ? "all" : string.Join(",", HintStages))}");
 
     /// <summary>The batch loss from the student's logits, the teacher's targets for the same samples and the labels.</summary>
     /// <param name="teacher">
     /// <see cref="DistillationLoss.Soft"/> and <see cref="DistillationLoss.SoftHard"/>: the teacher's log-probabilities at T;
-    /// <see cref="DistillationLoss.LogitMse"/>: its logits.
+    /// <see cref="DistillationLoss.LogitMse"/>: its logits. <see cref="DistillationLoss.Mutual"/>: the peer's log-probabilities
+    /// at T, held fixed (detached) by the caller. <see cref="DistillationLoss.Hints"/>: as soft + hard (the hint term is the
+    /// <see cref="HintObjective"/>'s).
     /// </param>
     public Tensor BatchLoss(Tensor studentLogits, Tensor teacher, Tensor labels)
     {
@@ -88,9 +158,12 @@ public sealed record DistillationSettings(DistillationLoss Loss, double Temperat
             var logStudent = nn.functional.log_softmax(studentLogits / Temperature, 1);
             var kl = (teacher.exp() * (teacher - logStudent)).sum(1).mean();
             var soft = ScaleByT2 ? kl * (Temperature * Temperature) : kl;
-            loss = Loss == DistillationLoss.Soft || Alpha >= 1
-                ? soft
-                : (soft * Alpha) + (nn.functional.cross_entropy(studentLogits, labels) * (1 - Alpha));
+            loss = Loss switch
+            {
+                DistillationLoss.Mutual => nn.functional.cross_entropy(studentLogits, labels) + soft,
+                _ when Loss == DistillationLoss.Soft || Alpha >= 1 => soft,
+                _ => (soft * Alpha) + (nn.functional.cross_entropy(studentLogits, labels) * (1 - Alpha)),
+            };
         }
         return loss.MoveToOuterDisposeScope();
     }
@@ -146,7 +219,7 @@ public sealed class TeacherTargets : IDisposable
                     progress?.Invoke(++done, passes);
                 }
                 using var stacked = stack(members);
-                if (settings.Loss == DistillationLoss.LogitMse) return stacked.mean([0]);
+                if (settings.UsesLogits) return stacked.mean([0]);
                 // log of the mean of the members' p(T), through logsumexp so no member's tiny probability underflows.
                 using var logP = nn.functional.log_softmax(stacked / settings.Temperature, 2);
                 return logP.logsumexp(0).sub_(Math.Log(teachers.Count));
@@ -163,7 +236,7 @@ public sealed class TeacherTargets : IDisposable
         {
             // One target per image, the mean over both views: log((p + p')/2) for soft targets, (z + z')/2 for logits.
             using var both = stack([plain, mirrored!]);
-            var mean = settings.Loss == DistillationLoss.LogitMse ? both.mean([0]) : both.logsumexp(0).sub_(Math.Log(2));
+            var mean = settings.UsesLogits ? both.mean([0]) : both.logsumexp(0).sub_(Math.Log(2));
             plain.Dispose();
             mirrored!.Dispose();
             return new TeacherTargets(mean, withMirrors ? mean.clone() : null, clock.Elapsed.TotalSeconds);

@@ -35,7 +35,8 @@ public static class Trainer
     /// </param>
     /// <param name="objective">
     /// The loss of a batch instead of cross-entropy with the labels (distillation, say). Its identity belongs in the
-    /// run's <paramref name="constraint"/> so that a state saved under another objective is refused.
+    /// run's <paramref name="constraint"/> so that a state saved under another objective is refused. An
+    /// <see cref="IModuleTrainingObjective"/> also runs the forward pass and chooses what the optimizer updates.
     /// </param>
     public static TrainingResult Train(
         ClassifierNetwork model,
@@ -69,7 +70,8 @@ public static class Trainer
         using var generator = new Generator((ulong)settings.Seed);
         using var pixels = ImageTensors.Pixels(train);
         using var labels = ImageTensors.Labels(train);
-        using var optimizer = optim.AdamW(model.parameters(), lr: settings.MaxLearningRate, weight_decay: settings.WeightDecay);
+        var ownModules = objective as IModuleTrainingObjective;
+        using var optimizer = optim.AdamW(ownModules?.TrainedParameters(model) ?? model.parameters(), lr: settings.MaxLearningRate, weight_decay: settings.WeightDecay);
         var schedule = optim.lr_scheduler.OneCycleLR(optimizer, settings.MaxLearningRate, total_steps: totalBatches);
 
         var history = new List<EpochSummary>();
@@ -110,10 +112,10 @@ public static class Trainer
                         var step = ((epoch - 1L) * batchesPerEpoch) + batch - 1;
                         constraint?.BeforeBatch(step, optimizer);
                         optimizer.zero_grad();
-                        var logits = model.call(inputs);
+                        var logits = ownModules is null ? model.call(inputs) : ownModules.Forward(model, inputs);
                         var loss = objective is null
                             ? nn.functional.cross_entropy(logits, targets)
-                            : objective.Loss(new TrainingBatch(logits, targets, indices, flipped));
+                            : objective.Loss(new TrainingBatch(logits, targets, indices, flipped, inputs));
                         loss.backward();
                         constraint?.BeforeOptimizerStep(step, optimizer);
                         optimizer.step();

@@ -41,11 +41,31 @@ public interface ITrainingConstraint
 /// <param name="Targets">The true labels (int64).</param>
 /// <param name="Indices">Each sample's index in the training images (int64): what a per-image table (a teacher's logits) is read by.</param>
 /// <param name="Flipped">Which samples were mirrored (bool); null when the run does not flip.</param>
-public sealed record TrainingBatch(Tensor Logits, Tensor Targets, Tensor Indices, Tensor? Flipped);
+/// <param name="Inputs">The batch's images as the model saw them (normalised, flipped): what a teacher run per step (FitNets hints) reads.</param>
+public sealed record TrainingBatch(Tensor Logits, Tensor Targets, Tensor Indices, Tensor? Flipped, Tensor? Inputs = null);
 
 /// <summary>The loss <see cref="Trainer"/> minimises instead of cross-entropy with the labels.</summary>
 public interface ITrainingObjective
 {
     /// <summary>The batch's scalar loss (mean over the batch), differentiable through <see cref="TrainingBatch.Logits"/>.</summary>
     Tensor Loss(TrainingBatch batch);
+}
+
+/// <summary>
+/// An objective that trains more than the model's weights with cross-entropy: it runs the step's forward pass itself (to
+/// keep what its loss needs, e.g. the model's stage outputs or a peer's logits) and names the parameters the optimizer
+/// updates, which may include its own modules' (FitNets regressors, a mutual-learning peer). Those modules are not part of
+/// the model; their weights belong in the objective's <see cref="ITrainingConstraint.SaveState"/> so that a resumed run
+/// continues them too.
+/// </summary>
+public interface IModuleTrainingObjective : ITrainingObjective
+{
+    /// <summary>
+    /// The parameters one optimizer updates: all or some of <paramref name="model"/>'s, then the objective's own. Always the
+    /// same order: a resumed run's optimizer state is matched to them by position.
+    /// </summary>
+    IEnumerable<TorchSharp.Modules.Parameter> TrainedParameters(ClassifierNetwork model);
+
+    /// <summary>The step's forward pass of <paramref name="model"/> (in training mode) on <paramref name="inputs"/>: its logits.</summary>
+    Tensor Forward(ClassifierNetwork model, Tensor inputs);
 }
