@@ -43,9 +43,39 @@ public sealed class DistillationTrainSectionModel : IDisposable
         RefreshResumable(all);
     }
 
-    public DistillationLoss Loss { get; set; } = DistillationLoss.SoftHard;
+    /// <summary>The objective. Choosing deep mutual learning moves T from the default 4 to its default 1 (and back), unless T was changed.</summary>
+    public DistillationLoss Loss
+    {
+        get => loss;
+        set
+        {
+            if (value == DistillationLoss.Mutual && loss != DistillationLoss.Mutual && Temperature == 4) Temperature = 1;
+            else if (value != DistillationLoss.Mutual && loss == DistillationLoss.Mutual && Temperature == 1) Temperature = 4;
+            loss = value;
+        }
+    }
+
+    private DistillationLoss loss = DistillationLoss.SoftHard;
 
     public double Temperature { get; set; } = 4;
+
+    /// <summary>FitNets: hints added to every step's loss, or a first phase of their own.</summary>
+    public HintMode Hints { get; set; } = HintMode.Added;
+
+    /// <summary>FitNets' first phase: its epochs (before the distillation's).</summary>
+    public int HintEpochs { get; set; } = 2;
+
+    /// <summary>FitNets added to the loss: β.</summary>
+    public double HintWeight { get; set; } = 1;
+
+    /// <summary>Deep mutual learning: the second student's architecture; null: the student's (seed + 1).</summary>
+    public string? PeerArchitecture { get; set; }
+
+    /// <summary>Deep mutual learning: store the second student in the workspace too.</summary>
+    public bool SavePeer { get; set; }
+
+    /// <summary>Whether the run needs a ticked teacher (every objective but deep mutual learning).</summary>
+    public bool NeedsTeacher => Loss != DistillationLoss.Mutual;
 
     public double Alpha { get; set; } = 0.9;
 
@@ -87,13 +117,18 @@ public sealed class DistillationTrainSectionModel : IDisposable
     /// <summary>Validation loss per epoch: distilled and baseline.</summary>
     public IReadOnlyList<LineSeries> LossChart { get; private set; } = [];
 
-    /// <summary>Queues a distillation of the <paramref name="teachers"/>; a refused setting is kept in <see cref="SettingErrors"/>.</summary>
+    /// <summary>
+    /// Queues a distillation of the <paramref name="teachers"/>; a refused setting is kept in <see cref="SettingErrors"/>.
+    /// Deep mutual learning has no teacher: the ticked ones (they serve the comparison above too) are left out of its request.
+    /// </summary>
     public (JobSnapshot? Job, string? Error) Start(IReadOnlyList<Guid> teachers, string? dataset)
     {
         ArgumentNullException.ThrowIfNull(teachers);
         if (IsRunning) return (null, "A distillation is already running; wait for it or cancel it.");
-        var request = new DistillationRequest([.. teachers.Select(id => (ModelSource)new StoredModel(id))], StudentArchitecture,
-            new DistillationSettings(Loss, Temperature, Alpha, ScaleByT2), dataset, Epochs, Seed, Baseline, TrainingImages);
+        var mutual = Loss == DistillationLoss.Mutual;
+        var request = new DistillationRequest(mutual ? [] : [.. teachers.Select(id => (ModelSource)new StoredModel(id))], StudentArchitecture,
+            new DistillationSettings(Loss, Temperature, Alpha, ScaleByT2, Hints: Hints, HintEpochs: HintEpochs, HintWeight: HintWeight), dataset, Epochs, Seed, Baseline, TrainingImages,
+            PeerArchitecture: mutual ? PeerArchitecture : null, SavePeer: mutual && SavePeer);
         try
         {
             request.Validate();
@@ -145,7 +180,8 @@ public sealed class DistillationTrainSectionModel : IDisposable
             if (job.Id != Job?.Id && !job.IsFinished && !IsRunning && job.State == JobState.Running) Follow(job);
             if (job.Id != Job?.Id) continue;
             Job = job;
-            if (update.Partial is DistillationEpochFinished epoch)
+            // FitNets' hint-phase epochs come before the distilled ones and measure another loss: not on these curves.
+            if (update.Partial is DistillationEpochFinished { Run: not DistillationRun.HintPhase } epoch)
                 (epoch.Run == DistillationRun.Distilled ? distilled : baseline)[epoch.Epoch.Epoch] = epoch.Epoch;
             if (job is { State: JobState.Succeeded, ResultJson: { } json } && Result is null)
             {
@@ -172,7 +208,8 @@ public sealed class DistillationTrainSectionModel : IDisposable
         var against = result.BaselineTop1 is { } b
             ? string.Create(CultureInfo.InvariantCulture, $" against {b * 100:0.00} % without a teacher ({(result.Top1 - b) * 100:+0.00;-0.00;0.00} pts)")
             : "";
-        return string.Create(CultureInfo.InvariantCulture, $"test top-1 {result.Top1 * 100:0.00} %{against}");
+        var peer = result.PeerTop1 is { } p ? string.Create(CultureInfo.InvariantCulture, $"; its peer ({result.PeerArchitecture}) {p * 100:0.00} %") : "";
+        return string.Create(CultureInfo.InvariantCulture, $"test top-1 {result.Top1 * 100:0.00} %{against}{peer}");
     }
 
     public void Dispose() => subscription.Dispose();
