@@ -67,4 +67,53 @@ public sealed class KdTrainCliTests : IDisposable
         Assert.Contains("--out", run.Err);
         Assert.Equal(before, File.ReadAllBytes(_teacher));
     }
+
+    [Fact]
+    public void MutualLearningTakesNoTeacherAndWritesThePeerWhereAsked()
+    {
+        var run = Run("kd", "train", "--objective", "dml", "--student-arch", "lenet-300-100", "--peer-arch", "lenet-5", "--dataset", "fashion-mnist",
+            "--epochs", "1", "--limit", "200", "--out", PathOf("dml.ckpt"), "--peer-out", PathOf("peer.ckpt"), "--json");
+        Assert.True(run.Code == CliApp.Success, run.Err);
+        var json = LastJsonLine(run.Out);
+        Assert.Equal("dml T=1 t2=on", json.GetProperty("objective").GetString()); // T defaults to 1 for dml
+        Assert.InRange(json.GetProperty("peer_top1").GetDouble(), 0, 1);
+        Assert.Equal(PathOf("peer.ckpt"), json.GetProperty("peer_out").GetString());
+        Assert.Equal("lenet-5", Checkpoint.ReadMetadata(PathOf("peer.ckpt")).Architecture);
+        Assert.Contains("mutual learning of lenet-300-100 and a lenet-5 peer (seed 2)", run.Err);
+    }
+
+    [Fact]
+    public void HintsAsAFirstPhaseRunTheHintEpochsBeforeTheDistillation()
+    {
+        var run = Run("kd", "train", "--teacher", _teacher, "--objective", "hints", "--hint-mode", "first-phase", "--hint-epochs", "1", "--student-arch", "vgg-tiny",
+            "--dataset", "fashion-mnist", "--epochs", "1", "--limit", "100", "--out", PathOf("hinted.ckpt"), "--json");
+        Assert.True(run.Code == CliApp.Success, run.Err);
+        Assert.Equal("hints T=4 alpha=0.9 t2=on hint=first-phase epochs=1 stages=all", LastJsonLine(run.Out).GetProperty("objective").GetString());
+        Assert.Contains("hint phase epoch 1/1", run.Err);
+        Assert.Contains("distilled epoch 1/1", run.Err);
+    }
+
+    [Theory]
+    [InlineData("--objective dml --teacher TEACHER", "--teacher", "no teacher")]
+    [InlineData("--objective soft+hard --teacher TEACHER --hint-weight 2", "--hint-weight", "--objective hints")]
+    [InlineData("--objective hints --teacher TEACHER --hint-epochs 3", "--hint-epochs", "first-phase")]
+    [InlineData("--objective hints --teacher TEACHER --hint-mode first-phase --hint-weight 3", "--hint-weight", "added")]
+    [InlineData("--objective hints --teacher TEACHER --hint-weight -1", "--hint-weight", "β")]
+    [InlineData("--objective hints --teacher TEACHER --hint-stages stage7", "--hint-stages", "stage7")]
+    [InlineData("--objective hints --teacher TEACHER,TEACHER", "--teacher", "one teacher")]
+    [InlineData("--objective soft --teacher TEACHER --peer-arch vgg-tiny", "--peer-arch", "dml")]
+    [InlineData("--objective dml --alpha 0.5", "--alpha", "α does not apply")]
+    [InlineData("--objective dml --peer-arch resnet", "--peer-arch", "resnet")]
+    [InlineData("--objective dml --peer-out OUT", "--peer-out", "own")]
+    [InlineData("--objective soft+hard", "--teacher", "teacher")]
+    public void ObjectiveOptionsThatDoNotFitAreBadArgumentsNamingTheOption(string options, string named, string words)
+    {
+        var args = new List<string> { "kd", "train", "--student-arch", "vgg-tiny", "--dataset", "fashion-mnist", "--epochs", "1", "--limit", "100", "--out", PathOf("x.ckpt") };
+        args.AddRange(options.Replace("TEACHER", _teacher, StringComparison.Ordinal).Replace("OUT", PathOf("x.ckpt"), StringComparison.Ordinal).Split(' '));
+        var run = Run([.. args]);
+        Assert.Equal(CliApp.BadArguments, run.Code);
+        Assert.Contains(named, run.Err);
+        Assert.Contains(words, run.Err);
+        Assert.False(File.Exists(PathOf("x.ckpt")));
+    }
 }
