@@ -57,6 +57,52 @@ public sealed class DistillationTrainSectionModelTests : IDisposable
     }
 
     [Fact]
+    public void MutualLearningQueuesNoTeacherAndItsPeerAndMovesTToOne()
+    {
+        using var section = Open();
+        section.Loss = DistillationLoss.Mutual;
+        Assert.Equal(1, section.Temperature); // its default, from the other objectives' 4
+        Assert.False(section.NeedsTeacher);
+        section.PeerArchitecture = ModelZoo.VggSmall;
+        section.SavePeer = true;
+
+        // The teachers ticked for the comparison are not part of a mutual-learning run.
+        var (job, error) = section.Start([teacher.Id], "synthetic");
+
+        Assert.Null(error);
+        Assert.StartsWith("Mutual learning vgg-tiny ⇄ vgg-small", job!.Title, StringComparison.Ordinal);
+        var request = ModelJobJson.Read<DistillationRequest>(job.ParametersJson);
+        Assert.Empty(request.Teachers);
+        Assert.Equal((DistillationLoss.Mutual, 1.0, ModelZoo.VggSmall, true), (request.Objective.Loss, request.Objective.Temperature, request.PeerArchitecture, request.SavePeer));
+
+        using var other = Open();
+        other.Loss = DistillationLoss.Mutual;
+        other.Loss = DistillationLoss.SoftHard;
+        Assert.Equal(4, other.Temperature);
+    }
+
+    [Fact]
+    public void HintsQueueTheirModeAndEpochsAndTheHintPhaseStaysOffTheCurves()
+    {
+        using var section = Open();
+        section.Loss = DistillationLoss.Hints;
+        section.Hints = HintMode.FirstPhase;
+        section.HintEpochs = 3;
+
+        var job = section.Start([teacher.Id], "synthetic").Job!;
+
+        var request = ModelJobJson.Read<DistillationRequest>(job.ParametersJson);
+        Assert.Equal((DistillationLoss.Hints, HintMode.FirstPhase, 3), (request.Objective.Loss, request.Objective.Hints, request.Objective.HintEpochs));
+        var running = job with { State = JobState.Running };
+        scheduler.Publish(running, Epoch(DistillationRun.HintPhase, 1, 0.2, 2.0));
+        scheduler.Publish(running, Epoch(DistillationRun.Distilled, 1, 0.5, 1.2));
+        section.ApplyUpdates();
+        Assert.Equal([1], section.Distilled.Select(e => e.Epoch));
+        Assert.Equal(0.5, section.Distilled[0].ValidationTop1);
+        Assert.Empty(section.BaselineEpochs);
+    }
+
+    [Fact]
     public void AnAlphaAboveOneIsRefusedBesideItsFieldAndNothingIsQueued()
     {
         using var section = Open();
