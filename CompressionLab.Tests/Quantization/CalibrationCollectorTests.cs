@@ -224,4 +224,101 @@ public class CalibrationCollectorTests
         Assert.Equal(scalarMagnitude, magnitude);
         Assert.Equal(scalarM2, m2, 1e-9 * scalarM2);
     }
+
+    [Fact]
+    public void ANonNegativeInputsXHistogramIsItsMagnitudeHistogramExactly()
+    {
+        // After a ReLU |x| = x and both histograms share the range [0, upper), so the x counts are binned once and
+        // copied: they must equal the |x| counts and the one-shot x histogram bin for bin (not just within a few counts).
+        using var network = FoldedNetworkTests.RandomModel(ModelZoo.VggTiny, 23);
+        var subset = AnalysisSubset.Validation(TestData.FashionMnist, 40);
+        var profile = CalibrationCollector.Collect(network, "hash", "fashion-mnist", subset, batchSize: 16);
+        var recorder = new Recorder();
+        using (var folded = FoldedNetwork.Fold(network))
+            for (var start = 0; start < 40; start += 16)
+            {
+                using var scope = NewDisposeScope();
+                folded.Forward(ImageTensors.Inputs(subset.Images, start, Math.Min(16, 40 - start)), recorder);
+            }
+        var shared = 0;
+        foreach (var layer in profile.Layers.Where(l => l.InputNonNegative))
+        {
+            var (m, x) = (layer.Input.Magnitude, layer.Input.Signed);
+            Assert.Equal((0.0, m.BinWidth), (x.Lower, x.BinWidth));
+            Assert.Equal(m.Counts, x.Counts);
+            Assert.Equal(OneShot(recorder.Tensors[(layer.Layer, TensorRole.Input)], false, x.Lower, x.BinWidth, x.BinCount), x.Counts);
+            shared++;
+        }
+        Assert.Equal(profile.Layers.Count - 1, shared);
+        foreach (var t in recorder.Tensors.Values.SelectMany(l => l)) t.Dispose();
+    }
+
+    [Fact]
+    public void ZerosScatteredAmongOtherValuesLandInZerosBin()
+    {
+        // Zeros are counted per vector lane in spare slots and added to 0's bin at the end: for |x| that is bin 0, for x
+        // over [−0.7, …) a middle bin. Zeros at random positions (and −0) among random values and edge values.
+        const double lower = -0.7, width = 0.0031;
+        var random = new Random(11);
+        var values = new float[50_003];
+        for (var k = 0; k < values.Length; k++)
+            values[k] = random.Next(3) switch
+            {
+                0 => 0f,
+                1 => random.Next(4) == 0 ? -0f : (float)(lower + (random.Next(2048) * width)),
+                _ => (float)((random.NextDouble() * 6.3) - 0.7),
+            };
+        var maxAbs = values.Max(v => Math.Abs((double)v));
+        var magnitude = new long[2048];
+        var signed = new long[2048];
+        magnitude[5] = 3; // counts are added to what is there
+        TensorScan.BinBoth(values, 0, maxAbs, 0, width, magnitude, lower, width, signed);
+        var scalarMagnitude = new long[2048];
+        var scalarSigned = new long[2048];
+        scalarMagnitude[5] = 3;
+        foreach (var v in values)
+        {
+            scalarSigned[TensorScan.ScalarIndex(v, lower, width, 2047)]++;
+            scalarMagnitude[TensorScan.ScalarIndex(Math.Abs((double)v), 0, width, 2047)]++;
+        }
+        Assert.Equal(scalarSigned, signed);
+        Assert.Equal(scalarMagnitude, magnitude);
+        Assert.True(scalarSigned[TensorScan.ScalarIndex(0, lower, width, 2047)] > values.Length / 4);
+    }
+
+    [Theory]
+    [InlineData(-5.0, 10.0)]     // |lower| ≈ the largest |x|: the widest float error the tolerance must cover
+    [InlineData(-1e-3, 7.5)]
+    [InlineData(-300.0, 301.0)]
+    [InlineData(2.0, 3.0)]       // lower above 0 (a first batch without zeros)
+    public void FloatBinningEqualsTheScalarRuleAtEveryEdgeOfWideRanges(double lower, double upper)
+    {
+        // The float path is taken when every lane is farther than the tolerance from an edge; values on, just above and
+        // just below every edge of both histograms must still fall in the double rule's bins.
+        var width = (upper - lower) / 2047.5;
+        var magnitudeWidth = Math.Max(Math.Abs(lower), Math.Abs(upper)) / 2047.5;
+        var values = new List<float>();
+        for (var k = 0; k < 2048; k++)
+            foreach (var edge in new[] { (float)(lower + (k * width)), (float)(k * magnitudeWidth), -(float)(k * magnitudeWidth) })
+            {
+                if (edge < lower || edge > upper) continue;
+                values.Add(edge);
+                values.Add(MathF.BitIncrement(edge));
+                values.Add(MathF.BitDecrement(edge));
+            }
+        var array = values.Where(v => v >= lower && v <= upper).ToArray();
+        var maxAbs = array.Max(v => Math.Abs((double)v));
+        var magnitude = new long[2048];
+        var signed = new long[2048];
+        TensorScan.BinBoth(array, 0, maxAbs, 0, magnitudeWidth, magnitude, lower, width, signed);
+        var scalarMagnitude = new long[2048];
+        var scalarSigned = new long[2048];
+        foreach (var v in array)
+        {
+            scalarSigned[TensorScan.ScalarIndex(v, lower, width, 2047)]++;
+            scalarMagnitude[TensorScan.ScalarIndex(Math.Abs((double)v), 0, magnitudeWidth, 2047)]++;
+        }
+        Assert.Equal(scalarSigned, signed);
+        Assert.Equal(scalarMagnitude, magnitude);
+    }
 }
