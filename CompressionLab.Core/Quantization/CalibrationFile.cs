@@ -40,7 +40,7 @@ public static class CalibrationFile
     public const string Format = "compressionlab-calibration";
     public const int Version = 1;
 
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public static string ToJson(QuantizationThresholds thresholds, CalibrationProfile profile, DateTimeOffset? createdAt = null)
     {

@@ -11,8 +11,17 @@ namespace CompressionLab.Core.Recipes;
 /// <param name="RecipeName">The recipe's file name, for messages and the job's title.</param>
 /// <param name="Dataset">Null: the recipe's images' dataset.</param>
 /// <param name="SubsetSize">Null: as many validation images as the recipe was measured on (then the very same images).</param>
-public sealed record RecipeApplyRequest(ModelSource Model, CompressionRecipe Recipe, string RecipeName, string? Dataset = null, int? SubsetSize = null)
+/// <param name="Lines">Where the recipe's fields are in its file, so that a mask the model does not give names its line; null: fields only.</param>
+public sealed record RecipeApplyRequest(ModelSource Model, CompressionRecipe Recipe, string RecipeName, string? Dataset = null, int? SubsetSize = null, RecipeSourceMap? Lines = null)
 {
+    /// <summary>"recipe.yaml, line 40, column 5 (pruning.layers[0].threshold)": where a field of the recipe is.</summary>
+    public string Where(string pointer)
+    {
+        var position = Lines?.Find(pointer);
+        var line = position is { } p ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $", line {p.Line}, column {p.Column}") : "";
+        return $"{RecipeName}{line} ({RecipeSourceMap.FieldName(pointer)})";
+    }
+
     /// <summary>Throws an <see cref="InvalidRequestException"/> naming the first setting that makes no sense.</summary>
     public void Validate()
     {
@@ -20,7 +29,7 @@ public sealed record RecipeApplyRequest(ModelSource Model, CompressionRecipe Rec
         Model.Validate();
         if (Recipe is null) throw new InvalidRequestException(nameof(Recipe), "Give a recipe to apply.");
         if (RecipeConsistency.Problems(Recipe).FirstOrDefault() is { } problem)
-            throw new InvalidRequestException(nameof(Recipe), $"{RecipeName} ({RecipeSourceMap.FieldName(problem.Pointer)}): {problem.Message}");
+            throw new InvalidRequestException(nameof(Recipe), $"{Where(problem.Pointer)}: {problem.Message}");
         if (Dataset is not null && string.IsNullOrWhiteSpace(Dataset)) throw new InvalidRequestException(nameof(Dataset), "Choose a dataset to measure on.");
         if (SubsetSize is < 1) throw new InvalidRequestException(nameof(SubsetSize), $"The recipe is measured on at least one image (got {SubsetSize}).");
     }
@@ -147,7 +156,7 @@ public static class RecipeApplyJob
         }
         catch (RecipeMaskMismatchException e)
         {
-            throw new InvalidRequestException(nameof(RecipeApplyRequest.Recipe), $"{request.RecipeName} ({RecipeSourceMap.FieldName(e.Pointer)}): {e.Message} Nothing was applied.", e);
+            throw new InvalidRequestException(nameof(RecipeApplyRequest.Recipe), $"{request.Where(e.Pointer)}: {e.Message} Nothing was applied.", e);
         }
         var thresholds = recipe.Quantization is null ? null : RecipeThresholds.ToThresholds(recipe.Quantization);
         var applied = masks.Select(m => new AppliedRecipeMask(m.LayerName, recipe.Pruning!.Layers.First(l => l.Name == m.LayerName).Method, m.PrunedCount, m.UnitCount,

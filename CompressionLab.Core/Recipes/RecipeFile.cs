@@ -7,6 +7,9 @@ using Json.Schema;
 
 namespace CompressionLab.Core.Recipes;
 
+/// <summary>A recipe read from a file, and where each of its fields is in the file.</summary>
+public sealed record RecipeDocument(CompressionRecipe Recipe, RecipeSourceMap Lines);
+
 /// <summary>How a recipe is written: YAML for people, JSON for programs; the same content either way.</summary>
 public enum RecipeTextFormat
 {
@@ -33,7 +36,9 @@ public static class RecipeFile
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
         RespectNullableAnnotations = true,
-        RespectRequiredConstructorParameters = true,
+        // Which fields are required is the schema's to say (checked first, naming the field); optional ones are absent when null.
+        RespectRequiredConstructorParameters = false,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping, // a file, not HTML: '+' and quotes as themselves
         WriteIndented = true,
         MaxDepth = 32,
     };
@@ -76,7 +81,10 @@ public static class RecipeFile
 
     /// <summary>Reads and checks a recipe file (YAML or JSON, by its extension; otherwise by its first character).</summary>
     /// <exception cref="RecipeFileException">Missing, unreadable, malformed, truncated, another version, against the schema, or inconsistent.</exception>
-    public static CompressionRecipe Read(string path)
+    public static CompressionRecipe Read(string path) => ReadDocument(path).Recipe;
+
+    /// <summary><see cref="Read"/>, with where each field is in the file (for problems found later, when the recipe meets a model).</summary>
+    public static RecipeDocument ReadDocument(string path)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         var full = Path.GetFullPath(path);
@@ -89,12 +97,15 @@ public static class RecipeFile
         {
             throw new RecipeFileException(full, e is FileNotFoundException or DirectoryNotFoundException ? "file not found." : $"cannot be read ({e.Message}).", inner: e);
         }
-        return Parse(text, full);
+        return ParseDocument(text, full);
     }
 
     /// <summary>Checks and reads recipe text; <paramref name="name"/> (a file name) names it in messages and, by its extension, picks YAML or JSON.</summary>
     /// <exception cref="RecipeFileException">See <see cref="Read"/>.</exception>
-    public static CompressionRecipe Parse(string text, string name)
+    public static CompressionRecipe Parse(string text, string name) => ParseDocument(text, name).Recipe;
+
+    /// <summary><see cref="Parse"/>, with where each field is in the text.</summary>
+    public static RecipeDocument ParseDocument(string text, string name)
     {
         ArgumentNullException.ThrowIfNull(text);
         ArgumentNullException.ThrowIfNull(name);
@@ -117,6 +128,7 @@ public static class RecipeFile
                 ? $"recipe format version {number} was written by a newer CompressionLab; this one reads version {CompressionRecipe.CurrentVersion} only."
                 : $"recipe format version {number} does not exist (this CompressionLab reads version {CompressionRecipe.CurrentVersion}).");
 
+        WithoutNulls(root);
         var element = JsonSerializer.SerializeToElement(root);
         var evaluation = Schema.Value.Evaluate(element, new EvaluationOptions { OutputFormat = OutputFormat.List });
         if (!evaluation.IsValid && SchemaProblem(evaluation) is var (pointer, message))
@@ -135,7 +147,7 @@ public static class RecipeFile
         if (recipe is null) throw new RecipeFileException(name, "holds null, not a recipe.", line: 1);
         if (RecipeConsistency.Problems(recipe).FirstOrDefault() is { } inconsistent)
             throw Problem(inconsistent.Pointer, inconsistent.Message);
-        return recipe;
+        return new RecipeDocument(recipe, map);
     }
 
     /// <summary>The deepest failing location with a message the schema gave (the most specific of its errors).</summary>
@@ -150,18 +162,26 @@ public static class RecipeFile
         var first = failures[0];
         var (keyword, message) = first.Errors!.First();
         var pointer = first.InstanceLocation.ToString();
-        var words = keyword switch
+        // An unknown field fails the "false" schema that additionalProperties gives it, at the field's own location.
+        var words = keyword == "required" ? $"a required field is missing: {message}"
+            : keyword is "additionalProperties" or "false" || message.Contains("false schema", StringComparison.Ordinal) ? "a field the recipe format does not have (a typo?)"
+            : message;
+        return (pointer, $"{words.TrimEnd('.')}.");
+    }
+
+    /// <summary>A field written as null is read as left out (as the writer leaves out what has no value): one shape for the schema to check.</summary>
+    private static void WithoutNulls(JsonNode? node)
+    {
+        switch (node)
         {
-            "required" => $"a required field is missing: {message}",
-            "additionalProperties" => "a field the recipe format does not have (a typo?)",
-            _ => message,
-        };
-        if (keyword == "additionalProperties" && first.Details is null)
-        {
-            // The location is the object; name the unknown field itself when the schema's message does not.
-            return (pointer, $"{words}: {message}");
+            case JsonObject obj:
+                foreach (var key in obj.Where(p => p.Value is null).Select(p => p.Key).ToList()) obj.Remove(key);
+                foreach (var (_, value) in obj) WithoutNulls(value);
+                break;
+            case JsonArray array:
+                foreach (var item in array) WithoutNulls(item);
+                break;
         }
-        return (pointer, $"{words}.");
     }
 
     private static bool IsJson(string text, string name)
