@@ -27,12 +27,17 @@ public sealed class CalibrateCommand : CliCommand
     private readonly Option<int?> _limit = IntOption("--limit",
         $"validation images to calibrate on and measure top-1 on, the stratified subset every analysis uses (default {CalibrationRequest.DefaultSubsetSize})");
     private readonly Option<string?> _statsYaml = new("--stats-yaml") { Description = "also write Distiller's activation statistics YAML to FILE", HelpName = "FILE" };
+    private readonly Option<string?> _out = new("--out")
+    {
+        Description = "also write the calibration file (every layer's thresholds with the weights hash, dataset, subset and choice; what 'recipe export --calibration' reads) to FILE",
+        HelpName = "FILE",
+    };
     private readonly Option<string?> _workspace = QuantInputs.Workspace();
     private readonly Option<bool> _json = JsonOption();
 
     public CalibrateCommand() : base("calibrate", "calibrate INT8 thresholds with one method: per-layer amax, scale, zero point, clipped fraction, SQNR; float and simulated INT8 top-1")
     {
-        foreach (var option in new Option[] { _model, _dataset, _method, _mode, _limit, _statsYaml, _workspace, _json }) Options.Add(option);
+        foreach (var option in new Option[] { _model, _dataset, _method, _mode, _limit, _statsYaml, _out, _workspace, _json }) Options.Add(option);
     }
 
     public override bool ComputesWithTorch => true;
@@ -51,6 +56,7 @@ public sealed class CalibrateCommand : CliCommand
     {
         var model = parse.GetRequiredValue(_model);
         var yaml = parse.GetValue(_statsYaml) is { } path ? WritableOutput.File("--stats-yaml", path, "--model", model) : null;
+        var calibrationFile = parse.GetValue(_out) is { } outPath ? WritableOutput.File("--out", outPath, "--model", model) : null;
         var request = new CalibrationRequest(new CheckpointFile(model), parse.GetRequiredValue(_dataset), parse.GetRequiredValue(_method),
             QuantInputs.ParseMode(parse.GetValue(_mode)), parse.GetValue(_limit) ?? CalibrationRequest.DefaultSubsetSize, yaml);
         request.Validate();
@@ -70,7 +76,13 @@ public sealed class CalibrateCommand : CliCommand
             throw new InputFileException("--model", e.Message, e);
         }
 
-        var json = CalibrateJson.From(outcome);
+        if (calibrationFile is not null)
+        {
+            // The page's thresholds download and this file are one writer (Core's CalibrationFile): the choice is this run's method on every layer.
+            var thresholds = QuantizationThresholds.For(outcome.Profile, QuantizationChoice.AllLayers(request.ParsedMethod, request.Mode));
+            CalibrationFile.Write(calibrationFile, thresholds, outcome.Profile);
+        }
+        var json = CalibrateJson.From(outcome) with { CalibrationFile = calibrationFile };
         if (parse.GetValue(_json))
         {
             CliJson.WriteLine(context.Out, json);
@@ -83,6 +95,7 @@ public sealed class CalibrateCommand : CliCommand
         context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{outcome.Architecture}, {outcome.Method} ({json.Mode}) on {outcome.Images:N0} validation images of {outcome.Dataset}: top-1 {QuantInputs.Percent(outcome.Top1Float)} float, {QuantInputs.Percent(outcome.Top1Int8)} INT8{(outcome.ProfileFromStore ? " (statistics from the workspace)" : "")}"));
         if (outcome.StatsYamlFile is { } written) context.Out.WriteLine($"Distiller statistics written to {written}");
+        if (calibrationFile is not null) context.Out.WriteLine($"Calibration file written to {calibrationFile}");
         return CliApp.Success;
     }
 
@@ -112,7 +125,8 @@ internal sealed record CalibrateJson(
     string Subset,
     int Images,
     bool ProfileFromWorkspace,
-    string? StatsYaml)
+    string? StatsYaml,
+    string? CalibrationFile = null)
 {
     public static CalibrateJson From(CalibrationOutcome o) => new(
         [
