@@ -54,6 +54,21 @@ internal static class WorkspaceSeed
             new ModelStore(database), new SqliteSweepCellStore(database), new SweepHistory(database), jobId: null, new SilentProgress(), CancellationToken.None);
     }
 
+    /// <summary>
+    /// A plan evaluation of <paramref name="model"/> (every layer's weights pruned at <paramref name="rate"/> by magnitude) on its
+    /// first <paramref name="subsetSize"/> validation images, run by the plan evaluation job's own body into the app's
+    /// workspace, as an evaluated plan on the Pruning plan page would leave it.
+    /// </summary>
+    public static PlanEvaluationOutcome EvaluatePlan(string workspaceFolder, ModelRecord model, double rate, int subsetSize)
+    {
+        using var database = new WorkspaceDatabase(new WorkspaceOptions { Folder = workspaceFolder });
+        var catalog = new DatasetCatalog(new DatasetOptions { Folders = [TestData.FashionMnistFolder], CacheFolder = Path.Combine(workspaceFolder, "cache") });
+        using var network = ModelZoo.Create(model.Architecture);
+        var plan = PruningPlan.Default(network.Layers, PruningMethod.Element, rate);
+        return PlanEvaluationJob.Run(new PlanEvaluationRequest(model.Id, plan, IdxDataset.FashionMnistName, subsetSize), catalog, new ModelStore(database),
+            new SqliteSweepCellStore(database), new PlanEvaluationStore(database), new JobContext(Guid.NewGuid(), new SilentProgress()), CancellationToken.None);
+    }
+
     private sealed class SilentProgress : IJobProgress
     {
         public void Report(double fraction, string message)

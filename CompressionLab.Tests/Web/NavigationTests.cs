@@ -1,6 +1,5 @@
 using CompressionLab.Web.Components.Layout;
 using CompressionLab.Web.Components.Pages.Pruning;
-using CompressionLab.Web.Components.Pages.Recipe;
 using Microsoft.AspNetCore.Components;
 
 namespace CompressionLab.Tests.Web;
@@ -38,20 +37,5 @@ public class NavigationTests : DashboardTestContext
         Assert.Equal(7, layout.FindAll("a.mud-nav-link").Count);
         Assert.Equal("page body", layout.Find("#page-body").TextContent);
         Assert.Equal("true", layout.Find(".mud-layout").GetAttribute("data-interactive"));
-    }
-
-    [Theory]
-    [InlineData(typeof(RecipePage), "Recipe", "recipe")]
-    public void AreasNotBuiltYetSayWhatWillBeThere(Type page, string heading, string wordInSummary)
-    {
-        var rendered = Render(builder =>
-        {
-            builder.OpenComponent(0, page);
-            builder.CloseComponent();
-        });
-
-        Assert.Equal(heading, rendered.Find("h1").TextContent.Trim());
-        var card = rendered.Find("[data-testid=planned-area]");
-        Assert.Contains(wordInSummary, card.TextContent, StringComparison.OrdinalIgnoreCase);
     }
 }
