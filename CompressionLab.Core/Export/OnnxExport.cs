@@ -90,8 +90,10 @@ public static class OnnxExport
 
         var lastLayer = network.Layers[^1].Name;
         var wroteOutput = false;
-        foreach (var (name, module) in network.Blocks.SelectMany(b => b.Modules))
+        var modules = network.Blocks.SelectMany(b => b.Modules).ToArray();
+        for (var i = 0; i < modules.Length; i++)
         {
+            var (name, module) = modules[i];
             switch (module)
             {
                 case TorchSharp.Modules.Conv2d conv:
@@ -133,6 +135,11 @@ public static class OnnxExport
                 case TorchSharp.Modules.Flatten flatten:
                     if (flatten.start_dim != 1 || flatten.end_dim != -1)
                         throw new NotSupportedException($"{name}: only a flatten of every dimension after the batch (start 1, end −1) has an ONNX Flatten; this one is {flatten.start_dim}..{flatten.end_dim}.");
+                    // The next layer's input grid also before the flatten: the same values (quantizing grid points again
+                    // changes nothing), but ONNX Runtime then sees Q→DQ right after the previous conv's ReLU and pool and fuses
+                    // that conv into an integer kernel (it does not move a QuantizeLinear up through a Flatten itself).
+                    if (thresholds is not null && NextLayer(modules, i) is { } next && thresholds.Layer(next) is { KeptFloat: false } consumer)
+                        x = QuantizeInput(writer, $"{next}.preflatten", x, consumer);
                     x = writer.Node("Flatten", name, [x], name, W.Int("axis", 1));
                     break;
                 default:
@@ -156,6 +163,10 @@ public static class OnnxExport
             : $"CompressionLab {network.Architecture}, INT8 QDQ ({thresholds.Choice.Key}), BatchNorm folded.";
         return writer.Model(doc, metadata);
     }
+
+    /// <summary>The first conv or linear module after <c>modules[i]</c>, or null.</summary>
+    private static string? NextLayer(IReadOnlyList<(string Name, TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor> Module)> modules, int i) =>
+        modules.Skip(i + 1).Where(m => m.Module is TorchSharp.Modules.Conv2d or TorchSharp.Modules.Linear).Select(m => m.Name).FirstOrDefault();
 
     /// <summary>The layer node, writing into the graph's output when it is the last thing the graph computes.</summary>
     private static string Emit(W writer, string op, string name, string[] inputs, bool isGraphOutput, out bool wroteOutput, params AttributeProto[] attributes)
