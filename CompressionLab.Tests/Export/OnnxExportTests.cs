@@ -138,6 +138,33 @@ public class OnnxExportTests
         Assert.Equal(10, onnx.Logits(TestData.FashionMnist.Test, 0, 3).Length / 3);
     }
 
+    [Fact]
+    public void OnnxRuntimeRunsEveryQuantizedLayerOnAnIntegerKernel()
+    {
+        // Why the bias is int32 and a linear layer's input is also quantized before the flatten: ORT then fuses each
+        // DQ→Conv/Gemm→Q into QLinearConv/QGemm (its optimised graph, written out, shows what it runs).
+        using var network = FoldedNetworkTests.RandomModel(ModelZoo.VggTiny, 12);
+        var profile = CalibrationCollector.Collect(network, "hash", IdxDataset.FashionMnistName, AnalysisSubset.Of(TestData.FashionMnist, SplitPart.Validation, 32));
+        var thresholds = QuantizationThresholds.For(profile, QuantizationChoice.AllLayers(ClippingMethod.Parse("entropy")));
+        var folder = Directory.CreateTempSubdirectory("clab-onnx-optimised-").FullName;
+        try
+        {
+            var optimised = Path.Combine(folder, "optimised.onnx");
+            using (var options = new Microsoft.ML.OnnxRuntime.SessionOptions { OptimizedModelFilePath = optimised })
+            using (new Microsoft.ML.OnnxRuntime.InferenceSession(OnnxExport.Int8(network, thresholds).ToByteArray(), options))
+            {
+            }
+            var ops = ModelProto.Parser.ParseFrom(File.ReadAllBytes(optimised)).Graph.Node.Select(n => n.OpType).ToArray();
+            Assert.Equal(network.Layers.Count(l => l.Kind == LayerKind.Conv), ops.Count(o => o == "QLinearConv"));
+            Assert.Equal(1, ops.Count(o => o == "QGemm"));
+            Assert.DoesNotContain(ops, o => o is "Conv" or "FusedConv" or "Gemm" or "DequantizeLinear");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     [Theory]
     [InlineData("max", false)]
     [InlineData("percentile:90", true)] // clips hard, quantizes the logits too
