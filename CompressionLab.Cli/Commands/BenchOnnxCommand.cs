@@ -71,7 +71,8 @@ public sealed class BenchOnnxCommand : CliCommand
 
         var json = new BenchOnnxJson(
             [.. result.Batches.Select(b => new BenchOnnxBatchJson(b.BatchSize, b.Images, CliJson.Round(b.TorchSharpMsPerImage, 5), CliJson.Round(b.OrtFp32MsPerImage, 5),
-                CliJson.Round(b.OrtInt8MsPerImage, 5), CliJson.Round(b.Fp32Speedup, 4), CliJson.Round(b.Int8Speedup, 4), CliJson.Round(b.Int8OverFp32, 4)))],
+                CliJson.Round(b.OrtInt8MsPerImage, 5), CliJson.Round(b.Fp32Speedup, 4), CliJson.Round(b.Int8Speedup, 4), CliJson.Round(b.Int8OverFp32, 4),
+                CliJson.Round(b.Fp32SpeedupCpu, 4), CliJson.Round(b.Int8SpeedupCpu, 4), CliJson.Round(b.Int8OverFp32Cpu, 4)))],
             result.CheckpointBytes, result.Fp32Bytes, result.Int8Bytes, CliJson.Round((double)result.CheckpointBytes / result.Int8Bytes, 4),
             result.Repeats, result.Threads, result.Quantization, checkpoint.Model.Architecture);
         if (parse.GetValue(_json))
@@ -79,17 +80,18 @@ public sealed class BenchOnnxCommand : CliCommand
             CliJson.WriteLine(context.Out, json);
             return CliApp.Success;
         }
-        context.Out.WriteLine($"{"batch",5} {"TorchSharp ms/img",18} {"ORT fp32",10} {"ORT INT8",10} {"fp32 speedup",13} {"INT8 speedup",13} {"INT8/fp32",10}");
+        context.Out.WriteLine($"{"batch",5} {"TorchSharp ms/img",18} {"ORT fp32",10} {"ORT INT8",10} {"fp32 speedup",13} {"INT8 speedup",13} {"INT8/fp32",10}   (CPU time: fp32, INT8, INT8/fp32)");
         foreach (var b in json.Batches)
             context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{b.BatchSize,5} {b.TorchsharpMsPerImage,18:0.0000} {b.OrtFp32MsPerImage,10:0.0000} {b.OrtInt8MsPerImage,10:0.0000} {b.Fp32Speedup,12:0.00}× {b.Int8Speedup,12:0.00}× {b.Int8OverFp32,9:0.00}×"));
+                $"{b.BatchSize,5} {b.TorchsharpMsPerImage,18:0.0000} {b.OrtFp32MsPerImage,10:0.0000} {b.OrtInt8MsPerImage,10:0.0000} {b.Fp32Speedup,12:0.00}× {b.Int8Speedup,12:0.00}× {b.Int8OverFp32,9:0.00}×   ({b.Fp32SpeedupCpu:0.00}×, {b.Int8SpeedupCpu:0.00}×, {b.Int8OverFp32Cpu:0.00}×)"));
         context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"sizes: checkpoint {result.CheckpointBytes:N0} bytes, ONNX float32 {result.Fp32Bytes:N0}, ONNX INT8 {result.Int8Bytes:N0} ({json.CheckpointOverInt8:0.00}× smaller than the checkpoint)"));
         return CliApp.Success;
     }
 }
 
-internal sealed record BenchOnnxBatchJson(int BatchSize, int Images, double TorchsharpMsPerImage, double OrtFp32MsPerImage, double OrtInt8MsPerImage, double Fp32Speedup, double Int8Speedup, double Int8OverFp32);
+internal sealed record BenchOnnxBatchJson(int BatchSize, int Images, double TorchsharpMsPerImage, double OrtFp32MsPerImage, double OrtInt8MsPerImage, double Fp32Speedup, double Int8Speedup, double Int8OverFp32,
+    double Fp32SpeedupCpu, double Int8SpeedupCpu, double Int8OverFp32Cpu);
 
 /// <summary><c>bench onnx --json</c>: per batch size the three engines' ms per image and the speed-ups (TorchSharp time / ORT time), then the sizes.</summary>
 internal sealed record BenchOnnxJson(

@@ -12,6 +12,8 @@ namespace CompressionLab.Core.Export;
 /// <param name="Fp32Speedup">TorchSharp time / ORT float32 time (above 1: ORT is faster).</param>
 /// <param name="Int8Speedup">TorchSharp time / ORT INT8 time.</param>
 /// <param name="Int8OverFp32">ORT float32 time / ORT INT8 time.</param>
+/// <param name="Fp32SpeedupCpu">The same ratios from the process's CPU time (all threads; idle threads of both runtimes sleep):
+/// what each costs in work, which moves less than wall time on a machine shared with other processes.</param>
 public sealed record OnnxBatchTiming(
     int BatchSize,
     int Images,
@@ -20,7 +22,10 @@ public sealed record OnnxBatchTiming(
     double OrtInt8MsPerImage,
     double Fp32Speedup,
     double Int8Speedup,
-    double Int8OverFp32);
+    double Int8OverFp32,
+    double Fp32SpeedupCpu,
+    double Int8SpeedupCpu,
+    double Int8OverFp32Cpu);
 
 /// <summary>The benchmark's result: timings per batch size, the file sizes, and what the runs used.</summary>
 public sealed record OnnxBenchResult(IReadOnlyList<OnnxBatchTiming> Batches, long CheckpointBytes, long Fp32Bytes, long Int8Bytes, int Repeats, int Threads, string Quantization);
@@ -56,6 +61,7 @@ public static class OnnxBenchmark
         using var ortInt8 = OnnxInference.Load(int8, threads);
         using var noGrad = no_grad();
         using var forward = new FoldedForward(network);
+        using var process = Process.GetCurrentProcess();
 
         void Torch(int start, int size)
         {
@@ -70,15 +76,19 @@ public static class OnnxBenchmark
             // Whole batches only: a smaller last batch would time something else.
             var count = images.Count / batch * batch;
             if (count == 0) throw new ArgumentException($"Batch size {batch} needs at least {batch} images; {images.Count} were given.", nameof(batchSizes));
-            double Time(Action<int, int> run)
+            (double Wall, double Cpu) Time(Action<int, int> run)
             {
+                process.Refresh();
+                var cpu = process.TotalProcessorTime;
                 var clock = Stopwatch.StartNew();
                 for (var start = 0; start < count; start += batch)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
                     run(start, batch);
                 }
-                return clock.Elapsed.TotalMilliseconds / count;
+                var wall = clock.Elapsed.TotalMilliseconds / count;
+                process.Refresh();
+                return (wall, (process.TotalProcessorTime - cpu).TotalMilliseconds / count);
             }
             Action<int, int> runTorch = Torch;
             Action<int, int> runFp32 = (start, size) => ortFp32.Logits(images, start, size);
@@ -87,19 +97,21 @@ public static class OnnxBenchmark
             Time(runTorch);
             Time(runFp32);
             Time(runInt8);
-            var torch = new double[repeats];
-            var f = new double[repeats];
-            var q = new double[repeats];
+            var torch = new (double Wall, double Cpu)[repeats];
+            var f = new (double Wall, double Cpu)[repeats];
+            var q = new (double Wall, double Cpu)[repeats];
             for (var r = 0; r < repeats; r++)
             {
                 torch[r] = Time(runTorch);
                 f[r] = Time(runFp32);
                 q[r] = Time(runInt8);
             }
-            timings.Add(new OnnxBatchTiming(batch, count, CollectionBenchmark.Median(torch), CollectionBenchmark.Median(f), CollectionBenchmark.Median(q),
-                CollectionBenchmark.Median([.. torch.Zip(f, (a, b) => a / b)]),
-                CollectionBenchmark.Median([.. torch.Zip(q, (a, b) => a / b)]),
-                CollectionBenchmark.Median([.. f.Zip(q, (a, b) => a / b)])));
+            static double Ratio((double Wall, double Cpu)[] a, (double Wall, double Cpu)[] b, bool cpu) =>
+                CollectionBenchmark.Median([.. a.Zip(b, (x, y) => cpu ? x.Cpu / y.Cpu : x.Wall / y.Wall)]);
+            timings.Add(new OnnxBatchTiming(batch, count,
+                CollectionBenchmark.Median([.. torch.Select(t => t.Wall)]), CollectionBenchmark.Median([.. f.Select(t => t.Wall)]), CollectionBenchmark.Median([.. q.Select(t => t.Wall)]),
+                Ratio(torch, f, false), Ratio(torch, q, false), Ratio(f, q, false),
+                Ratio(torch, f, true), Ratio(torch, q, true), Ratio(f, q, true)));
         }
         return new OnnxBenchResult(timings, new FileInfo(checkpoint.FilePath).Length, fp32.Length, int8.Length, repeats, threads, thresholds.Choice.Key);
     }

@@ -38,6 +38,9 @@ public sealed class OnnxInference : IDisposable
         ArgumentNullException.ThrowIfNull(model);
         var count = threads ?? Environment.ProcessorCount;
         using var options = new SessionOptions { IntraOpNumThreads = count, InterOpNumThreads = 1, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        // Idle worker threads sleep instead of spinning, as TorchSharp's OpenMP threads do here (TorchRuntime: OMP_WAIT_POLICY=PASSIVE):
+        // on a machine shared with other processes, spinning threads take cores the others need, and timings compare like with like.
+        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         try
         {
             return new OnnxInference(new InferenceSession(model, options), count);
