@@ -97,30 +97,30 @@ public static class OnnxExport
             switch (module)
             {
                 case TorchSharp.Modules.Conv2d conv:
-                {
-                    var layer = folded.Layer(name);
-                    var t = thresholds?.Layer(name);
-                    var input = t is { KeptFloat: false } ? QuantizeInput(writer, name, x, t) : x;
-                    var (weight, bias) = t is { KeptFloat: false } ? QuantizedParameters(writer, name, layer, t) : FloatParameters(writer, name, layer);
-                    x = Emit(writer, "Conv", name, [input, weight, bias], name == lastLayer && t?.Logits is null, out wroteOutput,
-                        W.Ints("kernel_shape", layer.Weight.shape.Skip(2)),
-                        W.Ints("strides", conv.stride),
-                        W.Ints("pads", [.. conv.padding!, .. conv.padding!]),
-                        W.Ints("dilations", conv.dilation),
-                        W.Int("group", conv.groups));
-                    if (name == lastLayer && t?.Logits is { } logits) wroteOutput = QuantizeLogits(writer, name, x, logits);
-                    break;
-                }
+                    {
+                        var layer = folded.Layer(name);
+                        var t = thresholds?.Layer(name);
+                        var input = t is { KeptFloat: false } ? QuantizeInput(writer, name, x, t) : x;
+                        var (weight, bias) = t is { KeptFloat: false } ? QuantizedParameters(writer, name, layer, t) : FloatParameters(writer, name, layer);
+                        x = Emit(writer, "Conv", name, [input, weight, bias], name == lastLayer && t?.Logits is null, out wroteOutput,
+                            W.Ints("kernel_shape", layer.Weight.shape.Skip(2)),
+                            W.Ints("strides", conv.stride),
+                            W.Ints("pads", [.. conv.padding!, .. conv.padding!]),
+                            W.Ints("dilations", conv.dilation),
+                            W.Int("group", conv.groups));
+                        if (name == lastLayer && t?.Logits is { } logits) wroteOutput = QuantizeLogits(writer, name, x, logits);
+                        break;
+                    }
                 case TorchSharp.Modules.Linear:
-                {
-                    var layer = folded.Layer(name);
-                    var t = thresholds?.Layer(name);
-                    var input = t is { KeptFloat: false } ? QuantizeInput(writer, name, x, t) : x;
-                    var (weight, bias) = t is { KeptFloat: false } ? QuantizedParameters(writer, name, layer, t) : FloatParameters(writer, name, layer);
-                    x = Emit(writer, "Gemm", name, [input, weight, bias], name == lastLayer && t?.Logits is null, out wroteOutput, W.Int("transB", 1));
-                    if (name == lastLayer && t?.Logits is { } logits) wroteOutput = QuantizeLogits(writer, name, x, logits);
-                    break;
-                }
+                    {
+                        var layer = folded.Layer(name);
+                        var t = thresholds?.Layer(name);
+                        var input = t is { KeptFloat: false } ? QuantizeInput(writer, name, x, t) : x;
+                        var (weight, bias) = t is { KeptFloat: false } ? QuantizedParameters(writer, name, layer, t) : FloatParameters(writer, name, layer);
+                        x = Emit(writer, "Gemm", name, [input, weight, bias], name == lastLayer && t?.Logits is null, out wroteOutput, W.Int("transB", 1));
+                        if (name == lastLayer && t?.Logits is { } logits) wroteOutput = QuantizeLogits(writer, name, x, logits);
+                        break;
+                    }
                 case TorchSharp.Modules.BatchNorm:
                     // FoldedNetwork.Fold refuses a BatchNorm it cannot fold, so this one is inside the layer before it.
                     break;
