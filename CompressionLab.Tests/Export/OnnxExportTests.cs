@@ -187,13 +187,15 @@ public class OnnxExportTests
     }
 
     [Theory]
-    [InlineData("entropy")]
-    [InlineData("mse")]
-    public void OnATrainedModelOnnxRuntimesInt8Top1IsWithinAThirdOfAPointOfTheSimulation(string method)
+    [InlineData("entropy", "symmetric")]
+    [InlineData("mse", "symmetric")]
+    [InlineData("mse", "asymmetric")] // the pixels on a uint8 grid with a zero point
+    public void OnATrainedModelOnnxRuntimesInt8Top1IsWithinAThirdOfAPointOfTheSimulation(string method, string mode)
     {
         var network = TrainedMlp.Value;
         var profile = CalibrationCollector.Collect(network, "hash", IdxDataset.FashionMnistName, AnalysisSubset.Of(TestData.FashionMnist, SplitPart.Validation, 256));
-        var thresholds = QuantizationThresholds.For(profile, QuantizationChoice.AllLayers(ClippingMethod.Parse(method)));
+        var thresholds = QuantizationThresholds.For(profile, QuantizationChoice.Parse(mode, method));
+        Assert.Equal(mode == "asymmetric", thresholds.Layer("hidden.fc1").Input!.Grid.ZeroPoint != 0);
         var images = AnalysisSubset.Of(TestData.FashionMnist, SplitPart.Validation, 2000).Images;
         using var onnx = OnnxInference.Load(OnnxExport.Int8(network, thresholds).ToByteArray());
 
