@@ -29,7 +29,8 @@ public static class CliApp
         [new DatasetsCommand(), new TrainCommand(), new EvalCommand(), new SweepCommand(), new PlanEvaluateCommand(), new PlanAllocateCommand(), new FinetuneCommand(),
             new ThinCommand(), new KdCompareCommand(), new KdTrainCommand(), new BenchSweepCommand(), new BenchTrainCommand(), new BenchPlanCommand(), new BenchThinCommand(),
             new QuantCompareCommand(), new QuantSensitivityCommand(), new CalibrateCommand(), new BenchCalibrateCommand(),
-            new RecipeExportCommand(), new RecipeApplyCommand()];
+            new RecipeExportCommand(), new RecipeApplyCommand(),
+            new ExportOnnxCommand(), new BenchOnnxCommand()];
 
     /// <summary>What each group of commands is for, in its help and when it is given without a command.</summary>
     /// <summary>Whether <paramref name="args"/> run a command that computes with TorchSharp (not help, datasets or a typo).</summary>

@@ -25,6 +25,8 @@ public sealed record CommandGroup(string Name, string Description)
     public static CommandGroup Quant { get; } = new("quant", "simulated INT8: compare calibration methods, or measure each layer's sensitivity");
 
     public static CommandGroup Recipe { get; } = new("recipe", "compression recipes: export what was done to a model, or apply a recipe to its model and measure it");
+
+    public static CommandGroup Export { get; } = new("export", "the compressed model in deployment formats, checked in their runtime");
 }
 
 /// <summary>

@@ -1,0 +1,150 @@
+using System.Globalization;
+using CompressionLab.Core.Data;
+using CompressionLab.Core.Jobs;
+using CompressionLab.Core.Models;
+using CompressionLab.Core.Quantization;
+using CompressionLab.Core.Workspace;
+using Google.Protobuf;
+
+namespace CompressionLab.Core.Export;
+
+/// <summary>An ONNX export of a model: float32, or INT8 QDQ with thresholds calibrated by <see cref="Int8"/>.</summary>
+/// <param name="Out">The .onnx file to write (replaced if it exists, only once the graph is built and checked).</param>
+/// <param name="Dataset">Null: the dataset the model was trained on.</param>
+/// <param name="Int8">Null: float32. Otherwise the quantization (method per layer, mode, float layers) calibrated on <see cref="Images"/>' calibration images.</param>
+/// <param name="Images">Calibration images (INT8) and the images ORT and the engine are compared on; null: 512 and 2,000 validation images.</param>
+public sealed record OnnxExportRequest(ModelSource Model, string Out, string? Dataset = null, QuantizationChoice? Int8 = null, Int8Images? Images = null)
+{
+    public Int8Images ImagesOrDefault => Images ?? new Int8Images();
+
+    /// <summary>Throws an <see cref="InvalidRequestException"/> naming the first setting that makes no sense.</summary>
+    public void Validate()
+    {
+        if (Model is null) throw new InvalidRequestException(nameof(Model), "Choose a model to export.");
+        Model.Validate();
+        if (string.IsNullOrWhiteSpace(Out)) throw new InvalidRequestException(nameof(Out), "Give the ONNX file to write.");
+        if (Model is CheckpointFile { Path: var source } && string.Equals(Path.GetFullPath(source), Path.GetFullPath(Out), StringComparison.Ordinal))
+            throw new InvalidRequestException(nameof(Out), "The ONNX file would replace the checkpoint it is exported from; write to another file.");
+        if (Dataset is not null && string.IsNullOrWhiteSpace(Dataset)) throw new InvalidRequestException(nameof(Dataset), "Choose a dataset to check the export on.");
+        ImagesOrDefault.Validate();
+    }
+}
+
+/// <summary>A written ONNX file and its check in ONNX Runtime against the engine on the same images (fractions).</summary>
+/// <param name="Quantization"><c>float32</c>, or the INT8 choice's key (<see cref="QuantizationChoice.Key"/>).</param>
+/// <param name="CalibrationSubset">The calibration images' subset key (INT8 only).</param>
+/// <param name="WithinTolerance">Float: max |Δlogit| ≤ 1e-4; INT8: |ORT top-1 − simulated top-1| ≤ 0.3 points.</param>
+public sealed record OnnxExportOutcome(
+    string Out,
+    string Quantization,
+    string Architecture,
+    string WeightsHash,
+    string Dataset,
+    string EvaluationSubset,
+    string? CalibrationSubset,
+    OnnxCheck Check,
+    long OnnxBytes,
+    long CheckpointBytes,
+    bool WithinTolerance,
+    double Seconds);
+
+/// <summary>
+/// Exports a model to ONNX and checks the file in ONNX Runtime, as a job: the float graph against the engine's evaluation,
+/// the INT8 QDQ graph against <see cref="Int8Simulation"/> with the same thresholds, on the same images.
+/// </summary>
+public static class OnnxExportJob
+{
+    public const string Kind = "onnx-export";
+
+    /// <param name="store">Resolves a workspace model; may be null for a checkpoint file.</param>
+    /// <param name="profiles">Where calibration statistics are read back and kept (null: collected every time).</param>
+    /// <exception cref="InvalidRequestException">A setting does not fit the model or the dataset (subset sizes, the choice's layers).</exception>
+    public static OnnxExportOutcome Run(
+        OnnxExportRequest request,
+        DatasetCatalog catalog,
+        ModelStore? store,
+        CalibrationProfileStore? profiles,
+        Guid? jobId,
+        IJobProgress progress,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(progress);
+        request.Validate();
+        var model = request.Model.Resolve(store);
+        var dataset = model.LoadDataset(request.Dataset, catalog, progress);
+        var images = request.ImagesOrDefault;
+        var evaluation = AnalysisSubset.ForRequest(dataset, images.EvaluationPart, images.EvaluationSize, nameof(Int8Images.EvaluationSize));
+        progress.Report(0.05, $"Loading the checkpoint of {model.DisplayName}");
+        using var checkpoint = model.Load(evaluation.Images, dataset.Name, "exported");
+        QuantizationThresholds? thresholds = null;
+        string? calibrationKey = null;
+        if (request.Int8 is { } choice)
+        {
+            choice.Validate([.. checkpoint.Model.Layers.Select(l => l.Name)]);
+            var calibration = AnalysisSubset.ForRequest(dataset, SplitPart.Validation, images.CalibrationSize, nameof(Int8Images.CalibrationSize));
+            calibrationKey = calibration.Key;
+            var key = new CalibrationProfileKey(checkpoint.Metadata.ContentHash, dataset.Name, calibration.Key);
+            var profile = profiles?.Find(key);
+            if (profile is null)
+            {
+                progress.Report(0.1, string.Create(CultureInfo.InvariantCulture, $"Calibrating on {calibration.Count:N0} validation images"));
+                profile = CalibrationCollector.Collect(checkpoint.Model, checkpoint.Metadata.ContentHash, dataset.Name, calibration, cancellationToken: cancellationToken);
+                profiles?.Save(profile, jobId);
+            }
+            thresholds = QuantizationThresholds.For(profile, choice);
+        }
+        var outcome = Export(checkpoint, thresholds, evaluation, request.Out, progress, cancellationToken);
+        return outcome with { Dataset = dataset.Name, CalibrationSubset = calibrationKey };
+    }
+
+    /// <summary>
+    /// The export itself, for any source of thresholds (a calibration here, a recipe's recorded ones elsewhere): builds
+    /// the graph (float when <paramref name="thresholds"/> is null), checks it in ONNX Runtime on
+    /// <paramref name="evaluation"/>, then writes <paramref name="out"/> (through a temporary file, so a failure leaves
+    /// any earlier file as it was).
+    /// </summary>
+    public static OnnxExportOutcome Export(Checkpoint checkpoint, QuantizationThresholds? thresholds, AnalysisSubset evaluation, string @out, IJobProgress progress,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        ArgumentNullException.ThrowIfNull(evaluation);
+        ArgumentNullException.ThrowIfNull(progress);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var network = checkpoint.Model;
+        progress.Report(0.3, thresholds is null ? "Building the float32 ONNX graph" : "Building the INT8 QDQ ONNX graph");
+        var bytes = (thresholds is null ? OnnxExport.Float(network) : OnnxExport.Int8(network, thresholds)).ToByteArray();
+        cancellationToken.ThrowIfCancellationRequested();
+
+        progress.Report(0.4, string.Create(CultureInfo.InvariantCulture,
+            $"Running it in ONNX Runtime and {(thresholds is null ? "the engine" : "the INT8 simulation")} on {evaluation.Count:N0} {AnalysisSubset.PartName(evaluation.Part)} images"));
+        OnnxCheck check;
+        using (var onnx = OnnxInference.Load(bytes))
+        {
+            check = thresholds is null
+                ? OnnxValidation.Float(onnx, network, evaluation.Images, cancellationToken)
+                : OnnxValidation.Int8(onnx, network, thresholds, evaluation.Images, cancellationToken);
+        }
+        var within = thresholds is null
+            ? check.MaxAbsDiff <= OnnxValidation.FloatTolerance
+            : Math.Abs(check.OrtTop1 - check.TorchSharpTop1) <= OnnxValidation.Int8Top1Tolerance + 1e-12;
+
+        var full = Path.GetFullPath(@out);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var temporary = full + $".{Guid.NewGuid():N}.tmp";
+        try
+        {
+            File.WriteAllBytes(temporary, bytes);
+            File.Move(temporary, full, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temporary)) File.Delete(temporary);
+        }
+        progress.Report(1, string.Create(CultureInfo.InvariantCulture,
+            $"Wrote {full} ({bytes.Length:N0} bytes): ORT top-1 {check.OrtTop1 * 100:0.00}%, {(thresholds is null ? "TorchSharp" : "simulated INT8")} {check.TorchSharpTop1 * 100:0.00}%, max |Δlogit| {check.MaxAbsDiff:0.###e+0}"));
+        return new OnnxExportOutcome(full, thresholds?.Choice.Key ?? "float32", network.Architecture, checkpoint.Metadata.ContentHash, "", evaluation.Key, null, check,
+            bytes.Length, new FileInfo(checkpoint.FilePath).Length, within, clock.Elapsed.TotalSeconds);
+    }
+}
