@@ -23,6 +23,8 @@ public sealed record CommandGroup(string Name, string Description)
     public static CommandGroup Kd { get; } = new("kd", "knowledge distillation: compare teacher and student soft targets across T");
 
     public static CommandGroup Quant { get; } = new("quant", "simulated INT8: compare calibration methods, or measure each layer's sensitivity");
+
+    public static CommandGroup Export { get; } = new("export", "export a model or a plan for other tools: PyTorch state dicts, the field's recipe dialects");
 }
 
 /// <summary>

@@ -91,7 +91,8 @@ public static class DistillerQuantization
 {
     public const string QuantizerName = "post_train_quantizer";
 
-    public static string Write(DialectInputs inputs, string activationStatsFile)
+    /// <param name="activationStatsFile">The statistics file <c>model_activation_stats</c> names; null when there is none (Distiller then measures activation ranges on the fly, per batch).</param>
+    public static string Write(DialectInputs inputs, string? activationStatsFile)
     {
         ArgumentNullException.ThrowIfNull(inputs);
         var quantization = inputs.Quantization ?? throw new ArgumentException("The inputs hold no quantization choice.", nameof(inputs));
@@ -109,7 +110,8 @@ public static class DistillerQuantization
         text.Append("    mode: ").Append(choice.Mode == QuantizationMode.Asymmetric ? "ASYMMETRIC_UNSIGNED" : "SYMMETRIC").Append('\n');
         text.Append("    per_channel_wts: true\n");
         ClipActs(text, "    ", choice.Method);
-        text.Append("    model_activation_stats: ").Append(DialectYaml.Quote(activationStatsFile)).Append('\n');
+        if (activationStatsFile is null) text.Append("    # no activation statistics given: Distiller quantizes activations dynamically, from each batch's range\n");
+        else text.Append("    model_activation_stats: ").Append(DialectYaml.Quote(activationStatsFile)).Append('\n');
         var overrides = new List<(string Layer, Action<string> Body)>();
         foreach (var layer in layers)
         {

@@ -32,16 +32,23 @@ public static class RecipeDialects
         files.AddRange(NniConfigList.Write(inputs).Select(list => new DialectFile(NniConfigList.FileName(list.Pruner), $"NNI {list.Pruner}", list.Json)));
         if (inputs.Quantization is { } quantization)
         {
-            files.Add(new(DistillerQuantizationFile, "Distiller", DistillerQuantization.Write(inputs, DistillerStatsFile)));
+            files.Add(new(DistillerQuantizationFile, "Distiller", DistillerQuantization.Write(inputs, quantization.Statistics is null ? null : DistillerStatsFile)));
             if (quantization.Statistics is { } statistics)
             {
                 // Distiller looks modules up by their names in the model it quantizes: the twin's, not ours.
                 var renamed = statistics.Select(s => s with { Layer = inputs.Names.Module(s.Layer) }).ToArray();
-                files.Add(new(DistillerStatsFile, "Distiller", DistillerStatsYaml.Write(renamed)));
+                files.Add(new(DistillerStatsFile, "Distiller", QuoteLayerNames(DistillerStatsYaml.Write(renamed))));
             }
         }
         return files;
     }
+
+    /// <summary>
+    /// The statistics file's module names single-quoted: a bare <c>0:</c> is the integer 0 to PyYAML, and Distiller looks the
+    /// modules up by their string names. Only a module name starts a line at column 0.
+    /// </summary>
+    private static string QuoteLayerNames(string yaml) => string.Join('\n', yaml.Split('\n')
+        .Select(line => line.Length > 1 && line[0] != ' ' && line.EndsWith(':') ? DialectYaml.Quote(line[..^1]) + ":" : line));
 
     /// <summary>Writes <see cref="Files"/> into <paramref name="directory"/> (created if needed, files replaced) and returns their full paths.</summary>
     public static IReadOnlyList<string> Write(DialectInputs inputs, string directory)
