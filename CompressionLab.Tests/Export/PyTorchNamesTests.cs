@@ -93,6 +93,28 @@ public sealed partial class PyTorchNamesTests
         Assert.Contains("(\"fc\", nn.Linear(84, 10)),\n        ]))),\n    ]))\n", nested, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(ModelZoo.Lenet300100)]
+    [InlineData(ModelZoo.Lenet5)]
+    [InlineData(ModelZoo.VggSmall)]
+    [InlineData(ModelZoo.VggTiny)]
+    public void TheDocumentedTwinIsTheOneTheCodeWrites(string architecture)
+    {
+        using var network = ModelZoo.Create(architecture);
+        var source = PyTorchNames.Of(network).PythonSource();
+        var body = source[source.IndexOf("def build():", StringComparison.Ordinal)..];
+        var doc = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "pytorch-models.md"));
+        var section = doc[doc.IndexOf($"## {architecture}\n", StringComparison.Ordinal)..];
+        Assert.StartsWith($"## {architecture}\n\n```python\n{body}```\n", section, StringComparison.Ordinal);
+    }
+
+    private static string RepositoryRoot()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "CompressionLab.sln"))) directory = directory.Parent;
+        return directory?.FullName ?? throw new InvalidOperationException("CompressionLab.sln not found above the test output folder.");
+    }
+
     [Fact]
     public void AnUnknownNameIsRefusedNamingTheKnownOnes()
     {
