@@ -30,7 +30,8 @@ public static class CliApp
             new ThinCommand(), new KdCompareCommand(), new KdTrainCommand(), new BenchSweepCommand(), new BenchTrainCommand(), new BenchPlanCommand(), new BenchThinCommand(),
             new QuantCompareCommand(), new QuantSensitivityCommand(), new CalibrateCommand(), new BenchCalibrateCommand(),
             new RecipeExportCommand(), new RecipeApplyCommand(),
-            new ExportOnnxCommand(), new BenchOnnxCommand()];
+            new ExportOnnxCommand(), new BenchOnnxCommand(),
+            new ExportDialectsCommand(), new ExportStateDictCommand()];
 
     /// <summary>What each group of commands is for, in its help and when it is given without a command.</summary>
     /// <summary>Whether <paramref name="args"/> run a command that computes with TorchSharp (not help, datasets or a typo).</summary>

@@ -26,7 +26,7 @@ public sealed record CommandGroup(string Name, string Description)
 
     public static CommandGroup Recipe { get; } = new("recipe", "compression recipes: export what was done to a model, or apply a recipe to its model and measure it");
 
-    public static CommandGroup Export { get; } = new("export", "the compressed model in deployment formats, checked in their runtime");
+    public static CommandGroup Export { get; } = new("export", "the compressed model and plan for other tools: ONNX (checked in ONNX Runtime), PyTorch state dicts, the field's recipe dialects");
 }
 
 /// <summary>
