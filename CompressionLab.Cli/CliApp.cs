@@ -28,7 +28,7 @@ public static class CliApp
     public static IReadOnlyList<CliCommand> Commands() =>
         [new DatasetsCommand(), new TrainCommand(), new EvalCommand(), new SweepCommand(), new PlanEvaluateCommand(), new PlanAllocateCommand(), new FinetuneCommand(),
             new ThinCommand(), new KdCompareCommand(), new KdTrainCommand(), new BenchSweepCommand(), new BenchTrainCommand(), new BenchPlanCommand(), new BenchThinCommand(),
-            new QuantCompareCommand(), new QuantSensitivityCommand(), new CalibrateCommand(), new BenchCalibrateCommand()];
+            new QuantCompareCommand(), new QuantSensitivityCommand(), new CalibrateCommand(), new BenchCalibrateCommand(), new ReportCommand()];
 
     /// <summary>What each group of commands is for, in its help and when it is given without a command.</summary>
     /// <summary>Whether <paramref name="args"/> run a command that computes with TorchSharp (not help, datasets or a typo).</summary>

@@ -156,7 +156,12 @@ public sealed class CompressionReportBuilder(DatasetCatalog catalog, WorkspaceDa
             var same = sweeps.Where(r => r.Identity == identity).ToList();
             var methods = same.Select(r => PruningMethod.Parse(r.Criterion)).Distinct();
             if (StoredSweepCurves.Read(cells, identity, methods) is { Curves.Count: > 0 } curves)
-                return new SensitivitySection(curves, same[0].SubsetSize);
+            {
+                // The store gives cells by name; a chart's legend reads best in the network's order.
+                var order = same.SelectMany(r => r.Layers).Select(l => l.Name).Distinct().ToList();
+                var ordered = curves.Curves.OrderBy(c => order.IndexOf(c.Layer) is var i && i >= 0 ? i : int.MaxValue).ToArray();
+                return new SensitivitySection(curves with { Curves = ordered }, same[0].SubsetSize);
+            }
         }
         return null;
     }

@@ -31,9 +31,9 @@ public static class ReportHtml
         .note{color:#555;font-size:13px}
         .cards{display:flex;flex-wrap:wrap;gap:10px;margin:8px 0}
         .card{border:1px solid #dde1e8;border-radius:6px;padding:6px 12px;min-width:150px;background:#fafbfc}
-        .card b{display:block;font-size:20px}
+        .card .value{display:block;font-size:20px;font-weight:700}
         .charts{display:flex;flex-wrap:wrap;gap:12px}
-        .charts figure{margin:0;flex:1 1 560px;max-width:610px}
+        .charts figure{margin:0;flex:1 1 520px;max-width:600px}
         figcaption{font-size:13px;color:#444;margin:2px 0 6px}
         svg.chart{max-width:100%;height:auto;background:#fff;font-size:11px}
         svg .grid{stroke:#e8eaef;stroke-width:1}svg .frame{fill:none;stroke:#9aa3b2}
@@ -164,7 +164,7 @@ public static class ReportHtml
         if (cards.Count == 0) return;
         html.Append("<div class=\"cards\">");
         foreach (var (label, value) in cards)
-            html.Append("<div class=\"card\"><b>").Append(T(value)).Append("</b>").Append(T(label)).Append("</div>");
+            html.Append("<div class=\"card\"><span class=\"value\">").Append(T(value)).Append("</span>").Append(T(label)).Append("</div>");
         html.Append("</div>");
     }
 

@@ -68,15 +68,21 @@ public sealed class SvgPlot
         var step = new[] { 1, 2, 5, 10 }.Select(m => m * magnitude).First(s => s >= rough);
         var ticks = new List<double>();
         for (var t = Math.Ceiling((min / step) - 1e-9) * step; t <= max + (step * 1e-9); t += step)
-            ticks.Add(Math.Round(t / step) * step);
+        {
+            var tick = Math.Round(t / step) * step;
+            ticks.Add(tick == 0 ? 0 : tick); // never −0, which prints as "-0"
+        }
         return ticks;
     }
 
-    /// <summary>The opening tag of a chart (fixed size, scalable), with a title for screen readers and hover.</summary>
+    /// <summary>
+    /// The opening tag of a chart (fixed size, scalable), with a title for screen readers and hover. No xmlns: inline SVG in
+    /// HTML is in the SVG namespace by the parser's rules, and the file then names no URL at all.
+    /// </summary>
     public static void Open(StringBuilder svg, double width, double height, string title)
     {
         svg.Append(CultureInfo.InvariantCulture,
-            $"<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" viewBox=\"0 0 {Coordinate(width)} {Coordinate(height)}\" width=\"{Coordinate(width)}\" height=\"{Coordinate(height)}\" role=\"img\" aria-label=\"{Text(title)}\">");
+            $"<svg class=\"chart\" viewBox=\"0 0 {Coordinate(width)} {Coordinate(height)}\" width=\"{Coordinate(width)}\" height=\"{Coordinate(height)}\" role=\"img\" aria-label=\"{Text(title)}\">");
         svg.Append("<title>").Append(Text(title)).Append("</title>");
     }
 
