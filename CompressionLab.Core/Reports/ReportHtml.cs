@@ -323,7 +323,7 @@ public static class ReportHtml
         SvgPlot.Open(svg, width, height, title);
         double X(double v) => BarLabelWidth + (max > 0 ? v / max * BarAreaWidth : 0);
         var c = SvgPlot.Coordinate;
-        foreach (var t in SvgPlot.NiceTicks(0, max, 4))
+        foreach (var t in SvgPlot.NiceTicks(0, max, 5))
         {
             svg.Append(CultureInfo.InvariantCulture, $"<line class=\"grid\" x1=\"{c(X(t))}\" y1=\"{c(BarTop - 4)}\" x2=\"{c(X(t))}\" y2=\"{c(height - 10)}\"/>");
             svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{c(X(t))}\" y=\"{c(BarTop - 10)}\" text-anchor=\"middle\">{T(tick(t))}</text>");
@@ -385,7 +385,7 @@ public static class ReportHtml
                 new ChartSeries("teacher", SvgPlot.Palette[2], [.. points.Select(p => (p.Temperature, p.TeacherEntropy))]),
                 new ChartSeries("student", SvgPlot.Palette[4], [.. points.Select(p => (p.Temperature, p.StudentEntropy))]),
             ]), $"Mean entropy (the maximum for {section.ClassNames.Count} classes is ln {section.ClassNames.Count} = {Number(Math.Log(Math.Max(1, section.ClassNames.Count)), "0.###")} nats).");
-        Figure(html, SimilarityHeatmap(section), $"Class similarity at T = {Number(section.HeatmapTemperature)}: the teacher's mean soft target (column) over the images of each true class (row).");
+        Figure(html, SimilarityHeatmap(section), $"Class similarity at T = {Number(section.HeatmapTemperature)}: the teacher's mean soft target (column) over the images of each true class (row); darker is larger (square-root colour scale), each row sums to 1.");
         html.Append("</div><details><summary>Table: the comparison per T</summary>");
         Table(html, ["T", "teacher entropy", "student entropy", "KL", "KL·T²", "agreement"],
             points.Select(p => (IReadOnlyList<string>)
@@ -449,6 +449,10 @@ public static class ReportHtml
                 var (r, g, b) = ((int)Math.Round(255 - (shade * (255 - 16))), (int)Math.Round(255 - (shade * (255 - 60))), (int)Math.Round(255 - (shade * (255 - 140))));
                 svg.Append(CultureInfo.InvariantCulture,
                     $"<rect x=\"{c(left + (col * cell))}\" y=\"{c(top + (row * cell))}\" width=\"{c(cell)}\" height=\"{c(cell)}\" fill=\"rgb({r},{g},{b})\"><title>{T($"{names[row]} → {names[col]}: {Number(value, "0.0000")}")}</title></rect>");
+                // Values written in the cells while they fit: a printed or pasted report has no hover.
+                if (cell >= 24)
+                    svg.Append(CultureInfo.InvariantCulture,
+                        $"<text class=\"cell\" x=\"{c(left + ((col + 0.5) * cell))}\" y=\"{c(top + ((row + 0.5) * cell))}\" dy=\"0.32em\" text-anchor=\"middle\" font-size=\"9\" style=\"fill:{(shade > 0.6 ? "#fff" : "#223")}\">{T(value.ToString("0.00", CultureInfo.InvariantCulture))}</text>");
             }
         }
         svg.Append("</svg>");
