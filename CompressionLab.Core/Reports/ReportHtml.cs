@@ -540,7 +540,7 @@ public static class ReportHtml
         svg.Append("<path class=\"bars\" fill=\"#8fa8d8\" stroke=\"#6f8cc4\" stroke-width=\"0.3\" d=\"").Append(path).Append("\"/>");
         foreach (var mark in layer.Marks)
         {
-            var colour = SvgPlot.Palette[(methods.ToList().IndexOf(mark.Method) + 3) % SvgPlot.Palette.Count];
+            var colour = MethodColour(methods, mark.Method);
             foreach (var at in mark.At.Where(double.IsFinite))
             {
                 var x = c(plot.X(at));
@@ -548,8 +548,14 @@ public static class ReportHtml
                     $"<line class=\"threshold\" data-method=\"{T(mark.Method)}\" x1=\"{x}\" y1=\"{c(SvgPlot.Top)}\" x2=\"{x}\" y2=\"{c(SvgPlot.Top + SvgPlot.PlotHeight)}\" stroke=\"{colour}\" stroke-width=\"{(mark.Chosen ? "2.2" : "1.4")}\"{(mark.Chosen ? "" : " stroke-dasharray=\"5 3\"")}><title>{T($"{mark.Method}: {Number(at, "G4")}")}</title></line>");
             }
         }
-        SvgPlot.Legend(svg, layer.Marks.Select(m => (m.Method + (m.Chosen ? " (used)" : ""), SvgPlot.Palette[(methods.ToList().IndexOf(m.Method) + 3) % SvgPlot.Palette.Count], !m.Chosen)));
+        SvgPlot.Legend(svg, layer.Marks.Select(m => (m.Method + (m.Chosen ? " (used)" : ""), MethodColour(methods, m.Method), !m.Chosen)));
         svg.Append("</svg>");
         return svg.ToString();
     }
+
+    /// <summary>Threshold colours, far from the bars' blue and from each other; one per method across every histogram.</summary>
+    private static readonly string[] MethodColours = ["#d62728", "#9467bd", "#2ca02c", "#e377c2", "#ff7f0e", "#17becf", "#8c564b", "#7f7f7f", "#bcbd22"];
+
+    private static string MethodColour(IReadOnlyList<string> methods, string method) =>
+        MethodColours[Math.Max(0, methods.ToList().IndexOf(method)) % MethodColours.Length];
 }

@@ -50,12 +50,18 @@ public sealed class ReportCliTests : IDisposable
             "--layers", "classifier.fc1", "--limit", "40", "--workspace", _workspace);
         Assert.True(sweep.Code == CliApp.Success, sweep.Err);
 
+        var planFile = Path.Combine(_folder, "plan.json");
+        var evaluate = Run("plan", "evaluate", "--model", _model, "--dataset", "fashion-mnist", "--rates", "stage1=0.5", "--limit", "40",
+            "--workspace", _workspace, "--out", planFile, "--json");
+        Assert.True(evaluate.Code == CliApp.Success, evaluate.Err);
+        var measured = Core.Reports.ReportHtml.Percent(LastJsonLine(evaluate.Out).GetProperty("top1").GetDouble());
+
         var full = Path.Combine(_folder, "full.html");
         var second = Report(full, "--calibration-method", "max", "--teacher", _model, "--limit", "40");
         Assert.True(second.Code == CliApp.Success, second.Err);
         json = LastJsonLine(second.Out);
-        Assert.Equal(["model", "sensitivity", "soft-targets", "calibration"], Strings(json.GetProperty("sections")));
-        Assert.Equal(["plan"], json.GetProperty("gaps").EnumerateArray().Select(g => g.GetProperty("section").GetString()!));
+        Assert.Equal(["model", "sensitivity", "plan", "soft-targets", "calibration"], Strings(json.GetProperty("sections")));
+        Assert.Empty(json.GetProperty("gaps").EnumerateArray());
 
         var document = new HtmlParser(new HtmlParserOptions { IsStrictMode = true }).ParseDocument(File.ReadAllText(full));
         var curve = Assert.Single(document.QuerySelectorAll("#sensitivity g.series"));
@@ -63,8 +69,20 @@ public sealed class ReportCliTests : IDisposable
         Assert.Equal(3, curve.QuerySelector("polyline")!.GetAttribute("points")!.Split(' ').Length);
         // lenet-5 has five conv and linear layers: one input histogram each.
         Assert.Equal(5, document.QuerySelectorAll("#calibration svg").Length);
-        // The model as its own teacher: the same soft targets, so KL is 0 at every T.
+        // The model as its own teacher: the same soft targets, so top-1 agreement is complete.
         Assert.Contains("100.00 %", document.QuerySelector("#soft-targets p")!.TextContent);
+        // Without --plan: the plan evaluated in the workspace, with its measurement.
+        Assert.Contains("newest evaluated plan", document.QuerySelector("#plan p")!.TextContent);
+        Assert.Contains(measured, document.QuerySelector("#plan table")!.TextContent);
+
+        // With --plan: the same plan, its measurement read back from the workspace.
+        var given = Path.Combine(_folder, "given.html");
+        var third = Report(given, "--plan", planFile, "--limit", "40");
+        Assert.True(third.Code == CliApp.Success, third.Err);
+        document = new HtmlParser(new HtmlParserOptions { IsStrictMode = true }).ParseDocument(File.ReadAllText(given));
+        Assert.Contains("plan.json", document.QuerySelector("#plan p")!.TextContent);
+        Assert.Contains(measured, document.QuerySelector("#plan table")!.TextContent);
+        Assert.Contains("50 %", document.QuerySelector("#plan details")!.TextContent);
     }
 
     [Fact]
