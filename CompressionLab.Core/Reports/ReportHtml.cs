@@ -61,7 +61,7 @@ public static class ReportHtml
         html.Append("</nav></header>\n");
 
         WriteModel(html, report);
-        Section(html, report, ReportSections.Sensitivity, () => WriteSensitivity(html, report.Sensitivity!));
+        Section(html, report, ReportSections.Sensitivity, () => WriteSensitivity(html, report.Sensitivity!, report.Plan));
         Section(html, report, ReportSections.Plan, () => WritePlan(html, report.Plan!));
         Section(html, report, ReportSections.SoftTargets, () => WriteSoftTargets(html, report.SoftTargets!));
         Section(html, report, ReportSections.Calibration, () => WriteCalibration(html, report.Calibration!));
@@ -192,7 +192,7 @@ public static class ReportHtml
 
     // ---- Sensitivity ----
 
-    private static void WriteSensitivity(StringBuilder html, SensitivitySection section)
+    private static void WriteSensitivity(StringBuilder html, SensitivitySection section, PlanSection? plan)
     {
         var curves = section.Curves;
         var id = curves.Identity;
@@ -203,7 +203,9 @@ public static class ReportHtml
         foreach (var method in methods)
         {
             var ofMethod = curves.Curves.Where(c => c.Method == method).ToList();
-            Figure(html, SensitivityChart(ofMethod, method), $"Top-1 against sparsity, {method.Key} pruning, one line per layer.");
+            var marked = plan is not null && plan.Plan.Layers.Any(l => !l.Excluded && l.Level > 0 && l.Method == method);
+            Figure(html, SensitivityChart(ofMethod, method, plan?.Plan),
+                $"Top-1 against sparsity, {method.Key} pruning, one line per layer.{(marked ? " Diamonds: the plan's level of each layer, on its curve (interpolated)." : "")}");
         }
         html.Append("</div>");
         foreach (var method in methods)
@@ -227,7 +229,8 @@ public static class ReportHtml
     /// Top-1 (percent) against level (0 to 100 %), one line per layer. The y axis spans whole tens of percent around the
     /// data (floor and ceiling of min and max top-1 to 0.1), so small drops stay visible and the axis stays round.
     /// </summary>
-    public static string SensitivityChart(IReadOnlyList<SensitivityCurve> curves, PruningMethod method)
+    /// <param name="plan">When given, each layer the plan prunes by <paramref name="method"/> gets a diamond at its level on its curve.</param>
+    public static string SensitivityChart(IReadOnlyList<SensitivityCurve> curves, PruningMethod method, ResolvedPlan? plan = null)
     {
         ArgumentNullException.ThrowIfNull(curves);
         var plot = SensitivityPlot(curves);
@@ -239,6 +242,16 @@ public static class ReportHtml
             [.. c.Points.Select(p => (p.Level, p.Top1))], Dashed: i >= SvgPlot.Palette.Count,
             [.. c.Points.Select(p => $"{c.Layer} at {SweepLevels.FormatPercent(p.Level)} %: top-1 {Percent(p.Top1)}")])).ToList();
         plot.Lines(svg, series);
+        for (var i = 0; i < curves.Count && plan is not null; i++)
+        {
+            var curve = curves[i];
+            if (plan.Layers.FirstOrDefault(l => l.Layer == curve.Layer) is not { Excluded: false, Level: > 0 } planned || planned.Method != method) continue;
+            var top1 = curve.BaselineTop1 - curve.DropAt(planned.Level);
+            var (x, y) = (SvgPlot.Coordinate(plot.X(planned.Level)), SvgPlot.Coordinate(plot.Y(top1)));
+            var note = curve.Covers(planned.Level) ? "" : " (beyond the measured levels: the highest level's top-1)";
+            svg.Append(CultureInfo.InvariantCulture,
+                $"<path class=\"plan-mark\" data-series=\"{T(curve.Layer)}\" transform=\"translate({x} {y})\" d=\"M0 -6L6 0L0 6L-6 0Z\" fill=\"#fff\" stroke=\"{series[i].Colour}\" stroke-width=\"2\"><title>{T($"{curve.Layer}: the plan's level {SweepLevels.FormatPercent(planned.Level)} %, top-1 {Percent(top1)} on the curve{note}")}</title></path>");
+        }
         SvgPlot.Legend(svg, series.Select(s => (s.Name, s.Colour, s.Dashed)));
         svg.Append("</svg>");
         return svg.ToString();

@@ -122,6 +122,11 @@ public sealed class ReportHtmlTests
         var flat = document.QuerySelectorAll("#sensitivity g.series").Single(g => g.GetAttribute("data-series") == "fc2");
         Assert.Equal("60,20 155,20 250,50", flat.QuerySelector("polyline")!.GetAttribute("points"));
         Assert.Equal(3, flat.QuerySelectorAll("circle").Length);
+
+        // The plan prunes the hostile layer to 50 %: a diamond on its curve at (250, 260); fc2 is excluded, so none.
+        var mark = Assert.Single(document.QuerySelectorAll("#sensitivity path.plan-mark"));
+        Assert.Equal(HostileLayer, mark.GetAttribute("data-series"));
+        Assert.Equal("translate(250 260)", mark.GetAttribute("transform"));
     }
 
     [Fact]
