@@ -206,6 +206,8 @@ public static class ReportHtml
             var marked = plan is not null && plan.Plan.Layers.Any(l => !l.Excluded && l.Level > 0 && l.Method == method);
             Figure(html, SensitivityChart(ofMethod, method, plan?.Plan),
                 $"Top-1 against sparsity, {method.Key} pruning, one line per layer.{(marked ? " Diamonds: the plan's level of each layer, on its curve (interpolated)." : "")}");
+            Figure(html, SensitivityChart(ofMethod, method, plan?.Plan, zoom: true),
+                $"The same, zoomed to within {(ZoomPoints * 100).ToString("0", CultureInfo.InvariantCulture)} points of the dense top-1, where a plan's levels lie.");
         }
         html.Append("</div>");
         foreach (var method in methods)
@@ -230,14 +232,22 @@ public static class ReportHtml
     /// data (floor and ceiling of min and max top-1 to 0.1), so small drops stay visible and the axis stays round.
     /// </summary>
     /// <param name="plan">When given, each layer the plan prunes by <paramref name="method"/> gets a diamond at its level on its curve.</param>
-    public static string SensitivityChart(IReadOnlyList<SensitivityCurve> curves, PruningMethod method, ResolvedPlan? plan = null)
+    /// <param name="zoom">
+    /// Draw the top of the chart only: y from <see cref="ZoomPoints"/> below the dense top-1 (whole points) to just above the
+    /// best point, where the levels a plan picks lie; lines leaving it are clipped by a nested &lt;svg&gt; viewport.
+    /// </param>
+    public static string SensitivityChart(IReadOnlyList<SensitivityCurve> curves, PruningMethod method, ResolvedPlan? plan = null, bool zoom = false)
     {
         ArgumentNullException.ThrowIfNull(curves);
-        var plot = SensitivityPlot(curves);
+        var plot = zoom ? ZoomedSensitivityPlot(curves) : SensitivityPlot(curves);
         var svg = new StringBuilder();
-        SvgPlot.Open(svg, SvgPlot.Width, SvgPlot.Height, $"Sensitivity ({method.Key})");
+        SvgPlot.Open(svg, SvgPlot.Width, SvgPlot.Height, zoom ? $"Sensitivity ({method.Key}), within {(ZoomPoints * 100).ToString("0", CultureInfo.InvariantCulture)} points of dense" : $"Sensitivity ({method.Key})");
+        var decimals = zoom ? "0.#" : "0";
         plot.Axes(svg, "sparsity of the layer", "top-1", t => (t * 100).ToString("0", CultureInfo.InvariantCulture) + "%",
-            t => (t * 100).ToString("0", CultureInfo.InvariantCulture) + "%");
+            t => (t * 100).ToString(decimals, CultureInfo.InvariantCulture) + "%");
+        // A nested viewport over the plot area clips what leaves it (no clipPath: it would need a url(#id) reference).
+        svg.Append(CultureInfo.InvariantCulture,
+            $"<svg class=\"plot\" x=\"{SvgPlot.Coordinate(SvgPlot.Left)}\" y=\"{SvgPlot.Coordinate(SvgPlot.Top - 6)}\" width=\"{SvgPlot.Coordinate(SvgPlot.PlotWidth + 6)}\" height=\"{SvgPlot.Coordinate(SvgPlot.PlotHeight + 12)}\" viewBox=\"{SvgPlot.Coordinate(SvgPlot.Left)} {SvgPlot.Coordinate(SvgPlot.Top - 6)} {SvgPlot.Coordinate(SvgPlot.PlotWidth + 6)} {SvgPlot.Coordinate(SvgPlot.PlotHeight + 12)}\" overflow=\"hidden\">");
         var series = curves.Select((c, i) => new ChartSeries(c.Layer, SvgPlot.Palette[i % SvgPlot.Palette.Count],
             [.. c.Points.Select(p => (p.Level, p.Top1))], Dashed: i >= SvgPlot.Palette.Count,
             [.. c.Points.Select(p => $"{c.Layer} at {SweepLevels.FormatPercent(p.Level)} %: top-1 {Percent(p.Top1)}")])).ToList();
@@ -252,9 +262,25 @@ public static class ReportHtml
             svg.Append(CultureInfo.InvariantCulture,
                 $"<path class=\"plan-mark\" data-series=\"{T(curve.Layer)}\" transform=\"translate({x} {y})\" d=\"M0 -6L6 0L0 6L-6 0Z\" fill=\"#fff\" stroke=\"{series[i].Colour}\" stroke-width=\"2\"><title>{T($"{curve.Layer}: the plan's level {SweepLevels.FormatPercent(planned.Level)} %, top-1 {Percent(top1)} on the curve{note}")}</title></path>");
         }
+        svg.Append("</svg>");
         SvgPlot.Legend(svg, series.Select(s => (s.Name, s.Colour, s.Dashed)));
         svg.Append("</svg>");
         return svg.ToString();
+    }
+
+    /// <summary>How far below the dense top-1 the zoomed chart reaches (a fraction: 5 points).</summary>
+    public const double ZoomPoints = 0.05;
+
+    /// <summary>The zoomed frame: y from the dense top-1 less <see cref="ZoomPoints"/>, floored to a whole point, to the best point rounded up to one.</summary>
+    public static SvgPlot ZoomedSensitivityPlot(IReadOnlyList<SensitivityCurve> curves)
+    {
+        ArgumentNullException.ThrowIfNull(curves);
+        var baseline = curves.Select(c => c.BaselineTop1).DefaultIfEmpty(1).Max();
+        var best = curves.SelectMany(c => c.Points.Select(p => p.Top1)).DefaultIfEmpty(baseline).Max();
+        var low = Math.Max(0, Math.Floor(((baseline - ZoomPoints) * 100) + 1e-9) / 100);
+        var high = Math.Min(1, Math.Ceiling((best * 100) - 1e-9) / 100);
+        if (high <= best) high = Math.Min(1, high + 0.01);
+        return new SvgPlot(0, 1, low, Math.Max(high, low + 0.01));
     }
 
     /// <summary>The frame of <see cref="SensitivityChart"/>: x over [0, 1], y over the data's tenths.</summary>

@@ -64,11 +64,11 @@ public sealed class ReportCliTests : IDisposable
         Assert.Empty(json.GetProperty("gaps").EnumerateArray());
 
         var document = new HtmlParser(new HtmlParserOptions { IsStrictMode = true }).ParseDocument(File.ReadAllText(full));
-        var curve = Assert.Single(document.QuerySelectorAll("#sensitivity g.series"));
+        var curve = Assert.Single(document.QuerySelectorAll("#sensitivity svg.chart")[0].QuerySelectorAll("g.series"));
         Assert.Equal("classifier.fc1", curve.GetAttribute("data-series"));
         Assert.Equal(3, curve.QuerySelector("polyline")!.GetAttribute("points")!.Split(' ').Length);
         // lenet-5 has five conv and linear layers: one input histogram each.
-        Assert.Equal(5, document.QuerySelectorAll("#calibration svg").Length);
+        Assert.Equal(5, document.QuerySelectorAll("#calibration svg.chart").Length);
         // The model as its own teacher: the same soft targets, so top-1 agreement is complete.
         Assert.Contains("100.00 %", document.QuerySelector("#soft-targets p")!.TextContent);
         // Without --plan: the plan evaluated in the workspace, with its measurement.

@@ -24,10 +24,10 @@ public sealed class ReportHtmlTests
         Assert.Empty(report.Gaps);
         foreach (var section in ReportSections.All) Assert.NotNull(document.GetElementById(section));
         Assert.Empty(document.QuerySelectorAll(".gap"));
-        Assert.Single(document.QuerySelectorAll("#sensitivity svg"));
-        Assert.Equal(2, document.QuerySelectorAll("#plan svg").Length);
-        Assert.Equal(3, document.QuerySelectorAll("#soft-targets svg").Length);
-        Assert.Equal(3, document.QuerySelectorAll("#calibration svg").Length); // one histogram per layer
+        Assert.Equal(2, document.QuerySelectorAll("#sensitivity svg.chart").Length); // all of the curves, and zoomed to the top
+        Assert.Equal(2, document.QuerySelectorAll("#plan svg.chart").Length);
+        Assert.Equal(3, document.QuerySelectorAll("#soft-targets svg.chart").Length);
+        Assert.Equal(3, document.QuerySelectorAll("#calibration svg.chart").Length); // one histogram per layer
         Assert.Equal(4, document.QuerySelectorAll("#soft-targets svg rect:not(.frame)").Length); // the heatmap: 2 × 2 classes
     }
 
@@ -116,17 +116,25 @@ public sealed class ReportHtmlTests
 
         // Top-1 spans [0.5, 0.9], so y runs over exactly that range; x over levels [0, 1]. Plot area: x 60..440, y 20..260.
         // (0, 0.9) → (60, 20); (0.25, 0.8) → (60 + 95, 20 + 240·(1 − 0.3/0.4)) = (155, 80); (0.5, 0.5) → (250, 260).
-        var hostile = document.QuerySelectorAll("#sensitivity g.series").Single(g => g.GetAttribute("data-series") == HostileLayer);
+        var charts = document.QuerySelectorAll("#sensitivity svg.chart");
+        var hostile = charts[0].QuerySelectorAll("g.series").Single(g => g.GetAttribute("data-series") == HostileLayer);
         Assert.Equal("60,20 155,80 250,260", hostile.QuerySelector("polyline")!.GetAttribute("points"));
         // fc2: (0, 0.9), (0.25, 0.9) → (155, 20), (0.5, 0.85) → (250, 20 + 240·(1 − 0.35/0.4)) = (250, 50).
-        var flat = document.QuerySelectorAll("#sensitivity g.series").Single(g => g.GetAttribute("data-series") == "fc2");
+        var flat = charts[0].QuerySelectorAll("g.series").Single(g => g.GetAttribute("data-series") == "fc2");
         Assert.Equal("60,20 155,20 250,50", flat.QuerySelector("polyline")!.GetAttribute("points"));
         Assert.Equal(3, flat.QuerySelectorAll("circle").Length);
 
         // The plan prunes the hostile layer to 50 %: a diamond on its curve at (250, 260); fc2 is excluded, so none.
-        var mark = Assert.Single(document.QuerySelectorAll("#sensitivity path.plan-mark"));
+        var mark = Assert.Single(charts[0].QuerySelectorAll("path.plan-mark"));
         Assert.Equal(HostileLayer, mark.GetAttribute("data-series"));
         Assert.Equal("translate(250 260)", mark.GetAttribute("transform"));
+
+        // Zoomed: y from 0.85 (dense 0.9 less 5 points) to 0.91 (the best point 0.9, rounded up past it).
+        // fc2: 0.9 → 20 + 240·(1 − 0.05/0.06) = 60; 0.85 → 260.
+        var zoomed = charts[1].QuerySelectorAll("g.series").Single(g => g.GetAttribute("data-series") == "fc2");
+        Assert.Equal("60,60 155,60 250,260", zoomed.QuerySelector("polyline")!.GetAttribute("points"));
+        // Lines and marks are inside the nested viewport that clips them to the plot area.
+        Assert.All(charts[1].QuerySelectorAll("g.series, path.plan-mark"), e => Assert.Equal("plot", e.ParentElement!.GetAttribute("class")));
     }
 
     [Fact]
