@@ -472,7 +472,9 @@ public static class ReportHtml
         var svg = new StringBuilder();
         var c = SvgPlot.Coordinate;
         SvgPlot.Open(svg, width, height, $"Class similarity at T = {Number(section.HeatmapTemperature)}");
-        for (var i = 0; i < n; i++)
+        // Labels of every k-th class when cells are smaller than a line of text (datasets with many classes).
+        var stride = (int)Math.Ceiling(12 / cell);
+        for (var i = 0; i < n; i += stride)
         {
             svg.Append(CultureInfo.InvariantCulture,
                 $"<text x=\"{c(left - 6)}\" y=\"{c(top + ((i + 0.5) * cell))}\" dy=\"0.32em\" text-anchor=\"end\"><title>{T(names[i])}</title>{T(SvgPlot.Cut(names[i], 14))}</text>");

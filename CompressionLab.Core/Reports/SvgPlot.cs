@@ -136,10 +136,19 @@ public sealed class SvgPlot
     {
         ArgumentNullException.ThrowIfNull(svg);
         var y = Top + 6;
+        var list = entries.ToList();
+        var rows = (int)((Height - 10 - y) / 16) + 1;
         svg.Append("<g class=\"legend\">");
-        foreach (var (name, colour, dashed) in entries)
+        for (var i = 0; i < list.Count; i++)
         {
-            if (y > Height - 10) break;
+            var (name, colour, dashed) = list[i];
+            if (i == rows - 1 && list.Count > rows)
+            {
+                // More entries than rows: say so rather than drop them silently (the tables list them all).
+                svg.Append(CultureInfo.InvariantCulture,
+                    $"<text x=\"{Coordinate(Left + PlotWidth + 12)}\" y=\"{Coordinate(y)}\" dy=\"0.32em\">{Text($"… {list.Count - i} more (see the table)")}</text>");
+                break;
+            }
             var x = Left + PlotWidth + 12;
             svg.Append(CultureInfo.InvariantCulture,
                 $"<line x1=\"{Coordinate(x)}\" y1=\"{Coordinate(y)}\" x2=\"{Coordinate(x + 18)}\" y2=\"{Coordinate(y)}\" stroke=\"{Text(colour)}\" stroke-width=\"2.5\"{(dashed ? " stroke-dasharray=\"4 2\"" : "")}/>");

@@ -138,6 +138,20 @@ public sealed class ReportHtmlTests
     }
 
     [Fact]
+    public void ALegendWithMoreLayersThanRowsSaysHowManyItLeftOut()
+    {
+        var curves = Enumerable.Range(0, 20)
+            .Select(i => Core.Pruning.SensitivityCurve.Create($"layer{i}", Core.Pruning.PruningMethod.Element, 0.9, [new(0.5, 0.8)]))
+            .ToList();
+        var document = Parse("<!DOCTYPE html><html><head><title>t</title></head><body>" + ReportHtml.SensitivityChart(curves, Core.Pruning.PruningMethod.Element) + "</body></html>");
+
+        // 17 rows from y 26 to 282 of the 300-high box: 16 layers and the note about the 4 others.
+        Assert.Equal(16, document.QuerySelectorAll("g.legend line").Length);
+        Assert.Equal("… 4 more (see the table)", document.QuerySelectorAll("g.legend text").Last().TextContent);
+        Assert.Equal(20, document.QuerySelectorAll("g.series").Length);
+    }
+
+    [Fact]
     public void TemperaturePolylinesAreThePointsInPixels()
     {
         var document = Parse(ReportHtml.Write(Full()));
