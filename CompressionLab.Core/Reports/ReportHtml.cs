@@ -113,10 +113,14 @@ public static class ReportHtml
 
     private static string T(string text) => SvgPlot.Text(text);
 
+    /// <summary>Escaped text with `command` spans set as code (after escaping, so a span cannot carry markup).</summary>
+    private static string WithCode(string text) =>
+        System.Text.RegularExpressions.Regex.Replace(T(text), "`([^`]+)`", "<code>$1</code>");
+
     private static void Section(StringBuilder html, CompressionReport report, string key, Action write)
     {
         html.Append("<section id=\"").Append(key).Append("\"><h2>").Append(T(SectionTitle(key))).Append("</h2>\n");
-        if (report.Gap(key) is { } gap) html.Append("<p class=\"gap\">").Append(T(gap.Message)).Append("</p>\n");
+        if (report.Gap(key) is { } gap) html.Append("<p class=\"gap\">").Append(WithCode(gap.Message)).Append("</p>\n");
         else write();
         html.Append("</section>\n");
     }
@@ -139,7 +143,7 @@ public static class ReportHtml
         if (report.Gaps.Count > 0)
         {
             html.Append("<p class=\"note\">Not in this report: ")
-                .Append(T(string.Join(", ", report.Gaps.Select(g => SectionTitle(g.Section).ToLowerInvariant()))))
+                .Append(T(string.Join(", ", report.Gaps.Select(g => SectionTitle(g.Section)))))
                 .Append(" (each section says how to get it).</p>");
         }
         html.Append("</section>\n");

@@ -177,6 +177,7 @@ public sealed class ReportHtmlTests
         Assert.Equal([ReportSections.Sensitivity, ReportSections.SoftTargets, ReportSections.Calibration], report.Gaps.Select(g => g.Section));
         Assert.Equal("No sweep of <these> weights.", document.QuerySelector("#sensitivity .gap")!.TextContent);
         Assert.StartsWith("No calibration yet", document.QuerySelector("#calibration .gap")!.TextContent);
+        Assert.Equal("compressionlab calibrate", document.QuerySelector("#calibration .gap code")!.TextContent);
         Assert.StartsWith("No soft-target comparison yet", document.QuerySelector("#soft-targets .gap")!.TextContent);
         Assert.Empty(document.QuerySelectorAll("#calibration svg, #sensitivity svg, #soft-targets svg"));
         Assert.Null(document.QuerySelector("#plan .gap"));
