@@ -31,7 +31,8 @@ public static class CliApp
             new QuantCompareCommand(), new QuantSensitivityCommand(), new CalibrateCommand(), new BenchCalibrateCommand(),
             new RecipeExportCommand(), new RecipeApplyCommand(),
             new ExportOnnxCommand(), new BenchOnnxCommand(),
-            new ExportDialectsCommand(), new ExportStateDictCommand()];
+            new ExportDialectsCommand(), new ExportStateDictCommand(),
+            new ReportCommand()];
 
     /// <summary>What each group of commands is for, in its help and when it is given without a command.</summary>
     /// <summary>Whether <paramref name="args"/> run a command that computes with TorchSharp (not help, datasets or a typo).</summary>

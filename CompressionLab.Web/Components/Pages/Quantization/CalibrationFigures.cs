@@ -1,5 +1,6 @@
 using System.Globalization;
 using CompressionLab.Core.Quantization;
+using CompressionLab.Core.Reports;
 
 namespace CompressionLab.Web.Components.Pages.Quantization;
 
@@ -101,34 +102,17 @@ public static class CalibrationFigures
         return new ChannelRangeFigure(layer.Layer, layer.ChannelMin, layer.ChannelMax, share, [.. share.Select(s => s < CrushedShare)]);
     }
 
-    /// <summary>Bins up to the last non-empty one, merged in groups so that at most <see cref="DisplayBins"/> remain.</summary>
+    /// <summary>
+    /// Bins up to the last non-empty one, merged in groups so that at most <see cref="DisplayBins"/> remain: the rule the
+    /// HTML report uses too (<see cref="HistogramBars.Of"/>), as bar centres for Plotly.
+    /// </summary>
     public static (double[] Centers, double[] Counts, double Width) DisplayBinsOf(ActivationHistogram histogram)
     {
         ArgumentNullException.ThrowIfNull(histogram);
-        var counts = histogram.Counts;
-        var last = counts.Count - 1;
-        while (last >= 0 && counts[last] == 0) last--;
-        if (last < 0) return ([], [], 0);
-        if (histogram.IsSingleValue)
-        {
-            // One value, no span: a single bar at it.
-            return ([histogram.DomainMin], [histogram.Total], Math.Max(Math.Abs(histogram.DomainMin) * 0.01, 1e-6));
-        }
-        var used = last + 1;
-        var group = (int)Math.Ceiling(used / (double)DisplayBins);
-        var bars = (int)Math.Ceiling(used / (double)group);
-        var centers = new double[bars];
-        var sums = new double[bars];
-        for (var i = 0; i < used; i++)
-        {
-            sums[i / group] += counts[i];
-        }
-        var width = histogram.BinWidth * group;
-        for (var b = 0; b < bars; b++)
-        {
-            centers[b] = histogram.Lower + ((b + 0.5) * width);
-        }
-        return (centers, sums, width);
+        var bars = HistogramBars.Of(histogram, DisplayBins);
+        // One value, no span: a single bar at it (exactly at the value, not at a centre computed back from an edge).
+        if (histogram.IsSingleValue) return ([histogram.DomainMin], [histogram.Total], bars.Width);
+        return ([.. Enumerable.Range(0, bars.Counts.Count).Select(bars.Center)], [.. bars.Counts.Select(c => (double)c)], bars.Width);
     }
 
     private static string Hover(ClippingResult result, bool asymmetric)
