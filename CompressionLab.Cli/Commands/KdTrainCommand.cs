@@ -41,7 +41,7 @@ public sealed class KdTrainCommand : CliCommand
     private readonly Option<bool> _resume = new("--resume") { Description = "continue the run saved in FILE.resume (same options as the run that stopped)" };
     private readonly Option<bool> _json = JsonOption();
 
-    public KdTrainCommand() : base("train", "train a student with knowledge distillation from a teacher (or an ensemble), beside an honest no-teacher baseline")
+    public KdTrainCommand() : base("train", "train a student with knowledge distillation from a teacher (or an ensemble; FitNets hints), or two students by deep mutual learning, beside an honest no-teacher baseline")
     {
         _objective.AcceptOnlyFromAmong("soft", "soft+hard", "mse", "hints", "dml");
         _hintMode.AcceptOnlyFromAmong("added", "first-phase");

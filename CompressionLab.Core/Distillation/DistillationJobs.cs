@@ -152,11 +152,38 @@ public sealed class DistillationJobs(IJobScheduler scheduler, DatasetCatalog cat
         if (states is null || job.Kind != DistillationJob.Kind || job.State is not (JobState.Interrupted or JobState.Failed)) return null;
         try
         {
-            return states.Find(job.Id) is { } header ? new SavedTraining(job.Id, header.EpochsDone, header.Settings.Epochs) : null;
+            if (states.Find(job.Id) is not { } header) return null;
+            var (done, total) = SavedEpochs(header, ReadRequest(job.ParametersJson));
+            return new SavedTraining(job.Id, done, total);
         }
         catch (TrainingStateException e)
         {
             return new SavedTraining(job.Id, 0, 0, e.Message);
+        }
+    }
+
+    /// <summary>
+    /// Epochs a saved distillation has done and has in all. FitNets as a first phase keeps one state file for its hint
+    /// epochs and the distillation after them; the file counts only its own phase's epochs, so both phases are counted here.
+    /// </summary>
+    public static (int Done, int Total) SavedEpochs(TrainingStateHeader header, DistillationRequest? request)
+    {
+        ArgumentNullException.ThrowIfNull(header);
+        if (request?.Objective is not { Loss: DistillationLoss.Hints, Hints: HintMode.FirstPhase } objective) return (header.EpochsDone, header.Settings.Epochs);
+        var total = objective.HintEpochs + request.Settings().Epochs;
+        var inHintPhase = header.Constraint?.Contains(" phase=hints ", StringComparison.Ordinal) == true;
+        return (inHintPhase ? header.EpochsDone : objective.HintEpochs + header.EpochsDone, total);
+    }
+
+    private static DistillationRequest? ReadRequest(string json)
+    {
+        try
+        {
+            return ModelJobJson.Read<DistillationRequest>(json);
+        }
+        catch (Exception e) when (e is JsonException or NotSupportedException or ArgumentException)
+        {
+            return null;
         }
     }
 

@@ -147,13 +147,17 @@ public sealed class HintAndMutualJobTests : IDisposable
     }
 
     [Fact]
-    public void TwoIdenticalStudentsWithoutDropoutStayIdenticalAndAPeerOfAnotherSeedDoesNot()
+    public void TwoIdenticalStudentsWithoutDropoutStayIdenticalWithDropoutTheyPartAndAPeerOfAnotherSeedDiffers()
     {
         // lenet-300-100 has no dropout: the same seed gives the same weights, each sees the same batches and flips, the KL
         // term is the same for both, so every update is the same. (vgg has dropout: each draws its own masks, and they part.)
         var same = Run(Mutual(PathOf("same.ckpt"), peerSeed: 4, student: ModelZoo.Lenet300100, savePeer: true, epochs: 1));
         Assert.Equal(same.WeightsHash, Checkpoint.ReadMetadata(PathOf("same.ckpt.peer.ckpt")).ContentHash);
         Assert.Equal(same.Top1, same.PeerTop1);
+
+        // With dropout, the second student's masks are the next draws of the generator, not the first's: they part.
+        var dropout = Run(Mutual(PathOf("dropout.ckpt"), peerSeed: 4, savePeer: true, epochs: 1));
+        Assert.NotEqual(dropout.WeightsHash, Checkpoint.ReadMetadata(PathOf("dropout.ckpt.peer.ckpt")).ContentHash);
 
         var other = Run(Mutual(PathOf("other.ckpt"), student: ModelZoo.Lenet300100, savePeer: true, epochs: 1));
         var peer = Checkpoint.ReadMetadata(PathOf("other.ckpt.peer.ckpt"));

@@ -174,6 +174,18 @@ public class HintAndMutualLossTests
     public void SettingsThatMakeNoSenseAreNamed(DistillationSettings settings, string setting) =>
         Assert.Equal(setting, Assert.Throws<InvalidRequestException>(settings.Validate).Setting);
 
+    [Fact]
+    public void ASavedFirstPhaseRunCountsTheHintEpochsAndTheDistillationsTogether()
+    {
+        var request = new DistillationRequest([], "vgg-tiny", new DistillationSettings(DistillationLoss.Hints, Hints: HintMode.FirstPhase, HintEpochs: 2), Epochs: 3);
+        CompressionLab.Core.Models.TrainingStateHeader Header(int done, int epochs, string constraint) => new(1, "vgg-tiny", 10, 28, 28,
+            CompressionLab.Core.Models.TrainingSettings.ForArchitecture("vgg-tiny") with { Epochs = epochs }, new("x", 10, "f"), done, [], 0,
+            DateTimeOffset.UnixEpoch, [], "", constraint);
+        Assert.Equal((1, 5), DistillationJobs.SavedEpochs(Header(1, 2, "distillation hints T=4 alpha=0.9 t2=on hint=first-phase epochs=2 stages=all phase=hints from abc"), request));
+        Assert.Equal((3, 5), DistillationJobs.SavedEpochs(Header(1, 3, "distillation hints T=4 alpha=0.9 t2=on hint=first-phase epochs=2 stages=all from abc"), request));
+        Assert.Equal((1, 3), DistillationJobs.SavedEpochs(Header(1, 3, "distillation soft T=4"), request with { Objective = new DistillationSettings(DistillationLoss.Soft) }));
+    }
+
     private static double[] Softmax(double[] z)
     {
         var m = z.Max();

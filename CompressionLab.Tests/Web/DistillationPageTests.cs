@@ -108,6 +108,31 @@ public sealed class DistillationPageTests : DashboardTestContext
         page.WaitForAssertion(() => Assert.Contains("against 85.00 % without a teacher", page.Find("[data-testid=kd-train-result-top1]").TextContent), UiTimeout);
     }
 
+    [Fact]
+    public void TheObjectiveChoiceShowsEachObjectivesSettingsAndMutualLearningQueuesNoTeacher()
+    {
+        var page = Render<DistillationPage>();
+        var objective = page.FindComponent<MudBlazor.MudSelect<DistillationLoss>>();
+        Assert.Empty(page.FindAll("[data-testid=kd-hint-mode]"));
+
+        page.InvokeAsync(() => objective.Instance.ValueChanged.InvokeAsync(DistillationLoss.Hints));
+        page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll("[data-testid=kd-hint-mode]")), UiTimeout);
+        Assert.NotEmpty(page.FindAll("[data-testid=kd-hint-weight]"));
+        Assert.Empty(page.FindAll("[data-testid=kd-peer-arch]"));
+
+        page.InvokeAsync(() => objective.Instance.ValueChanged.InvokeAsync(DistillationLoss.Mutual));
+        page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll("[data-testid=kd-peer-arch]")), UiTimeout);
+        Assert.Empty(page.FindAll("[data-testid=kd-hint-mode]"));
+        Assert.Equal("Train both", page.Find("[data-testid=kd-train-start]").TextContent.Trim());
+
+        page.Find("[data-testid=kd-train-start]").Click();
+
+        var job = Assert.Single(Scheduler.List());
+        var request = Core.Models.ModelJobJson.Read<DistillationRequest>(job.ParametersJson);
+        Assert.Empty(request.Teachers); // the teacher ticked for the comparison is not part of a mutual-learning run
+        Assert.Equal((DistillationLoss.Mutual, 1.0), (request.Objective.Loss, request.Objective.Temperature));
+    }
+
     private static IReadOnlyList<double> Markers(Bunit.IRenderedComponent<DistillationPage> page) =>
         [.. page.FindComponents<LineChart>().Take(4).Select(chart => chart.Instance.Series.Last(s => s.MarkersOnly).X[0])];
 }
