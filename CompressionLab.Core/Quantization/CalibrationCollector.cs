@@ -42,8 +42,7 @@ internal sealed class TensorAccumulator(string layer, TensorRole role)
         if (perSample > 1)
         {
             // Distiller: the extremes of every sample, averaged over the samples (TensorStatistics). The per-sample
-            // summaries are found first (on two threads for a large batch) and combined in sample order, so the sums
-            // are the very same as one thread's.
+            // summaries are found first and combined in sample order.
             var runs = Summaries(view, (int)samples, (int)perSample);
             for (long s = 0; s < samples; s++)
             {
@@ -84,85 +83,61 @@ internal sealed class TensorAccumulator(string layer, TensorRole role)
 
     private (RunSummary Run, long Bad)[] _runs = [];
 
-    /// <summary>Every sample's summary and first non-finite position (−1 if none); a large batch's samples in two halves at once.</summary>
+    /// <summary>Every sample's summary and first non-finite position (−1 if none).</summary>
     private (RunSummary Run, long Bad)[] Summaries(TensorScan.DenseView view, int samples, int perSample)
     {
         if (_runs.Length < samples) _runs = new (RunSummary, long)[samples];
-        var runs = _runs;
-        if (view.Count < SplitThreshold || Environment.ProcessorCount < 2 || samples < 2)
-        {
-            SummariseSamples(view, runs, 0, samples, perSample);
-        }
-        else
-        {
-            var half = samples / 2;
-            Parallel.Invoke(
-                () => SummariseSamples(view, runs, 0, half, perSample),
-                () => SummariseSamples(view, runs, half, samples, perSample));
-        }
-        return runs;
-    }
-
-    private static void SummariseSamples(TensorScan.DenseView view, (RunSummary Run, long Bad)[] runs, int from, int to, int perSample)
-    {
         var values = view.Values;
-        for (var s = from; s < to; s++)
+        for (var s = 0; s < samples; s++)
         {
             var run = TensorScan.Summarise(values.Slice(s * perSample, perSample), out var bad);
-            runs[s] = (run, bad);
+            _runs[s] = (run, bad);
         }
+        return _runs;
     }
 
-    /// <summary>From this many values on, a batch is scanned in two halves on two threads.</summary>
+    /// <summary>From this many values on, a batch is binned in two halves (see <see cref="Bin"/>).</summary>
     private const long SplitThreshold = 1 << 17;
 
-    private long[]? _magnitudeHalf, _signedHalf, _shared;
+    private long[]? _shared;
 
     /// <summary>
     /// Bins the batch into both histograms (width 0: that histogram skips it; <paramref name="shared"/>: the |x| counts
-    /// go to both) and returns its M2. A large batch is split in two halves binned on two threads (the second into spare
-    /// count arrays, added afterwards; M2 = first + second). The accumulation thread runs beside the forward, but when
-    /// it is behind at the end of the pass (a loaded machine) its remaining scans still use both cores.
+    /// go to both) and returns its M2.
     /// </summary>
+    /// <remarks>
+    /// A large batch is binned as two halves whose M2s are added: the collector used to bin the halves on two threads,
+    /// and keeping the split keeps M2 (so std) the same to the last bit. The halves now run one after the other on the
+    /// accumulation thread, which itself runs beside the forward (<see cref="AccumulationQueue"/>).
+    /// </remarks>
     private double Bin(TensorScan.DenseView view, double mean, double maxAbs, double magnitudeWidth, double signedWidth, bool shared)
     {
-        if (shared) _shared ??= new long[Magnitude.BinCount];
+        var values = view.Values;
+        Span<long> magnitude = shared ? (_shared ??= new long[Magnitude.BinCount]) : Magnitude.BinCounts;
+        var signed = Signed.BinCounts;
         double m2;
         if (view.Count < SplitThreshold || Environment.ProcessorCount < 2)
         {
-            m2 = TensorScan.BinBoth(view.Values, mean, maxAbs, Magnitude.Lower, magnitudeWidth, shared ? _shared : Magnitude.BinCounts, Signed.Lower, signedWidth, Signed.BinCounts);
+            m2 = TensorScan.BinBoth(values, mean, maxAbs, Magnitude.Lower, magnitudeWidth, magnitude, Signed.Lower, signedWidth, signed);
         }
         else
         {
             var half = (int)(view.Count / 2);
-            _magnitudeHalf ??= new long[Magnitude.BinCount];
-            _signedHalf ??= new long[Signed.BinCount];
-            double first = 0, second = 0;
-            Parallel.Invoke(
-                () => first = TensorScan.BinBoth(view.Values[..half], mean, maxAbs, Magnitude.Lower, magnitudeWidth, shared ? _shared : Magnitude.BinCounts, Signed.Lower, signedWidth, Signed.BinCounts),
-                () => second = TensorScan.BinBoth(view.Values[half..], mean, maxAbs, Magnitude.Lower, magnitudeWidth, _magnitudeHalf, Signed.Lower, signedWidth, _signedHalf));
-            Merge(_magnitudeHalf, shared ? _shared : Magnitude.BinCounts);
-            Merge(_signedHalf, Signed.BinCounts);
+            var first = TensorScan.BinBoth(values[..half], mean, maxAbs, Magnitude.Lower, magnitudeWidth, magnitude, Signed.Lower, signedWidth, signed);
+            var second = TensorScan.BinBoth(values[half..], mean, maxAbs, Magnitude.Lower, magnitudeWidth, magnitude, Signed.Lower, signedWidth, signed);
             m2 = first + second;
         }
         if (shared)
         {
-            var magnitude = Magnitude.BinCounts;
-            var signed = Signed.BinCounts;
-            for (var i = 0; i < _shared!.Length; i++)
+            var counts = Magnitude.BinCounts;
+            for (var i = 0; i < magnitude.Length; i++)
             {
-                magnitude[i] += _shared[i];
-                signed[i] += _shared[i];
+                counts[i] += magnitude[i];
+                signed[i] += magnitude[i];
             }
-            Array.Clear(_shared);
+            magnitude.Clear();
         }
         return m2;
-    }
-
-    private static void Merge(long[] from, Span<long> into)
-    {
-        for (var i = 0; i < from.Length; i++) into[i] += from[i];
-        Array.Clear(from);
     }
 
     private NonFiniteTensorException NonFinite(TensorScan.DenseView view, ReadOnlySpan<float> values, long position) =>
