@@ -69,32 +69,32 @@ internal static partial class RecipeTrees
             switch (reader.TokenType)
             {
                 case JsonTokenType.PropertyName:
-                {
-                    var (pointer, isArray, index, _) = stack.Pop();
-                    var name = reader.GetString();
-                    stack.Push((pointer, isArray, index, name));
-                    var (line, column) = Position(reader.TokenStartIndex);
-                    map.Add($"{pointer}/{Escape(name ?? "")}", line, column);
-                    break;
-                }
+                    {
+                        var (pointer, isArray, index, _) = stack.Pop();
+                        var name = reader.GetString();
+                        stack.Push((pointer, isArray, index, name));
+                        var (line, column) = Position(reader.TokenStartIndex);
+                        map.Add($"{pointer}/{Escape(name ?? "")}", line, column);
+                        break;
+                    }
                 case JsonTokenType.StartObject or JsonTokenType.StartArray:
-                {
-                    var pointer = ValuePointer();
-                    var (line, column) = Position(reader.TokenStartIndex);
-                    map.Add(pointer, line, column);
-                    stack.Push((pointer, reader.TokenType == JsonTokenType.StartArray, 0, null));
-                    break;
-                }
+                    {
+                        var pointer = ValuePointer();
+                        var (line, column) = Position(reader.TokenStartIndex);
+                        map.Add(pointer, line, column);
+                        stack.Push((pointer, reader.TokenType == JsonTokenType.StartArray, 0, null));
+                        break;
+                    }
                 case JsonTokenType.EndObject or JsonTokenType.EndArray:
                     stack.Pop();
                     break;
                 default:
-                {
-                    var pointer = ValuePointer();
-                    var (line, column) = Position(reader.TokenStartIndex);
-                    map.Add(pointer, line, column);
-                    break;
-                }
+                    {
+                        var pointer = ValuePointer();
+                        var (line, column) = Position(reader.TokenStartIndex);
+                        map.Add(pointer, line, column);
+                        break;
+                    }
             }
         }
         return map;
@@ -144,32 +144,32 @@ internal static partial class RecipeTrees
                 parser.MoveNext();
                 return ScalarValue(scalar);
             case SequenceStart:
-            {
-                parser.MoveNext();
-                var array = new JsonArray();
-                var index = 0;
-                while (!parser.TryConsume<SequenceEnd>(out _))
-                    array.Add(ReadNode(parser, $"{pointer}/{(index++).ToString(CultureInfo.InvariantCulture)}", map, file, depth + 1));
-                return array;
-            }
-            case MappingStart:
-            {
-                parser.MoveNext();
-                var obj = new JsonObject();
-                while (!parser.TryConsume<MappingEnd>(out _))
                 {
-                    var keyEvent = parser.Current;
-                    if (keyEvent is not Scalar key)
-                        throw new RecipeFileException(file, "a mapping key must be plain text.", RecipeSourceMap.FieldName(pointer), (int)(keyEvent?.Start.Line ?? 0));
                     parser.MoveNext();
-                    var childPointer = $"{pointer}/{Escape(key.Value)}";
-                    if (obj.ContainsKey(key.Value))
-                        throw new RecipeFileException(file, $"'{key.Value}' is given twice.", RecipeSourceMap.FieldName(childPointer), (int)key.Start.Line, (int)key.Start.Column);
-                    map.Add(childPointer, (int)key.Start.Line, (int)key.Start.Column);
-                    obj[key.Value] = ReadNode(parser, childPointer, map, file, depth + 1);
+                    var array = new JsonArray();
+                    var index = 0;
+                    while (!parser.TryConsume<SequenceEnd>(out _))
+                        array.Add(ReadNode(parser, $"{pointer}/{(index++).ToString(CultureInfo.InvariantCulture)}", map, file, depth + 1));
+                    return array;
                 }
-                return obj;
-            }
+            case MappingStart:
+                {
+                    parser.MoveNext();
+                    var obj = new JsonObject();
+                    while (!parser.TryConsume<MappingEnd>(out _))
+                    {
+                        var keyEvent = parser.Current;
+                        if (keyEvent is not Scalar key)
+                            throw new RecipeFileException(file, "a mapping key must be plain text.", RecipeSourceMap.FieldName(pointer), (int)(keyEvent?.Start.Line ?? 0));
+                        parser.MoveNext();
+                        var childPointer = $"{pointer}/{Escape(key.Value)}";
+                        if (obj.ContainsKey(key.Value))
+                            throw new RecipeFileException(file, $"'{key.Value}' is given twice.", RecipeSourceMap.FieldName(childPointer), (int)key.Start.Line, (int)key.Start.Column);
+                        map.Add(childPointer, (int)key.Start.Line, (int)key.Start.Column);
+                        obj[key.Value] = ReadNode(parser, childPointer, map, file, depth + 1);
+                    }
+                    return obj;
+                }
             default:
                 throw new RecipeFileException(file, $"unexpected {current.GetType().Name} (truncated?).", RecipeSourceMap.FieldName(pointer), (int)current.Start.Line, (int)current.Start.Column);
         }
@@ -203,7 +203,8 @@ internal static partial class RecipeTrees
     }
 
     /// <summary>
-    /// The tree as YAML: block mappings, sequences of numbers or short text in flow style (<c>[64, 32, 3, 3]</c>), every
+    /// The tree as YAML: block mappings, sequences of numbers or short text and small entries of a list in flow style
+    /// (<c>[64, 32, 3, 3]</c>, <c>{amax: 2.29, scale: 0.018, zero_point: 0}</c>), every
     /// text double-quoted (so that no reader takes a hash or a name for a number or a boolean), numbers as JSON writes them.
     /// </summary>
     public static string WriteYaml(JsonNode root, string header)
@@ -227,7 +228,9 @@ internal static partial class RecipeTrees
                 emitter.Emit(new Scalar(null, null, "null", ScalarStyle.Plain, true, false));
                 break;
             case JsonObject obj:
-                emitter.Emit(new MappingStart(null, null, true, MappingStyle.Block));
+                // Small all-number entries of a list (a weight channel's amax, scale, zero point) on one line each.
+                var inline = obj.Parent is JsonArray && obj.Count <= 3 && obj.All(p => p.Value is JsonValue);
+                emitter.Emit(new MappingStart(null, null, true, inline ? MappingStyle.Flow : MappingStyle.Block));
                 foreach (var (key, value) in obj)
                 {
                     emitter.Emit(new Scalar(null, null, key, ScalarStyle.Plain, true, false));
