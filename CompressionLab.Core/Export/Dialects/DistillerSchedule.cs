@@ -109,46 +109,31 @@ public static class DistillerQuantization
         text.Append("    bits_accum: 32\n");
         text.Append("    mode: ").Append(choice.Mode == QuantizationMode.Asymmetric ? "ASYMMETRIC_UNSIGNED" : "SYMMETRIC").Append('\n');
         text.Append("    per_channel_wts: true\n");
-        ClipActs(text, "    ", choice.Method);
+        foreach (var line in ClipActs(choice.Method)) text.Append("    ").Append(line).Append('\n');
         if (activationStatsFile is null) text.Append("    # no activation statistics given: Distiller quantizes activations dynamically, from each batch's range\n");
         else text.Append("    model_activation_stats: ").Append(DialectYaml.Quote(activationStatsFile)).Append('\n');
-        var overrides = new List<(string Layer, Action<string> Body)>();
+        // Each override's lines, in layer order; a layer needs one when it stays in float, is the output layer with the
+        // logits left unclipped, or has its own method.
+        var overrides = new List<(string Layer, string[] Lines)>();
         foreach (var layer in layers)
         {
             if (choice.IsKeptFloat(layer))
-            {
-                overrides.Add((layer, indent =>
-                {
-                    text.Append(indent).Append("# kept in float\n");
-                    text.Append(indent).Append("bits_activations: null\n");
-                    text.Append(indent).Append("bits_weights: null\n");
-                    text.Append(indent).Append("bits_bias: null\n");
-                }));
-            }
+                overrides.Add((layer, ["# kept in float", "bits_activations: null", "bits_weights: null", "bits_bias: null"]));
             else if (layer == layers[^1] && !choice.QuantizeLogits)
-            {
-                overrides.Add((layer, indent =>
-                {
-                    text.Append(indent).Append("# the output layer: logits unclipped\n");
-                    text.Append(indent).Append("clip_acts: NONE\n");
-                }));
-            }
+                overrides.Add((layer, ["# the output layer: logits unclipped", "clip_acts: NONE"]));
             else if (choice.LayerMethods?.TryGetValue(layer, out var method) == true && method != choice.Method)
-            {
-                overrides.Add((layer, indent => ClipActs(text, indent, method)));
-            }
+                overrides.Add((layer, ClipActs(method)));
         }
-        if (overrides.Count == 0) text.Append("    overrides: {}\n");
-        else text.Append("    overrides:\n");
-        foreach (var (layer, body) in overrides)
+        text.Append(overrides.Count == 0 ? "    overrides: {}\n" : "    overrides:\n");
+        foreach (var (layer, lines) in overrides)
         {
             text.Append("      ").Append(DialectYaml.Quote(inputs.Names.Module(layer))).Append(":  # ").Append(layer).Append('\n');
-            body("        ");
+            foreach (var line in lines) text.Append("        ").Append(line).Append('\n');
         }
         return text.ToString();
     }
 
-    /// <summary>Distiller's <c>clip_acts</c> for our method (and <c>clip_n_stds</c> for mean ± k·std).</summary>
+    /// <summary>Distiller's <c>clip_acts</c> for our method; the ones it lacks (percentile, MSE, entropy) are <c>NONE</c>.</summary>
     public static string ClipMode(ClippingMethod method)
     {
         ArgumentNullException.ThrowIfNull(method);
@@ -163,12 +148,14 @@ public static class DistillerQuantization
         };
     }
 
-    private static void ClipActs(StringBuilder text, string indent, ClippingMethod method)
+    /// <summary>The <c>clip_acts</c> lines for <paramref name="method"/>: a comment when Distiller lacks it, <c>clip_n_stds</c> for mean ± k·std.</summary>
+    private static string[] ClipActs(ClippingMethod method)
     {
         var mode = ClipMode(method);
-        if (mode == "NONE" && method.Kind != ClippingKind.Max)
-            text.Append(indent).Append("# ours: ").Append(method.Name).Append(", which Distiller does not have; NONE clips at the max\n");
-        text.Append(indent).Append("clip_acts: ").Append(mode).Append('\n');
-        if (method.Kind == ClippingKind.MeanStd) text.Append(indent).Append("clip_n_stds: ").Append(DialectYaml.Number(method.Parameter)).Append('\n');
+        var lines = new List<string>();
+        if (mode == "NONE" && method.Kind != ClippingKind.Max) lines.Add($"# ours: {method.Name}, which Distiller does not have; NONE clips at the max");
+        lines.Add($"clip_acts: {mode}");
+        if (method.Kind == ClippingKind.MeanStd) lines.Add($"clip_n_stds: {DialectYaml.Number(method.Parameter)}");
+        return [.. lines];
     }
 }

@@ -153,45 +153,45 @@ public sealed class PyTorchNames
         switch (module)
         {
             case TorchSharp.Modules.Conv2d conv:
-            {
-                var shape = conv.weight!.shape;
-                var groups = conv.groups;
-                var args = new List<string> { (shape[1] * groups).ToString(CultureInfo.InvariantCulture), shape[0].ToString(CultureInfo.InvariantCulture), $"kernel_size={Pair([shape[2], shape[3]])}" };
-                if (conv.stride.Any(s => s != 1)) args.Add($"stride={Pair(conv.stride)}");
-                if (conv.padding_mode != PaddingModes.Zeros || conv.padding_type is not null || conv.padding is null)
-                    throw new NotSupportedException($"{name}: only zero padding given in pixels has a PyTorch twin here.");
-                if (conv.padding.Any(p => p != 0)) args.Add($"padding={Pair(conv.padding)}");
-                if (conv.dilation.Any(d => d != 1)) args.Add($"dilation={Pair(conv.dilation)}");
-                if (groups != 1) args.Add($"groups={groups}");
-                if (conv.bias is null) args.Add("bias=False");
-                return $"nn.Conv2d({string.Join(", ", args)})";
-            }
+                {
+                    var shape = conv.weight!.shape;
+                    var groups = conv.groups;
+                    var args = new List<string> { (shape[1] * groups).ToString(CultureInfo.InvariantCulture), shape[0].ToString(CultureInfo.InvariantCulture), $"kernel_size={Pair([shape[2], shape[3]])}" };
+                    if (conv.stride.Any(s => s != 1)) args.Add($"stride={Pair(conv.stride)}");
+                    if (conv.padding_mode != PaddingModes.Zeros || conv.padding_type is not null || conv.padding is null)
+                        throw new NotSupportedException($"{name}: only zero padding given in pixels has a PyTorch twin here.");
+                    if (conv.padding.Any(p => p != 0)) args.Add($"padding={Pair(conv.padding)}");
+                    if (conv.dilation.Any(d => d != 1)) args.Add($"dilation={Pair(conv.dilation)}");
+                    if (groups != 1) args.Add($"groups={groups}");
+                    if (conv.bias is null) args.Add("bias=False");
+                    return $"nn.Conv2d({string.Join(", ", args)})";
+                }
             case TorchSharp.Modules.Linear linear:
-            {
-                var shape = linear.weight!.shape;
-                return $"nn.Linear({shape[1]}, {shape[0]}{(linear.bias is null ? ", bias=False" : "")})";
-            }
+                {
+                    var shape = linear.weight!.shape;
+                    return $"nn.Linear({shape[1]}, {shape[0]}{(linear.bias is null ? ", bias=False" : "")})";
+                }
             case TorchSharp.Modules.BatchNorm2d norm:
-            {
-                var features = (norm.weight ?? norm.running_mean ?? throw new NotSupportedException($"{name}: a BatchNorm without weights or statistics.")).shape[0];
-                var args = new List<string> { features.ToString(CultureInfo.InvariantCulture) };
-                if (norm.eps != 1e-5) args.Add($"eps={Number(norm.eps)}");
-                if (norm.momentum is double momentum && momentum != 0.1) args.Add($"momentum={Number(momentum)}");
-                if (!norm.affine) args.Add("affine=False");
-                if (!norm.track_running_stats) args.Add("track_running_stats=False");
-                return $"nn.BatchNorm2d({string.Join(", ", args)})";
-            }
+                {
+                    var features = (norm.weight ?? norm.running_mean ?? throw new NotSupportedException($"{name}: a BatchNorm without weights or statistics.")).shape[0];
+                    var args = new List<string> { features.ToString(CultureInfo.InvariantCulture) };
+                    if (norm.eps != 1e-5) args.Add($"eps={Number(norm.eps)}");
+                    if (norm.momentum is double momentum && momentum != 0.1) args.Add($"momentum={Number(momentum)}");
+                    if (!norm.affine) args.Add("affine=False");
+                    if (!norm.track_running_stats) args.Add("track_running_stats=False");
+                    return $"nn.BatchNorm2d({string.Join(", ", args)})";
+                }
             case TorchSharp.Modules.ReLU:
                 return "nn.ReLU()";
             case TorchSharp.Modules.MaxPool2d pool:
-            {
-                var kernel = pool.kernel_size;
-                var args = new List<string> { $"kernel_size={Pair(kernel)}" };
-                if (pool.stride is { } stride && !stride.SequenceEqual(kernel)) args.Add($"stride={Pair(stride)}");
-                if (pool.padding is { } padding && padding.Any(p => p != 0)) args.Add($"padding={Pair(padding)}");
-                if (pool.ceil_mode) args.Add("ceil_mode=True");
-                return $"nn.MaxPool2d({string.Join(", ", args)})";
-            }
+                {
+                    var kernel = pool.kernel_size;
+                    var args = new List<string> { $"kernel_size={Pair(kernel)}" };
+                    if (pool.stride is { } stride && !stride.SequenceEqual(kernel)) args.Add($"stride={Pair(stride)}");
+                    if (pool.padding is { } padding && padding.Any(p => p != 0)) args.Add($"padding={Pair(padding)}");
+                    if (pool.ceil_mode) args.Add("ceil_mode=True");
+                    return $"nn.MaxPool2d({string.Join(", ", args)})";
+                }
             case TorchSharp.Modules.Flatten:
                 return "nn.Flatten()";
             case TorchSharp.Modules.Dropout dropout:
