@@ -152,7 +152,7 @@ public sealed class CliTests : IDisposable
         Assert.Equal(["calibrate", "plan", "sweep", "thin", "train"], CliApp.Commands().Where(c => c.Group == CommandGroup.Bench).Select(c => c.Name).Order());
         Assert.Equal(["allocate", "evaluate"], CliApp.Commands().Where(c => c.Group == CommandGroup.Plan).Select(c => c.Name).Order());
         Assert.Equal(["compare", "sensitivity"], CliApp.Commands().Where(c => c.Group == CommandGroup.Quant).Select(c => c.Name).Order());
-        Assert.Equal(["calibrate", "datasets", "eval", "finetune", "sweep", "thin", "train"], CliApp.Commands().Where(c => c.Group is null).Select(c => c.Name).Order());
+        Assert.Equal(["calibrate", "datasets", "eval", "finetune", "report", "sweep", "thin", "train"], CliApp.Commands().Where(c => c.Group is null).Select(c => c.Name).Order());
     }
 
     [Fact]
