@@ -149,11 +149,12 @@ public sealed class CliTests : IDisposable
             Assert.StartsWith($"error: {group.Key.Name}: ", line, StringComparison.Ordinal);
             Assert.All(group, command => Assert.Contains($"'{group.Key.Name} {command.Name}'", line));
         }
-        Assert.Equal(["calibrate", "plan", "sweep", "thin", "train"], CliApp.Commands().Where(c => c.Group == CommandGroup.Bench).Select(c => c.Name).Order());
+        Assert.Equal(["calibrate", "onnx", "plan", "sweep", "thin", "train"], CliApp.Commands().Where(c => c.Group == CommandGroup.Bench).Select(c => c.Name).Order());
         Assert.Equal(["allocate", "evaluate"], CliApp.Commands().Where(c => c.Group == CommandGroup.Plan).Select(c => c.Name).Order());
         Assert.Equal(["compare", "sensitivity"], CliApp.Commands().Where(c => c.Group == CommandGroup.Quant).Select(c => c.Name).Order());
-        Assert.Equal(["dialects", "state-dict"], CliApp.Commands().Where(c => c.Group == CommandGroup.Export).Select(c => c.Name).Order());
-        Assert.Equal(["calibrate", "datasets", "eval", "finetune", "sweep", "thin", "train"], CliApp.Commands().Where(c => c.Group is null).Select(c => c.Name).Order());
+        Assert.Equal(["apply", "export"], CliApp.Commands().Where(c => c.Group == CommandGroup.Recipe).Select(c => c.Name).Order());
+        Assert.Equal(["dialects", "onnx", "state-dict"], CliApp.Commands().Where(c => c.Group == CommandGroup.Export).Select(c => c.Name).Order());
+        Assert.Equal(["calibrate", "datasets", "eval", "finetune", "report", "sweep", "thin", "train"], CliApp.Commands().Where(c => c.Group is null).Select(c => c.Name).Order());
     }
 
     [Fact]
