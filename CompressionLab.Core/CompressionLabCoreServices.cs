@@ -4,6 +4,7 @@ using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
 using CompressionLab.Core.Quantization;
+using CompressionLab.Core.Recipes;
 using CompressionLab.Core.Workspace;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -78,6 +79,8 @@ public static class CompressionLabCoreServices
         services.TryAddSingleton(sp => new DistillationJobs(
             sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<ModelStore>(),
             sp.GetRequiredService<LogitsStore>(), sp.GetRequiredService<TrainingStateStore>()));
+        services.TryAddSingleton(sp => new RecipeJobs(
+            sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<ModelStore>()));
         return services;
     }
 }

@@ -203,7 +203,8 @@ internal static partial class RecipeTrees
     }
 
     /// <summary>
-    /// The tree as YAML: block mappings, sequences of numbers or short text in flow style (<c>[64, 32, 3, 3]</c>), every
+    /// The tree as YAML: block mappings, sequences of numbers or short text and small entries of a list in flow style
+    /// (<c>[64, 32, 3, 3]</c>, <c>{amax: 2.29, scale: 0.018, zero_point: 0}</c>), every
     /// text double-quoted (so that no reader takes a hash or a name for a number or a boolean), numbers as JSON writes them.
     /// </summary>
     public static string WriteYaml(JsonNode root, string header)
@@ -227,7 +228,9 @@ internal static partial class RecipeTrees
                 emitter.Emit(new Scalar(null, null, "null", ScalarStyle.Plain, true, false));
                 break;
             case JsonObject obj:
-                emitter.Emit(new MappingStart(null, null, true, MappingStyle.Block));
+                // Small all-number entries of a list (a weight channel's amax, scale, zero point) on one line each.
+                var inline = obj.Parent is JsonArray && obj.Count <= 3 && obj.All(p => p.Value is JsonValue);
+                emitter.Emit(new MappingStart(null, null, true, inline ? MappingStyle.Flow : MappingStyle.Block));
                 foreach (var (key, value) in obj)
                 {
                     emitter.Emit(new Scalar(null, null, key, ScalarStyle.Plain, true, false));
