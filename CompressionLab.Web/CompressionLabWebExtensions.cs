@@ -1,16 +1,13 @@
 using CompressionLab.Core;
-using CompressionLab.Core.Data;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
-using CompressionLab.Core.Recipes;
 using CompressionLab.Core.Workspace;
 using CompressionLab.Web.Components;
 using CompressionLab.Web.Components.Pages.Quantization;
 using CompressionLab.Web.Components.Pages.Recipe;
 using CompressionLab.Web.Services;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using MudBlazor.Services;
 
 namespace CompressionLab.Web;
@@ -43,8 +40,6 @@ public static class CompressionLabWebExtensions
         builder.Services.AddSingleton<StarterPairEstimates>();
         builder.Services.AddSingleton(PlanProfiles.Cached());
         builder.Services.AddSingleton<QuantizationBackend, WorkspaceQuantizationBackend>();
-        // The recipe branch's starter; TryAdd so that a registration in Core (if it comes) wins.
-        builder.Services.TryAddSingleton(sp => new RecipeJobs(sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<ModelStore>()));
         builder.Services.AddSingleton<RecipeBackend, WorkspaceRecipeBackend>();
         builder.Services.AddSingleton(sp => new SavedTrainings(sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<ModelJobs>().SavedTraining));
         return builder;

@@ -1,4 +1,5 @@
 using CompressionLab.Core.Models;
+using CompressionLab.Core.Recipes;
 using Microsoft.Playwright;
 using Xunit.Abstractions;
 using static Microsoft.Playwright.Assertions;
@@ -51,8 +52,8 @@ public class RecipeTests(DashboardApp app, ITestOutputHelper output)
             var file = Path.Combine(folder, "recipe.yaml");
             await download.SaveAsAsync(file);
             var text = await File.ReadAllTextAsync(file);
-            Assert.Contains("format: compressionlab-recipe", text);
-            Assert.Contains(plan.Key.PlanHash, text);
+            var recipe = RecipeFile.Parse(text, "recipe.yaml");
+            Assert.Equal(plan.Key.PlanHash, recipe.Pruning?.PlanHash);
 
             await page.Locator("[data-testid=upload-recipe] input[type=file]").SetInputFilesAsync(file);
             await Expect(page.GetByTestId("uploaded-summary")).ToContainTextAsync("recipe.yaml");

@@ -129,6 +129,27 @@ public sealed class RecipePageModelTests : IDisposable
     }
 
     [Fact]
+    public void ReopenedThePageOffersTheModelsNewestFinishedBuildWithoutClaimingItMatchesTheSections()
+    {
+        var other = Import("other");
+        var recipe = SampleRecipe.Create();
+        backend.BuildResult = new BuiltRecipe(recipe, [new RecipeFileText("recipe.yaml", "application/x-yaml", RecipeFile.ToYaml(recipe))]);
+        var earlier = scheduler.Add(FakeJobScheduler.Job("Build recipe · lenet", JobState.Succeeded, kind: RecipeBackend.BuildKind) with { Links = new JobLinks(Subject: model.Id) });
+        scheduler.Add(FakeJobScheduler.Job("Build recipe · other", JobState.Failed, kind: RecipeBackend.BuildKind) with { Links = new JobLinks(Subject: model.Id) });
+
+        using var page = Open();
+        page.SelectModel(model.Id);
+        Assert.Equal(earlier.Id, page.BuiltEarlier?.Id);
+        Assert.Equal("recipe.yaml", Assert.Single(page.Built!.Files).FileName);
+        Assert.False(page.BuiltIsStale);
+        Assert.StartsWith("Measured when you build", Section(page, "results").Text);
+
+        page.SelectModel(other.Id);
+        Assert.Null(page.Built);
+        Assert.Null(page.BuiltEarlier);
+    }
+
+    [Fact]
     public void AFileOverTheLimitIsRefusedBeforeItIsRead()
     {
         using var page = Open();

@@ -87,7 +87,7 @@ public sealed class RecipePageTests : DashboardTestContext
         Assert.StartsWith(prefix, href);
         Assert.Equal(yaml, System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(href[prefix.Length..])));
         Assert.Equal("recipe.json", page.Find("[data-testid=download-recipe-json]").GetAttribute("download"));
-        Assert.Contains("quantization: no calibration yet", page.Find("[data-testid=built-gaps]").TextContent);
+        Assert.Contains("lacks, for whoever reads them: quantization.", page.Find("[data-testid=built-gaps]").TextContent);
         Assert.Contains("75.00 % as it is", page.Find("[data-section=results]").TextContent);
     }
 

@@ -100,8 +100,14 @@ public sealed class RecipePageModel : IDisposable
 
     public RecipeBuildChoice? BuiltFor { get; private set; }
 
-    /// <summary>The choice changed since <see cref="Built"/> was built: its files are of another recipe than the sections show.</summary>
-    public bool BuiltIsStale => Built is not null && BuiltFor != CurrentChoice();
+    /// <summary>
+    /// The earlier build of this model whose files are shown (the page was reopened after it finished); its choice is not
+    /// known to the page, so the sections are not claimed to describe it.
+    /// </summary>
+    public JobSnapshot? BuiltEarlier { get; private set; }
+
+    /// <summary>The choice changed since <see cref="Built"/> was built here: its files are of another recipe than the sections show.</summary>
+    public bool BuiltIsStale => Built is not null && BuiltFor is not null && BuiltFor != CurrentChoice();
 
     public bool Building => Build is { IsFinished: false };
 
@@ -159,6 +165,10 @@ public sealed class RecipePageModel : IDisposable
         {
             Error = "That model is no longer in the workspace.";
             return;
+        }
+        if (Model?.Id != model.Id && !Building)
+        {
+            ShowEarlierBuild(model);
         }
         Model = model;
         Plan = null;
@@ -232,6 +242,7 @@ public sealed class RecipePageModel : IDisposable
             Build = backend.StartBuild(choice);
             BuiltFor = choice;
             Built = null;
+            BuiltEarlier = null;
             return Build;
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or InvalidRequestException)
@@ -311,6 +322,7 @@ public sealed class RecipePageModel : IDisposable
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or InvalidRequestException)
         {
+            Apply = null;
             ApplyRefusal = e.Message;
             return null;
         }
@@ -374,6 +386,27 @@ public sealed class RecipePageModel : IDisposable
         return Models.FirstOrDefault(m => m.Id == modelId);
     }
 
+    /// <summary>The files of the model's newest finished build, if they are still there (reopening the page keeps the downloads).</summary>
+    private void ShowEarlierBuild(ModelRecord model)
+    {
+        Built = null;
+        BuiltFor = null;
+        BuiltEarlier = scheduler.List()
+            .Where(j => j is { Kind: RecipeBackend.BuildKind, State: JobState.Succeeded } && j.Links.Subject == model.Id)
+            .OrderByDescending(j => j.FinishedAt)
+            .FirstOrDefault();
+        if (BuiltEarlier is null) return;
+        try
+        {
+            Built = backend.ReadBuild(BuiltEarlier);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException or RecipeFileException or InvalidOperationException)
+        {
+            // The files were deleted with the workspace's recipes folder: nothing to offer until the next build.
+            BuiltEarlier = null;
+        }
+    }
+
     private RecipeSources? SourcesOf(ModelRecord model)
     {
         if (sources.TryGetValue(model.Id, out var known)) return known;
@@ -408,7 +441,7 @@ public sealed class RecipePageModel : IDisposable
 
     private RecipeSectionView ResultsSection()
     {
-        if (Built is { Recipe.Results: { } r } && !BuiltIsStale)
+        if (Built is { Recipe.Results: { } r } && BuiltFor is not null && !BuiltIsStale)
         {
             return new RecipeSectionView("results", "Measured results", true,
                 string.Create(CultureInfo.InvariantCulture, $"Top-1 {RecipeText.Top1(r.Baseline.Top1)} as it is → {RecipeText.Top1(r.Result.Top1)} with the recipe, on {r.Images.Count:N0} {r.Images.Part} images of {r.Images.Dataset}; ") +
