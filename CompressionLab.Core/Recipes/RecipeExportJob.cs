@@ -3,8 +3,8 @@ using CompressionLab.Core.Data;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
-using CompressionLab.Core.Workspace;
 using CompressionLab.Core.Quantization;
+using CompressionLab.Core.Workspace;
 
 namespace CompressionLab.Core.Recipes;
 

@@ -54,22 +54,22 @@ public sealed class RecipeSourceMap
             switch (path[i])
             {
                 case '.':
-                {
-                    var end = i + 1;
-                    while (end < path.Length && path[end] is not ('.' or '[')) end++;
-                    text.Append('/').Append(path, i + 1, end - i - 1);
-                    i = end;
-                    break;
-                }
+                    {
+                        var end = i + 1;
+                        while (end < path.Length && path[end] is not ('.' or '[')) end++;
+                        text.Append('/').Append(path, i + 1, end - i - 1);
+                        i = end;
+                        break;
+                    }
                 case '[':
-                {
-                    var end = path.IndexOf(']', i);
-                    if (end < 0) return text.ToString();
-                    var inner = path[(i + 1)..end].Trim('\'');
-                    text.Append('/').Append(inner);
-                    i = end + 1;
-                    break;
-                }
+                    {
+                        var end = path.IndexOf(']', i);
+                        if (end < 0) return text.ToString();
+                        var inner = path[(i + 1)..end].Trim('\'');
+                        text.Append('/').Append(inner);
+                        i = end + 1;
+                        break;
+                    }
                 default:
                     i++;
                     break;

@@ -69,32 +69,32 @@ internal static partial class RecipeTrees
             switch (reader.TokenType)
             {
                 case JsonTokenType.PropertyName:
-                {
-                    var (pointer, isArray, index, _) = stack.Pop();
-                    var name = reader.GetString();
-                    stack.Push((pointer, isArray, index, name));
-                    var (line, column) = Position(reader.TokenStartIndex);
-                    map.Add($"{pointer}/{Escape(name ?? "")}", line, column);
-                    break;
-                }
+                    {
+                        var (pointer, isArray, index, _) = stack.Pop();
+                        var name = reader.GetString();
+                        stack.Push((pointer, isArray, index, name));
+                        var (line, column) = Position(reader.TokenStartIndex);
+                        map.Add($"{pointer}/{Escape(name ?? "")}", line, column);
+                        break;
+                    }
                 case JsonTokenType.StartObject or JsonTokenType.StartArray:
-                {
-                    var pointer = ValuePointer();
-                    var (line, column) = Position(reader.TokenStartIndex);
-                    map.Add(pointer, line, column);
-                    stack.Push((pointer, reader.TokenType == JsonTokenType.StartArray, 0, null));
-                    break;
-                }
+                    {
+                        var pointer = ValuePointer();
+                        var (line, column) = Position(reader.TokenStartIndex);
+                        map.Add(pointer, line, column);
+                        stack.Push((pointer, reader.TokenType == JsonTokenType.StartArray, 0, null));
+                        break;
+                    }
                 case JsonTokenType.EndObject or JsonTokenType.EndArray:
                     stack.Pop();
                     break;
                 default:
-                {
-                    var pointer = ValuePointer();
-                    var (line, column) = Position(reader.TokenStartIndex);
-                    map.Add(pointer, line, column);
-                    break;
-                }
+                    {
+                        var pointer = ValuePointer();
+                        var (line, column) = Position(reader.TokenStartIndex);
+                        map.Add(pointer, line, column);
+                        break;
+                    }
             }
         }
         return map;
@@ -144,32 +144,32 @@ internal static partial class RecipeTrees
                 parser.MoveNext();
                 return ScalarValue(scalar);
             case SequenceStart:
-            {
-                parser.MoveNext();
-                var array = new JsonArray();
-                var index = 0;
-                while (!parser.TryConsume<SequenceEnd>(out _))
-                    array.Add(ReadNode(parser, $"{pointer}/{(index++).ToString(CultureInfo.InvariantCulture)}", map, file, depth + 1));
-                return array;
-            }
-            case MappingStart:
-            {
-                parser.MoveNext();
-                var obj = new JsonObject();
-                while (!parser.TryConsume<MappingEnd>(out _))
                 {
-                    var keyEvent = parser.Current;
-                    if (keyEvent is not Scalar key)
-                        throw new RecipeFileException(file, "a mapping key must be plain text.", RecipeSourceMap.FieldName(pointer), (int)(keyEvent?.Start.Line ?? 0));
                     parser.MoveNext();
-                    var childPointer = $"{pointer}/{Escape(key.Value)}";
-                    if (obj.ContainsKey(key.Value))
-                        throw new RecipeFileException(file, $"'{key.Value}' is given twice.", RecipeSourceMap.FieldName(childPointer), (int)key.Start.Line, (int)key.Start.Column);
-                    map.Add(childPointer, (int)key.Start.Line, (int)key.Start.Column);
-                    obj[key.Value] = ReadNode(parser, childPointer, map, file, depth + 1);
+                    var array = new JsonArray();
+                    var index = 0;
+                    while (!parser.TryConsume<SequenceEnd>(out _))
+                        array.Add(ReadNode(parser, $"{pointer}/{(index++).ToString(CultureInfo.InvariantCulture)}", map, file, depth + 1));
+                    return array;
                 }
-                return obj;
-            }
+            case MappingStart:
+                {
+                    parser.MoveNext();
+                    var obj = new JsonObject();
+                    while (!parser.TryConsume<MappingEnd>(out _))
+                    {
+                        var keyEvent = parser.Current;
+                        if (keyEvent is not Scalar key)
+                            throw new RecipeFileException(file, "a mapping key must be plain text.", RecipeSourceMap.FieldName(pointer), (int)(keyEvent?.Start.Line ?? 0));
+                        parser.MoveNext();
+                        var childPointer = $"{pointer}/{Escape(key.Value)}";
+                        if (obj.ContainsKey(key.Value))
+                            throw new RecipeFileException(file, $"'{key.Value}' is given twice.", RecipeSourceMap.FieldName(childPointer), (int)key.Start.Line, (int)key.Start.Column);
+                        map.Add(childPointer, (int)key.Start.Line, (int)key.Start.Column);
+                        obj[key.Value] = ReadNode(parser, childPointer, map, file, depth + 1);
+                    }
+                    return obj;
+                }
             default:
                 throw new RecipeFileException(file, $"unexpected {current.GetType().Name} (truncated?).", RecipeSourceMap.FieldName(pointer), (int)current.Start.Line, (int)current.Start.Column);
         }

@@ -123,11 +123,20 @@ public sealed class RecipeFileTests(RecipeFixture fixture) : IClassFixture<Recip
         Assert.NotNull(refused.Line);
         Assert.Contains("not valid JSON", refused.Message, StringComparison.Ordinal);
 
-        // Cut YAML is still YAML: what is missing is named, where its object starts.
+        // YAML cut at the end of a line is still YAML: what is missing is named, where its object starts.
         var yaml = File.ReadAllText(fixture.YamlFile);
-        refused = Refused(yaml[..(yaml.Length / 2)]);
+        refused = Refused(yaml[..(yaml.LastIndexOf('\n', yaml.Length / 2) + 1)]);
         Assert.NotNull(refused.Line);
         Assert.NotNull(refused.Field);
+        Assert.Contains("missing", refused.Message, StringComparison.Ordinal);
+
+        // Cut inside a weight channel's {amax, scale, zero_point}: a syntax error at that line.
+        var lines = yaml.Split('\n');
+        var channel = Array.FindIndex(lines, l => l.TrimStart().StartsWith("- {amax:", StringComparison.Ordinal));
+        var cut = string.Join('\n', lines.Take(channel)) + "\n" + lines[channel][..(lines[channel].IndexOf("scale", StringComparison.Ordinal) + 3)];
+        refused = Refused(cut);
+        Assert.Contains("not valid YAML", refused.Message, StringComparison.Ordinal);
+        Assert.InRange(refused.Line!.Value, channel + 1, channel + 2);
     }
 
     [Fact]
