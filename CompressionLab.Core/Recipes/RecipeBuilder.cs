@@ -82,8 +82,10 @@ public static class RecipeBuilder
             // A plan measured as is: its masks at once on these weights.
             schedule = new RecipeSchedule("one-shot", null, null, null, null);
         }
-        else if (lineage is { Levels: { Count: > 0 } levels })
+        else if (lineage is { Operation: "fine-tune", Levels: { Count: > 0 } levels })
         {
+            // Only a fine-tuning's levels are levels of this model's layers: a thinned model's are of its parent's widths
+            // (its filters are gone, not masked), and ranking them again here would prune it a second time.
             plan = PlanContent.ToPlan(layers, levels.Select(l => new PlanLevel(l.Layer, l.Level, l.Method)));
             source = "lineage";
             var epochs = lineage.Epochs;
@@ -93,6 +95,11 @@ public static class RecipeBuilder
             if (lineage.Operation == "fine-tune" && epochs is { } e && lineage.LearningRate is { } rate)
                 fineTuning = new RecipeFineTuning(lineage.ParentWeightsHash, lineage.ParentName, lineage.Schedule ?? "fixed", e, rate, "adamw", "one-cycle",
                     metadata.Training?.BatchSize, metadata.Training?.WeightDecay, metadata.Training?.HorizontalFlip, metadata.Training?.Seed);
+        }
+        else if (lineage is { Operation: "thin" })
+        {
+            gaps.Add(new RecipeGap("pruning", $"the model was thinned from {Short(lineage.ParentWeightsHash)}: its removed filters are gone (provenance.layers has its widths); export the parent's recipe with the plan for its masks, or pass a plan for this model with --plan"));
+            return null;
         }
         else
         {

@@ -23,6 +23,7 @@ public class RecipeTests(DashboardApp app, ITestOutputHelper output)
         var other = WorkspaceSeed.Import(app.WorkspaceFolder, ModelZoo.Lenet5, trainingImages: 0);
         var model = WorkspaceSeed.ImportLenet(app.WorkspaceFolder, trainingImages: 3000);
         var plan = WorkspaceSeed.EvaluatePlan(app.WorkspaceFolder, model, rate: 0.6, subsetSize: 300);
+        WorkspaceSeed.Calibrate(app.WorkspaceFolder, model, subsetSize: 128);
 
         await using var tab = await app.OpenTabAsync();
         var page = tab.Page;
@@ -30,10 +31,17 @@ public class RecipeTests(DashboardApp app, ITestOutputHelper output)
         await Expect(page.Locator("h1")).ToHaveTextAsync("Recipe");
         await Expect(page.GetByTestId("recipe-model")).ToContainTextAsync(model.DisplayName);
         await Expect(page.Locator("[data-testid=recipe-section][data-section=pruning]")).ToHaveAttributeAsync("data-present", "true");
+        // The stored calibration is chosen; without it, quantization is a gap that links to the page that fills it.
         var quantization = page.Locator("[data-testid=recipe-section][data-section=quantization]");
+        await Expect(quantization).ToHaveAttributeAsync("data-present", "true");
+        await PickAsync(page, "recipe-calibration", "none (float)");
         await Expect(quantization).ToHaveAttributeAsync("data-present", "false");
         await Expect(quantization).ToContainTextAsync("No calibration yet: run it on the Quantization page");
         await Expect(quantization.GetByTestId("gap-link")).ToHaveAttributeAsync("href", "/quantization");
+        await tab.ScreenshotAsync("recipe-gap");
+        await PickAsync(page, "recipe-calibration", "128 fashion-mnist images");
+        await Expect(quantization).ToHaveAttributeAsync("data-present", "true");
+        await Expect(quantization).ToContainTextAsync("Simulated INT8, mse for every layer's input");
 
         var subset = page.Locator("input[data-testid=recipe-subset]");
         await subset.FillAsync("300");
@@ -61,6 +69,8 @@ public class RecipeTests(DashboardApp app, ITestOutputHelper output)
             await page.GetByTestId("apply-recipe").ClickAsync();
             await Expect(page.GetByTestId("apply-progress")).ToHaveAttributeAsync("data-state", "Succeeded");
             await Expect(page.GetByTestId("apply-match")).ToContainTextAsync("matches: the same images right");
+            await Expect(page.GetByTestId("apply-detail")).ToContainTextAsync("2 masks reproduced");
+            await Expect(page.GetByTestId("apply-detail")).Not.ToContainTextAsync(" 0 layers in INT8");
             var top1 = page.Locator("[data-testid=apply-row]").First;
             var measured = (await top1.GetByTestId("apply-measured").InnerTextAsync()).Trim();
             Assert.Equal(measured, (await top1.GetByTestId("apply-recorded").InnerTextAsync()).Trim());
@@ -83,5 +93,13 @@ public class RecipeTests(DashboardApp app, ITestOutputHelper output)
             Directory.Delete(folder, recursive: true);
         }
         await tab.AssertNoErrorsAsync();
+    }
+
+    /// <summary>Clicks an option of a MudSelect and waits until its list has closed (the caller checks what the choice changed).</summary>
+    private static async Task PickAsync(IPage page, string selectTestId, string optionText)
+    {
+        await page.GetByTestId(selectTestId).ClickAsync();
+        await page.Locator(".mud-popover-open .mud-list-item", new() { HasText = optionText }).First.ClickAsync();
+        await Expect(page.Locator(".mud-popover-open")).ToHaveCountAsync(0);
     }
 }

@@ -2,6 +2,7 @@ using CompressionLab.Core.Data;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
+using CompressionLab.Core.Quantization;
 using CompressionLab.Core.Workspace;
 using static TorchSharp.torch;
 
@@ -67,6 +68,18 @@ internal static class WorkspaceSeed
         var plan = PruningPlan.Default(network.Layers, PruningMethod.Element, rate);
         return PlanEvaluationJob.Run(new PlanEvaluationRequest(model.Id, plan, IdxDataset.FashionMnistName, subsetSize), catalog, new ModelStore(database),
             new SqliteSweepCellStore(database), new PlanEvaluationStore(database), new JobContext(Guid.NewGuid(), new SilentProgress()), CancellationToken.None);
+    }
+
+    /// <summary>
+    /// A calibration profile of <paramref name="model"/> on its first <paramref name="subsetSize"/> validation images,
+    /// collected by the calibration job's own body into the app's workspace, as Collect on the Quantization page leaves it.
+    /// </summary>
+    public static CalibrationOutcome Calibrate(string workspaceFolder, ModelRecord model, int subsetSize)
+    {
+        using var database = new WorkspaceDatabase(new WorkspaceOptions { Folder = workspaceFolder });
+        var catalog = new DatasetCatalog(new DatasetOptions { Folders = [TestData.FashionMnistFolder], CacheFolder = Path.Combine(workspaceFolder, "cache") });
+        return CalibrationJob.Run(new CalibrationRequest(model.Id, IdxDataset.FashionMnistName, Method: "mse", SubsetSize: subsetSize), catalog, new ModelStore(database),
+            new CalibrationProfileStore(database), jobId: null, new SilentProgress(), CancellationToken.None);
     }
 
     private sealed class SilentProgress : IJobProgress

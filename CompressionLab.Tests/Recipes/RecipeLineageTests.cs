@@ -85,6 +85,20 @@ public sealed class RecipeLineageTests : IDisposable
     }
 
     [Fact]
+    public void AThinnedModelsLevelsAreNotAppliedAgain()
+    {
+        // Its levels were of the parent's widths; its filters are gone, not masked.
+        using var network = PruningTestModels.RandomZooModel(ModelZoo.VggTiny, 35);
+        var file = Path.Combine(_folder, "thin.ckpt");
+        Checkpoint.Save(network, file, IdxDataset.FashionMnistName, IdxDataset.FashionMnistClasses,
+            lineage: new CheckpointLineage("thin", new string('c', 64), "parent", new string('d', 64), [new LineageLevel("stage2.conv1", 0.5, "filter-l1")], RoundTo: 1, Selection: "plan"));
+        var recipe = Export(file, folder: "thin").Recipe;
+        Assert.Null(recipe.Pruning);
+        Assert.Contains("thinned from cccccccccccc", recipe.Gaps.Single(g => g.Section == "pruning").Message, StringComparison.Ordinal);
+        Assert.Equal("thin", recipe.Provenance.Lineage!.Operation);
+    }
+
+    [Fact]
     public void DistillationComesFromTheLineageOfTheModelOrOfTheDistilledCheckpointItWasMadeFrom()
     {
         var teachers = new[] { new string('a', 64), new string('b', 64) };
