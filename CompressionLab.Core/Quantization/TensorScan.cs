@@ -305,8 +305,8 @@ internal static class TensorScan
     /// 1/width (rounded from the double, 2⁻²⁴ + 2⁻⁵³) and the product each add 2⁻²⁴ relative to the quotient
     /// q ≤ (|x| + |lower|)/width; the double rule's own two roundings are 2⁻⁵² of q. So
     /// |q_float − q_double| ≤ (|lower| + 3(maxAbs + |lower|))/width·2⁻²⁴ (+ q·2⁻⁴⁶), and the tolerance is twice that.
-    /// (The first version used (maxAbs + |lower|)/width + bins, times 2⁻²⁰: 3 to 5 times wider, which sent 6–9 % of
-    /// the vectors to the double path.)
+    /// (The first version used (maxAbs + |lower|)/width + bins, times 2⁻²⁰: 3 to 5 times wider, which sent an
+    /// estimated 6–9 % of the vectors to the double path.)
     /// </remarks>
     private static bool FloatExact(double maxAbs, double lower, double width, int last, out double tolerance)
     {
