@@ -32,9 +32,7 @@ internal static class TensorScan
         private readonly Tensor _view;
         private readonly long[]? _nchw;
 
-        /// <param name="detached">Keep the view out of every dispose scope: its owner disposes it (when it outlives the
-        /// scope the tensor came from, e.g. read on another thread after the batch is done).</param>
-        public DenseView(Tensor x, bool detached = false)
+        public DenseView(Tensor x)
         {
             using var scope = NewDisposeScope();
             var t = x.detach();
@@ -53,7 +51,7 @@ internal static class TensorScan
             {
                 _view = t.contiguous();
             }
-            _view = detached ? _view.DetachFromDisposeScope() : _view.MoveToOuterDisposeScope();
+            _view = _view.MoveToOuterDisposeScope();
             Samples = t.dim() == 0 ? 1 : t.shape[0];
             Count = t.numel();
         }
