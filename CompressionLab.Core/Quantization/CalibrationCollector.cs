@@ -1,6 +1,4 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Runtime.ExceptionServices;
 using CompressionLab.Core.Models;
 using static TorchSharp.torch;
 
@@ -42,7 +40,8 @@ internal sealed class TensorAccumulator(string layer, TensorRole role)
         if (perSample > 1)
         {
             // Distiller: the extremes of every sample, averaged over the samples (TensorStatistics). The per-sample
-            // summaries are found first and combined in sample order.
+            // summaries are found first (on two threads for a large batch) and combined in sample order, so the sums
+            // are the very same as one thread's.
             var runs = Summaries(view, (int)samples, (int)perSample);
             for (long s = 0; s < samples; s++)
             {
@@ -83,61 +82,85 @@ internal sealed class TensorAccumulator(string layer, TensorRole role)
 
     private (RunSummary Run, long Bad)[] _runs = [];
 
-    /// <summary>Every sample's summary and first non-finite position (−1 if none).</summary>
+    /// <summary>Every sample's summary and first non-finite position (−1 if none); a large batch's samples in two halves at once.</summary>
     private (RunSummary Run, long Bad)[] Summaries(TensorScan.DenseView view, int samples, int perSample)
     {
         if (_runs.Length < samples) _runs = new (RunSummary, long)[samples];
-        var values = view.Values;
-        for (var s = 0; s < samples; s++)
+        var runs = _runs;
+        if (view.Count < SplitThreshold || Environment.ProcessorCount < 2 || samples < 2)
         {
-            var run = TensorScan.Summarise(values.Slice(s * perSample, perSample), out var bad);
-            _runs[s] = (run, bad);
+            SummariseSamples(view, runs, 0, samples, perSample);
         }
-        return _runs;
+        else
+        {
+            var half = samples / 2;
+            Parallel.Invoke(
+                () => SummariseSamples(view, runs, 0, half, perSample),
+                () => SummariseSamples(view, runs, half, samples, perSample));
+        }
+        return runs;
     }
 
-    /// <summary>From this many values on, a batch is binned in two halves (see <see cref="Bin"/>).</summary>
+    private static void SummariseSamples(TensorScan.DenseView view, (RunSummary Run, long Bad)[] runs, int from, int to, int perSample)
+    {
+        var values = view.Values;
+        for (var s = from; s < to; s++)
+        {
+            var run = TensorScan.Summarise(values.Slice(s * perSample, perSample), out var bad);
+            runs[s] = (run, bad);
+        }
+    }
+
+    /// <summary>From this many values on, a batch is scanned in two halves on two threads.</summary>
     private const long SplitThreshold = 1 << 17;
 
-    private long[]? _shared;
+    private long[]? _magnitudeHalf, _signedHalf, _shared;
 
     /// <summary>
     /// Bins the batch into both histograms (width 0: that histogram skips it; <paramref name="shared"/>: the |x| counts
-    /// go to both) and returns its M2.
+    /// go to both) and returns its M2. A large batch is split in two halves binned on two threads (the second into spare
+    /// count arrays, added afterwards; M2 = first + second): the evaluation's convs use every core, and a single-threaded
+    /// scan would stand alone as the slow part of the pass.
     /// </summary>
-    /// <remarks>
-    /// A large batch is binned as two halves whose M2s are added: the collector used to bin the halves on two threads,
-    /// and keeping the split keeps M2 (so std) the same to the last bit. The halves now run one after the other on the
-    /// accumulation thread, which itself runs beside the forward (<see cref="AccumulationQueue"/>).
-    /// </remarks>
     private double Bin(TensorScan.DenseView view, double mean, double maxAbs, double magnitudeWidth, double signedWidth, bool shared)
     {
-        var values = view.Values;
-        Span<long> magnitude = shared ? (_shared ??= new long[Magnitude.BinCount]) : Magnitude.BinCounts;
-        var signed = Signed.BinCounts;
+        if (shared) _shared ??= new long[Magnitude.BinCount];
         double m2;
         if (view.Count < SplitThreshold || Environment.ProcessorCount < 2)
         {
-            m2 = TensorScan.BinBoth(values, mean, maxAbs, Magnitude.Lower, magnitudeWidth, magnitude, Signed.Lower, signedWidth, signed);
+            m2 = TensorScan.BinBoth(view.Values, mean, maxAbs, Magnitude.Lower, magnitudeWidth, shared ? _shared : Magnitude.BinCounts, Signed.Lower, signedWidth, Signed.BinCounts);
         }
         else
         {
             var half = (int)(view.Count / 2);
-            var first = TensorScan.BinBoth(values[..half], mean, maxAbs, Magnitude.Lower, magnitudeWidth, magnitude, Signed.Lower, signedWidth, signed);
-            var second = TensorScan.BinBoth(values[half..], mean, maxAbs, Magnitude.Lower, magnitudeWidth, magnitude, Signed.Lower, signedWidth, signed);
+            _magnitudeHalf ??= new long[Magnitude.BinCount];
+            _signedHalf ??= new long[Signed.BinCount];
+            double first = 0, second = 0;
+            Parallel.Invoke(
+                () => first = TensorScan.BinBoth(view.Values[..half], mean, maxAbs, Magnitude.Lower, magnitudeWidth, shared ? _shared : Magnitude.BinCounts, Signed.Lower, signedWidth, Signed.BinCounts),
+                () => second = TensorScan.BinBoth(view.Values[half..], mean, maxAbs, Magnitude.Lower, magnitudeWidth, _magnitudeHalf, Signed.Lower, signedWidth, _signedHalf));
+            Merge(_magnitudeHalf, shared ? _shared : Magnitude.BinCounts);
+            Merge(_signedHalf, Signed.BinCounts);
             m2 = first + second;
         }
         if (shared)
         {
-            var counts = Magnitude.BinCounts;
-            for (var i = 0; i < magnitude.Length; i++)
+            var magnitude = Magnitude.BinCounts;
+            var signed = Signed.BinCounts;
+            for (var i = 0; i < _shared!.Length; i++)
             {
-                counts[i] += magnitude[i];
-                signed[i] += magnitude[i];
+                magnitude[i] += _shared[i];
+                signed[i] += _shared[i];
             }
-            magnitude.Clear();
+            Array.Clear(_shared);
         }
         return m2;
+    }
+
+    private static void Merge(long[] from, Span<long> into)
+    {
+        for (var i = 0; i < from.Length; i++) into[i] += from[i];
+        Array.Clear(from);
     }
 
     private NonFiniteTensorException NonFinite(TensorScan.DenseView view, ReadOnlySpan<float> values, long position) =>
@@ -174,21 +197,17 @@ public static class CalibrationCollector
         using var folded = FoldedNetwork.Fold(network);
         var weights = folded.Layers.Select(WeightProfile).ToArray();
 
-        // Two batches' worth of tensors may wait for the worker; then the forward waits for it.
-        using var queue = new AccumulationQueue(4 * folded.Layers.Count);
-        var observer = new Observer(folded.Layers.Select(l => l.Name), queue);
+        var observer = new Observer(folded.Layers.Select(l => l.Name));
         var images = subset.Images;
         for (var start = 0; start < images.Count; start += batchSize)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            queue.ThrowIfFailed();
             using var scope = NewDisposeScope();
             var size = Math.Min(batchSize, images.Count - start);
             var logits = folded.Forward(ImageTensors.Inputs(images, start, size), observer);
             floatTally?.Add(logits, ImageTensors.Labels(images, start, size));
             batchDone?.Invoke(start + size, images.Count);
         }
-        queue.Complete();
 
         var layers = folded.Layers.Select((layer, i) =>
         {
@@ -213,114 +232,21 @@ public static class CalibrationCollector
         return (accumulator.Profile(), channelMin, channelMax);
     }
 
-    /// <summary>Hands every layer's input and output to the accumulation worker (<see cref="AccumulationQueue"/>).</summary>
     private sealed class Observer : IFoldedObserver
     {
         private readonly Dictionary<string, (TensorAccumulator Input, TensorAccumulator Output)> _layers;
-        private readonly AccumulationQueue _queue;
 
-        public Observer(IEnumerable<string> layers, AccumulationQueue queue)
-        {
-            _queue = queue;
+        public Observer(IEnumerable<string> layers) =>
             _layers = layers.ToDictionary(l => l, l => (new TensorAccumulator(l, TensorRole.Input), new TensorAccumulator(l, TensorRole.Output)));
-        }
 
         public (TensorAccumulator Input, TensorAccumulator Output) Of(string layer) => _layers[layer];
 
         public Tensor Input(string layer, Tensor x)
         {
-            _queue.Post(_layers[layer].Input, x);
+            _layers[layer].Input.Add(x);
             return x;
         }
 
-        public void Output(string layer, Tensor y) => _queue.Post(_layers[layer].Output, y);
-
-        // The worker reads outputs after the forward has moved on: the ReLU must not overwrite them.
-        public bool ReadsOutputsLater => true;
-    }
-}
-
-/// <summary>
-/// Accumulates observed tensors on a worker thread of its own, strictly in the order they were posted (so every
-/// histogram grows and every sum adds up exactly as in one thread), while the forward goes on with the next layers.
-/// The evaluation's convs leave a core partly idle (oneDNN's two threads wait for each other between and inside
-/// layers); the scans fill it instead of stopping the forward. The first failure (a <see cref="NonFiniteTensorException"/>)
-/// stops the accumulation and is rethrown to the forward's thread; tensors posted after it are dropped.
-/// </summary>
-internal sealed class AccumulationQueue : IDisposable
-{
-    private readonly BlockingCollection<(TensorAccumulator Accumulator, TensorScan.DenseView View, long[] Shape)> _queue;
-    private readonly Thread _worker;
-    private ExceptionDispatchInfo? _failure;
-    private volatile bool _failed, _abandoned;
-
-    /// <param name="capacity">Tensors that may wait; posting more waits for the worker (bounds the memory kept alive).</param>
-    public AccumulationQueue(int capacity)
-    {
-        _queue = new(capacity);
-        _worker = new Thread(Work) { IsBackground = true, Name = "calibration accumulation" };
-        _worker.Start();
-    }
-
-    /// <summary>Queues <paramref name="x"/> (an alias of its memory, which must not be overwritten afterwards) for <paramref name="accumulator"/>.</summary>
-    public void Post(TensorAccumulator accumulator, Tensor x)
-    {
-        ThrowIfFailed();
-        var view = new TensorScan.DenseView(x, detached: true);
-        try
-        {
-            _queue.Add((accumulator, view, x.shape));
-        }
-        catch
-        {
-            view.Dispose();
-            throw;
-        }
-    }
-
-    /// <summary>Rethrows the worker's failure, if any.</summary>
-    public void ThrowIfFailed()
-    {
-        if (_failed) _failure!.Throw();
-    }
-
-    /// <summary>Waits until every posted tensor is accumulated; rethrows the worker's failure.</summary>
-    public void Complete()
-    {
-        _queue.CompleteAdding();
-        _worker.Join();
-        ThrowIfFailed();
-    }
-
-    private void Work()
-    {
-        foreach (var (accumulator, view, shape) in _queue.GetConsumingEnumerable())
-        {
-            using (view)
-            {
-                if (_failed || _abandoned) continue;
-                try
-                {
-                    accumulator.Add(view, shape);
-                }
-                catch (Exception e)
-                {
-                    _failure = ExceptionDispatchInfo.Capture(e);
-                    _failed = true;
-                }
-            }
-        }
-    }
-
-    /// <summary>Stops the worker; tensors still waiting (after a failure or a cancellation) are only released.</summary>
-    public void Dispose()
-    {
-        if (!_queue.IsAddingCompleted)
-        {
-            _abandoned = true;
-            _queue.CompleteAdding();
-        }
-        _worker.Join();
-        _queue.Dispose();
+        public void Output(string layer, Tensor y) => _layers[layer].Output.Add(y);
     }
 }

@@ -20,15 +20,9 @@ public interface IFoldedObserver
 
     /// <summary>
     /// The layer's output after the folded conv/linear, before ReLU. Read it during the call: the forward may apply
-    /// the ReLU in place afterwards (unless <see cref="ReadsOutputsLater"/>).
+    /// the ReLU in place afterwards.
     /// </summary>
     void Output(string layer, Tensor y);
-
-    /// <summary>
-    /// True when the observer keeps (an alias of) outputs to read after <see cref="Output"/> returns, e.g. on another
-    /// thread: the forward then applies the ReLU after a layer out of place, so each output keeps its values.
-    /// </summary>
-    bool ReadsOutputsLater => false;
 }
 
 /// <summary>
@@ -129,14 +123,12 @@ public sealed class FoldedNetwork : IDisposable
         var x = images;
         // owned = x was made here, so in-place ops may overwrite it; the caller's images never are.
         var owned = false;
-        var keepOutputs = observer?.ReadsOutputsLater == true;
         foreach (var step in _steps)
         {
             var y = step.Run(x, owned, observer);
             if (ReferenceEquals(y, x)) continue;
             if (owned) x.Dispose();
-            // An output the observer reads later is not ours to overwrite (it stays in the caller's dispose scope).
-            owned = (step.FreshOutput || owned) && !(keepOutputs && step is LayerStep);
+            owned = step.FreshOutput || owned;
             x = y;
         }
         return owned ? x : x.alias();

@@ -32,9 +32,7 @@ internal static class TensorScan
         private readonly Tensor _view;
         private readonly long[]? _nchw;
 
-        /// <param name="detached">Keep the view out of every dispose scope: its owner disposes it (when it outlives the
-        /// scope the tensor came from, e.g. read on another thread after the batch is done).</param>
-        public DenseView(Tensor x, bool detached = false)
+        public DenseView(Tensor x)
         {
             using var scope = NewDisposeScope();
             var t = x.detach();
@@ -53,7 +51,7 @@ internal static class TensorScan
             {
                 _view = t.contiguous();
             }
-            _view = detached ? _view.DetachFromDisposeScope() : _view.MoveToOuterDisposeScope();
+            _view = _view.MoveToOuterDisposeScope();
             Samples = t.dim() == 0 ? 1 : t.shape[0];
             Count = t.numel();
         }
@@ -305,8 +303,8 @@ internal static class TensorScan
     /// 1/width (rounded from the double, 2⁻²⁴ + 2⁻⁵³) and the product each add 2⁻²⁴ relative to the quotient
     /// q ≤ (|x| + |lower|)/width; the double rule's own two roundings are 2⁻⁵² of q. So
     /// |q_float − q_double| ≤ (|lower| + 3(maxAbs + |lower|))/width·2⁻²⁴ (+ q·2⁻⁴⁶), and the tolerance is twice that.
-    /// (The first version used (maxAbs + |lower|)/width + bins, times 2⁻²⁰: 3 to 5 times wider, which sent 6–9 % of
-    /// the vectors to the double path.)
+    /// (The first version used (maxAbs + |lower|)/width + bins, times 2⁻²⁰: 3 to 5 times wider, which sent an
+    /// estimated 6–9 % of the vectors to the double path.)
     /// </remarks>
     private static bool FloatExact(double maxAbs, double lower, double width, int last, out double tolerance)
     {

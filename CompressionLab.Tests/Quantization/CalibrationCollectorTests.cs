@@ -321,4 +321,25 @@ public class CalibrationCollectorTests
         Assert.Equal(scalarSigned, signed);
         Assert.Equal(scalarMagnitude, magnitude);
     }
+
+    [Fact]
+    public void CancellingMidwayStopsTheAccumulationThreadAndThrows()
+    {
+        // The accumulation runs on a worker thread: a cancellation after the first batch must end the collection
+        // (not hang on the worker or leave it running) with the cancellation.
+        using var network = FoldedNetworkTests.RandomModel(ModelZoo.Lenet5, 3);
+        var subset = AnalysisSubset.Validation(TestData.FashionMnist, 48);
+        using var cancellation = new CancellationTokenSource();
+        var batches = 0;
+        Assert.Throws<OperationCanceledException>(() => CalibrationCollector.Collect(network, "h", "d", subset, batchSize: 16,
+            batchDone: (done, all) =>
+            {
+                batches++;
+                if (done == 16) cancellation.Cancel();
+            },
+            cancellationToken: cancellation.Token));
+        Assert.Equal(1, batches);
+        // A later collection works as before.
+        Assert.Equal(48, CalibrationCollector.Collect(network, "h", "d", subset, batchSize: 16).Images);
+    }
 }
