@@ -9,7 +9,7 @@ namespace CompressionLab.Cli.Commands;
 /// <summary>
 /// <c>export dialects --model FILE [--plan FILE | --rates LIST] [--epochs N] [--schedule agp|fixed] [--quant-method M
 /// [--quant-mode MODE] [--stats-yaml FILE]] [--names sequential|nested] --out DIR [--json]</c>: the plan in Distiller's,
-/// SparseML's and NNI's formats under the PyTorch twin's names (<see cref="RecipeDialects"/>), with the twin's definition.
+/// SparseML's and NNI's formats under the PyTorch twin's names (<see cref="DialectWriter"/>), with the twin's definition.
 /// </summary>
 public sealed class ExportDialectsCommand : CliCommand
 {
@@ -70,7 +70,7 @@ public sealed class ExportDialectsCommand : CliCommand
         TorchRuntime.Configure();
         using var network = ModelZoo.Create(model.Metadata.Architecture, model.Metadata.ClassNames.Count, model.Metadata.InputHeight, model.Metadata.InputWidth, model.Metadata.Widths);
         var inputs = DialectInputs.For(network, plan, schedule, quantization, naming, $"{Path.GetFileName(model.Source.Path)}, weights {model.Metadata.ContentHash[..12]}");
-        var files = RecipeDialects.Write(inputs, folder);
+        var files = DialectWriter.Write(inputs, folder);
         context.Err.WriteLine($"{model.Metadata.Architecture}: {DialectPruners.Of(inputs.Plan).Count} pruner(s), {schedule.Describe()}");
         if (parse.GetValue(_json)) CliJson.WriteLine(context.Out, new ExportDialectsJson(files, folder, naming.ToString().ToLowerInvariant()));
         else foreach (var file in files) context.Out.WriteLine(file);

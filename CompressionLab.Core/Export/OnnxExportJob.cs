@@ -2,7 +2,9 @@ using System.Globalization;
 using CompressionLab.Core.Data;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
+using CompressionLab.Core.Pruning;
 using CompressionLab.Core.Quantization;
+using CompressionLab.Core.Recipes;
 using CompressionLab.Core.Workspace;
 using Google.Protobuf;
 
@@ -13,7 +15,12 @@ namespace CompressionLab.Core.Export;
 /// <param name="Dataset">Null: the dataset the model was trained on.</param>
 /// <param name="Int8">Null: float32. Otherwise the quantization (method per layer, mode, float layers) calibrated on <see cref="Images"/>' calibration images.</param>
 /// <param name="Images">Calibration images (INT8) and the images ORT and the engine are compared on; null: 512 and 2,000 validation images.</param>
-public sealed record OnnxExportRequest(ModelSource Model, string Out, string? Dataset = null, QuantizationChoice? Int8 = null, Int8Images? Images = null)
+/// <param name="Recipe">
+/// A recipe for the model: its masks are applied to the exported weights and, for INT8, its recorded quantization
+/// parameters are the thresholds (nothing is calibrated; <see cref="Int8"/> is then the recipe's choice, see <see cref="OnnxRecipe.Choice"/>).
+/// </param>
+public sealed record OnnxExportRequest(ModelSource Model, string Out, string? Dataset = null, QuantizationChoice? Int8 = null, Int8Images? Images = null,
+    OnnxRecipe? Recipe = null)
 {
     public Int8Images ImagesOrDefault => Images ?? new Int8Images();
 
@@ -27,7 +34,23 @@ public sealed record OnnxExportRequest(ModelSource Model, string Out, string? Da
             throw new InvalidRequestException(nameof(Out), "The ONNX file would replace the checkpoint it is exported from; write to another file.");
         if (Dataset is not null && string.IsNullOrWhiteSpace(Dataset)) throw new InvalidRequestException(nameof(Dataset), "Choose a dataset to check the export on.");
         ImagesOrDefault.Validate();
+        if (Recipe is { } recipe)
+        {
+            if (RecipeConsistency.Problems(recipe.Recipe).FirstOrDefault() is { } problem)
+                throw new InvalidRequestException(nameof(Recipe), $"{recipe.Name} ({RecipeSourceMap.FieldName(problem.Pointer)}): {problem.Message}");
+            if (Int8 is not null && recipe.Recipe.Quantization is null)
+                throw new InvalidRequestException(nameof(Recipe),
+                    $"{recipe.Name} has no quantization section, so it gives no INT8 parameters: export it without --int8, or export the recipe again with a calibration.");
+        }
     }
+}
+
+/// <summary>A recipe an ONNX export follows: its masks, and its recorded INT8 parameters.</summary>
+/// <param name="Name">The recipe's file name, for messages.</param>
+public sealed record OnnxRecipe(CompressionRecipe Recipe, string Name)
+{
+    /// <summary>The recipe's quantization choice; null when it has no quantization section.</summary>
+    public QuantizationChoice? Choice => Recipe.Quantization is { } q ? RecipeThresholds.ToThresholds(q).Choice : null;
 }
 
 /// <summary>A written ONNX file and its check in ONNX Runtime against the engine on the same images (fractions).</summary>
@@ -80,7 +103,25 @@ public static class OnnxExportJob
         using var checkpoint = model.Load(evaluation.Images, dataset.Name, "exported");
         QuantizationThresholds? thresholds = null;
         string? calibrationKey = null;
-        if (request.Int8 is { } choice)
+        IReadOnlyList<PruningMask> masks = [];
+        if (request.Recipe is { } recipe)
+        {
+            // The recipe's model only, as recipe apply checks it: every difference is named and nothing is written.
+            if (RecipeApplyJob.Differences(recipe.Recipe.Provenance, checkpoint.Metadata, checkpoint.Model.Layers) is { Count: > 0 } differences)
+                throw new InvalidRequestException(nameof(OnnxExportRequest.Recipe),
+                    $"{recipe.Name} is for another model than {model.DisplayName}: {string.Join("; ", differences)}. Nothing was exported.");
+            try
+            {
+                masks = recipe.Recipe.Pruning is { } pruning ? RecipeMasks.Reproduce(checkpoint.Model, pruning) : [];
+            }
+            catch (RecipeMaskMismatchException e)
+            {
+                throw new InvalidRequestException(nameof(OnnxExportRequest.Recipe), $"{recipe.Name} ({RecipeSourceMap.FieldName(e.Pointer)}): {e.Message} Nothing was exported.", e);
+            }
+            if (request.Int8 is not null) thresholds = RecipeThresholds.ToThresholds(recipe.Recipe.Quantization!);
+            calibrationKey = recipe.Recipe.Quantization?.Calibration.Subset;
+        }
+        else if (request.Int8 is { } choice)
         {
             choice.Validate([.. checkpoint.Model.Layers.Select(l => l.Name)]);
             var calibration = AnalysisSubset.ForRequest(dataset, SplitPart.Validation, images.CalibrationSize, nameof(Int8Images.CalibrationSize));
@@ -95,6 +136,9 @@ public static class OnnxExportJob
             }
             thresholds = QuantizationThresholds.For(profile, choice);
         }
+        // The masks stay applied through the export and its check (the engine's side runs the same masked weights); the
+        // checkpoint's weights are restored afterwards.
+        using var masked = RecipeMasks.Apply(checkpoint.Model, masks);
         var outcome = Export(checkpoint, thresholds, evaluation, request.Out, progress, cancellationToken);
         return outcome with { Dataset = dataset.Name, CalibrationSubset = calibrationKey };
     }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using CompressionLab.Core.Data;
+using CompressionLab.Core.Export.Dialects;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
@@ -8,7 +9,7 @@ using CompressionLab.Core.Workspace;
 
 namespace CompressionLab.Core.Recipes;
 
-/// <summary>Export a model's recipe into a folder (recipe.yaml, recipe.json and the registered dialects).</summary>
+/// <summary>Export a model's recipe into a folder (recipe.yaml, recipe.json, the field's dialects and the PyTorch state dict).</summary>
 /// <param name="PlanFile">A plan file for the model's weights; null: the model's lineage levels, if any.</param>
 /// <param name="CalibrationFile">A calibration file of the model's weights (<see cref="Quantization.CalibrationFile"/>); null: a gap.</param>
 /// <param name="DistillationFile">The distilled checkpoint the model is or was made from; null: the model's own lineage.</param>
@@ -41,8 +42,9 @@ public sealed record RecipeExportOutcome(CompressionRecipe Recipe, IReadOnlyList
 
 /// <summary>
 /// Builds a model's recipe from its checkpoint and the files given (<see cref="RecipeBuilder"/>), measures it, and writes
-/// recipe.yaml, recipe.json and every <see cref="RecipeDialects.All"/> into the output folder. Inputs are all read and
-/// checked before anything is written, so a refused input leaves the folder as it was.
+/// recipe.yaml, recipe.json, the field's dialects of the same plan and calibration (<see cref="DialectWriter"/>: Distiller,
+/// SparseML, NNI, the PyTorch twin's definition) and the weights as a PyTorch state dict into the output folder. Inputs are
+/// all read and checked before anything is written, so a refused input leaves the folder as it was.
 /// </summary>
 public static class RecipeExportJob
 {
@@ -112,19 +114,83 @@ public static class RecipeExportJob
 
         progress.Report(0.95, $"Writing the recipe into {request.OutputFolder}");
         var folder = Path.GetFullPath(request.OutputFolder);
+        var network = checkpoint.Model;
+        var source = $"{model.DisplayName}, weights {RecipeBuilder.Short(metadata.ContentHash)}";
+        var (dialects, dialectGaps) = Dialects(recipe, network, metadata, plan, calibration, source);
+        if (dialectGaps.Count > 0) recipe = recipe with { Gaps = [.. recipe.Gaps, .. dialectGaps] };
         Directory.CreateDirectory(folder);
         var texts = new List<(string File, string Text)>
         {
             (Path.Combine(folder, RecipeFile.YamlFileName), RecipeFile.ToYaml(recipe)),
             (Path.Combine(folder, RecipeFile.JsonFileName), RecipeFile.ToJson(recipe)),
         };
-        foreach (var dialect in RecipeDialects.All)
-            if (dialect.Write(recipe) is { } text) texts.Add((Path.Combine(folder, dialect.FileName), text));
+        texts.AddRange(dialects.Select(d => (Path.Combine(folder, d.Name), d.Text)));
         foreach (var (file, text) in texts) RecipeFile.WriteFile(file, text);
+        var files = texts.Select(t => t.File).ToList();
+        files.AddRange(StateDicts(recipe, network, metadata, folder));
 
         var result = recipe.Results!;
         progress.Report(1, string.Create(CultureInfo.InvariantCulture,
             $"Recipe written: top-1 {result.Baseline.Top1 * 100:0.00}% → {result.Result.Top1 * 100:0.00}%, sparsity {result.Compressed.Sparsity * 100:0.0}%{(recipe.Gaps.Count > 0 ? $"; gaps: {string.Join(", ", recipe.Gaps.Select(g => g.Section))}" : "")}"));
-        return new RecipeExportOutcome(recipe, [.. texts.Select(t => t.File)], clock.Elapsed.TotalSeconds);
+        return new RecipeExportOutcome(recipe, files, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary><see cref="FineTuneRequest"/>'s default epochs: the run a one-shot plan's dialects span.</summary>
+    private const int FineTuneEpochs = 2;
+
+    /// <summary>The PyTorch state dict of the recipe's weights (what the dialects' schedules start from).</summary>
+    public const string StateDictFile = "pytorch_model.safetensors";
+
+    /// <summary>The same weights with the recipe's masks applied (written when the recipe prunes).</summary>
+    public const string PrunedStateDictFile = "pytorch_model_pruned.safetensors";
+
+    /// <summary>
+    /// The dialect files of the recipe's plan (the plan file's, or the lineage's levels; with no pruning, every layer at 0 so
+    /// that the quantization dialects and the PyTorch twin are still written), its schedule and its calibration's thresholds,
+    /// under the Sequential PyTorch names. What the inputs cannot give is returned as gaps.
+    /// </summary>
+    public static (IReadOnlyList<DialectFile> Files, IReadOnlyList<RecipeGap> Gaps) Dialects(CompressionRecipe recipe, ClassifierNetwork network, CheckpointMetadata metadata,
+        PlanDocument? plan, CalibrationDocument? calibration, string? source)
+    {
+        ArgumentNullException.ThrowIfNull(recipe);
+        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(metadata);
+        var layers = network.Layers;
+        // The same plan RecipeBuilder recorded: a plan file's, else the levels the model was fine-tuned at.
+        var pruningPlan = recipe.Pruning is null ? PruningPlan.Default(layers, PruningMethod.Element)
+            : plan is not null ? plan.Plan
+            : PlanContent.ToPlan(layers, metadata.Lineage!.Levels!.Select(l => new PlanLevel(l.Layer, l.Level, l.Method)));
+        // A plan measured one-shot has no epochs of its own: the fixed masks over finetune's default run.
+        var recorded = recipe.Pruning?.Schedule;
+        var schedule = new PruningScheduleSettings(recorded?.Kind == "agp" ? FineTuneSchedule.Agp : FineTuneSchedule.Fixed,
+            recorded?.Epochs ?? FineTuneEpochs);
+        var quantization = calibration is null ? null : DialectQuantization.From(calibration.Thresholds);
+        var files = DialectWriter.Files(DialectInputs.For(network, pruningPlan, schedule, quantization, PyTorchNaming.Sequential, source));
+        var gaps = new List<RecipeGap>();
+        if (calibration is not null)
+            gaps.Add(new RecipeGap("dialects", $"no Distiller activation statistics ({DialectWriter.DistillerStatsFile}): a calibration file holds thresholds, not the statistics; " +
+                $"write them with 'calibrate --stats-yaml FILE' and pass them to 'export dialects --quant-method METHOD --stats-yaml FILE'"));
+        return (files, gaps);
+    }
+
+    /// <summary>
+    /// Writes <see cref="StateDictFile"/> (the weights as they are) and, when the recipe prunes, <see cref="PrunedStateDictFile"/>
+    /// (the recipe's masks applied, then the weights restored), under the Sequential PyTorch names.
+    /// </summary>
+    private static IReadOnlyList<string> StateDicts(CompressionRecipe recipe, ClassifierNetwork network, CheckpointMetadata metadata, string folder)
+    {
+        var header = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["source_weights_hash"] = metadata.ContentHash,
+            ["dataset"] = metadata.Dataset,
+        };
+        var paths = new List<string> { PyTorchStateDict.Write(network, Path.Combine(folder, StateDictFile), PyTorchNaming.Sequential, header).Path };
+        if (recipe.Pruning is { Layers.Count: > 0 } pruning)
+        {
+            header["recipe_plan_hash"] = pruning.PlanHash;
+            using (RecipeMasks.Apply(network, RecipeMasks.Reproduce(network, pruning)))
+                paths.Add(PyTorchStateDict.Write(network, Path.Combine(folder, PrunedStateDictFile), PyTorchNaming.Sequential, header).Path);
+        }
+        return paths;
     }
 }

@@ -137,8 +137,8 @@ public sealed class DialectsTests : IDisposable
     public void DistillerPostTrainQuantizerCarriesModeMethodOverridesAndStatistics()
     {
         var choice = QuantizationChoice.Parse("asymmetric", "nstd:3", [KeyValuePair.Create("stage2.conv1", "aciq-laplace"), KeyValuePair.Create("stage3.conv1", "entropy")], ["stage1.conv1"]);
-        var files = RecipeDialects.Files(Inputs(quantization: new DialectQuantization(choice, Statistics())));
-        var ptq = files.Single(f => f.Name == RecipeDialects.DistillerQuantizationFile).Text;
+        var files = DialectWriter.Files(Inputs(quantization: new DialectQuantization(choice, Statistics())));
+        var ptq = files.Single(f => f.Name == DialectWriter.DistillerQuantizationFile).Text;
 
         var quantizer = At(At(Yaml(ptq), "quantizers"), DistillerQuantization.QuantizerName);
         Assert.Equal("PostTrainLinearQuantizer", Text(quantizer, "class"));
@@ -147,7 +147,7 @@ public sealed class DialectsTests : IDisposable
         Assert.Equal("true", Text(quantizer, "per_channel_wts"));
         Assert.Equal("N_STD", Text(quantizer, "clip_acts"));
         Assert.Equal("3.0", Text(quantizer, "clip_n_stds"));
-        Assert.Equal(RecipeDialects.DistillerStatsFile, Text(quantizer, "model_activation_stats"));
+        Assert.Equal(DialectWriter.DistillerStatsFile, Text(quantizer, "model_activation_stats"));
 
         var overrides = (YamlMappingNode)At(quantizer, "overrides");
         Assert.Equal(["0", "7", "14", "23"], overrides.Children.Keys.Select(k => ((YamlScalarNode)k).Value));
@@ -158,7 +158,7 @@ public sealed class DialectsTests : IDisposable
         Assert.Equal("NONE", Text(At(overrides, "23"), "clip_acts")); // logits unclipped
 
         // The statistics under the PyTorch names, as strings (a bare 0: would be an integer key), with every number kept.
-        var stats = files.Single(f => f.Name == RecipeDialects.DistillerStatsFile).Text;
+        var stats = files.Single(f => f.Name == DialectWriter.DistillerStatsFile).Text;
         Assert.Equal(["0", "3", "7", "10", "14", "17", "23"], Yaml(stats).Children.Keys.Select(k => ((YamlScalarNode)k).Value));
         Assert.All(Yaml(stats).Children.Keys, k => Assert.Equal(YamlDotNet.Core.ScalarStyle.SingleQuoted, ((YamlScalarNode)k).Style));
         var read = DistillerStatsYaml.Read(stats);
@@ -168,11 +168,11 @@ public sealed class DialectsTests : IDisposable
     [Fact]
     public void WithoutStatisticsTheQuantizerNamesNoStatisticsFile()
     {
-        var files = RecipeDialects.Files(Inputs(quantization: new DialectQuantization(QuantizationChoice.AllLayers(ClippingMethod.Parse("max")))));
-        var quantizer = At(At(Yaml(files.Single(f => f.Name == RecipeDialects.DistillerQuantizationFile).Text), "quantizers"), DistillerQuantization.QuantizerName);
+        var files = DialectWriter.Files(Inputs(quantization: new DialectQuantization(QuantizationChoice.AllLayers(ClippingMethod.Parse("max")))));
+        var quantizer = At(At(Yaml(files.Single(f => f.Name == DialectWriter.DistillerQuantizationFile).Text), "quantizers"), DistillerQuantization.QuantizerName);
         Assert.False(Has(quantizer, "model_activation_stats"));
         Assert.Equal(("SYMMETRIC", "NONE"), (Text(quantizer, "mode"), Text(quantizer, "clip_acts")));
-        Assert.DoesNotContain(files, f => f.Name == RecipeDialects.DistillerStatsFile);
+        Assert.DoesNotContain(files, f => f.Name == DialectWriter.DistillerStatsFile);
     }
 
     [Fact]
@@ -252,7 +252,7 @@ public sealed class DialectsTests : IDisposable
         var folder = Directory.CreateTempSubdirectory("clab-dialects-").FullName;
         try
         {
-            var paths = RecipeDialects.Write(Inputs(quantization: new DialectQuantization(QuantizationChoice.AllLayers(ClippingMethod.Parse("avg")), Statistics())), folder);
+            var paths = DialectWriter.Write(Inputs(quantization: new DialectQuantization(QuantizationChoice.AllLayers(ClippingMethod.Parse("avg")), Statistics())), folder);
             Assert.Equal(["pytorch_model.py", "distiller_schedule.yaml", "sparseml_recipe.yaml", "nni_config_list.levelpruner.json", "nni_config_list.l1normpruner.json",
                 "distiller_ptq.yaml", "distiller_activation_stats.yaml"], paths.Select(Path.GetFileName));
             Assert.All(paths, p => Assert.True(new FileInfo(p).Length > 0, p));
@@ -267,7 +267,7 @@ public sealed class DialectsTests : IDisposable
     [Fact]
     public void ABadScheduleIsRefusedNamingTheSetting()
     {
-        var error = Assert.Throws<CompressionLab.Core.Jobs.InvalidRequestException>(() => RecipeDialects.Files(Inputs(epochs: 0)));
+        var error = Assert.Throws<CompressionLab.Core.Jobs.InvalidRequestException>(() => DialectWriter.Files(Inputs(epochs: 0)));
         Assert.Equal("Epochs", error.Setting);
     }
 }

@@ -10,7 +10,7 @@ public sealed record DialectFile(string Name, string Tool, string Text);
 /// its post-training quantization block and activation statistics, a SparseML recipe, NNI config lists, and the PyTorch
 /// twin's definition whose module names they all use (docs/dialects.md).
 /// </summary>
-public static class RecipeDialects
+public static class DialectWriter
 {
     public const string PyTorchModelFile = "pytorch_model.py";
     public const string DistillerScheduleFile = "distiller_schedule.yaml";

@@ -1,0 +1,125 @@
+using System.Text.Json;
+using CompressionLab.Core.Export;
+using CompressionLab.Core.Export.Dialects;
+using CompressionLab.Core.Jobs;
+using CompressionLab.Core.Models;
+using CompressionLab.Core.Quantization;
+using CompressionLab.Core.Recipes;
+using CompressionLab.Tests.Models;
+using Google.Protobuf;
+using Onnx;
+using YamlDotNet.RepresentationModel;
+
+namespace CompressionLab.Tests.Recipes;
+
+/// <summary>
+/// The recipe export wired to the dialect writers and the state dict, and <c>export onnx --recipe</c>: the recipe's masks
+/// and its recorded INT8 parameters in the ONNX file, and a recipe of another model refused.
+/// </summary>
+[Collection(SerialCollection.Name)]
+public sealed class RecipeWireTests(RecipeFixture fixture) : IClassFixture<RecipeFixture>
+{
+    [Fact]
+    public void ExportWritesEveryDialectFileBesideTheRecipeAndEachParses()
+    {
+        var files = fixture.Export.Files;
+        var names = files.Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray();
+        // The fixture's plan prunes by element (stages 1, 3) and filter-L2 (stage 2); its calibration has no statistics.
+        Assert.Equal(new[]
+        {
+            DialectWriter.DistillerQuantizationFile, DialectWriter.DistillerScheduleFile, "nni_config_list.l2normpruner.json", "nni_config_list.levelpruner.json",
+            DialectWriter.PyTorchModelFile, RecipeExportJob.StateDictFile, RecipeExportJob.PrunedStateDictFile, RecipeFile.JsonFileName, RecipeFile.YamlFileName,
+            DialectWriter.SparseMlFile,
+        }.Order(StringComparer.Ordinal), names);
+        Assert.Equal(files.Select(Path.GetFullPath).Order(StringComparer.Ordinal), Directory.GetFiles(fixture.OutputFolder).Order(StringComparer.Ordinal));
+
+        foreach (var file in files.Where(f => f.EndsWith(".yaml", StringComparison.Ordinal)))
+        {
+            var stream = new YamlStream();
+            stream.Load(new StringReader(File.ReadAllText(file)));
+            Assert.IsType<YamlMappingNode>(stream.Documents.Single().RootNode);
+        }
+        foreach (var file in files.Where(f => f.EndsWith(".json", StringComparison.Ordinal)))
+            using (JsonDocument.Parse(File.ReadAllText(file))) { }
+
+        using var checkpoint = Checkpoint.Load(fixture.Model);
+        var names2 = PyTorchNames.Of(checkpoint.Model, PyTorchNaming.Sequential);
+        Assert.Contains("def build", File.ReadAllText(Path.Combine(fixture.OutputFolder, DialectWriter.PyTorchModelFile)), StringComparison.Ordinal);
+
+        // The schedule prunes stage1.conv1 under its PyTorch name; the quantizer is Distiller's, with no statistics file.
+        var schedule = File.ReadAllText(Path.Combine(fixture.OutputFolder, DialectWriter.DistillerScheduleFile));
+        Assert.Contains(names2.Weight("stage1.conv1"), schedule, StringComparison.Ordinal);
+        var ptq = File.ReadAllText(Path.Combine(fixture.OutputFolder, DialectWriter.DistillerQuantizationFile));
+        Assert.Contains("class: PostTrainLinearQuantizer", ptq, StringComparison.Ordinal);
+        Assert.DoesNotContain("model_activation_stats:", ptq, StringComparison.Ordinal);
+        var recipe = RecipeFile.Read(fixture.YamlFile);
+        Assert.Contains(recipe.Gaps, g => g.Section == "dialects" && g.Message.Contains(DialectWriter.DistillerStatsFile, StringComparison.Ordinal));
+
+        // The state dicts: every tensor under PyTorch's names; the pruned one has exactly the recipe's pruned weights at zero
+        // (random weights have no exact zeros of their own).
+        var dense = File.ReadAllBytes(Path.Combine(fixture.OutputFolder, RecipeExportJob.StateDictFile));
+        var denseHeader = Safetensors.ReadHeader(dense);
+        Assert.Equal(names2.Parameters.Select(p => p.Name).Order(StringComparer.Ordinal), denseHeader.Entries.Select(e => e.Name).Order(StringComparer.Ordinal));
+        Assert.Equal(recipe.Provenance.WeightsHash, denseHeader.Metadata["source_weights_hash"]);
+        var pruned = File.ReadAllBytes(Path.Combine(fixture.OutputFolder, RecipeExportJob.PrunedStateDictFile));
+        var prunedHeader = Safetensors.ReadHeader(pruned);
+        var layer = recipe.Pruning!.Layers.First(l => l.Name == "stage1.conv1");
+        int Zeros(byte[] file, SafetensorsHeader header) => Safetensors.Floats(file, header, header.Entries.Single(e => e.Name == names2.Weight("stage1.conv1"))).Count(v => v == 0);
+        Assert.Equal(0, Zeros(dense, denseHeader));
+        Assert.Equal(layer.PrunedUnits, Zeros(pruned, prunedHeader));
+    }
+
+    [Fact]
+    public void OnnxInt8FromARecipeUsesItsRecordedScalesAndMasks()
+    {
+        var recipe = new OnnxRecipe(RecipeFile.Read(fixture.YamlFile), RecipeFile.YamlFileName);
+        var output = Path.Combine(fixture.Folder, "wire-int8.onnx");
+        var outcome = OnnxExportJob.Run(new OnnxExportRequest(new CheckpointFile(fixture.Model), output, Int8: recipe.Choice, Images: new Int8Images(EvaluationSize: 100), Recipe: recipe),
+            fixture.Catalog, null, null, null, new RecordingProgress(), CancellationToken.None);
+        var quantization = recipe.Recipe.Quantization!;
+        Assert.Equal(quantization.ChoiceKey, outcome.Quantization);
+        Assert.Equal(100, outcome.Check.Images);
+
+        var graph = ModelProto.Parser.ParseFrom(File.ReadAllBytes(output)).Graph;
+        TensorProto Initializer(string name) => graph.Initializer.Single(i => i.Name == name);
+        NodeProto Producer(string tensor) => graph.Node.Single(n => n.Output.Contains(tensor));
+        using var checkpoint = Checkpoint.Load(fixture.Model);
+        var checkedLayers = 0;
+        foreach (var layer in quantization.Layers.Where(l => !l.KeptFloat))
+        {
+            var kind = checkpoint.Model.Layers.Single(l => l.Name == layer.Name).Kind;
+            var op = graph.Node.Single(n => n.Name == $"{layer.Name}/{(kind == LayerKind.Conv ? "Conv" : "Gemm")}");
+            var weightDq = Producer(op.Input[1]);
+            var scales = new float[layer.WeightChannels!.Count];
+            Buffer.BlockCopy(Initializer(weightDq.Input[1]).RawData.ToByteArray(), 0, scales, 0, scales.Length * 4);
+            Assert.Equal(layer.WeightChannels.Select(c => (float)c.Scale), scales);
+            var inputQ = Producer(Producer(op.Input[0]).Input[0]);
+            Assert.Equal("QuantizeLinear", inputQ.OpType);
+            Assert.Equal((float)layer.Input!.Scale, BitConverter.ToSingle(Initializer(inputQ.Input[1]).RawData.ToByteArray()));
+            checkedLayers++;
+        }
+        Assert.True(checkedLayers > 0);
+
+        // The mask is in the weights: at least the recipe's pruned weights of stage1.conv1 are 0 in int8 (rounding adds others).
+        var conv1 = graph.Node.Single(n => n.Name == "stage1.conv1/Conv");
+        var q = Initializer(Producer(conv1.Input[1]).Input[0]).RawData.ToByteArray();
+        var prunedUnits = recipe.Recipe.Pruning!.Layers.First(l => l.Name == "stage1.conv1").PrunedUnits;
+        Assert.InRange(q.Count(b => b == 0), prunedUnits, q.Length);
+    }
+
+    [Fact]
+    public void OnnxExportRefusesARecipeOfAnotherModelNamingWhatDiffersAndWritesNothing()
+    {
+        var recipe = new OnnxRecipe(RecipeFile.Read(fixture.YamlFile), RecipeFile.YamlFileName);
+        foreach (var (model, differs) in new[] { (fixture.OtherWeights, "weights hash"), (fixture.OtherArchitecture, "architecture") })
+        {
+            var output = Path.Combine(fixture.Folder, $"refused-{Path.GetFileNameWithoutExtension(model)}.onnx");
+            var error = Assert.Throws<InvalidRequestException>(() => OnnxExportJob.Run(
+                new OnnxExportRequest(new CheckpointFile(model), output, Int8: recipe.Choice, Images: new Int8Images(EvaluationSize: 50), Recipe: recipe),
+                fixture.Catalog, null, null, null, new RecordingProgress(), CancellationToken.None));
+            Assert.Equal(nameof(OnnxExportRequest.Recipe), error.Setting);
+            Assert.Contains(differs, error.Message, StringComparison.Ordinal);
+            Assert.False(File.Exists(output));
+        }
+    }
+}
