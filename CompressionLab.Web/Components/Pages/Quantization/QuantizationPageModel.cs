@@ -1,9 +1,9 @@
-using System.Collections.Concurrent;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Quantization;
 using CompressionLab.Core.Workspace;
 using CompressionLab.Web.Components.Charts;
+using CompressionLab.Web.Components.Jobs;
 
 namespace CompressionLab.Web.Components.Pages.Quantization;
 
@@ -25,8 +25,7 @@ public sealed class QuantizationPageModel : IDisposable
     private readonly IJobScheduler scheduler;
     private readonly ModelStore store;
     private readonly QuantizationBackend backend;
-    private readonly ConcurrentQueue<JobUpdate> updates = new();
-    private readonly IDisposable subscription;
+    private readonly JobUpdateInbox inbox;
     private ThresholdFiles? exports;
     private string? statsYaml;
     private (Guid Model, int Images) shownFor;
@@ -36,18 +35,10 @@ public sealed class QuantizationPageModel : IDisposable
         this.scheduler = scheduler ?? throw new ArgumentNullException(nameof(scheduler));
         this.store = store ?? throw new ArgumentNullException(nameof(store));
         this.backend = backend ?? throw new ArgumentNullException(nameof(backend));
-        ArgumentNullException.ThrowIfNull(updatesWaiting);
-        subscription = scheduler.Subscribe(update =>
-        {
-            if (backend.Follows(update.Job.Kind))
-            {
-                updates.Enqueue(update);
-                updatesWaiting();
-            }
-        });
+        inbox = new JobUpdateInbox(scheduler, backend.Follows, updatesWaiting);
         Models = store.List();
         // Jobs started before the page opened (another tab, a reload) are followed as if started here.
-        var unfinished = scheduler.List().Where(j => !j.IsFinished && backend.Follows(j.Kind)).OrderBy(j => j.CreatedAt).ToList();
+        var unfinished = inbox.Unfinished;
         Collection = unfinished.LastOrDefault(j => j.Kind == backend.CollectKind);
         Comparison = unfinished.LastOrDefault(j => j.Kind == backend.ComparisonKind);
         Sensitivity = unfinished.LastOrDefault(j => j.Kind == backend.SensitivityKind);
@@ -246,7 +237,7 @@ public sealed class QuantizationPageModel : IDisposable
     public string? ApplyUpdates()
     {
         string? failure = null;
-        while (updates.TryDequeue(out var update))
+        while (inbox.TryTake(out var update))
         {
             var job = update.Job;
             if (job.Kind == backend.CollectKind && (job.Id == Collection?.Id || (Collection is null or { IsFinished: true } && !job.IsFinished)))
@@ -334,7 +325,7 @@ public sealed class QuantizationPageModel : IDisposable
         exports = null;
     }
 
-    public void Dispose() => subscription.Dispose();
+    public void Dispose() => inbox.Dispose();
 
     /// <summary>Shows the workspace's profile for the model and subset, if it has one; true when it did.</summary>
     private bool LoadCached()

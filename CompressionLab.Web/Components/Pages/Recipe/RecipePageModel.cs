@@ -1,10 +1,10 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
 using CompressionLab.Core.Recipes;
 using CompressionLab.Core.Workspace;
+using CompressionLab.Web.Components.Jobs;
 using CompressionLab.Web.Components.Layout;
 
 namespace CompressionLab.Web.Components.Pages.Recipe;
@@ -45,8 +45,7 @@ public sealed class RecipePageModel : IDisposable
     private readonly IJobScheduler scheduler;
     private readonly ModelStore store;
     private readonly RecipeBackend backend;
-    private readonly ConcurrentQueue<JobUpdate> updates = new();
-    private readonly IDisposable subscription;
+    private readonly JobUpdateInbox inbox;
     private readonly Dictionary<Guid, RecipeSources> sources = [];
 
     public RecipePageModel(IJobScheduler scheduler, ModelStore store, RecipeBackend backend, Action updatesWaiting)
@@ -54,18 +53,10 @@ public sealed class RecipePageModel : IDisposable
         this.scheduler = scheduler ?? throw new ArgumentNullException(nameof(scheduler));
         this.store = store ?? throw new ArgumentNullException(nameof(store));
         this.backend = backend ?? throw new ArgumentNullException(nameof(backend));
-        ArgumentNullException.ThrowIfNull(updatesWaiting);
-        subscription = scheduler.Subscribe(update =>
-        {
-            if (backend.Follows(update.Job.Kind))
-            {
-                updates.Enqueue(update);
-                updatesWaiting();
-            }
-        });
+        inbox = new JobUpdateInbox(scheduler, backend.Follows, updatesWaiting);
         Models = store.List();
         // A build or apply started before the page opened (another tab, a reload) is followed as if started here.
-        var unfinished = scheduler.List().Where(j => !j.IsFinished && backend.Follows(j.Kind)).OrderBy(j => j.CreatedAt).ToList();
+        var unfinished = inbox.Unfinished;
         Build = unfinished.LastOrDefault(j => j.Kind == RecipeBackend.BuildKind);
         Apply = unfinished.LastOrDefault(j => j.Kind == RecipeApplyJob.Kind);
         if (Models.FirstOrDefault() is { } first)
@@ -338,7 +329,7 @@ public sealed class RecipePageModel : IDisposable
     public string? ApplyUpdates()
     {
         string? failure = null;
-        while (updates.TryDequeue(out var update))
+        while (inbox.TryTake(out var update))
         {
             var job = update.Job;
             if (job.Kind == RecipeBackend.BuildKind && (job.Id == Build?.Id || (Build is null or { IsFinished: true } && !job.IsFinished)))
@@ -377,7 +368,7 @@ public sealed class RecipePageModel : IDisposable
         return failure;
     }
 
-    public void Dispose() => subscription.Dispose();
+    public void Dispose() => inbox.Dispose();
 
     private ModelRecord? Find(Guid modelId)
     {
