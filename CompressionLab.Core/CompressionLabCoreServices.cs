@@ -81,6 +81,12 @@ public static class CompressionLabCoreServices
             sp.GetRequiredService<LogitsStore>(), sp.GetRequiredService<TrainingStateStore>()));
         services.TryAddSingleton(sp => new RecipeJobs(
             sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<ModelStore>()));
+        services.TryAddSingleton(sp => new Export.OnnxJobs(
+            sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<ModelStore>(),
+            sp.GetRequiredService<CalibrationProfileStore>()));
+        services.TryAddSingleton(sp => new Reports.ReportJobs(
+            sp.GetRequiredService<IJobScheduler>(), sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<WorkspaceDatabase>(),
+            sp.GetRequiredService<ModelStore>()));
         return services;
     }
 }

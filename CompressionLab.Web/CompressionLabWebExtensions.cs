@@ -64,6 +64,7 @@ public static class CompressionLabWebExtensions
         app.MapGet("/models/{id:guid}/checkpoint", DownloadCheckpoint);
         app.MapGet("/sweeps/{id:guid}/csv", (Guid id, SweepJobs sweeps) => DownloadSweep(id, sweeps, csv: true));
         app.MapGet("/sweeps/{id:guid}/json", (Guid id, SweepJobs sweeps) => DownloadSweep(id, sweeps, csv: false));
+        app.MapGet("/recipes/{job:guid}/{file}", DownloadRecipeFile);
         app.MapRazorComponents<App>()
             .AddInteractiveServerRenderMode();
         return app;
@@ -97,6 +98,16 @@ public static class CompressionLabWebExtensions
         return csv
             ? Results.File(System.Text.Encoding.UTF8.GetBytes(SensitivityExport.ToDistillerCsv(result)), "text/csv", name + ".csv")
             : Results.File(System.Text.Encoding.UTF8.GetBytes(SensitivityExport.ToJson(result)), "application/json", name + ".json");
+    }
+
+    /// <summary>A file a recipe build, ONNX export or report job wrote (the Recipe page's downloads), by the job and the file's name.</summary>
+    private static IResult DownloadRecipeFile(Guid job, string file, IJobScheduler scheduler, RecipeBackend backend)
+    {
+        if (scheduler.Get(job) is not { } snapshot || backend.DownloadPath(snapshot, file) is not { } path)
+        {
+            return Results.NotFound($"Job {job} wrote no file '{file}' that is still in the workspace.");
+        }
+        return Results.File(path, RecipeBackend.MediaType(file), file);
     }
 
     /// <summary>The model's display name as a file name ("vgg-tiny · 10 epochs" becomes "vgg-tiny-10-epochs.ckpt").</summary>

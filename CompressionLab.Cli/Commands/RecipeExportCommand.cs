@@ -16,6 +16,7 @@ public sealed class RecipeExportCommand : CliCommand
     private readonly Option<string?> _plan = new("--plan") { Description = "pruning plan file for the model's weights (plan allocate --out, the Pruning page's download)", HelpName = "FILE" };
     private readonly Option<string?> _calibration = new("--calibration") { Description = "calibration file of the model's weights (calibrate --out, the Quantization page's thresholds download)", HelpName = "FILE" };
     private readonly Option<string?> _distillation = new("--distillation") { Description = "the distilled checkpoint the model is or was made from, when its own lineage does not say", HelpName = "FILE" };
+    private readonly Option<string?> _statsYaml = new("--stats-yaml") { Description = "Distiller activation statistics of the calibration (calibrate --stats-yaml), written as the dialect's statistics file under the PyTorch names", HelpName = "FILE" };
     private readonly Option<string> _out = TextOption("--out", "folder to write recipe.yaml, recipe.json and the dialects into (created if missing)", "DIR", required: true);
     private readonly Option<string?> _dataset = new("--dataset") { Description = "dataset to measure on (default: the model's)", HelpName = "NAME" };
     private readonly Option<int?> _limit = IntOption("--limit", $"validation images the recipe is measured on, the stratified subset every analysis uses (default {AnalysisSubset.DefaultSize})");
@@ -23,7 +24,7 @@ public sealed class RecipeExportCommand : CliCommand
 
     public RecipeExportCommand() : base("export", "export the model's compression recipe (pruning, distillation, quantization, measured results) as YAML and JSON")
     {
-        foreach (var option in new Option[] { _model, _plan, _calibration, _distillation, _out, _dataset, _limit, _json }) Options.Add(option);
+        foreach (var option in new Option[] { _model, _plan, _calibration, _statsYaml, _distillation, _out, _dataset, _limit, _json }) Options.Add(option);
     }
 
     public override CommandGroup? Group => CommandGroup.Recipe;
@@ -39,13 +40,14 @@ public sealed class RecipeExportCommand : CliCommand
         [nameof(RecipeExportRequest.OutputFolder)] = "--out",
         [nameof(RecipeExportRequest.Dataset)] = "--dataset",
         [nameof(RecipeExportRequest.SubsetSize)] = "--limit",
+        [nameof(RecipeExportRequest.StatsYamlFile)] = "--stats-yaml",
     };
 
     public override int Execute(ParseResult parse, CliContext context)
     {
         var folder = Path.GetFullPath(parse.GetRequiredValue(_out));
         var request = new RecipeExportRequest(new CheckpointFile(parse.GetRequiredValue(_model)), folder, parse.GetValue(_plan), parse.GetValue(_calibration),
-            parse.GetValue(_distillation), parse.GetValue(_dataset), parse.GetValue(_limit) ?? AnalysisSubset.DefaultSize);
+            parse.GetValue(_distillation), parse.GetValue(_dataset), parse.GetValue(_limit) ?? AnalysisSubset.DefaultSize, parse.GetValue(_statsYaml));
         request.Validate();
         WritableOutput.Folder("--out", folder);
         var dataset = request.Dataset ?? Checkpoint.ReadMetadata(Path.GetFullPath(parse.GetRequiredValue(_model))).Dataset;

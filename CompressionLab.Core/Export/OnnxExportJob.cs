@@ -192,3 +192,36 @@ public static class OnnxExportJob
             bytes.Length, new FileInfo(checkpoint.FilePath).Length, within, clock.Elapsed.TotalSeconds);
     }
 }
+
+/// <summary>Starts ONNX exports as jobs with their parameters recorded: the dashboard's way to run <see cref="OnnxExportJob.Run"/>, the body <c>export onnx</c> calls.</summary>
+public sealed class OnnxJobs(IJobScheduler scheduler, DatasetCatalog catalog, ModelStore store, CalibrationProfileStore profiles)
+{
+    /// <summary>Queues the export; its result is the <see cref="OnnxExportOutcome"/> as JSON (<see cref="ModelJobJson"/>).</summary>
+    /// <exception cref="ArgumentException">The model is not in the workspace, or the request makes no sense (<see cref="InvalidRequestException"/>).</exception>
+    public JobSnapshot StartExport(OnnxExportRequest request, JobLinks? links = null)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        request.Validate();
+        var model = request.Model.Resolve(store);
+        var images = request.ImagesOrDefault;
+        var parameters = new System.Text.Json.Nodes.JsonObject
+        {
+            ["model"] = System.Text.Json.JsonSerializer.SerializeToNode<ModelSource>(request.Model, ModelJobJson.Options),
+            ["out"] = Path.GetFullPath(request.Out),
+            ["dataset"] = request.Dataset ?? model.Dataset,
+            ["quantization"] = request.Int8?.Key ?? "float32",
+            ["recipe"] = request.Recipe?.Name,
+            ["evaluationPart"] = AnalysisSubset.PartName(images.EvaluationPart),
+            ["evaluationSize"] = images.EvaluationSize,
+            ["calibrationSize"] = request.Int8 is not null && request.Recipe is null ? images.CalibrationSize : null,
+        };
+        var title = $"Export ONNX {(request.Int8 is null ? "float32" : "INT8")}{(request.Recipe is null ? "" : " with the recipe")} · {model.DisplayName}";
+        return scheduler.Enqueue(OnnxExportJob.Kind, title, parameters.ToJsonString(ModelJobJson.Options),
+            (job, cancellationToken) => Task.FromResult<string?>(ModelJobJson.Write(OnnxExportJob.Run(request, catalog, store, profiles, job.Id, job.Progress, cancellationToken))),
+            links);
+    }
+
+    /// <summary>The outcome a finished export job recorded.</summary>
+    /// <exception cref="System.Text.Json.JsonException">The result is not an export's.</exception>
+    public static OnnxExportOutcome ReadResult(string resultJson) => ModelJobJson.Read<OnnxExportOutcome>(resultJson);
+}

@@ -15,6 +15,11 @@ namespace CompressionLab.Core.Recipes;
 /// <param name="DistillationFile">The distilled checkpoint the model is or was made from; null: the model's own lineage.</param>
 /// <param name="Dataset">Null: the dataset the model was trained on.</param>
 /// <param name="SubsetSize">Validation images the recipe is measured on (<see cref="AnalysisSubset"/>).</param>
+/// <param name="StatsYamlFile">
+/// Distiller's activation statistics of the calibration, under our layer names (what <c>calibrate --stats-yaml</c> writes,
+/// <see cref="DistillerStatsYaml"/>); written again under the PyTorch names as the dialect's statistics file. Null: that
+/// file is a gap. Only with <see cref="CalibrationFile"/>.
+/// </param>
 public sealed record RecipeExportRequest(
     ModelSource Model,
     string OutputFolder,
@@ -22,7 +27,8 @@ public sealed record RecipeExportRequest(
     string? CalibrationFile = null,
     string? DistillationFile = null,
     string? Dataset = null,
-    int SubsetSize = AnalysisSubset.DefaultSize)
+    int SubsetSize = AnalysisSubset.DefaultSize,
+    string? StatsYamlFile = null)
 {
     /// <summary>Throws an <see cref="InvalidRequestException"/> naming the first setting that makes no sense.</summary>
     public void Validate()
@@ -30,8 +36,10 @@ public sealed record RecipeExportRequest(
         if (Model is null) throw new InvalidRequestException(nameof(Model), "Choose the model whose recipe to export.");
         Model.Validate();
         if (string.IsNullOrWhiteSpace(OutputFolder)) throw new InvalidRequestException(nameof(OutputFolder), "Choose a folder to write the recipe into.");
-        foreach (var (setting, file) in new[] { (nameof(PlanFile), PlanFile), (nameof(CalibrationFile), CalibrationFile), (nameof(DistillationFile), DistillationFile) })
+        foreach (var (setting, file) in new[] { (nameof(PlanFile), PlanFile), (nameof(CalibrationFile), CalibrationFile), (nameof(DistillationFile), DistillationFile), (nameof(StatsYamlFile), StatsYamlFile) })
             if (file is not null && !File.Exists(file)) throw new InvalidRequestException(setting, $"File not found: {Path.GetFullPath(file)}.");
+        if (StatsYamlFile is not null && CalibrationFile is null)
+            throw new InvalidRequestException(nameof(StatsYamlFile), "Activation statistics go with a calibration file: give the calibration they were collected with.");
         if (Dataset is not null && string.IsNullOrWhiteSpace(Dataset)) throw new InvalidRequestException(nameof(Dataset), "Choose a dataset to measure on.");
         if (SubsetSize < 1) throw new InvalidRequestException(nameof(SubsetSize), $"The recipe is measured on at least one image (got {SubsetSize}).");
     }
@@ -87,6 +95,22 @@ public static class RecipeExportJob
                 throw new InvalidRequestException(nameof(RecipeExportRequest.CalibrationFile), e.Message, e);
             }
         }
+        IReadOnlyList<DistillerLayerStats>? statistics = null;
+        if (request.StatsYamlFile is { } statsFile)
+        {
+            try
+            {
+                statistics = DistillerStatsYaml.Read(File.ReadAllText(statsFile));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+            {
+                throw new InvalidRequestException(nameof(RecipeExportRequest.StatsYamlFile), $"{Path.GetFileName(statsFile)}: {e.Message}", e);
+            }
+            var known = checkpoint.Model.Layers.Select(l => l.Name).ToHashSet(StringComparer.Ordinal);
+            if (statistics.FirstOrDefault(s => !known.Contains(s.Layer)) is { } stranger)
+                throw new InvalidRequestException(nameof(RecipeExportRequest.StatsYamlFile),
+                    $"{Path.GetFileName(statsFile)} names layer '{stranger.Layer}', which {metadata.Architecture} does not have (its layers: {string.Join(", ", known)}).");
+        }
         CheckpointMetadata? distilled = null;
         if (request.DistillationFile is { } distillationFile)
         {
@@ -116,7 +140,7 @@ public static class RecipeExportJob
         var folder = Path.GetFullPath(request.OutputFolder);
         var network = checkpoint.Model;
         var source = $"{model.DisplayName}, weights {RecipeBuilder.Short(metadata.ContentHash)}";
-        var (dialects, dialectGaps) = Dialects(recipe, network, metadata, plan, calibration, source);
+        var (dialects, dialectGaps) = Dialects(recipe, network, metadata, plan, calibration, source, statistics);
         if (dialectGaps.Count > 0) recipe = recipe with { Gaps = [.. recipe.Gaps, .. dialectGaps] };
         Directory.CreateDirectory(folder);
         var texts = new List<(string File, string Text)>
@@ -149,8 +173,9 @@ public static class RecipeExportJob
     /// that the quantization dialects and the PyTorch twin are still written), its schedule and its calibration's thresholds,
     /// under the Sequential PyTorch names. What the inputs cannot give is returned as gaps.
     /// </summary>
+    /// <param name="statistics">The calibration's activation statistics under our names; null: Distiller's statistics file is a gap.</param>
     public static (IReadOnlyList<DialectFile> Files, IReadOnlyList<RecipeGap> Gaps) Dialects(CompressionRecipe recipe, ClassifierNetwork network, CheckpointMetadata metadata,
-        PlanDocument? plan, CalibrationDocument? calibration, string? source)
+        PlanDocument? plan, CalibrationDocument? calibration, string? source, IReadOnlyList<DistillerLayerStats>? statistics = null)
     {
         ArgumentNullException.ThrowIfNull(recipe);
         ArgumentNullException.ThrowIfNull(network);
@@ -164,12 +189,12 @@ public static class RecipeExportJob
         var recorded = recipe.Pruning?.Schedule;
         var schedule = new PruningScheduleSettings(recorded?.Kind == "agp" ? FineTuneSchedule.Agp : FineTuneSchedule.Fixed,
             recorded?.Epochs ?? FineTuneEpochs);
-        var quantization = calibration is null ? null : DialectQuantization.From(calibration.Thresholds);
+        var quantization = calibration is null ? null : new DialectQuantization(calibration.Thresholds.Choice, statistics);
         var files = DialectWriter.Files(DialectInputs.For(network, pruningPlan, schedule, quantization, PyTorchNaming.Sequential, source));
         var gaps = new List<RecipeGap>();
-        if (calibration is not null)
+        if (calibration is not null && statistics is null)
             gaps.Add(new RecipeGap("dialects", $"no Distiller activation statistics ({DialectWriter.DistillerStatsFile}): a calibration file holds thresholds, not the statistics; " +
-                $"write them with 'calibrate --stats-yaml FILE' and pass them to 'export dialects --quant-method METHOD --stats-yaml FILE'"));
+                $"write them with 'calibrate --stats-yaml FILE' and pass them to 'recipe export --stats-yaml FILE' (the dashboard does this from the workspace's calibration profile)"));
         return (files, gaps);
     }
 

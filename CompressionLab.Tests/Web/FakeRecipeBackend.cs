@@ -1,6 +1,8 @@
+using CompressionLab.Core.Export;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Recipes;
+using CompressionLab.Core.Reports;
 using CompressionLab.Core.Workspace;
 using CompressionLab.Web.Components.Pages.Recipe;
 
@@ -38,6 +40,39 @@ internal sealed class FakeRecipeBackend(FakeJobScheduler scheduler) : RecipeBack
 
     public override BuiltRecipe ReadBuild(JobSnapshot job) => BuildResult ?? throw new IOException("no build result seeded");
 
+    public List<(ModelRecord Model, Guid Build, bool Int8)> Exports { get; } = [];
+
+    public List<RecipeBuildChoice> Reports { get; } = [];
+
+    /// <summary>What a finished ONNX export reads back; the job fails with <see cref="OnnxRefusal"/> when that is set.</summary>
+    public RecipeOnnxExport? OnnxResult { get; set; }
+
+    public string? OnnxRefusal { get; set; }
+
+    public RecipeReport? ReportResult { get; set; }
+
+    /// <summary>The files a download may serve: (job, name) → path.</summary>
+    public Dictionary<(Guid Job, string File), string> Paths { get; } = [];
+
+    public override JobSnapshot StartOnnx(ModelRecord model, JobSnapshot build, bool int8)
+    {
+        Exports.Add((model, build.Id, int8));
+        return scheduler.Enqueue(OnnxExportJob.Kind, $"Export ONNX {(int8 ? "INT8" : "float32")} with the recipe · {model.DisplayName}", "{}", (_, _) =>
+            OnnxRefusal is { } refusal ? throw new InvalidRequestException("Recipe", refusal) : Task.FromResult<string?>("{}"));
+    }
+
+    public override RecipeOnnxExport ReadOnnx(JobSnapshot job) => OnnxResult ?? throw new IOException("no export result seeded");
+
+    public override JobSnapshot StartReport(RecipeBuildChoice choice)
+    {
+        Reports.Add(choice);
+        return scheduler.Enqueue(ReportJobs.Kind, $"Report · {choice.Model.DisplayName}", "{}", (_, _) => Task.FromResult<string?>("{}"));
+    }
+
+    public override RecipeReport ReadReport(JobSnapshot job) => ReportResult ?? throw new IOException("no report seeded");
+
+    public override string? DownloadPath(JobSnapshot job, string fileName) => Paths.TryGetValue((job.Id, fileName), out var path) ? path : null;
+
     public override JobSnapshot StartApply(ModelRecord model, RecipeDocument document, string fileName)
     {
         Applies.Add((model, fileName));
@@ -46,6 +81,13 @@ internal sealed class FakeRecipeBackend(FakeJobScheduler scheduler) : RecipeBack
                 ? throw new InvalidRequestException("Model", refusal)
                 : Task.FromResult<string?>(ModelJobJson.Write(ApplyResult ?? throw new InvalidOperationException("no apply result seeded"))));
     }
+}
+
+/// <summary>Downloads as a build lists them (sizes made up; the href is the app's route for the job's file).</summary>
+internal static class SampleDownloads
+{
+    public static IReadOnlyList<RecipeDownload> Of(Guid job, params (string Name, long Bytes)[] files) =>
+        [.. files.Select(f => new RecipeDownload(f.Name, f.Bytes, RecipeDownload.HrefOf(job, f.Name)))];
 }
 
 /// <summary>A small recipe built by hand (two layers, no pruning or quantization), consistent so that RecipeFile reads it back.</summary>

@@ -105,8 +105,7 @@ public sealed class RecipePageModelTests : IDisposable
         using var page = Open();
         page.SetSubsetSize(300);
         var recipe = SampleRecipe.Create();
-        backend.BuildResult = new BuiltRecipe(recipe,
-            [new RecipeFileText("recipe.yaml", "application/x-yaml", RecipeFile.ToYaml(recipe)), new RecipeFileText("recipe.json", "application/json", RecipeFile.ToJson(recipe))]);
+        backend.BuildResult = new BuiltRecipe(recipe, SampleDownloads.Of(Guid.NewGuid(), ("recipe.yaml", 1200), ("recipe.json", 1500)));
 
         var job = page.StartBuild();
         Assert.NotNull(job);
@@ -133,7 +132,7 @@ public sealed class RecipePageModelTests : IDisposable
     {
         var other = Import("other");
         var recipe = SampleRecipe.Create();
-        backend.BuildResult = new BuiltRecipe(recipe, [new RecipeFileText("recipe.yaml", "application/x-yaml", RecipeFile.ToYaml(recipe))]);
+        backend.BuildResult = new BuiltRecipe(recipe, SampleDownloads.Of(Guid.NewGuid(), ("recipe.yaml", 1200)));
         var earlier = scheduler.Add(FakeJobScheduler.Job("Build recipe · lenet", JobState.Succeeded, kind: RecipeBackend.BuildKind) with { Links = new JobLinks(Subject: model.Id) });
         scheduler.Add(FakeJobScheduler.Job("Build recipe · other", JobState.Failed, kind: RecipeBackend.BuildKind) with { Links = new JobLinks(Subject: model.Id) });
 
@@ -231,4 +230,107 @@ public sealed class RecipePageModelTests : IDisposable
         Assert.Empty(page.Comparison);
         Assert.Equal(before.Select(m => (m.Id, m.ContentHash)), workspace.Store.List().Select(m => (m.Id, m.ContentHash)));
     }
+
+    private async Task<(RecipePageModel Page, JobSnapshot Build)> BuiltAsync()
+    {
+        var page = Open();
+        var build = page.StartBuild()!;
+        backend.BuildResult = new BuiltRecipe(SampleRecipe.Create(), SampleDownloads.Of(build.Id, ("recipe.yaml", 1200)));
+        await scheduler.RunAsync(build.Id);
+        Assert.Null(page.ApplyUpdates());
+        return (page, build);
+    }
+
+    [Fact]
+    public async Task OnnxIsExportedFromTheBuiltRecipeAndItsCheckIsShownOrtBesideTheEngine()
+    {
+        using var unbuilt = Open();
+        Assert.Null(unbuilt.StartOnnx(int8: false));
+        Assert.StartsWith("Build the recipe first", unbuilt.Error);
+        Assert.Empty(backend.Exports);
+
+        var (page, build) = await BuiltAsync();
+        using var _ = page;
+        var job = page.StartOnnx(int8: false);
+        Assert.NotNull(job);
+        Assert.True(page.Exporting);
+        Assert.Equal((model.Id, build.Id, false), (backend.Exports.Single().Model.Id, backend.Exports.Single().Build, backend.Exports.Single().Int8));
+        backend.OnnxResult = new RecipeOnnxExport(RecipePageTests.SampleExport(0.9299, 0.9301, 0.087, "int8:symmetric:mse"), new RecipeDownload("lenet-300-100.int8.onnx", 186_499, "/x"));
+        await scheduler.RunAsync(job!.Id);
+        page.ApplyUpdates();
+
+        Assert.False(page.Exporting);
+        Assert.Equal(("Top-1", "92.99 %", "93.01 %"), (page.OnnxRows[0].What, page.OnnxRows[0].Onnx, page.OnnxRows[0].Engine));
+        Assert.Equal("8.70e-02", page.OnnxRows[1].Onnx);
+        Assert.Equal("0 of 4 images", page.OnnxRows[2].Onnx);
+        Assert.Equal(("186.5 kB", "685.2 kB (checkpoint)"), (page.OnnxRows[3].Onnx, page.OnnxRows[3].Engine));
+        Assert.Equal("Simulated INT8 (engine)", page.OnnxEngineLabel);
+        Assert.Equal("INT8 QDQ: ONNX Runtime 92.99 %, simulated INT8 93.01 %, max |Δlogit| 8.70e-02; within tolerance.", page.OnnxOutcome);
+
+        // A new build is of another recipe: the earlier export's numbers go with it.
+        page.StartBuild();
+        Assert.Null(page.Exported);
+        Assert.Empty(page.OnnxRows);
+    }
+
+    [Fact]
+    public async Task Int8OnnxOfARecipeWithoutCalibrationIsAGapThatLinksToQuantizationAndARefusedExportIsShownInPlace()
+    {
+        var (page, _) = await BuiltAsync();
+        using var __ = page;
+        Assert.False(page.BuiltHasInt8);
+        var gap = page.OnnxInt8Gap;
+        Assert.NotNull(gap);
+        Assert.StartsWith("No calibration yet", gap!.Text);
+        Assert.Equal("/quantization", gap.GapHref);
+        Assert.Null(page.StartOnnx(int8: true));
+        Assert.Equal(gap.Text, page.Error);
+        Assert.Empty(backend.Exports);
+
+        backend.OnnxRefusal = "recipe.yaml is for another model than lenet: weights hash: … Nothing was exported.";
+        var job = page.StartOnnx(int8: false);
+        var final = await scheduler.RunAsync(job!.Id);
+        page.ApplyUpdates();
+        Assert.Equal(JobState.Failed, final.State);
+        Assert.Equal(backend.OnnxRefusal, page.OnnxRefusal);
+        Assert.Null(page.Exported);
+    }
+
+    [Fact]
+    public async Task TheReportIsMadeForTheChoiceAsAJobAndItsFailureIsKept()
+    {
+        SeedEverything(model);
+        using var page = Open();
+        page.SetCalibrationMethod("entropy");
+        var job = page.StartReport();
+        Assert.NotNull(job);
+        Assert.True(page.Reporting);
+        var choice = Assert.Single(backend.Reports);
+        Assert.Equal(("1111111111111111", "entropy"), (choice.Plan?.PlanHash, choice.CalibrationMethod));
+
+        backend.ReportResult = new RecipeReport(new Core.Reports.ReportJobResult("/w/r.html", ["model"], [], 10), new RecipeDownload("r.html", 10, "/x"));
+        await scheduler.RunAsync(job!.Id);
+        page.ApplyUpdates();
+        Assert.Equal("r.html", page.Report?.File.FileName);
+        Assert.Null(page.ReportError);
+
+        backend.ReportResult = null; // the file is gone when the job's result is read
+        var again = page.StartReport();
+        await scheduler.RunAsync(again!.Id);
+        page.ApplyUpdates();
+        Assert.StartsWith("The report was written but cannot be read", page.ReportError);
+    }
+
+    [Theory]
+    [InlineData(0, "0 B")]
+    [InlineData(999, "999 B")]
+    [InlineData(1000, "1.0 kB")]
+    [InlineData(686_760, "686.8 kB")]
+    [InlineData(1_068_000, "1.1 MB")]
+    public void DownloadSizesAreWrittenInDecimalUnits(long bytes, string expected) =>
+        Assert.Equal(expected, new RecipeDownload("f", bytes, "").Size);
+
+    [Fact]
+    public void ADownloadRouteEscapesTheFileName() =>
+        Assert.Equal("/recipes/00000000-0000-0000-0000-000000000001/a%20b.yaml", RecipeDownload.HrefOf(new Guid("00000000-0000-0000-0000-000000000001"), "a b.yaml"));
 }

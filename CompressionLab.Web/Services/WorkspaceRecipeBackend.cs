@@ -1,11 +1,13 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using CompressionLab.Core.Data;
+using CompressionLab.Core.Export;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
 using CompressionLab.Core.Quantization;
 using CompressionLab.Core.Recipes;
+using CompressionLab.Core.Reports;
 using CompressionLab.Core.Workspace;
 using CompressionLab.Web.Components.Pages.Recipe;
 
@@ -19,11 +21,15 @@ public sealed record RecipeBuildResult(string Folder, IReadOnlyList<string> File
 /// reads (the plan as a plan file, the calibration profile with the chosen method as a calibration file, the distilled
 /// parent's checkpoint) and runs the export job's own body (<see cref="RecipeExportJob"/>) into
 /// <c>&lt;workspace&gt;/recipes/&lt;job id&gt;/</c>, so the dashboard's recipe is the CLI's to the byte. Applying goes through
-/// <see cref="RecipeJobs"/>.
+/// <see cref="RecipeJobs"/>, the ONNX export through <see cref="OnnxJobs"/> (the body of <c>export onnx --recipe</c>) into
+/// the build's folder, and the report through <see cref="ReportJobs"/> (the body of <c>report</c>) into
+/// <c>&lt;workspace&gt;/reports/&lt;id&gt;/</c>.
 /// </summary>
 public sealed class WorkspaceRecipeBackend(
     IJobScheduler scheduler,
     RecipeJobs recipes,
+    OnnxJobs onnx,
+    ReportJobs reports,
     DatasetCatalog catalog,
     ModelStore store,
     WorkspaceDatabase database,
@@ -65,11 +71,10 @@ public sealed class WorkspaceRecipeBackend(
     public override BuiltRecipe ReadBuild(JobSnapshot job)
     {
         ArgumentNullException.ThrowIfNull(job);
-        var result = ModelJobJson.Read<RecipeBuildResult>(job.ResultJson ?? throw new IOException($"The build job {job.Id} has no result."));
-        // The page offers text files; the safetensors state dicts (binary) are in the folder for the CLI and the file system.
-        var files = result.Files.Where(name => !name.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)).Select(name => new RecipeFileText(name, MediaType(name), File.ReadAllText(Path.Combine(result.Folder, name)))).ToList();
-        var yaml = files.First(f => f.FileName == RecipeFile.YamlFileName);
-        return new BuiltRecipe(RecipeFile.Parse(yaml.Text, yaml.FileName), files);
+        var result = BuildResult(job);
+        // Every file the export wrote, text and binary (the state dicts), in its order; the app serves them from the folder.
+        var files = result.Files.Select(name => new RecipeDownload(name, new FileInfo(Path.Combine(result.Folder, name)).Length, RecipeDownload.HrefOf(job.Id, name))).ToList();
+        return new BuiltRecipe(ReadRecipe(result), files);
     }
 
     public override JobSnapshot StartApply(ModelRecord model, RecipeDocument document, string fileName)
@@ -77,6 +82,90 @@ public sealed class WorkspaceRecipeBackend(
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(document);
         return recipes.StartApply(new RecipeApplyRequest(new StoredModel(model.Id), document.Recipe, fileName, Lines: document.Lines));
+    }
+
+    public override JobSnapshot StartOnnx(ModelRecord model, JobSnapshot build, bool int8)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(build);
+        var result = BuildResult(build);
+        var recipe = ReadRecipe(result);
+        var onnxRecipe = new OnnxRecipe(recipe, RecipeFile.YamlFileName);
+        // Float32 or the recipe's recorded INT8 grids (no quantization section: the request refuses it, naming the recipe).
+        var choice = int8 ? onnxRecipe.Choice ?? QuantizationChoice.Parse("symmetric", "entropy") : null;
+        var images = recipe.Results is { } measured
+            ? new Int8Images(EvaluationPart: measured.Images.Part == AnalysisSubset.PartName(SplitPart.Test) ? SplitPart.Test : SplitPart.Validation, EvaluationSize: measured.Images.Count)
+            : null;
+        var file = Path.Combine(result.Folder, "onnx", $"{recipe.Provenance.Architecture}.{(int8 ? "int8" : "float32")}.onnx");
+        return onnx.StartExport(new OnnxExportRequest(new StoredModel(model.Id), file, recipe.Results?.Images.Dataset, choice, images, onnxRecipe), new JobLinks(Subject: model.Id));
+    }
+
+    public override RecipeOnnxExport ReadOnnx(JobSnapshot job)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        var outcome = OnnxJobs.ReadResult(job.ResultJson ?? throw new IOException($"The export job {job.Id} has no result."));
+        var name = Path.GetFileName(outcome.Out);
+        return new RecipeOnnxExport(outcome, new RecipeDownload(name, new FileInfo(outcome.Out).Length, RecipeDownload.HrefOf(job.Id, name)));
+    }
+
+    public override JobSnapshot StartReport(RecipeBuildChoice choice)
+    {
+        ArgumentNullException.ThrowIfNull(choice);
+        var plan = choice.Plan is { } key ? planEvaluations.Find(key) : null;
+        var images = choice.Calibration is { } calibration ? ImagesOf(calibration.Subset) : 0;
+        var request = new ReportRequest(new StoredModel(choice.Model.Id), choice.Model.Dataset,
+            CalibrationMethod: choice.Calibration is null ? null : choice.CalibrationMethod,
+            SubsetSize: plan?.SubsetSize ?? choice.SubsetSize,
+            CalibrationSize: images > 0 ? images : CalibrationRequest.DefaultSubsetSize);
+        var name = "report-" + Path.GetFileNameWithoutExtension(CompressionLabWebExtensions.CheckpointFileName(choice.Model)) + ".html";
+        var file = database.PathInside(Path.Combine("reports", Guid.CreateVersion7().ToString("N"), name));
+        // The stored plan becomes the plan the report measures (read back from the workspace when its images are the same);
+        // made on the job's thread, since it reads the model's layers.
+        return reports.StartReport(request, file, plan is null ? null : r =>
+        {
+            var profile = planProfiles(ResolvedModel.Of(choice.Model));
+            return r with { Plan = PlanContent.ToPlan(profile.Layers, plan.Levels), PlanName = $"plan {RecipeText.Short(plan.Key.PlanHash)} (Pruning plan page)" };
+        }, new JobLinks(Subject: choice.Model.Id));
+    }
+
+    public override RecipeReport ReadReport(JobSnapshot job)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        var result = ReportJobs.ReadResult(job.ResultJson ?? throw new IOException($"The report job {job.Id} has no result."));
+        var name = Path.GetFileName(result.Out);
+        return new RecipeReport(result, new RecipeDownload(name, new FileInfo(result.Out).Length, RecipeDownload.HrefOf(job.Id, name)));
+    }
+
+    public override string? DownloadPath(JobSnapshot job, string fileName)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        if (job is not { State: JobState.Succeeded, ResultJson: { } json } || string.IsNullOrEmpty(fileName)) return null;
+        try
+        {
+            var path = job.Kind switch
+            {
+                BuildKind => ModelJobJson.Read<RecipeBuildResult>(json) is var build && build.Files.Contains(fileName, StringComparer.Ordinal) ? Path.Combine(build.Folder, fileName) : null,
+                OnnxExportJob.Kind => OnnxJobs.ReadResult(json).Out is var out1 && Path.GetFileName(out1) == fileName ? out1 : null,
+                ReportJobs.Kind => ReportJobs.ReadResult(json).Out is var out2 && Path.GetFileName(out2) == fileName ? out2 : null,
+                _ => null,
+            };
+            return path is not null && File.Exists(path) ? path : null;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static RecipeBuildResult BuildResult(JobSnapshot job) =>
+        job is { Kind: BuildKind, State: JobState.Succeeded, ResultJson: { } json }
+            ? ModelJobJson.Read<RecipeBuildResult>(json)
+            : throw new IOException($"The job {job.Id} is not a finished recipe build.");
+
+    private static CompressionRecipe ReadRecipe(RecipeBuildResult result)
+    {
+        var yaml = Path.Combine(result.Folder, RecipeFile.YamlFileName);
+        return RecipeFile.Parse(File.ReadAllText(yaml), RecipeFile.YamlFileName);
     }
 
     private RecipeBuildResult Run(RecipeBuildChoice choice, JobContext job, CancellationToken cancellationToken)
@@ -94,6 +183,7 @@ public sealed class WorkspaceRecipeBackend(
             PlanFile.Write(planFile, new PlanDocument(profile.Model, PlanContent.ToPlan(profile.Layers, evaluation.Levels)), profile.Layers);
         }
         string? calibrationFile = null;
+        string? statsFile = null;
         if (choice.Calibration is { } calibrationKey)
         {
             var profile = calibrationProfiles.Find(calibrationKey)
@@ -101,10 +191,14 @@ public sealed class WorkspaceRecipeBackend(
             var thresholds = QuantizationThresholds.For(profile, QuantizationChoice.Parse("symmetric", choice.CalibrationMethod));
             calibrationFile = Path.Combine(inputs, CalibrationFile.FileName(profile) + ".json");
             CalibrationFile.Write(calibrationFile, thresholds, profile);
+            // The profile holds each layer's activation statistics: written as calibrate --stats-yaml writes them, so the
+            // export writes Distiller's statistics file as it does for recipe export --stats-yaml.
+            statsFile = Path.Combine(inputs, "activation-stats.yaml");
+            File.WriteAllText(statsFile, DistillerStatsYaml.Write(profile));
         }
         var distillationFile = choice.Distillation is { } parent ? store.GetRequired(parent).FilePath : null;
         var outcome = RecipeExportJob.Run(
-            new RecipeExportRequest(new StoredModel(choice.Model.Id), folder, planFile, calibrationFile, distillationFile, SubsetSize: choice.SubsetSize),
+            new RecipeExportRequest(new StoredModel(choice.Model.Id), folder, planFile, calibrationFile, distillationFile, SubsetSize: choice.SubsetSize, StatsYamlFile: statsFile),
             catalog, store, job.Progress, cancellationToken);
         return new RecipeBuildResult(folder, [.. outcome.Files.Select(Path.GetFileName).OfType<string>()]);
     }
@@ -140,11 +234,4 @@ public sealed class WorkspaceRecipeBackend(
         var part = subset.Split('/').FirstOrDefault(p => p.StartsWith("stratified-", StringComparison.Ordinal));
         return part is not null && int.TryParse(part["stratified-".Length..], NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : 0;
     }
-
-    private static string MediaType(string fileName) => Path.GetExtension(fileName).ToLowerInvariant() switch
-    {
-        ".yaml" or ".yml" => "application/x-yaml",
-        ".json" => "application/json",
-        _ => "text/plain",
-    };
 }

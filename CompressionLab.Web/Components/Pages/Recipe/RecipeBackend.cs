@@ -1,7 +1,10 @@
+using System.Globalization;
+using CompressionLab.Core.Export;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
 using CompressionLab.Core.Recipes;
+using CompressionLab.Core.Reports;
 using CompressionLab.Core.Workspace;
 
 namespace CompressionLab.Web.Components.Pages.Recipe;
@@ -44,11 +47,38 @@ public sealed record RecipeBuildChoice(
     Guid? Distillation,
     int SubsetSize);
 
-/// <summary>One file of a built recipe, with its text (a recipe is small: it is offered to the browser as is).</summary>
-public sealed record RecipeFileText(string FileName, string MediaType, string Text);
+/// <summary>
+/// One file a finished job wrote, offered for download: served by the app from the workspace
+/// (<c>GET /recipes/{job}/{file}</c>, <see cref="RecipeBackend.DownloadPath"/>), so binary files (safetensors, ONNX) of any
+/// size download as they are, never through the page's connection.
+/// </summary>
+/// <param name="Bytes">The file's size on disk.</param>
+public sealed record RecipeDownload(string FileName, long Bytes, string Href)
+{
+    /// <summary>"recipe.yaml" → "download-recipe-yaml" (the page's test id).</summary>
+    public string TestId => "download-" + FileName.Replace('.', '-');
 
-/// <summary>A recipe built by the export job: its record (measured numbers, gaps) and every file written.</summary>
-public sealed record BuiltRecipe(CompressionRecipe Recipe, IReadOnlyList<RecipeFileText> Files);
+    /// <summary>The size as a person reads it: "1.2 kB", "686.8 kB", "1.3 MB" (decimal units, as file managers show).</summary>
+    public string Size => Bytes switch
+    {
+        < 1000 => string.Create(CultureInfo.InvariantCulture, $"{Bytes} B"),
+        < 1_000_000 => string.Create(CultureInfo.InvariantCulture, $"{Bytes / 1e3:0.0} kB"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"{Bytes / 1e6:0.0} MB"),
+    };
+
+    /// <summary>Where the app serves a job's file.</summary>
+    public static string HrefOf(Guid jobId, string fileName) =>
+        string.Create(CultureInfo.InvariantCulture, $"/recipes/{jobId:D}/{Uri.EscapeDataString(fileName)}");
+}
+
+/// <summary>A recipe built by the export job: its record (measured numbers, gaps) and every file written, in the export's order.</summary>
+public sealed record BuiltRecipe(CompressionRecipe Recipe, IReadOnlyList<RecipeDownload> Files);
+
+/// <summary>A finished ONNX export of a built recipe: the job body's outcome (ORT beside the engine) and the file.</summary>
+public sealed record RecipeOnnxExport(OnnxExportOutcome Outcome, RecipeDownload File);
+
+/// <summary>A finished report: what <c>report --json</c> would print, and the file.</summary>
+public sealed record RecipeReport(ReportJobResult Result, RecipeDownload File);
 
 /// <summary>
 /// What the Recipe page needs of the engine: what the workspace holds for a model, the export job (build and measure a
@@ -60,7 +90,7 @@ public abstract class RecipeBackend
     /// <summary>The job kind of a recipe build from the dashboard.</summary>
     public const string BuildKind = "recipe-export";
 
-    public bool Follows(string kind) => kind is BuildKind or RecipeApplyJob.Kind;
+    public bool Follows(string kind) => kind is BuildKind or RecipeApplyJob.Kind or OnnxExportJob.Kind or ReportJobs.Kind;
 
     /// <exception cref="CheckpointException">The model's checkpoint cannot be read.</exception>
     public abstract RecipeSources Sources(ModelRecord model);
@@ -78,4 +108,39 @@ public abstract class RecipeBackend
     public abstract JobSnapshot StartApply(ModelRecord model, RecipeDocument document, string fileName);
 
     public static RecipeApplyJobResult ReadApply(string resultJson) => RecipeApplyJobResult.FromJson(resultJson);
+
+    /// <summary>
+    /// Queues the ONNX export of the recipe <paramref name="build"/> wrote (<see cref="OnnxJobs"/>, the job body of
+    /// <c>export onnx --recipe</c>): its masks applied, with <paramref name="int8"/> its recorded INT8 grids, checked in ONNX
+    /// Runtime on the images the recipe was measured on.
+    /// </summary>
+    /// <exception cref="ArgumentException">The request makes no sense (an <see cref="InvalidRequestException"/> names the setting, e.g. no quantization section for INT8).</exception>
+    public abstract JobSnapshot StartOnnx(ModelRecord model, JobSnapshot build, bool int8);
+
+    /// <summary>The outcome and file of a finished ONNX export.</summary>
+    /// <exception cref="IOException">The file is gone.</exception>
+    public abstract RecipeOnnxExport ReadOnnx(JobSnapshot job);
+
+    /// <summary>Queues the report of the choice's model (<see cref="ReportJobs"/>, the CLI's <c>report</c>), with its plan and calibration method.</summary>
+    /// <exception cref="ArgumentException">The request makes no sense (an <see cref="InvalidRequestException"/> names the setting).</exception>
+    public abstract JobSnapshot StartReport(RecipeBuildChoice choice);
+
+    /// <exception cref="IOException">The file is gone.</exception>
+    public abstract RecipeReport ReadReport(JobSnapshot job);
+
+    /// <summary>
+    /// The file <paramref name="fileName"/> of a finished build, ONNX export or report job, when the job wrote it and it is
+    /// still there; null otherwise (only names the job lists are served, so no other file of the workspace can be asked for).
+    /// </summary>
+    public abstract string? DownloadPath(JobSnapshot job, string fileName);
+
+    /// <summary>The media type a download is served with.</summary>
+    public static string MediaType(string fileName) => Path.GetExtension(fileName).ToLowerInvariant() switch
+    {
+        ".yaml" or ".yml" => "application/x-yaml",
+        ".json" => "application/json",
+        ".html" => "text/html",
+        ".py" => "text/x-python",
+        _ => "application/octet-stream",
+    };
 }

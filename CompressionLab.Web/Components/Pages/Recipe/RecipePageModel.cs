@@ -1,8 +1,10 @@
 using System.Globalization;
+using CompressionLab.Core.Export;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
 using CompressionLab.Core.Recipes;
+using CompressionLab.Core.Reports;
 using CompressionLab.Core.Workspace;
 using CompressionLab.Web.Components.Jobs;
 using CompressionLab.Web.Components.Layout;
@@ -13,6 +15,9 @@ namespace CompressionLab.Web.Components.Pages.Recipe;
 /// <param name="Section">The recipe's key: provenance, results, pruning, distillation, quantization.</param>
 /// <param name="GapHref">Where the gap is filled; null when the section is present.</param>
 public sealed record RecipeSectionView(string Section, string Title, bool Present, string Text, string? GapHref = null, string? GapPage = null);
+
+/// <summary>One line of an ONNX export's check: the value in ONNX Runtime beside the engine's (or the simulated INT8 network's).</summary>
+public sealed record RecipeOnnxRow(string What, string Onnx, string Engine);
 
 /// <summary>One line of "measured beside recorded" after applying a recipe; <see cref="Same"/> null when nothing was recorded.</summary>
 public sealed record RecipeComparisonRow(string What, string Measured, string Recorded, bool? Same);
@@ -59,6 +64,8 @@ public sealed class RecipePageModel : IDisposable
         var unfinished = inbox.Unfinished;
         Build = unfinished.LastOrDefault(j => j.Kind == RecipeBackend.BuildKind);
         Apply = unfinished.LastOrDefault(j => j.Kind == RecipeApplyJob.Kind);
+        Onnx = unfinished.LastOrDefault(j => j.Kind == OnnxExportJob.Kind);
+        ReportJob = unfinished.LastOrDefault(j => j.Kind == ReportJobs.Kind);
         if (Models.FirstOrDefault() is { } first)
         {
             SelectModel(first.Id);
@@ -90,6 +97,56 @@ public sealed class RecipePageModel : IDisposable
     public BuiltRecipe? Built { get; private set; }
 
     public RecipeBuildChoice? BuiltFor { get; private set; }
+
+    /// <summary>The build job whose files <see cref="Built"/> holds (the ONNX export reads its recipe).</summary>
+    public JobSnapshot? BuiltBy { get; private set; }
+
+    /// <summary>The ONNX export followed here (of <see cref="Built"/>'s recipe).</summary>
+    public JobSnapshot? Onnx { get; private set; }
+
+    /// <summary>The last ONNX export's file and its check in ONNX Runtime.</summary>
+    public RecipeOnnxExport? Exported { get; private set; }
+
+    /// <summary>Why the export was refused or failed, shown where its result would be.</summary>
+    public string? OnnxRefusal { get; private set; }
+
+    public bool Exporting => Onnx is { IsFinished: false };
+
+    /// <summary>Whether <see cref="Built"/>'s recipe has INT8 grids to export (a quantization section).</summary>
+    public bool BuiltHasInt8 => Built?.Recipe.Quantization is not null;
+
+    /// <summary>Why INT8 cannot be exported (the built recipe has no calibration), with the page that fills the gap; null when it can or nothing is built.</summary>
+    public RecipeSectionView? OnnxInt8Gap => Built is null || BuiltHasInt8 ? null : new RecipeSectionView("onnx-int8", "INT8 ONNX", false,
+        Calibration is null
+            ? "No calibration yet: INT8 ONNX takes the recipe's INT8 grids. Run a calibration on the Quantization page, choose it above and build the recipe again."
+            : "This recipe was built without a calibration: build it again with the calibration chosen above to export INT8.",
+        DashboardAreas.Quantization.Href, DashboardAreas.Quantization.Title);
+
+    /// <summary>The report job followed here.</summary>
+    public JobSnapshot? ReportJob { get; private set; }
+
+    public RecipeReport? Report { get; private set; }
+
+    /// <summary>Why the last report failed; null when it went well.</summary>
+    public string? ReportError { get; private set; }
+
+    public bool Reporting => ReportJob is { IsFinished: false };
+
+    /// <summary>The last ONNX export's check: top-1 in ONNX Runtime beside the engine's, max |Δlogit|, differing predictions, size.</summary>
+    public IReadOnlyList<RecipeOnnxRow> OnnxRows => Exported?.Outcome is not { } o ? [] :
+    [
+        new("Top-1", RecipeText.Top1(o.Check.OrtTop1), RecipeText.Top1(o.Check.TorchSharpTop1)),
+        new("Max |Δlogit| (ONNX Runtime − engine)", RecipeText.Scientific(o.Check.MaxAbsDiff), ""),
+        new("Predictions that differ", string.Create(CultureInfo.InvariantCulture, $"{o.Check.Disagreements:N0} of {o.Check.Images:N0} images"), ""),
+        new("File size", Exported.File.Size, new RecipeDownload("checkpoint", o.CheckpointBytes, "").Size + " (checkpoint)"),
+    ];
+
+    /// <summary>What the engine's column is in <see cref="OnnxRows"/>: the float evaluation, or the INT8 simulation with the same grids.</summary>
+    public string OnnxEngineLabel => Exported?.Outcome.Quantization == "float32" ? "Engine (TorchSharp, float32)" : "Simulated INT8 (engine)";
+
+    /// <summary>One line for the export's job when it is done.</summary>
+    public string? OnnxOutcome => Exported?.Outcome is not { } o ? null : string.Create(CultureInfo.InvariantCulture,
+        $"{(o.Quantization == "float32" ? "float32" : "INT8 QDQ")}: ONNX Runtime {RecipeText.Top1(o.Check.OrtTop1)}, {(o.Quantization == "float32" ? "engine" : "simulated INT8")} {RecipeText.Top1(o.Check.TorchSharpTop1)}, max |Δlogit| {RecipeText.Scientific(o.Check.MaxAbsDiff)}; {(o.WithinTolerance ? "within tolerance" : "OUTSIDE tolerance")}.");
 
     /// <summary>
     /// The earlier build of this model whose files are shown (the page was reopened after it finished); its choice is not
@@ -233,8 +290,62 @@ public sealed class RecipePageModel : IDisposable
             Build = backend.StartBuild(choice);
             BuiltFor = choice;
             Built = null;
+            BuiltBy = null;
             BuiltEarlier = null;
+            Exported = null;
+            OnnxRefusal = null;
             return Build;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or InvalidRequestException)
+        {
+            Error = e.Message;
+            return null;
+        }
+    }
+
+    /// <summary>Starts the ONNX export (float32, or INT8 with the recipe's grids) of the built recipe; null with <see cref="Error"/> set when it cannot.</summary>
+    public JobSnapshot? StartOnnx(bool int8)
+    {
+        Error = null;
+        if (Built is null || BuiltBy is null || Model is null)
+        {
+            Error = "Build the recipe first: the ONNX export applies its masks (and, for INT8, its grids).";
+            return null;
+        }
+        if (int8 && !BuiltHasInt8)
+        {
+            Error = OnnxInt8Gap!.Text;
+            return null;
+        }
+        OnnxRefusal = null;
+        try
+        {
+            Onnx = backend.StartOnnx(Model, BuiltBy, int8);
+            Exported = null;
+            return Onnx;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or InvalidRequestException or IOException)
+        {
+            OnnxRefusal = e.Message;
+            return null;
+        }
+    }
+
+    /// <summary>Starts the report of the chosen model (its plan and calibration method as chosen); null with <see cref="Error"/> set when it cannot.</summary>
+    public JobSnapshot? StartReport()
+    {
+        Error = null;
+        if (CurrentChoice() is not { } choice)
+        {
+            Error = "Choose a model first.";
+            return null;
+        }
+        ReportError = null;
+        try
+        {
+            ReportJob = backend.StartReport(choice);
+            Report = null;
+            return ReportJob;
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or InvalidRequestException)
         {
@@ -340,6 +451,7 @@ public sealed class RecipePageModel : IDisposable
                     try
                     {
                         Built = backend.ReadBuild(job);
+                        BuiltBy = job;
                     }
                     catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException or RecipeFileException)
                     {
@@ -349,6 +461,45 @@ public sealed class RecipePageModel : IDisposable
                 else if (job is { State: JobState.Failed, Error: { } error })
                 {
                     failure = error;
+                }
+            }
+            else if (job.Kind == OnnxExportJob.Kind && (job.Id == Onnx?.Id || (Onnx is null or { IsFinished: true } && !job.IsFinished)))
+            {
+                Onnx = job;
+                if (job.State == JobState.Succeeded)
+                {
+                    try
+                    {
+                        Exported = backend.ReadOnnx(job);
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+                    {
+                        OnnxRefusal = $"The ONNX file was written but cannot be read: {e.Message}";
+                    }
+                }
+                else if (job.State is JobState.Failed or JobState.Interrupted)
+                {
+                    // Another model, a mask that differs, no INT8 grids: refused before anything is written, shown in place.
+                    OnnxRefusal = job.Error ?? "The export did not finish.";
+                }
+            }
+            else if (job.Kind == ReportJobs.Kind && (job.Id == ReportJob?.Id || (ReportJob is null or { IsFinished: true } && !job.IsFinished)))
+            {
+                ReportJob = job;
+                if (job.State == JobState.Succeeded)
+                {
+                    try
+                    {
+                        Report = backend.ReadReport(job);
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+                    {
+                        ReportError = $"The report was written but cannot be read: {e.Message}";
+                    }
+                }
+                else if (job.State is JobState.Failed or JobState.Interrupted)
+                {
+                    ReportError = job.Error ?? "The report did not finish.";
                 }
             }
             else if (job.Kind == RecipeApplyJob.Kind && (job.Id == Apply?.Id || (Apply is null or { IsFinished: true } && !job.IsFinished)))
@@ -382,6 +533,11 @@ public sealed class RecipePageModel : IDisposable
     {
         Built = null;
         BuiltFor = null;
+        BuiltBy = null;
+        Exported = null;
+        OnnxRefusal = null;
+        Report = null;
+        ReportError = null;
         BuiltEarlier = scheduler.List()
             .Where(j => j is { Kind: RecipeBackend.BuildKind, State: JobState.Succeeded } && j.Links.Subject == model.Id)
             .OrderByDescending(j => j.FinishedAt)
@@ -390,6 +546,7 @@ public sealed class RecipePageModel : IDisposable
         try
         {
             Built = backend.ReadBuild(BuiltEarlier);
+            BuiltBy = BuiltEarlier;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException or RecipeFileException or InvalidOperationException)
         {
@@ -479,7 +636,7 @@ public sealed class RecipePageModel : IDisposable
         {
             return new RecipeSectionView("quantization", "Quantization", true,
                 string.Create(CultureInfo.InvariantCulture, $"Simulated INT8, {CalibrationMethod} for every layer's input (symmetric; unsigned after ReLU), weights per output channel, logits in float; ") +
-                string.Create(CultureInfo.InvariantCulture, $"calibrated on {calibration.Images:N0} {calibration.Key.Dataset} images. Each layer's amax, scale and zero point."));
+                string.Create(CultureInfo.InvariantCulture, $"calibrated on {calibration.Images:N0} {calibration.Key.Dataset} images. Each layer's amax, scale and zero point; Distiller's activation statistics from the same profile."));
         }
         return new RecipeSectionView("quantization", "Quantization", false,
             "No calibration yet: run it on the Quantization page (Collect), and it appears here.",
@@ -493,6 +650,9 @@ public static class RecipeText
     public static string Top1(double fraction) => string.Create(CultureInfo.InvariantCulture, $"{fraction * 100:0.00} %");
 
     public static string Percent(double fraction) => string.Create(CultureInfo.InvariantCulture, $"{fraction * 100:0.0} %");
+
+    /// <summary>A small difference as 1.24e-05 (three digits), 0 as 0.</summary>
+    public static string Scientific(double value) => value == 0 ? "0" : value.ToString("0.00e+00", CultureInfo.InvariantCulture);
 
     /// <summary>The first 12 hex digits of a hash, as messages elsewhere show it.</summary>
     public static string Short(string hash) => hash.Length > 12 ? hash[..12] + "…" : hash;
