@@ -1,5 +1,8 @@
+using CompressionLab.Core.Export;
+using CompressionLab.Core.Export.Dialects;
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Recipes;
+using CompressionLab.Web.Components.Pages.Recipe;
 using Microsoft.Playwright;
 using Xunit.Abstractions;
 using static Microsoft.Playwright.Assertions;
@@ -17,7 +20,7 @@ public sealed class RecipeCollection : ICollectionFixture<DashboardApp>
 public class RecipeTests(DashboardApp app, ITestOutputHelper output)
 {
     [Fact]
-    public async Task ARecipeDownloadedInTheBrowserIsUploadedAppliedAndMeasuresWhatItRecordedAndAnotherModelIsRefused()
+    public async Task ARecipeBuiltInTheBrowserOffersEveryFileExportsOnnxCheckedInOrtAndIsUploadedAppliedAndMeasuresWhatItRecorded()
     {
         // Another architecture first (the newest model is chosen first), then a lenet trained briefly with a plan evaluated for it.
         var other = WorkspaceSeed.Import(app.WorkspaceFolder, ModelZoo.Lenet5, trainingImages: 0);
@@ -62,6 +65,7 @@ public class RecipeTests(DashboardApp app, ITestOutputHelper output)
             var text = await File.ReadAllTextAsync(file);
             var recipe = RecipeFile.Parse(text, "recipe.yaml");
             Assert.Equal(plan.Key.PlanHash, recipe.Pruning?.PlanHash);
+            await CheckEveryFileOnnxAndReportAsync(tab, folder, recipe);
 
             await page.Locator("[data-testid=upload-recipe] input[type=file]").SetInputFilesAsync(file);
             await Expect(page.GetByTestId("uploaded-summary")).ToContainTextAsync("recipe.yaml");
@@ -93,6 +97,81 @@ public class RecipeTests(DashboardApp app, ITestOutputHelper output)
             Directory.Delete(folder, recursive: true);
         }
         await tab.AssertNoErrorsAsync();
+    }
+
+    /// <summary>
+    /// The rest of the build's half of the page: the downloads are exactly the files the job wrote (Distiller's statistics
+    /// from the workspace's calibration profile among them), the binary state dict downloads byte for byte, the INT8 and
+    /// float32 ONNX exports run in ONNX Runtime beside the engine, and the report downloads as one HTML file.
+    /// </summary>
+    private async Task CheckEveryFileOnnxAndReportAsync(DashboardTab tab, string folder, CompressionRecipe recipe)
+    {
+        var page = tab.Page;
+        var links = page.Locator("[data-testid=download-list] a[download]");
+        var names = new List<string>();
+        foreach (var link in await links.AllAsync()) names.Add((await link.GetAttributeAsync("download"))!);
+        var href = (await page.GetByTestId("download-recipe-yaml").GetAttributeAsync("href"))!;
+        var buildId = Guid.Parse(href.Split('/')[2]);
+        var buildFolder = Assert.Single(Directory.GetDirectories(app.WorkspaceFolder, buildId.ToString("N"), SearchOption.AllDirectories));
+        Assert.Equal(Directory.GetFiles(buildFolder).Select(Path.GetFileName).Order(StringComparer.Ordinal), names.Order(StringComparer.Ordinal));
+        Assert.Contains("distiller_activation_stats.yaml", names);
+        Assert.DoesNotContain(recipe.Gaps, g => g.Section == "dialects");
+        Assert.Contains(RecipeExportJob.PrunedStateDictFile, names);
+
+        // The binary state dict as a browser saves it: the file the build wrote, byte for byte, a readable safetensors file.
+        var stateDict = await page.RunAndWaitForDownloadAsync(() => page.GetByTestId("download-pytorch_model-safetensors").ClickAsync());
+        Assert.Equal(RecipeExportJob.StateDictFile, stateDict.SuggestedFilename);
+        var saved = Path.Combine(folder, RecipeExportJob.StateDictFile);
+        await stateDict.SaveAsAsync(saved);
+        var bytes = await File.ReadAllBytesAsync(saved);
+        Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(buildFolder, RecipeExportJob.StateDictFile)), bytes);
+        Assert.Equal(recipe.Provenance.WeightsHash, Safetensors.ReadHeader(bytes).Metadata["source_weights_hash"]);
+        Assert.Equal(bytes.Length.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            await page.GetByTestId("download-pytorch_model-safetensors").GetAttributeAsync("data-bytes"));
+
+        // INT8 with the recipe's grids, on the recipe's images: the engine's column is the recipe's measured result.
+        await page.GetByTestId("export-onnx-int8").ClickAsync();
+        await Expect(page.GetByTestId("onnx-progress")).ToHaveAttributeAsync("data-state", "Succeeded");
+        var top1 = page.Locator("[data-testid=onnx-row][data-what=Top-1]");
+        var ort = (await top1.GetByTestId("onnx-ort").InnerTextAsync()).Trim();
+        var simulated = (await top1.GetByTestId("onnx-engine").InnerTextAsync()).Trim();
+        Assert.Equal(RecipeText.Top1(recipe.Results!.Result.Top1), simulated);
+        Assert.EndsWith("%", ort);
+        await Expect(page.Locator("[data-testid=onnx-table] thead")).ToContainTextAsync("Simulated INT8");
+        var difference = (await page.Locator("[data-testid=onnx-row]").Nth(1).GetByTestId("onnx-ort").InnerTextAsync()).Trim();
+        output.WriteLine($"INT8 ONNX: ORT top-1 {ort}, simulated INT8 {simulated}, max |dlogit| {difference}");
+        await tab.ScreenshotAsync("recipe-onnx-int8");
+        var onnx = await page.RunAndWaitForDownloadAsync(() => page.GetByTestId("download-onnx").ClickAsync());
+        Assert.EndsWith(".int8.onnx", onnx.SuggestedFilename, StringComparison.Ordinal);
+        var onnxFile = Path.Combine(folder, onnx.SuggestedFilename);
+        await onnx.SaveAsAsync(onnxFile);
+        Assert.Equal((await page.GetByTestId("download-onnx").GetAttributeAsync("data-bytes"))!,
+            new FileInfo(onnxFile).Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        using (var session = OnnxInference.Load(await File.ReadAllBytesAsync(onnxFile))) { }
+
+        // float32 of the same masked weights: ONNX Runtime equals the engine to 1e-4.
+        await page.GetByTestId("export-onnx-float").ClickAsync();
+        await Expect(page.Locator("[data-testid=onnx-table] thead")).ToContainTextAsync("Engine (TorchSharp, float32)");
+        await Expect(page.GetByTestId("onnx-progress")).ToHaveAttributeAsync("data-state", "Succeeded");
+        await Expect(page.GetByTestId("onnx-tolerance")).ToContainTextAsync("within 1e-4 of the engine");
+        var floatOrt = (await top1.GetByTestId("onnx-ort").InnerTextAsync()).Trim();
+        Assert.Equal(floatOrt, (await top1.GetByTestId("onnx-engine").InnerTextAsync()).Trim());
+        output.WriteLine($"float32 ONNX: ORT top-1 {floatOrt} = engine");
+        await tab.ScreenshotAsync("recipe-onnx-float32");
+
+        // The report: one self-contained HTML file.
+        await page.GetByTestId("make-report").ClickAsync();
+        await Expect(page.GetByTestId("report-progress")).ToHaveAttributeAsync("data-state", "Succeeded");
+        var report = await page.RunAndWaitForDownloadAsync(() => page.GetByTestId("download-report").ClickAsync());
+        Assert.EndsWith(".html", report.SuggestedFilename, StringComparison.Ordinal);
+        var reportFile = Path.Combine(folder, report.SuggestedFilename);
+        await report.SaveAsAsync(reportFile);
+        var html = await File.ReadAllTextAsync(reportFile);
+        Assert.StartsWith("<!DOCTYPE html>", html, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("default-src 'none'", html, StringComparison.Ordinal);
+        Assert.Contains(recipe.Provenance.WeightsHash, html, StringComparison.Ordinal);
+        await Expect(page.GetByTestId("report-sections")).ToContainTextAsync("plan");
+        await Expect(page.GetByTestId("report-sections")).ToContainTextAsync("calibration");
     }
 
     /// <summary>Clicks an option of a MudSelect and waits until its list has closed (the caller checks what the choice changed).</summary>

@@ -70,6 +70,52 @@ public sealed class RecipeWireTests(RecipeFixture fixture) : IClassFixture<Recip
     }
 
     [Fact]
+    public void WithTheCalibrationsStatisticsTheExportWritesDistillersStatisticsUnderPyTorchNamesAndLeavesNoGap()
+    {
+        // What calibrate --stats-yaml writes beside the calibration file (the dashboard writes the same from the workspace's profile).
+        var stats = Path.Combine(fixture.Folder, "wire-stats.yaml");
+        var calibrated = CalibrationJob.Run(new CalibrationRequest(new CheckpointFile(fixture.Model), Method: "mse", SubsetSize: 64, StatsYamlFile: stats), fixture.Catalog,
+            null, null, null, new RecordingProgress(), CancellationToken.None);
+        var calibration = Path.Combine(fixture.Folder, "wire-stats-calibration.json");
+        CalibrationFile.Write(calibration, QuantizationThresholds.For(calibrated.Profile, QuantizationChoice.AllLayers(ClippingMethod.Parse("mse"))), calibrated.Profile);
+        var folder = Path.Combine(fixture.Folder, "out-stats");
+
+        var export = RecipeExportJob.Run(new RecipeExportRequest(new CheckpointFile(fixture.Model), folder, CalibrationFile: calibration, SubsetSize: 50, StatsYamlFile: stats),
+            fixture.Catalog, null, new RecordingProgress(), CancellationToken.None);
+
+        var file = Path.Combine(folder, DialectWriter.DistillerStatsFile);
+        Assert.Contains(file, export.Files);
+        Assert.DoesNotContain(export.Recipe.Gaps, g => g.Section == "dialects");
+        using var checkpoint = Checkpoint.Load(fixture.Model);
+        var names = PyTorchNames.Of(checkpoint.Model, PyTorchNaming.Sequential);
+        var ours = DistillerStatsYaml.Read(File.ReadAllText(stats));
+        var written = DistillerStatsYaml.Read(File.ReadAllText(file));
+        Assert.Equal(checkpoint.Model.Layers.Count, ours.Count);
+        Assert.Equal(ours.Select(l => names.Module(l.Layer)), written.Select(l => l.Layer));
+        Assert.Equal(ours.Select(l => (l.Input, l.Output)), written.Select(l => (l.Input, l.Output)));
+        var statsLine = Assert.Single(File.ReadAllLines(Path.Combine(folder, DialectWriter.DistillerQuantizationFile)), l => l.Contains("model_activation_stats:", StringComparison.Ordinal));
+        Assert.Contains(DialectWriter.DistillerStatsFile, statsLine, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void StatisticsWithoutACalibrationOrOfAnotherNetworkAreRefusedNamingTheSettingAndNothingIsWritten()
+    {
+        var stats = Path.Combine(fixture.Folder, "wire-stranger-stats.yaml");
+        var tensor = new DistillerTensorStats(0, 1, 0, 1, 0.5, 0.1, "(1, 2)");
+        File.WriteAllText(stats, DistillerStatsYaml.Write([new DistillerLayerStats("hidden.fc1", tensor, tensor)]));
+        var folder = Path.Combine(fixture.Folder, "out-refused");
+
+        var alone = Assert.Throws<InvalidRequestException>(() => new RecipeExportRequest(new CheckpointFile(fixture.Model), folder, StatsYamlFile: stats).Validate());
+        Assert.Equal(nameof(RecipeExportRequest.StatsYamlFile), alone.Setting);
+        var stranger = Assert.Throws<InvalidRequestException>(() => RecipeExportJob.Run(
+            new RecipeExportRequest(new CheckpointFile(fixture.Model), folder, CalibrationFile: fixture.CalibrationFilePath, SubsetSize: 50, StatsYamlFile: stats),
+            fixture.Catalog, null, new RecordingProgress(), CancellationToken.None));
+        Assert.Equal(nameof(RecipeExportRequest.StatsYamlFile), stranger.Setting);
+        Assert.Contains("names layer 'hidden.fc1', which vgg-tiny does not have", stranger.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(folder));
+    }
+
+    [Fact]
     public void OnnxInt8FromARecipeUsesItsRecordedScalesAndMasks()
     {
         var recipe = new OnnxRecipe(RecipeFile.Read(fixture.YamlFile), RecipeFile.YamlFileName);
