@@ -1,9 +1,9 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using CompressionLab.Core.Distillation;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
 using CompressionLab.Web.Components.Charts;
+using CompressionLab.Web.Components.Jobs;
 
 namespace CompressionLab.Web.Components.Pages.Distillation;
 
@@ -18,8 +18,7 @@ public sealed class DistillationTrainSectionModel : IDisposable
     private readonly IJobScheduler scheduler;
     private readonly DistillationJobs jobs;
     private readonly Func<JobSnapshot, SavedTraining?> saved;
-    private readonly ConcurrentQueue<JobUpdate> updates = new();
-    private readonly IDisposable subscription;
+    private readonly JobUpdateInbox inbox;
     private readonly SortedDictionary<int, EpochSummary> distilled = [];
     private readonly SortedDictionary<int, EpochSummary> baseline = [];
 
@@ -29,18 +28,9 @@ public sealed class DistillationTrainSectionModel : IDisposable
         this.scheduler = scheduler ?? throw new ArgumentNullException(nameof(scheduler));
         this.jobs = jobs ?? throw new ArgumentNullException(nameof(jobs));
         this.saved = saved ?? throw new ArgumentNullException(nameof(saved));
-        ArgumentNullException.ThrowIfNull(updatesWaiting);
-        subscription = scheduler.Subscribe(update =>
-        {
-            if (update.Job.Kind == DistillationJob.Kind)
-            {
-                updates.Enqueue(update);
-                updatesWaiting();
-            }
-        });
-        var all = scheduler.List();
-        if (all.Where(j => j.Kind == DistillationJob.Kind && !j.IsFinished).OrderBy(j => j.CreatedAt).LastOrDefault() is { } running) Follow(running);
-        RefreshResumable(all);
+        inbox = new JobUpdateInbox(scheduler, kind => kind == DistillationJob.Kind, updatesWaiting);
+        if (inbox.Unfinished.LastOrDefault() is { } running) Follow(running);
+        RefreshResumable(scheduler.List());
     }
 
     /// <summary>The objective. Choosing deep mutual learning moves T from the default 4 to its default 1 (and back), unless T was changed.</summary>
@@ -173,7 +163,7 @@ public sealed class DistillationTrainSectionModel : IDisposable
         string? error = null;
         var stored = false;
         var any = false;
-        while (updates.TryDequeue(out var update))
+        while (inbox.TryTake(out var update))
         {
             any = true;
             var job = update.Job;
@@ -212,7 +202,7 @@ public sealed class DistillationTrainSectionModel : IDisposable
         return string.Create(CultureInfo.InvariantCulture, $"test top-1 {result.Top1 * 100:0.00} %{against}{peer}");
     }
 
-    public void Dispose() => subscription.Dispose();
+    public void Dispose() => inbox.Dispose();
 
     private void BuildCharts()
     {
