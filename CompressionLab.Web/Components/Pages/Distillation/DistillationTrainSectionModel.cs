@@ -1,7 +1,9 @@
 using System.Globalization;
+using System.Text.Json;
 using CompressionLab.Core.Distillation;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
+using CompressionLab.Core.Workspace;
 using CompressionLab.Web.Components.Charts;
 using CompressionLab.Web.Components.Jobs;
 
@@ -58,8 +60,78 @@ public sealed class DistillationTrainSectionModel : IDisposable
     /// <summary>FitNets added to the loss: β.</summary>
     public double HintWeight { get; set; } = 1;
 
+    /// <summary>
+    /// FitNets: the hinted stages as typed, comma-separated (e.g. <c>stage1,stage2</c>); empty: every stage the student and
+    /// the teacher share. An empty name between commas is kept, so the request refuses it rather than the page dropping it.
+    /// </summary>
+    public string HintStagesText { get; set; } = "";
+
+    /// <summary>The request's <see cref="DistillationSettings.HintStages"/> from <see cref="HintStagesText"/>: null when empty.</summary>
+    public IReadOnlyList<string>? HintStages => string.IsNullOrWhiteSpace(HintStagesText) ? null : [.. HintStagesText.Split(',').Select(n => n.Trim())];
+
     /// <summary>Deep mutual learning: the second student's architecture; null: the student's (seed + 1).</summary>
     public string? PeerArchitecture { get; set; }
+
+    /// <summary>Deep mutual learning: the seed of the second student's initial weights; null: the student's seed + 1.</summary>
+    public int? PeerSeed { get; set; }
+
+    /// <summary>
+    /// Data distillation: the teacher's target for an image is the mean of its soft targets over the training augmentations
+    /// (the image and its mirror). Not for mutual learning (no fixed teacher).
+    /// </summary>
+    public bool AverageOverFlips { get; set; }
+
+    /// <summary>The workspace model the student (and its baseline) starts from; null: its architecture's seeded initial weights.</summary>
+    public Guid? StudentStart { get; private set; }
+
+    /// <summary>Starts the student from <paramref name="model"/> (its architecture becomes the student's), or from scratch with null.</summary>
+    public void SetStudentStart(ModelRecord? model)
+    {
+        StudentStart = model?.Id;
+        if (model is not null) StudentArchitecture = model.Architecture;
+    }
+
+    /// <summary>Settings shown beside their own field; a refusal of any other is shown under the fields.</summary>
+    public static readonly IReadOnlySet<string> InPlaceSettings = new HashSet<string>(StringComparer.Ordinal)
+    {
+        nameof(DistillationSettings.Temperature), nameof(DistillationSettings.Alpha), nameof(DistillationSettings.HintWeight),
+        nameof(DistillationSettings.HintEpochs), nameof(DistillationSettings.HintStages), nameof(DistillationRequest.PeerSeed),
+        nameof(DistillationRequest.Epochs), nameof(DistillationRequest.Seed), nameof(DistillationRequest.TrainingImages),
+    };
+
+    /// <summary>The refusals not shown beside a field of their own.</summary>
+    public IEnumerable<string> OtherErrors => SettingErrors.Where(e => !InPlaceSettings.Contains(e.Key)).Select(e => e.Value);
+
+    /// <summary>The message beside a field: the request's refusal of that setting, or null.</summary>
+    public string? ErrorOf(string setting) => SettingErrors.GetValueOrDefault(setting);
+
+    /// <summary>
+    /// What FitNets would hint between the one ticked teacher and the student, for the line under the stages field: every
+    /// shared stage with its map size and channels (student → teacher), or why there is none. Null when not one teacher.
+    /// </summary>
+    public string? HintStagesAvailable(IReadOnlyList<Guid> teachers)
+    {
+        ArgumentNullException.ThrowIfNull(teachers);
+        if (teachers.Count != 1) return null;
+        var key = (teachers[0], StudentArchitecture, StudentStart);
+        if (hintStagesAvailable is { } known && known.Key == key) return known.Text;
+        string text;
+        try
+        {
+            var stages = jobs.PlanHints(new StoredModel(teachers[0]), StudentArchitecture, StudentStart is { } s ? new StoredModel(s) : null, wanted: null);
+            text = "Shared: " + string.Join(", ", stages.Select(st => string.Create(CultureInfo.InvariantCulture,
+                $"{st.Name} {st.Height}×{st.Width} ({st.StudentChannels} → {st.TeacherChannels} channels)")));
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or InvalidDataException)
+        {
+            text = e.Message;
+        }
+        // Every render asks; the answer changes only with the teacher or the student.
+        hintStagesAvailable = (key, text);
+        return text;
+    }
+
+    private ((Guid, string, Guid?) Key, string Text)? hintStagesAvailable;
 
     /// <summary>Deep mutual learning: store the second student in the workspace too.</summary>
     public bool SavePeer { get; set; }
@@ -116,9 +188,13 @@ public sealed class DistillationTrainSectionModel : IDisposable
         ArgumentNullException.ThrowIfNull(teachers);
         if (IsRunning) return (null, "A distillation is already running; wait for it or cancel it.");
         var mutual = Loss == DistillationLoss.Mutual;
+        var hints = Loss == DistillationLoss.Hints;
+        // The settings of other objectives than the chosen one stay on the page but out of the request (it would refuse them).
         var request = new DistillationRequest(mutual ? [] : [.. teachers.Select(id => (ModelSource)new StoredModel(id))], StudentArchitecture,
-            new DistillationSettings(Loss, Temperature, Alpha, ScaleByT2, Hints: Hints, HintEpochs: HintEpochs, HintWeight: HintWeight), dataset, Epochs, Seed, Baseline, TrainingImages,
-            PeerArchitecture: mutual ? PeerArchitecture : null, SavePeer: mutual && SavePeer);
+            new DistillationSettings(Loss, Temperature, Alpha, ScaleByT2, AverageOverFlips: !mutual && AverageOverFlips, Hints: Hints, HintEpochs: HintEpochs,
+                HintWeight: HintWeight, HintStages: hints ? HintStages : null),
+            dataset, Epochs, Seed, Baseline, TrainingImages, StudentStart: StudentStart is { } start ? new StoredModel(start) : null,
+            PeerArchitecture: mutual ? PeerArchitecture : null, PeerSeed: mutual ? PeerSeed : null, SavePeer: mutual && SavePeer);
         try
         {
             request.Validate();
@@ -134,7 +210,13 @@ public sealed class DistillationTrainSectionModel : IDisposable
             Follow(jobs.StartTraining(request));
             return (Job, null);
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        catch (InvalidRequestException e)
+        {
+            // Checks that need the workspace (a hinted stage the networks do not share, a deleted model) are refused as the request's.
+            SettingErrors = new Dictionary<string, string> { [e.Setting] = e.Message };
+            return (null, e.Message);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or InvalidDataException)
         {
             return (null, e.Message);
         }
@@ -200,6 +282,23 @@ public sealed class DistillationTrainSectionModel : IDisposable
             : "";
         var peer = result.PeerTop1 is { } p ? string.Create(CultureInfo.InvariantCulture, $"; its peer ({result.PeerArchitecture}) {p * 100:0.00} %") : "";
         return string.Create(CultureInfo.InvariantCulture, $"test top-1 {result.Top1 * 100:0.00} %{against}{peer}");
+    }
+
+    /// <summary>The teachers a distilled model records (its metadata's <c>teacherNames</c>); empty when it records none.</summary>
+    public static IReadOnlyList<string> TeacherNames(ModelRecord model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        try
+        {
+            using var json = JsonDocument.Parse(model.MetadataJson);
+            return json.RootElement.ValueKind == JsonValueKind.Object && json.RootElement.TryGetProperty("teacherNames", out var names) && names.ValueKind == JsonValueKind.Array
+                ? [.. names.EnumerateArray().Where(n => n.ValueKind == JsonValueKind.String).Select(n => n.GetString()!)]
+                : [];
+        }
+        catch (JsonException)
+        {
+            return [];
+        }
     }
 
     public void Dispose() => inbox.Dispose();
