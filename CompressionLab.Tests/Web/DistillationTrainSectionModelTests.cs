@@ -257,6 +257,8 @@ public sealed class DistillationTrainSectionModelTests : IDisposable
         Assert.Contains("Stage 'stage2' cannot be hinted", error);
         Assert.Contains("the teacher lenet-5 has stage1 6×14×14, stage2 16×5×5", section.ErrorOf(nameof(DistillationSettings.HintStages)));
         Assert.Empty(section.OtherErrors); // shown in place, not again under the fields
+        section.HintStagesText = "stage1";
+        Assert.Null(section.ErrorOf(nameof(DistillationSettings.HintStages))); // an edit takes the refusal of the old text away
 
         // A lenet-300-100 teacher has no stage with maps at all.
         section.HintStagesText = "";

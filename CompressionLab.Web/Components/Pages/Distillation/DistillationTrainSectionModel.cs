@@ -64,7 +64,18 @@ public sealed class DistillationTrainSectionModel : IDisposable
     /// FitNets: the hinted stages as typed, comma-separated (e.g. <c>stage1,stage2</c>); empty: every stage the student and
     /// the teacher share. An empty name between commas is kept, so the request refuses it rather than the page dropping it.
     /// </summary>
-    public string HintStagesText { get; set; } = "";
+    public string HintStagesText
+    {
+        get => hintStagesText;
+        set
+        {
+            // A refusal of the old text no longer stands beside the new one.
+            if (value != hintStagesText) Forget(nameof(DistillationSettings.HintStages));
+            hintStagesText = value ?? "";
+        }
+    }
+
+    private string hintStagesText = "";
 
     /// <summary>The request's <see cref="DistillationSettings.HintStages"/> from <see cref="HintStagesText"/>: null when empty.</summary>
     public IReadOnlyList<string>? HintStages => string.IsNullOrWhiteSpace(HintStagesText) ? null : [.. HintStagesText.Split(',').Select(n => n.Trim())];
@@ -73,7 +84,22 @@ public sealed class DistillationTrainSectionModel : IDisposable
     public string? PeerArchitecture { get; set; }
 
     /// <summary>Deep mutual learning: the seed of the second student's initial weights; null: the student's seed + 1.</summary>
-    public int? PeerSeed { get; set; }
+    public int? PeerSeed
+    {
+        get => peerSeed;
+        set
+        {
+            if (value != peerSeed) Forget(nameof(DistillationRequest.PeerSeed));
+            peerSeed = value;
+        }
+    }
+
+    private int? peerSeed;
+
+    private void Forget(string setting)
+    {
+        if (SettingErrors.ContainsKey(setting)) SettingErrors = SettingErrors.Where(e => e.Key != setting).ToDictionary(e => e.Key, e => e.Value);
+    }
 
     /// <summary>
     /// Data distillation: the teacher's target for an image is the mean of its soft targets over the training augmentations
