@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
 using CompressionLab.Core.Data;
@@ -122,8 +123,37 @@ public sealed class DistillationJobs(IJobScheduler scheduler, DatasetCatalog cat
         request.Validate();
         if (request.OutputFile is not null) throw new InvalidRequestException(nameof(DistillationRequest.OutputFile), "The dashboard stores the student in the workspace.");
         foreach (var teacher in request.Teachers) teacher.Resolve(store);
+        // A stage that cannot be hinted is refused now, naming both networks' stages, not when the job reaches it.
+        if (request.Objective.Loss == DistillationLoss.Hints)
+            PlanHints(request.Teachers[0], request.StudentArchitecture, request.StudentStart, request.Objective.HintStages);
         return Enqueue(request, DistillationJob.Title(request), resumesJob: null);
     }
+
+    /// <summary>
+    /// FitNets' stages between <paramref name="teacher"/> and the student as the job will plan them
+    /// (<see cref="HintStages.Plan"/>): <paramref name="wanted"/>, or with null every stage both share. Measured on blank
+    /// networks of both (architecture, widths and input size from the checkpoint headers; no weights read), built once per
+    /// pair of shapes and kept: building a network draws initial weights from TorchSharp's global generator, which a running
+    /// job's dropout also draws from, so it is not done on every look.
+    /// </summary>
+    /// <exception cref="InvalidRequestException">For <c>HintStages</c>: a stage that cannot be hinted, or none shared.</exception>
+    public IReadOnlyList<HintStage> PlanHints(ModelSource teacher, string studentArchitecture, ModelSource? studentStart, IReadOnlyList<string>? wanted)
+    {
+        ArgumentNullException.ThrowIfNull(teacher);
+        ArgumentNullException.ThrowIfNull(studentArchitecture);
+        var t = Checkpoint.ReadMetadata(teacher.Resolve(store).CheckpointPath);
+        // A student started from a model of another architecture is refused by the job; its widths do not apply here.
+        var s = studentStart is null ? null : Checkpoint.ReadMetadata(studentStart.Resolve(store).CheckpointPath) is { } m && m.Architecture == studentArchitecture ? m : null;
+        string Shape(string architecture, IReadOnlyDictionary<string, int>? widths) => string.Create(CultureInfo.InvariantCulture,
+            $"{architecture} {t.ClassNames.Count} {t.InputHeight}x{t.InputWidth} {(widths is null ? "" : string.Join(",", widths.Select(w => $"{w.Key}={w.Value}")))}");
+        var key = Shape(t.Architecture, t.Widths) + " | " + Shape(studentArchitecture, s?.Widths);
+        var pair = BlankPairs.GetOrAdd(key, _ => new Lazy<(ClassifierNetwork, ClassifierNetwork)>(() =>
+            (ModelZoo.Create(studentArchitecture, t.ClassNames.Count, t.InputHeight, t.InputWidth, s?.Widths),
+             ModelZoo.Create(t.Architecture, t.ClassNames.Count, t.InputHeight, t.InputWidth, t.Widths)))).Value;
+        lock (pair.Student) return HintStages.Plan(pair.Student, pair.Teacher, wanted);
+    }
+
+    private static readonly ConcurrentDictionary<string, Lazy<(ClassifierNetwork Student, ClassifierNetwork Teacher)>> BlankPairs = new();
 
     /// <summary>Queues the continuation of an interrupted (or failed) distillation from its last saved epoch.</summary>
     /// <exception cref="ArgumentException">No such distillation, it neither was interrupted nor failed, or it saved no epoch.</exception>

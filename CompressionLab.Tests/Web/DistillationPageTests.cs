@@ -133,6 +133,52 @@ public sealed class DistillationPageTests : DashboardTestContext
         Assert.Equal((DistillationLoss.Mutual, 1.0), (request.Objective.Loss, request.Objective.Temperature));
     }
 
+    /// <summary>The markup of the field whose <c>data-testid</c> is <paramref name="testId"/> (its label, value, helper or error text).</summary>
+    private static string FieldMarkup<TField>(Bunit.IRenderedComponent<DistillationPage> page, string testId)
+        where TField : MudBlazor.MudComponentBase =>
+        page.FindComponents<TField>().Single(f => f.Instance.UserAttributes.TryGetValue("data-testid", out var id) && (id as string) == testId).Markup;
+
+    [Fact]
+    public void TheHintFieldsSayWhichStagesCanBeHintedAndABadStageListIsRefusedBesideItsField()
+    {
+        var page = Render<DistillationPage>();
+        var objective = page.FindComponent<MudBlazor.MudSelect<DistillationLoss>>();
+        page.InvokeAsync(() => objective.Instance.ValueChanged.InvokeAsync(DistillationLoss.Hints));
+        page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll("input[data-testid=kd-hint-stages]")), UiTimeout);
+        // The ticked teacher is a lenet-300-100, whose stages end in vectors: said under the field before anything starts.
+        Assert.Contains("No stage to hint", FieldMarkup<MudBlazor.MudTextField<string>>(page, "kd-hint-stages"));
+
+        page.Find("input[data-testid=kd-hint-stages]").Change("stage1,,stage2");
+        page.Find("[data-testid=kd-train-start]").Click();
+
+        page.WaitForAssertion(() => Assert.Contains("Name the stages to hint", FieldMarkup<MudBlazor.MudTextField<string>>(page, "kd-hint-stages")), UiTimeout);
+        Assert.Empty(page.FindAll("[data-testid=kd-train-error]")); // in place only
+        Assert.Empty(Scheduler.List());
+    }
+
+    [Fact]
+    public void ANegativePeerSeedIsRefusedBesideItsFieldAndAGoodOneIsQueued()
+    {
+        var page = Render<DistillationPage>();
+        var objective = page.FindComponent<MudBlazor.MudSelect<DistillationLoss>>();
+        page.InvokeAsync(() => objective.Instance.ValueChanged.InvokeAsync(DistillationLoss.Mutual));
+        page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll("input[data-testid=kd-peer-seed]")), UiTimeout);
+
+        page.Find("input[data-testid=kd-peer-seed]").Change("-2");
+        page.Find("[data-testid=kd-train-start]").Click();
+
+        page.WaitForAssertion(() => Assert.Contains("zero or positive", FieldMarkup<MudBlazor.MudNumericField<int?>>(page, "kd-peer-seed")), UiTimeout);
+        Assert.Empty(page.FindAll("[data-testid=kd-train-error]"));
+        Assert.Empty(Scheduler.List());
+
+        page.Find("input[data-testid=kd-peer-seed]").Change("5");
+        page.Find("[data-testid=kd-train-start]").Click();
+
+        var request = Core.Models.ModelJobJson.Read<DistillationRequest>(Assert.Single(Scheduler.List()).ParametersJson);
+        Assert.Equal(5, request.PeerSeed);
+        page.WaitForAssertion(() => Assert.DoesNotContain("zero or positive", FieldMarkup<MudBlazor.MudNumericField<int?>>(page, "kd-peer-seed")), UiTimeout);
+    }
+
     private static IReadOnlyList<double> Markers(Bunit.IRenderedComponent<DistillationPage> page) =>
         [.. page.FindComponents<LineChart>().Take(4).Select(chart => chart.Instance.Series.Last(s => s.MarkersOnly).X[0])];
 }

@@ -1,3 +1,4 @@
+using CompressionLab.Core.Data;
 using CompressionLab.Core.Distillation;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
@@ -89,7 +90,8 @@ public sealed class DistillationTrainSectionModelTests : IDisposable
         section.Hints = HintMode.FirstPhase;
         section.HintEpochs = 3;
 
-        var job = section.Start([teacher.Id], "synthetic").Job!;
+        // A lenet-5 teacher: hints need a stage it shares with the vgg-tiny student (the lenet-300-100 has none and is refused).
+        var job = section.Start([ImportLenet5().Id], "synthetic").Job!;
 
         var request = ModelJobJson.Read<DistillationRequest>(job.ParametersJson);
         Assert.Equal((DistillationLoss.Hints, HintMode.FirstPhase, 3), (request.Objective.Loss, request.Objective.Hints, request.Objective.HintEpochs));
@@ -193,5 +195,114 @@ public sealed class DistillationTrainSectionModelTests : IDisposable
         Assert.Contains("distilled", model.DisplayName);
         Assert.Contains("\"teacherNames\":[\"teacher\"]", model.MetadataJson); // the model records its teacher
         Assert.Null(workspace.States.Find(job.Id)); // the resumed run released the saved state
+    }
+
+    /// <summary>A random lenet-5 for the synthetic dataset: its stage1 maps are 14×14 like vgg-tiny's (6 against 8 channels); its stage2 maps are 5×5, vgg-tiny's 7×7.</summary>
+    private ModelRecord ImportLenet5()
+    {
+        using var network = Pruning.PruningTestModels.RandomZooModel(ModelZoo.Lenet5, 13);
+        var file = Path.Combine(workspace.Workspace.Root, "lenet5.ckpt");
+        Checkpoint.Save(network, file, SyntheticDataset.Name, SyntheticDataset.ClassNames, 0.7);
+        return CheckpointImport.Import(workspace.Store, file, "lenet5").Model;
+    }
+
+    [Fact]
+    public void HintStagesDataDistillationAndTheStartModelGoIntoTheRequest()
+    {
+        var lenet5 = ImportLenet5();
+        using var section = Open();
+        section.Loss = DistillationLoss.Hints;
+        section.HintStagesText = " stage1 ";
+        section.AverageOverFlips = true;
+
+        // vgg-tiny's stage1 ends 8×14×14 (two padded 3×3 convs, one 2×2 pool), lenet-5's 6×14×14 (padded 5×5, pool); stage2 7×7 against 5×5.
+        Assert.Equal("Shared: stage1 14×14 (8 → 6 channels)", section.HintStagesAvailable([lenet5.Id]));
+        Assert.Null(section.HintStagesAvailable([lenet5.Id, teacher.Id])); // an ensemble has no hints
+        var (job, error) = section.Start([lenet5.Id], "synthetic");
+
+        Assert.Null(error);
+        var request = ModelJobJson.Read<DistillationRequest>(job!.ParametersJson);
+        Assert.Equal(["stage1"], request.Objective.HintStages!);
+        Assert.True(request.Objective.AverageOverFlips);
+        Assert.Null(request.StudentStart);
+        Assert.Null(request.PeerSeed);
+
+        scheduler.Add(job with { State = JobState.Succeeded }); // finished, so a section opened now follows none
+        using var fromModel = Open();
+        fromModel.Loss = DistillationLoss.SoftHard;
+        fromModel.HintStagesText = "stage1"; // a hints setting left on the page stays out of another objective's request
+        fromModel.SetStudentStart(lenet5);
+        Assert.Equal(ModelZoo.Lenet5, fromModel.StudentArchitecture);
+        var second = ModelJobJson.Read<DistillationRequest>(fromModel.Start([teacher.Id], "synthetic").Job!.ParametersJson);
+        Assert.Equal((new StoredModel(lenet5.Id), ModelZoo.Lenet5), (second.StudentStart, second.StudentArchitecture));
+        Assert.Null(second.Objective.HintStages);
+    }
+
+    [Fact]
+    public void BadHintStagesAreRefusedBesideTheirFieldAndNothingIsQueued()
+    {
+        var lenet5 = ImportLenet5();
+        using var section = Open();
+        section.Loss = DistillationLoss.Hints;
+
+        // An empty name between commas: the request's own check.
+        section.HintStagesText = "stage1,,stage2";
+        Assert.Null(section.Start([lenet5.Id], "synthetic").Job);
+        Assert.Contains("Name the stages to hint", section.ErrorOf(nameof(DistillationSettings.HintStages)));
+
+        // A stage the two networks do not share: refused before queueing, naming both networks' stages.
+        section.HintStagesText = "stage2";
+        var (job, error) = section.Start([lenet5.Id], "synthetic");
+        Assert.Null(job);
+        Assert.Contains("Stage 'stage2' cannot be hinted", error);
+        Assert.Contains("the teacher lenet-5 has stage1 6×14×14, stage2 16×5×5", section.ErrorOf(nameof(DistillationSettings.HintStages)));
+        Assert.Empty(section.OtherErrors); // shown in place, not again under the fields
+        section.HintStagesText = "stage1";
+        Assert.Null(section.ErrorOf(nameof(DistillationSettings.HintStages))); // an edit takes the refusal of the old text away
+
+        // A lenet-300-100 teacher has no stage with maps at all.
+        section.HintStagesText = "";
+        Assert.Null(section.Start([teacher.Id], "synthetic").Job);
+        Assert.Contains("No stage to hint", section.ErrorOf(nameof(DistillationSettings.HintStages)));
+        Assert.StartsWith("No stage to hint", section.HintStagesAvailable([teacher.Id]), StringComparison.Ordinal);
+
+        section.HintStagesText = "stage1";
+        section.HintWeight = 0;
+        Assert.Null(section.Start([lenet5.Id], "synthetic").Job);
+        Assert.Contains("above 0", section.ErrorOf(nameof(DistillationSettings.HintWeight)));
+        Assert.Null(section.ErrorOf(nameof(DistillationSettings.HintStages)));
+        Assert.Empty(scheduler.List());
+    }
+
+    [Fact]
+    public void MutualLearningQueuesThePeerSeedAndRefusesANegativeOneBesideItsField()
+    {
+        using var section = Open();
+        section.Loss = DistillationLoss.Mutual;
+        section.AverageOverFlips = true; // left on the page from another objective: not part of a mutual run, which would refuse it
+        section.PeerSeed = -1;
+
+        var (job, error) = section.Start([teacher.Id], "synthetic");
+
+        Assert.Null(job);
+        Assert.Contains("zero or positive", error);
+        Assert.Contains("zero or positive", section.ErrorOf(nameof(DistillationRequest.PeerSeed)));
+        Assert.Empty(section.OtherErrors);
+
+        section.PeerSeed = 7;
+        var request = ModelJobJson.Read<DistillationRequest>(section.Start([teacher.Id], "synthetic").Job!.ParametersJson);
+        Assert.Equal((7, 7), (request.PeerSeed!.Value, request.ResolvedPeerSeed));
+        Assert.False(request.Objective.AverageOverFlips);
+        Assert.Null(section.ErrorOf(nameof(DistillationRequest.PeerSeed)));
+    }
+
+    [Fact]
+    public void TheTeachersADistilledModelRecordsAreReadFromItsMetadata()
+    {
+        ModelRecord With(string json) => new(Guid.NewGuid(), "m", ModelZoo.VggTiny, "synthetic", 0.5, 1, "h", "f", DateTimeOffset.UnixEpoch, json);
+
+        Assert.Equal(["vgg-small a", "vgg-small b"], DistillationTrainSectionModel.TeacherNames(With("""{"source":"distilled","teacherNames":["vgg-small a","vgg-small b"]}""")));
+        Assert.Empty(DistillationTrainSectionModel.TeacherNames(With("""{"source":"trained"}""")));
+        Assert.Empty(DistillationTrainSectionModel.TeacherNames(With("not json")));
     }
 }

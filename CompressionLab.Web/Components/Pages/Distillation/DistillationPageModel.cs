@@ -1,10 +1,10 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using CompressionLab.Core.Distillation;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Workspace;
 using CompressionLab.Web.Components.Charts;
+using CompressionLab.Web.Components.Jobs;
 
 namespace CompressionLab.Web.Components.Pages.Distillation;
 
@@ -34,8 +34,7 @@ public sealed class DistillationPageModel : IDisposable
     private readonly IJobScheduler scheduler;
     private readonly ModelStore store;
     private readonly DistillationJobs jobs;
-    private readonly ConcurrentQueue<JobUpdate> updates = new();
-    private readonly IDisposable subscription;
+    private readonly JobUpdateInbox inbox;
     private readonly HashSet<Guid> teachers = [];
     private IReadOnlyList<int> disagreeing = [];
     private double disagreeingAt = double.NaN;
@@ -48,21 +47,12 @@ public sealed class DistillationPageModel : IDisposable
         this.scheduler = scheduler ?? throw new ArgumentNullException(nameof(scheduler));
         this.store = store ?? throw new ArgumentNullException(nameof(store));
         this.jobs = jobs ?? throw new ArgumentNullException(nameof(jobs));
-        ArgumentNullException.ThrowIfNull(updatesWaiting);
-        subscription = scheduler.Subscribe(update =>
-        {
-            if (update.Job.Kind == SoftTargetJob.Kind)
-            {
-                updates.Enqueue(update);
-                updatesWaiting();
-            }
-        });
+        inbox = new JobUpdateInbox(scheduler, kind => kind == SoftTargetJob.Kind, updatesWaiting);
         Grid = SoftTargetComparison.DefaultTemperatures;
         RefreshModels();
         // A comparison started before the page opened (another tab, a reload) is followed; else the newest finished one is opened.
-        var known = scheduler.List().Where(j => j.Kind == SoftTargetJob.Kind).OrderByDescending(j => j.CreatedAt).ToList();
-        if (known.FirstOrDefault(j => !j.IsFinished) is { } running) Job = running;
-        else if (known.FirstOrDefault(j => j.State == JobState.Succeeded) is { } done) TryOpen(done);
+        if (inbox.Unfinished.OrderByDescending(j => j.CreatedAt).FirstOrDefault() is { } running) Job = running;
+        else if (scheduler.List().Where(j => j.Kind == SoftTargetJob.Kind && j.State == JobState.Succeeded).MaxBy(j => j.CreatedAt) is { } done) TryOpen(done);
     }
 
     /// <summary>Every model of the workspace, newest first.</summary>
@@ -265,7 +255,7 @@ public sealed class DistillationPageModel : IDisposable
     public string? ApplyUpdates()
     {
         string? error = null;
-        while (updates.TryDequeue(out var update))
+        while (inbox.TryTake(out var update))
         {
             var job = update.Job;
             if (job.Id != Job?.Id && !job.IsFinished && !IsComputing) Job = job;
@@ -348,7 +338,7 @@ public sealed class DistillationPageModel : IDisposable
             $"{string.Join(" + ", shown.Summary.Teachers.Select(t => t.Name))} → {shown.Summary.Student.Name} · {shown.Summary.Images:N0} validation images of {shown.Summary.Dataset}")
         : "";
 
-    public void Dispose() => subscription.Dispose();
+    public void Dispose() => inbox.Dispose();
 
     private void TryOpen(JobSnapshot job)
     {

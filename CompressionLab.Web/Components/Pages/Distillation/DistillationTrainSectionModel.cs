@@ -1,9 +1,11 @@
-using System.Collections.Concurrent;
 using System.Globalization;
+using System.Text.Json;
 using CompressionLab.Core.Distillation;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
+using CompressionLab.Core.Workspace;
 using CompressionLab.Web.Components.Charts;
+using CompressionLab.Web.Components.Jobs;
 
 namespace CompressionLab.Web.Components.Pages.Distillation;
 
@@ -18,8 +20,7 @@ public sealed class DistillationTrainSectionModel : IDisposable
     private readonly IJobScheduler scheduler;
     private readonly DistillationJobs jobs;
     private readonly Func<JobSnapshot, SavedTraining?> saved;
-    private readonly ConcurrentQueue<JobUpdate> updates = new();
-    private readonly IDisposable subscription;
+    private readonly JobUpdateInbox inbox;
     private readonly SortedDictionary<int, EpochSummary> distilled = [];
     private readonly SortedDictionary<int, EpochSummary> baseline = [];
 
@@ -29,18 +30,9 @@ public sealed class DistillationTrainSectionModel : IDisposable
         this.scheduler = scheduler ?? throw new ArgumentNullException(nameof(scheduler));
         this.jobs = jobs ?? throw new ArgumentNullException(nameof(jobs));
         this.saved = saved ?? throw new ArgumentNullException(nameof(saved));
-        ArgumentNullException.ThrowIfNull(updatesWaiting);
-        subscription = scheduler.Subscribe(update =>
-        {
-            if (update.Job.Kind == DistillationJob.Kind)
-            {
-                updates.Enqueue(update);
-                updatesWaiting();
-            }
-        });
-        var all = scheduler.List();
-        if (all.Where(j => j.Kind == DistillationJob.Kind && !j.IsFinished).OrderBy(j => j.CreatedAt).LastOrDefault() is { } running) Follow(running);
-        RefreshResumable(all);
+        inbox = new JobUpdateInbox(scheduler, kind => kind == DistillationJob.Kind, updatesWaiting);
+        if (inbox.Unfinished.LastOrDefault() is { } running) Follow(running);
+        RefreshResumable(scheduler.List());
     }
 
     /// <summary>The objective. Choosing deep mutual learning moves T from the default 4 to its default 1 (and back), unless T was changed.</summary>
@@ -68,8 +60,104 @@ public sealed class DistillationTrainSectionModel : IDisposable
     /// <summary>FitNets added to the loss: β.</summary>
     public double HintWeight { get; set; } = 1;
 
+    /// <summary>
+    /// FitNets: the hinted stages as typed, comma-separated (e.g. <c>stage1,stage2</c>); empty: every stage the student and
+    /// the teacher share. An empty name between commas is kept, so the request refuses it rather than the page dropping it.
+    /// </summary>
+    public string HintStagesText
+    {
+        get => hintStagesText;
+        set
+        {
+            // A refusal of the old text no longer stands beside the new one.
+            if (value != hintStagesText) Forget(nameof(DistillationSettings.HintStages));
+            hintStagesText = value ?? "";
+        }
+    }
+
+    private string hintStagesText = "";
+
+    /// <summary>The request's <see cref="DistillationSettings.HintStages"/> from <see cref="HintStagesText"/>: null when empty.</summary>
+    public IReadOnlyList<string>? HintStages => string.IsNullOrWhiteSpace(HintStagesText) ? null : [.. HintStagesText.Split(',').Select(n => n.Trim())];
+
     /// <summary>Deep mutual learning: the second student's architecture; null: the student's (seed + 1).</summary>
     public string? PeerArchitecture { get; set; }
+
+    /// <summary>Deep mutual learning: the seed of the second student's initial weights; null: the student's seed + 1.</summary>
+    public int? PeerSeed
+    {
+        get => peerSeed;
+        set
+        {
+            if (value != peerSeed) Forget(nameof(DistillationRequest.PeerSeed));
+            peerSeed = value;
+        }
+    }
+
+    private int? peerSeed;
+
+    private void Forget(string setting)
+    {
+        if (SettingErrors.ContainsKey(setting)) SettingErrors = SettingErrors.Where(e => e.Key != setting).ToDictionary(e => e.Key, e => e.Value);
+    }
+
+    /// <summary>
+    /// Data distillation: the teacher's target for an image is the mean of its soft targets over the training augmentations
+    /// (the image and its mirror). Not for mutual learning (no fixed teacher).
+    /// </summary>
+    public bool AverageOverFlips { get; set; }
+
+    /// <summary>The workspace model the student (and its baseline) starts from; null: its architecture's seeded initial weights.</summary>
+    public Guid? StudentStart { get; private set; }
+
+    /// <summary>Starts the student from <paramref name="model"/> (its architecture becomes the student's), or from scratch with null.</summary>
+    public void SetStudentStart(ModelRecord? model)
+    {
+        StudentStart = model?.Id;
+        if (model is not null) StudentArchitecture = model.Architecture;
+    }
+
+    /// <summary>Settings shown beside their own field; a refusal of any other is shown under the fields.</summary>
+    public static readonly IReadOnlySet<string> InPlaceSettings = new HashSet<string>(StringComparer.Ordinal)
+    {
+        nameof(DistillationSettings.Temperature), nameof(DistillationSettings.Alpha), nameof(DistillationSettings.HintWeight),
+        nameof(DistillationSettings.HintEpochs), nameof(DistillationSettings.HintStages), nameof(DistillationRequest.PeerSeed),
+        nameof(DistillationRequest.Epochs), nameof(DistillationRequest.Seed), nameof(DistillationRequest.TrainingImages),
+    };
+
+    /// <summary>The refusals not shown beside a field of their own.</summary>
+    public IEnumerable<string> OtherErrors => SettingErrors.Where(e => !InPlaceSettings.Contains(e.Key)).Select(e => e.Value);
+
+    /// <summary>The message beside a field: the request's refusal of that setting, or null.</summary>
+    public string? ErrorOf(string setting) => SettingErrors.GetValueOrDefault(setting);
+
+    /// <summary>
+    /// What FitNets would hint between the one ticked teacher and the student, for the line under the stages field: every
+    /// shared stage with its map size and channels (student → teacher), or why there is none. Null when not one teacher.
+    /// </summary>
+    public string? HintStagesAvailable(IReadOnlyList<Guid> teachers)
+    {
+        ArgumentNullException.ThrowIfNull(teachers);
+        if (teachers.Count != 1) return null;
+        var key = (teachers[0], StudentArchitecture, StudentStart);
+        if (hintStagesAvailable is { } known && known.Key == key) return known.Text;
+        string text;
+        try
+        {
+            var stages = jobs.PlanHints(new StoredModel(teachers[0]), StudentArchitecture, StudentStart is { } s ? new StoredModel(s) : null, wanted: null);
+            text = "Shared: " + string.Join(", ", stages.Select(st => string.Create(CultureInfo.InvariantCulture,
+                $"{st.Name} {st.Height}×{st.Width} ({st.StudentChannels} → {st.TeacherChannels} channels)")));
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or InvalidDataException)
+        {
+            text = e.Message;
+        }
+        // Every render asks; the answer changes only with the teacher or the student.
+        hintStagesAvailable = (key, text);
+        return text;
+    }
+
+    private ((Guid, string, Guid?) Key, string Text)? hintStagesAvailable;
 
     /// <summary>Deep mutual learning: store the second student in the workspace too.</summary>
     public bool SavePeer { get; set; }
@@ -126,9 +214,13 @@ public sealed class DistillationTrainSectionModel : IDisposable
         ArgumentNullException.ThrowIfNull(teachers);
         if (IsRunning) return (null, "A distillation is already running; wait for it or cancel it.");
         var mutual = Loss == DistillationLoss.Mutual;
+        var hints = Loss == DistillationLoss.Hints;
+        // The settings of other objectives than the chosen one stay on the page but out of the request (it would refuse them).
         var request = new DistillationRequest(mutual ? [] : [.. teachers.Select(id => (ModelSource)new StoredModel(id))], StudentArchitecture,
-            new DistillationSettings(Loss, Temperature, Alpha, ScaleByT2, Hints: Hints, HintEpochs: HintEpochs, HintWeight: HintWeight), dataset, Epochs, Seed, Baseline, TrainingImages,
-            PeerArchitecture: mutual ? PeerArchitecture : null, SavePeer: mutual && SavePeer);
+            new DistillationSettings(Loss, Temperature, Alpha, ScaleByT2, AverageOverFlips: !mutual && AverageOverFlips, Hints: Hints, HintEpochs: HintEpochs,
+                HintWeight: HintWeight, HintStages: hints ? HintStages : null),
+            dataset, Epochs, Seed, Baseline, TrainingImages, StudentStart: StudentStart is { } start ? new StoredModel(start) : null,
+            PeerArchitecture: mutual ? PeerArchitecture : null, PeerSeed: mutual ? PeerSeed : null, SavePeer: mutual && SavePeer);
         try
         {
             request.Validate();
@@ -144,7 +236,13 @@ public sealed class DistillationTrainSectionModel : IDisposable
             Follow(jobs.StartTraining(request));
             return (Job, null);
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        catch (InvalidRequestException e)
+        {
+            // Checks that need the workspace (a hinted stage the networks do not share, a deleted model) are refused as the request's.
+            SettingErrors = new Dictionary<string, string> { [e.Setting] = e.Message };
+            return (null, e.Message);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or InvalidDataException)
         {
             return (null, e.Message);
         }
@@ -173,7 +271,7 @@ public sealed class DistillationTrainSectionModel : IDisposable
         string? error = null;
         var stored = false;
         var any = false;
-        while (updates.TryDequeue(out var update))
+        while (inbox.TryTake(out var update))
         {
             any = true;
             var job = update.Job;
@@ -212,7 +310,24 @@ public sealed class DistillationTrainSectionModel : IDisposable
         return string.Create(CultureInfo.InvariantCulture, $"test top-1 {result.Top1 * 100:0.00} %{against}{peer}");
     }
 
-    public void Dispose() => subscription.Dispose();
+    /// <summary>The teachers a distilled model records (its metadata's <c>teacherNames</c>); empty when it records none.</summary>
+    public static IReadOnlyList<string> TeacherNames(ModelRecord model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        try
+        {
+            using var json = JsonDocument.Parse(model.MetadataJson);
+            return json.RootElement.ValueKind == JsonValueKind.Object && json.RootElement.TryGetProperty("teacherNames", out var names) && names.ValueKind == JsonValueKind.Array
+                ? [.. names.EnumerateArray().Where(n => n.ValueKind == JsonValueKind.String).Select(n => n.GetString()!)]
+                : [];
+        }
+        catch (JsonException)
+        {
+            return [];
+        }
+    }
+
+    public void Dispose() => inbox.Dispose();
 
     private void BuildCharts()
     {
