@@ -42,6 +42,13 @@ public static class CliApp
         return parse.Action is not HelpAction && parse.CommandResult.Command is CliCommand { ComputesWithTorch: true };
     }
 
+    /// <summary>Whether <paramref name="args"/> run a command whose convolutions are all channels-last (<see cref="CliCommand.ChannelsLastConvolutionsOnly"/>).</summary>
+    public static bool ConvolvesChannelsLastOnly(string[] args)
+    {
+        var parse = CreateRoot(Commands(), out _).Parse(args);
+        return parse.Action is not HelpAction && parse.CommandResult.Command is CliCommand { ChannelsLastConvolutionsOnly: true };
+    }
+
     public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
         // System.CommandLine ships translations (de, ja, ru...) chosen by the UI culture. The CLI speaks one language: its

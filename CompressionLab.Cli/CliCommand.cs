@@ -42,6 +42,12 @@ public abstract class CliCommand(string name, string description) : Command(name
     public abstract bool ComputesWithTorch { get; }
 
     /// <summary>
+    /// Whether every convolution the command runs goes through the zoo network's channels-last forward (training), so that
+    /// Program.cs may let oneDNN use AVX-512 where only its NCHW convs are wrong (<see cref="TorchRuntime.PrepareEnvironment"/>).
+    /// </summary>
+    public virtual bool ChannelsLastConvolutionsOnly => false;
+
+    /// <summary>
     /// The option each request setting comes from (e.g. <c>SubsetSize</c> → <c>--limit</c>), so that a request the job
     /// refuses (<see cref="Core.Jobs.InvalidRequestException"/>) is reported as a bad argument naming the option.
     /// </summary>

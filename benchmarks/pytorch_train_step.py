@@ -9,7 +9,9 @@ a batch of 128 picked by a random permutation from uint8 pixels kept in memory (
 
 Prints one JSON line: median and mean milliseconds per step over the timed steps (after warm-up steps), and the median
 CPU time of the process per step (on a machine other processes keep busy, the work without the waits for a core).
-Usage: python3 benchmarks/pytorch_train_step.py [--data DIR] [--steps 30] [--batch 128] [--threads N] [--layout channels_last|contiguous]
+With --breakdown also the median CPU time of each part of the step (batch preparation, zero_grad, forward with the loss,
+backward, optimizer step, loss and correct count read back).
+Usage: python3 benchmarks/pytorch_train_step.py [--data DIR] [--steps 30] [--batch 128] [--threads N] [--layout channels_last|contiguous] [--breakdown]
 Needs Debian's python3-torch (1.13) or any PyTorch; DIR holds train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]
 (default: the first of the product's dataset folders that has them, else random images of the same shape).
 """
@@ -25,6 +27,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 MEAN, STD = 0.2860, 0.3530
+# The parts --breakdown times, in step order (the engine's `bench train --breakdown` uses the same names).
+PARTS = ["batch", "zero_grad", "forward", "backward", "optimizer", "read_back"]
 DATA_FOLDERS = ["/usr/share/datasets/fashion-mnist", os.path.expanduser("~/.cache/compressionlab/fashion-mnist")]
 
 
@@ -69,6 +73,8 @@ def main():
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--layout", choices=["channels_last", "contiguous"], default="channels_last")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also print the median CPU ms of each part of the step (batch, zero_grad, forward, backward, optimizer, read-back)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -81,28 +87,40 @@ def main():
     generator = torch.Generator().manual_seed(1)
     order = torch.randperm(pixels.shape[0], generator=generator)
     times, cpu_times = [], []
+    parts = {name: [] for name in PARTS}
     for step in range(-args.warmup, args.steps):
         start = ((step + args.warmup) * args.batch) % (pixels.shape[0] - args.batch)
         clock, cpu_clock = time.perf_counter(), time.process_time()
+        marks = [cpu_clock]
         indices = order[start:start + args.batch]
         inputs = pixels.index_select(0, indices).float().mul_(1.0 / (255.0 * STD)).add_(-MEAN / STD)
         targets = labels.index_select(0, indices)
         mirror = (torch.rand(args.batch, generator=generator) < 0.5).view(-1, 1, 1, 1)
         inputs = torch.where(mirror, inputs.flip(3), inputs).contiguous(memory_format=fmt)
+        if args.breakdown: marks.append(time.process_time())
         optimizer.zero_grad()
+        if args.breakdown: marks.append(time.process_time())
         logits = model(inputs)
         loss = F.cross_entropy(logits, targets)
+        if args.breakdown: marks.append(time.process_time())
         loss.backward()
+        if args.breakdown: marks.append(time.process_time())
         optimizer.step()
+        if args.breakdown: marks.append(time.process_time())
         _ = loss.item()
         _ = logits.argmax(1).eq(targets).sum().item()
         if step >= 0:
             times.append((time.perf_counter() - clock) * 1000)
             cpu_times.append((time.process_time() - cpu_clock) * 1000)
+            if args.breakdown:
+                marks.append(cpu_clock + cpu_times[-1] / 1000)
+                for name, a, b in zip(PARTS, marks, marks[1:]):
+                    parts[name].append((b - a) * 1000)
     print(json.dumps({"median_ms_per_step": round(statistics.median(times), 2), "mean_ms_per_step": round(statistics.mean(times), 2),
                       "min_ms_per_step": round(min(times), 2),
                       "median_cpu_ms_per_step": round(statistics.median(cpu_times), 2), "steps": args.steps, "batch": args.batch, "threads": torch.get_num_threads(),
-                      "layout": args.layout, "torch": torch.__version__, "data": source}))
+                      "layout": args.layout, "torch": torch.__version__, "data": source,
+                      **({"median_cpu_ms_" + name: round(statistics.median(values), 2) for name, values in parts.items()} if args.breakdown else {})}))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ public sealed class BenchTrainCommand : CliCommand
 
     public override bool ComputesWithTorch => true;
 
+    public override bool ChannelsLastConvolutionsOnly => true;
+
     public override int Execute(ParseResult parse, CliContext context)
     {
         var arch = parse.GetRequiredValue(_arch);
@@ -48,7 +50,9 @@ public sealed class BenchTrainCommand : CliCommand
                 CliJson.Round(r.EngineMilliseconds, 3), CliJson.Round(r.Speedup, 4), CliJson.Round(r.ImagesPerSecond, 1),
                 CliJson.Round(r.EpochSeconds(train.Count), 1), train.Count, r.Threads, r.WaitPolicy, TorchRuntime.ConvolutionInstructionSet, TorchRuntime.AllocatorSettings,
                 CliJson.Round(r.TrainerMedianMilliseconds, 3), CliJson.Round(r.EngineMedianMilliseconds, 3), CliJson.Round(r.ModuleMedianMilliseconds, 3),
-                r.TrainerMedianCpuMilliseconds is { } cpu ? CliJson.Round(cpu, 3) : null));
+                r.TrainerMedianCpuMilliseconds is { } cpu ? CliJson.Round(cpu, 3) : null,
+                r.TrainerPartsMedianCpuMilliseconds?.ToDictionary(p => p.Key, p => CliJson.Round(p.Value, 3)),
+                TorchRuntime.ChannelsLastCheck));
         }
         else
         {
@@ -62,6 +66,8 @@ public sealed class BenchTrainCommand : CliCommand
 /// <param name="ModuleMsPerStep">Milliseconds per step, module by module.</param>
 /// <param name="OnednnIsa">The instruction set oneDNN's convolutions were allowed (<see cref="TorchRuntime.ConvolutionInstructionSet"/>).</param>
 /// <param name="TrainerMedianMsPerStep">Median milliseconds of the Trainer's whole step (batch assembly, flips, AdamW with weight decay): compare with benchmarks/pytorch_train_step.py.</param>
+/// <param name="TrainerPartsMedianCpuMs">Median CPU ms of each part of the trainer's step (batch, zero_grad, forward, backward, optimizer, read_back), as the PyTorch script's --breakdown prints them.</param>
+/// <param name="ChannelsLastConvCheck">Largest relative error of the start-up check of oneDNN's AVX-512 channels-last convs against float64 (null when it did not run: oneDNN capped at AVX2, or an unaffected processor).</param>
 /// <param name="Allocator">What the process did to glibc's allocator settings (<see cref="TorchRuntime.AllocatorSettings"/>).</param>
 internal sealed record BenchTrainJson(
     string Architecture, int BatchSize, int Steps, [property: System.Text.Json.Serialization.JsonPropertyName("module_ms_per_step")] double ModuleMsPerStep,
@@ -70,4 +76,6 @@ internal sealed record BenchTrainJson(
     [property: System.Text.Json.Serialization.JsonPropertyName("trainer_median_ms_per_step")] double TrainerMedianMsPerStep,
     [property: System.Text.Json.Serialization.JsonPropertyName("engine_median_ms_per_step")] double EngineMedianMsPerStep,
     [property: System.Text.Json.Serialization.JsonPropertyName("module_median_ms_per_step")] double ModuleMedianMsPerStep,
-    [property: System.Text.Json.Serialization.JsonPropertyName("trainer_median_cpu_ms_per_step")] double? TrainerMedianCpuMsPerStep);
+    [property: System.Text.Json.Serialization.JsonPropertyName("trainer_median_cpu_ms_per_step")] double? TrainerMedianCpuMsPerStep,
+    [property: System.Text.Json.Serialization.JsonPropertyName("trainer_parts_median_cpu_ms")] IReadOnlyDictionary<string, double>? TrainerPartsMedianCpuMs,
+    [property: System.Text.Json.Serialization.JsonPropertyName("channels_last_conv_check")] double? ChannelsLastConvCheck);

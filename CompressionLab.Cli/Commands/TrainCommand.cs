@@ -30,6 +30,8 @@ public sealed class TrainCommand : CliCommand
 
     public override bool ComputesWithTorch => true;
 
+    public override bool ChannelsLastConvolutionsOnly => true;
+
     public override IReadOnlyDictionary<string, string> SettingOptions { get; } = new Dictionary<string, string>
     {
         [nameof(TrainingRequest.Architecture)] = "--arch",

@@ -19,8 +19,22 @@ namespace CompressionLab.Core.Models;
 internal static class SingleChannelConv
 {
     /// <summary>Runs one module of a block: this path for a single-input-channel conv, the module otherwise.</summary>
-    public static Tensor ForwardModule(TorchSharp.torch.nn.Module<Tensor, Tensor> module, Tensor x) =>
-        module is TorchSharp.Modules.Conv2d conv && Applies(conv) ? Forward(conv, x) : module.call(x);
+    /// <remarks>
+    /// In a process that promised channels-last convs only (<see cref="TorchRuntime.ChannelsLastConvolutionsOnly"/>, whose
+    /// oneDNN may then use AVX-512 kernels that are wrong for NCHW), a conv with several input channels given an NCHW
+    /// input (a block run on its own from a contiguous tensor) gets it channels-last first.
+    /// </remarks>
+    public static Tensor ForwardModule(TorchSharp.torch.nn.Module<Tensor, Tensor> module, Tensor x)
+    {
+        if (module is not TorchSharp.Modules.Conv2d conv) return module.call(x);
+        if (Applies(conv)) return Forward(conv, x);
+        if (TorchRuntime.ChannelsLastConvolutionsOnly && x.dim() == 4 && x.shape[1] > 1 && !Pruning.ChannelsLast.Is(x))
+        {
+            using var nhwc = Pruning.ChannelsLast.Of(x);
+            return conv.call(nhwc);
+        }
+        return conv.call(x);
+    }
 
     public static bool Applies(TorchSharp.Modules.Conv2d conv) =>
         conv.weight is { } weight && weight.dim() == 4 && weight.shape[1] == 1 && conv.groups == 1

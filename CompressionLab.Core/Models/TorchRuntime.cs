@@ -32,9 +32,16 @@ public static class TorchRuntime
     /// </list>
     /// Needs no TorchSharp call, so a program can do it before anything else.
     /// </summary>
-    public static void PrepareEnvironment(bool spinIfMachineIdle = false)
+    /// <param name="channelsLastConvolutionsOnly">
+    /// The process runs its convolutions only through <see cref="ClassifierNetwork"/>'s forward, which then feeds every conv
+    /// channels-last (<see cref="ChannelsLastConvolutionsOnly"/>): on a processor whose oneDNN AVX-512 convs are wrong for
+    /// NCHW inputs, oneDNN may then use AVX-512 (see <see cref="CapConvolutionInstructionSet"/>). For the CLI's training
+    /// commands; a process that runs anything else (the dashboard, the tests) leaves it off.
+    /// </param>
+    public static void PrepareEnvironment(bool spinIfMachineIdle = false, bool channelsLastConvolutionsOnly = false)
     {
         _prepared = true;
+        ChannelsLastConvolutionsOnly = channelsLastConvolutionsOnly;
         CapConvolutionInstructionSet();
         KeepFreedMemory();
         if (!OperatingSystem.IsLinux())
@@ -147,12 +154,38 @@ public static class TorchRuntime
     public const string SafeOneDnnIsa = "AVX2_VNNI_2";
 
     /// <summary>
+    /// What <see cref="CapConvolutionInstructionSet"/> limits oneDNN to on an affected processor in a process whose convs are
+    /// all channels-last (<see cref="ChannelsLastConvolutionsOnly"/>): AVX-512 without the VNNI/BF16/AMX extensions, which
+    /// fp32 convs do not use.
+    /// </summary>
+    public const string ChannelsLastOneDnnIsa = "AVX512_CORE";
+
+    /// <summary>
+    /// Whether this process promised (<see cref="PrepareEnvironment"/>) to run convs only channels-last: then
+    /// <see cref="ModelBlock.Forward"/> turns an NCHW input of a conv with several input channels channels-last first.
+    /// </summary>
+    public static bool ChannelsLastConvolutionsOnly { get; private set; }
+
+    /// <summary>Whether oneDNN was left AVX-512 on a processor whose AVX-512 NCHW convs are wrong (so the start-up check must run).</summary>
+    private static bool _avx512OnAffectedProcessor;
+
+    /// <summary>
     /// On AMD processors with AVX-512 (seen on an AMD EPYC with avx512f/bw/vl/vnni/bf16/vp2intersect), libtorch 2.10's
     /// oneDNN AVX-512 convolution kernels give wrong results: vgg-small's forward pass differed from the same layers
     /// run one by one by 2e-3 and first-layer gradients came out NaN, while with any AVX2 cap
     /// (<c>DNNL_MAX_CPU_ISA</c>) both agree to 1e-5 (tests SingleChannelConvTests, TrainingBenchmarkTests). So on such a
     /// processor oneDNN is capped at <see cref="SafeOneDnnIsa"/> unless the user set <c>DNNL_MAX_CPU_ISA</c>; other
     /// processors keep oneDNN's own choice. oneDNN reads the variable once, at its first primitive, hence here.
+    /// <para>
+    /// What is wrong, measured on 2026-12-08 against float64 (docs/models.md, "Training step against PyTorch"): the
+    /// NCHW path, whose activations oneDNN reorders to 16-channel blocks padded when the channel count is not a multiple
+    /// of 16 (24→24 forward off by 37 %, 1→24 and 8→8 input gradients off by 39–71 %), while channels-last convs (no
+    /// activation reorder) agreed to 1.3e-6 in forward, input and weight gradient for all 96 shapes tried (2–96 input
+    /// channels, 1–96 outputs, 3×3 and 5×5, batch 1–128). So a process that runs only channels-last convs
+    /// (<see cref="ChannelsLastConvolutionsOnly"/>) gets <see cref="ChannelsLastOneDnnIsa"/>, checked once at
+    /// <see cref="Configure"/> (<see cref="CheckChannelsLastConvolutions"/>); AVX-512 makes a vgg-small training step
+    /// about a third cheaper here, as PyTorch 1.13's own oneDNN does by default on this processor.
+    /// </para>
     /// </summary>
     private static void CapConvolutionInstructionSet()
     {
@@ -166,9 +199,13 @@ public static class TorchRuntime
             ConvolutionInstructionSet = "oneDNN's default";
             return;
         }
-        _ = NativeMethods.setenv("DNNL_MAX_CPU_ISA", SafeOneDnnIsa, 0);
-        Environment.SetEnvironmentVariable("DNNL_MAX_CPU_ISA", SafeOneDnnIsa);
-        ConvolutionInstructionSet = $"DNNL_MAX_CPU_ISA={SafeOneDnnIsa} (AMD processor with AVX-512, whose oneDNN AVX-512 convolutions are wrong)";
+        var isa = ChannelsLastConvolutionsOnly ? ChannelsLastOneDnnIsa : SafeOneDnnIsa;
+        _ = NativeMethods.setenv("DNNL_MAX_CPU_ISA", isa, 0);
+        Environment.SetEnvironmentVariable("DNNL_MAX_CPU_ISA", isa);
+        _avx512OnAffectedProcessor = ChannelsLastConvolutionsOnly;
+        ConvolutionInstructionSet = ChannelsLastConvolutionsOnly
+            ? $"DNNL_MAX_CPU_ISA={isa} (AMD processor with AVX-512, whose oneDNN AVX-512 NCHW convolutions are wrong; this process runs channels-last convolutions only)"
+            : $"DNNL_MAX_CPU_ISA={isa} (AMD processor with AVX-512, whose oneDNN AVX-512 convolutions are wrong)";
     }
 
     /// <summary>Whether <c>/proc/cpuinfo</c> text describes an AMD processor with AVX-512 (the first processor's entry decides).</summary>
@@ -201,12 +238,63 @@ public static class TorchRuntime
     }
 
     /// <summary><see cref="PrepareEnvironment"/> (if not done yet), then sets the intra-op thread count (default: one per core).</summary>
+    /// <exception cref="InvalidOperationException">
+    /// oneDNN was left AVX-512 for channels-last convs on an affected processor and <see cref="CheckChannelsLastConvolutions"/>
+    /// found them wrong after all (then run with <c>DNNL_MAX_CPU_ISA=AVX2_VNNI_2</c>).
+    /// </exception>
     public static void Configure(int? threads = null)
     {
         if (!_prepared) PrepareEnvironment();
+        if (_avx512OnAffectedProcessor && ChannelsLastCheck is null)
+        {
+            var error = CheckChannelsLastConvolutions();
+            ChannelsLastCheck = error;
+            if (!(error < ChannelsLastTolerance))
+                throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
+                    $"oneDNN's AVX-512 channels-last convolutions are wrong on this processor (largest relative error {error:E1} against float64); run with DNNL_MAX_CPU_ISA={SafeOneDnnIsa}."));
+        }
         var count = threads ?? Environment.ProcessorCount;
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count, nameof(threads));
         if (get_num_threads() != count) set_num_threads(count);
+    }
+
+    /// <summary>Largest relative error <see cref="CheckChannelsLastConvolutions"/> accepts (float32 sums of up to 864 terms give about 1e-6).</summary>
+    public const double ChannelsLastTolerance = 1e-4;
+
+    /// <summary>The start-up check's result in this process (null when it did not run: oneDNN was capped, or not on an affected processor).</summary>
+    public static double? ChannelsLastCheck { get; private set; }
+
+    /// <summary>
+    /// Channels-last convs (forward, input and weight gradient) of a few shapes whose channel counts are not multiples of 16
+    /// (the ones oneDNN pads), against the same convs in float64, which oneDNN does not run: the largest relative error.
+    /// A few milliseconds.
+    /// </summary>
+    public static double CheckChannelsLastConvolutions()
+    {
+        using var scope = NewDisposeScope();
+        using var generator = new Generator(11);
+        var worst = 0.0;
+        foreach (var (inputs, outputs, size, batch) in new[] { (24, 24, 14, 5), (8, 8, 10, 3), (6, 16, 9, 2), (13, 7, 8, 4), (48, 96, 7, 2) })
+        {
+            var x = randn([batch, inputs, size, size], generator: generator);
+            var w = randn([outputs, inputs, 3, 3], generator: generator).mul_(0.2);
+            var upstream = randn([batch, outputs, size, size], generator: generator);
+            var x64 = x.to_type(ScalarType.Float64).requires_grad_();
+            var w64 = w.to_type(ScalarType.Float64).requires_grad_();
+            var y64 = nn.functional.conv2d(x64, w64, padding: [1, 1]);
+            y64.mul(upstream.to_type(ScalarType.Float64)).sum().backward();
+            var x32 = x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2).requires_grad_();
+            var w32 = w.detach().requires_grad_();
+            var y32 = nn.functional.conv2d(x32, w32, padding: [1, 1]);
+            y32.mul(upstream).sum().backward();
+            foreach (var (value, reference) in new[] { (y32, y64), (x32.grad!, x64.grad!), (w32.grad!, w64.grad!) })
+            {
+                var error = value.to_type(ScalarType.Float64).sub(reference).abs().max().item<double>() / reference.abs().max().item<double>();
+                worst = double.IsNaN(error) ? double.NaN : Math.Max(worst, error);
+                if (double.IsNaN(worst)) return worst;
+            }
+        }
+        return worst;
     }
 
     /// <summary>

@@ -30,6 +30,11 @@ namespace CompressionLab.Core.Models;
 /// processes keep the cores busy, the work a step costs without the time it waited for a core (with several threads,
 /// their sum).
 /// </param>
+/// <param name="TrainerPartsMedianCpuMilliseconds">
+/// Median CPU time of each part of the trainer-path step (<see cref="TrainingBenchmarkResult.TrainerParts"/>: batch
+/// assembly, zero_grad, forward with the loss, backward, optimizer step, loss and correct count read back); null without
+/// a CPU clock. Their sum is about <see cref="TrainerMedianCpuMilliseconds"/> (medians do not add exactly).
+/// </param>
 public sealed record TrainingBenchmarkResult(
     string Architecture,
     int BatchSize,
@@ -41,8 +46,15 @@ public sealed record TrainingBenchmarkResult(
     double TrainerMedianMilliseconds = double.NaN,
     double EngineMedianMilliseconds = double.NaN,
     double ModuleMedianMilliseconds = double.NaN,
-    double? TrainerMedianCpuMilliseconds = null)
+    double? TrainerMedianCpuMilliseconds = null,
+    IReadOnlyDictionary<string, double>? TrainerPartsMedianCpuMilliseconds = null)
 {
+    /// <summary>
+    /// The parts of the trainer's step whose CPU time <see cref="TrainerPartsMedianCpuMilliseconds"/> gives, in step order; the
+    /// same names as benchmarks/pytorch_train_step.py --breakdown.
+    /// </summary>
+    public static IReadOnlyList<string> TrainerParts { get; } = ["batch", "zero_grad", "forward", "backward", "optimizer", "read_back"];
+
     /// <summary>Module-path time over engine-path time.</summary>
     public double Speedup => ModuleMilliseconds / EngineMilliseconds;
 
@@ -106,6 +118,8 @@ public static class TrainingBenchmark
 
         var times = new[] { new List<double>(), new List<double>(), new List<double>() }; // engine, module, trainer
         var trainerCpu = new List<double>();
+        var parts = TrainingBenchmarkResult.TrainerParts.Select(_ => new List<double>()).ToArray();
+        var marks = new double[parts.Length + 1];
         for (var step = -2; step < steps; step++)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -122,15 +136,22 @@ public static class TrainingBenchmark
                 {
                     0 => Step(engine.call, engineOptimizer, inputs, targets),
                     1 => Step(x => ModuleByModule(module, x), moduleOptimizer, inputs, targets),
-                    _ => TrainerStep(trainer, trainerOptimizer, pixels, labels, order.narrow(0, start, batchSize), settings.HorizontalFlip, generator),
+                    _ => TrainerStep(trainer, trainerOptimizer, pixels, labels, order.narrow(0, start, batchSize), settings.HorizontalFlip, generator, marks),
                 };
                 if (step < 0) continue;
                 times[path].Add(milliseconds);
-                if (cpuBefore is { } c0 && Pruning.ProcessCpuClock.Seconds() is { } c1) trainerCpu.Add((c1 - c0) * 1000);
+                if (cpuBefore is { } c0 && Pruning.ProcessCpuClock.Seconds() is { } c1)
+                {
+                    trainerCpu.Add((c1 - c0) * 1000);
+                    for (var p = 0; p < parts.Length; p++) parts[p].Add((marks[p + 1] - marks[p]) * 1000);
+                }
             }
         }
         return new TrainingBenchmarkResult(architecture, batchSize, steps, times[1].Average(), times[0].Average(), get_num_threads(), TorchRuntime.WaitPolicy,
-            Median(times[2]), Median(times[0]), Median(times[1]), trainerCpu.Count == steps ? Median(trainerCpu) : null);
+            Median(times[2]), Median(times[0]), Median(times[1]), trainerCpu.Count == steps ? Median(trainerCpu) : null,
+            trainerCpu.Count == steps && marks.All(double.IsFinite)
+                ? TrainingBenchmarkResult.TrainerParts.Select((name, p) => (name, Median(parts[p]))).ToDictionary(x => x.name, x => x.Item2)
+                : null);
     }
 
     private static double Median(List<double> values)
@@ -140,18 +161,28 @@ public static class TrainingBenchmark
     }
 
     /// <summary>One step as <see cref="Trainer"/> takes it (batch assembly and flips included; no schedule or constraint, which cost nothing here).</summary>
-    private static double TrainerStep(ClassifierNetwork model, optim.Optimizer optimizer, Tensor pixels, Tensor labels, Tensor indices, bool flip, Generator generator)
+    /// <param name="marks">Filled with the process's CPU clock (seconds) before each part and after the last (NaN without the clock).</param>
+    private static double TrainerStep(ClassifierNetwork model, optim.Optimizer optimizer, Tensor pixels, Tensor labels, Tensor indices, bool flip, Generator generator, double[] marks)
     {
+        // libtorch's CPU ops are synchronous, so the clock read between two calls splits the step's work exactly.
+        static double Cpu() => Pruning.ProcessCpuClock.Seconds() ?? double.NaN;
         var clock = Stopwatch.StartNew();
+        marks[0] = Cpu();
         using var scope = NewDisposeScope();
         var (inputs, targets, _) = Trainer.Batch(pixels, labels, indices, flip, generator);
+        marks[1] = Cpu();
         optimizer.zero_grad();
+        marks[2] = Cpu();
         var logits = model.call(inputs);
         var loss = nn.functional.cross_entropy(logits, targets);
+        marks[3] = Cpu();
         loss.backward();
+        marks[4] = Cpu();
         optimizer.step();
+        marks[5] = Cpu();
         _ = loss.item<float>();
         _ = logits.argmax(1).eq(targets).sum().item<long>();
+        marks[6] = Cpu();
         return clock.Elapsed.TotalMilliseconds;
     }
 

@@ -50,7 +50,15 @@ public class TrainingBenchmarkTests
         Assert.True(result.TrainerMedianMilliseconds > 0 && double.IsFinite(result.TrainerMedianMilliseconds));
         Assert.InRange(result.EngineMedianMilliseconds, 0, 3 * result.EngineMilliseconds);
         Assert.InRange(result.ModuleMedianMilliseconds, 0, 3 * result.ModuleMilliseconds);
-        if (OperatingSystem.IsLinux()) Assert.True(result.TrainerMedianCpuMilliseconds > 0);
+        if (OperatingSystem.IsLinux())
+        {
+            Assert.True(result.TrainerMedianCpuMilliseconds > 0);
+            // Every part timed, in step order; the forward and backward passes cost something.
+            var parts = result.TrainerPartsMedianCpuMilliseconds!;
+            Assert.Equal(TrainingBenchmarkResult.TrainerParts, parts.Keys);
+            Assert.All(parts.Values, v => Assert.True(v >= 0 && double.IsFinite(v)));
+            Assert.True(parts["forward"] > 0 && parts["backward"] > 0);
+        }
     }
 
     [Fact]
