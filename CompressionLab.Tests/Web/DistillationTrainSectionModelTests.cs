@@ -304,5 +304,7 @@ public sealed class DistillationTrainSectionModelTests : IDisposable
         Assert.Equal(["vgg-small a", "vgg-small b"], DistillationTrainSectionModel.TeacherNames(With("""{"source":"distilled","teacherNames":["vgg-small a","vgg-small b"]}""")));
         Assert.Empty(DistillationTrainSectionModel.TeacherNames(With("""{"source":"trained"}""")));
         Assert.Empty(DistillationTrainSectionModel.TeacherNames(With("not json")));
+        Assert.Equal("vgg-tiny · seed 3", DistillationTrainSectionModel.StartedFrom(With("""{"startedFrom":"vgg-tiny · seed 3"}""")));
+        Assert.Null(DistillationTrainSectionModel.StartedFrom(With("""{"startedFrom":null}""")));
     }
 }

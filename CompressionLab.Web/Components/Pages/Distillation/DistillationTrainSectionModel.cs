@@ -311,19 +311,26 @@ public sealed class DistillationTrainSectionModel : IDisposable
     }
 
     /// <summary>The teachers a distilled model records (its metadata's <c>teacherNames</c>); empty when it records none.</summary>
-    public static IReadOnlyList<string> TeacherNames(ModelRecord model)
+    public static IReadOnlyList<string> TeacherNames(ModelRecord model) => ReadMetadata(model, root =>
+        root.TryGetProperty("teacherNames", out var names) && names.ValueKind == JsonValueKind.Array
+            ? [.. names.EnumerateArray().Where(n => n.ValueKind == JsonValueKind.String).Select(n => n.GetString()!)]
+            : (IReadOnlyList<string>)[]) ?? [];
+
+    /// <summary>The model a distilled student started from (its metadata's <c>startedFrom</c>); null when from scratch.</summary>
+    public static string? StartedFrom(ModelRecord model) => ReadMetadata(model, root =>
+        root.TryGetProperty("startedFrom", out var start) && start.ValueKind == JsonValueKind.String ? start.GetString() : null);
+
+    private static T? ReadMetadata<T>(ModelRecord model, Func<JsonElement, T?> read)
     {
         ArgumentNullException.ThrowIfNull(model);
         try
         {
             using var json = JsonDocument.Parse(model.MetadataJson);
-            return json.RootElement.ValueKind == JsonValueKind.Object && json.RootElement.TryGetProperty("teacherNames", out var names) && names.ValueKind == JsonValueKind.Array
-                ? [.. names.EnumerateArray().Where(n => n.ValueKind == JsonValueKind.String).Select(n => n.GetString()!)]
-                : [];
+            return json.RootElement.ValueKind == JsonValueKind.Object ? read(json.RootElement) : default;
         }
         catch (JsonException)
         {
-            return [];
+            return default;
         }
     }
 
