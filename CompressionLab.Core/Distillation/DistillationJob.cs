@@ -414,6 +414,7 @@ public static class DistillationJob
                         source = "distilled",
                         teachers = lineageTeachers,
                         teacherNames = mutual ? [peerLabel] : teachers.Select(t => t.DisplayName),
+                        startedFrom = start?.DisplayName, // null: the architecture's seeded initial weights
                         objective = objectiveSettings,
                         epochs = settings.Epochs,
                         hintEpochs = firstPhase ? hintEpochs : (int?)null,

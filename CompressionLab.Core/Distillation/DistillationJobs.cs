@@ -123,6 +123,7 @@ public sealed class DistillationJobs(IJobScheduler scheduler, DatasetCatalog cat
         request.Validate();
         if (request.OutputFile is not null) throw new InvalidRequestException(nameof(DistillationRequest.OutputFile), "The dashboard stores the student in the workspace.");
         foreach (var teacher in request.Teachers) teacher.Resolve(store);
+        request.StudentStart?.Resolve(store); // a start model deleted since the page listed it is refused now, not when the job starts
         // A stage that cannot be hinted is refused now, naming both networks' stages, not when the job reaches it.
         if (request.Objective.Loss == DistillationLoss.Hints)
             PlanHints(request.Teachers[0], request.StudentArchitecture, request.StudentStart, request.Objective.HintStages);

@@ -65,6 +65,7 @@ public class DistillationObjectiveTests(DashboardApp app, ITestOutputHelper outp
         await Expect(result).ToContainTextAsync("without a teacher");
         await Expect(result).ToContainTextAsync("hint=added beta=1 stages=stage2"); // the settings the new model records
         await Expect(page.GetByTestId("kd-train-result-teachers")).ToContainTextAsync("teacher: ");
+        await Expect(page.GetByTestId("kd-train-result-start")).ToContainTextAsync("the seeded initial weights of lenet-5");
         await Expect(page.GetByTestId("kd-model-row")).ToHaveCountAsync(2); // the distilled student joined the workspace
         await tab.ScreenshotAsync("distillation-hints-trained");
         output.WriteLine(await result.InnerTextAsync());

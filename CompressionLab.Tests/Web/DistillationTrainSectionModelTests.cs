@@ -304,5 +304,48 @@ public sealed class DistillationTrainSectionModelTests : IDisposable
         Assert.Equal(["vgg-small a", "vgg-small b"], DistillationTrainSectionModel.TeacherNames(With("""{"source":"distilled","teacherNames":["vgg-small a","vgg-small b"]}""")));
         Assert.Empty(DistillationTrainSectionModel.TeacherNames(With("""{"source":"trained"}""")));
         Assert.Empty(DistillationTrainSectionModel.TeacherNames(With("not json")));
+        Assert.Equal("vgg-tiny · seed 3", DistillationTrainSectionModel.StartedFrom(With("""{"startedFrom":"vgg-tiny · seed 3"}""")));
+        Assert.Null(DistillationTrainSectionModel.StartedFrom(With("""{"startedFrom":null}""")));
+    }
+
+    [Fact]
+    public void ABaselineAnEarlierRunTrainedIsShownAgainInsteadOfBeingRetrained()
+    {
+        // An earlier soft+hard run of vgg-tiny, 2 epochs, seed 1, all images, with its baseline (85 % test top-1).
+        var earlierRequest = new DistillationRequest([new StoredModel(teacher.Id)], ModelZoo.VggTiny, new DistillationSettings(DistillationLoss.SoftHard), "synthetic", 2, 1, Baseline: true);
+        scheduler.Add(FakeJobScheduler.Job("Distil vgg-tiny (earlier)", JobState.Succeeded, kind: DistillationJob.Kind) with
+        {
+            ParametersJson = ModelJobJson.Write(earlierRequest),
+            ResultJson = ResultJson(Guid.NewGuid(), 0.9, 0.85),
+        });
+        using var section = Open();
+        section.Loss = DistillationLoss.Soft; // another objective, teacher and T: the baseline does not depend on them
+        section.Temperature = 8;
+        section.Epochs = 2;
+
+        var job = section.Start([teacher.Id], "synthetic").Job!;
+
+        Assert.False(ModelJobJson.Read<DistillationRequest>(job.ParametersJson).Baseline); // not trained again
+        Assert.Equal([1, 2], section.BaselineEpochs.Select(e => e.Epoch));
+        Assert.Equal([40.0, 50.0], section.Top1Chart[1].Y); // the earlier baseline's curve (ResultJson's)
+        Assert.Equal("baseline (no teacher, earlier run)", section.Top1Chart[1].Name);
+        var running = job with { State = JobState.Running };
+        scheduler.Publish(running, Epoch(DistillationRun.Distilled, 1, 0.5, 1.2));
+        var id = Guid.NewGuid();
+        var result = ModelJobJson.Read<DistillationJobResult>(ResultJson(id, 0.9, 0)) with { BaselineTop1 = null, BaselineHistory = null };
+        scheduler.Publish(running with { State = JobState.Succeeded, Fraction = 1, ResultJson = ModelJobJson.Write(result) });
+        section.ApplyUpdates();
+        Assert.Equal([40.0, 50.0], section.Top1Chart[1].Y);
+        Assert.Equal("test top-1 90.00 % against 85.00 % without a teacher (+5.00 pts) (the baseline of \"Distil vgg-tiny (earlier)\", the same student without a teacher)", section.ResultLine);
+
+        // Another seed (or epochs, training images, start model) is another baseline: trained with the run.
+        scheduler.Add(running with { State = JobState.Succeeded, ResultJson = ModelJobJson.Write(result) });
+        using var other = Open();
+        other.Epochs = 2;
+        other.Seed = 2;
+        var second = other.Start([teacher.Id], "synthetic").Job!;
+        Assert.True(ModelJobJson.Read<DistillationRequest>(second.ParametersJson).Baseline);
+        Assert.Empty(other.BaselineEpochs);
+        Assert.Equal("baseline (no teacher)", other.Top1Chart[1].Name);
     }
 }

@@ -221,6 +221,8 @@ public sealed class DistillationTrainSectionModel : IDisposable
                 HintWeight: HintWeight, HintStages: hints ? HintStages : null),
             dataset, Epochs, Seed, Baseline, TrainingImages, StudentStart: StudentStart is { } start ? new StoredModel(start) : null,
             PeerArchitecture: mutual ? PeerArchitecture : null, PeerSeed: mutual ? PeerSeed : null, SavePeer: mutual && SavePeer);
+        // The baseline depends on no teacher: when an earlier run here trained the same one, it is shown again, not retrained.
+        if (request.Baseline && EarlierBaseline(request, scheduler.List()) is not null) request = request with { Baseline = false };
         try
         {
             request.Validate();
@@ -311,23 +313,32 @@ public sealed class DistillationTrainSectionModel : IDisposable
     }
 
     /// <summary>The teachers a distilled model records (its metadata's <c>teacherNames</c>); empty when it records none.</summary>
-    public static IReadOnlyList<string> TeacherNames(ModelRecord model)
+    public static IReadOnlyList<string> TeacherNames(ModelRecord model) => ReadMetadata(model, root =>
+        root.TryGetProperty("teacherNames", out var names) && names.ValueKind == JsonValueKind.Array
+            ? [.. names.EnumerateArray().Where(n => n.ValueKind == JsonValueKind.String).Select(n => n.GetString()!)]
+            : (IReadOnlyList<string>)[]) ?? [];
+
+    /// <summary>The model a distilled student started from (its metadata's <c>startedFrom</c>); null when from scratch.</summary>
+    public static string? StartedFrom(ModelRecord model) => ReadMetadata(model, root =>
+        root.TryGetProperty("startedFrom", out var start) && start.ValueKind == JsonValueKind.String ? start.GetString() : null);
+
+    private static T? ReadMetadata<T>(ModelRecord model, Func<JsonElement, T?> read)
     {
         ArgumentNullException.ThrowIfNull(model);
         try
         {
             using var json = JsonDocument.Parse(model.MetadataJson);
-            return json.RootElement.ValueKind == JsonValueKind.Object && json.RootElement.TryGetProperty("teacherNames", out var names) && names.ValueKind == JsonValueKind.Array
-                ? [.. names.EnumerateArray().Where(n => n.ValueKind == JsonValueKind.String).Select(n => n.GetString()!)]
-                : [];
+            return json.RootElement.ValueKind == JsonValueKind.Object ? read(json.RootElement) : default;
         }
         catch (JsonException)
         {
-            return [];
+            return default;
         }
     }
 
     public void Dispose() => inbox.Dispose();
+
+    private string BaselineName => ReusedBaseline is null ? "baseline (no teacher)" : "baseline (no teacher, earlier run)";
 
     private void BuildCharts()
     {
@@ -345,12 +356,12 @@ public sealed class DistillationTrainSectionModel : IDisposable
         Top1Chart =
         [
             Line("distilled", distilled.Values, e => e.ValidationTop1, 100, "#1f77b4", false, "%"),
-            Line("baseline (no teacher)", baseline.Values, e => e.ValidationTop1, 100, "#7f7f7f", true, "%"),
+            Line(BaselineName, baseline.Values, e => e.ValidationTop1, 100, "#7f7f7f", true, "%"),
         ];
         LossChart =
         [
             Line("distilled", distilled.Values, e => e.ValidationLoss, 1, "#1f77b4", false, ""),
-            Line("baseline (no teacher)", baseline.Values, e => e.ValidationLoss, 1, "#7f7f7f", true, ""),
+            Line(BaselineName, baseline.Values, e => e.ValidationLoss, 1, "#7f7f7f", true, ""),
         ];
     }
 
@@ -360,7 +371,63 @@ public sealed class DistillationTrainSectionModel : IDisposable
         Result = null;
         distilled.Clear();
         baseline.Clear();
+        ReusedBaseline = null;
+        if (ReadRequest(job) is { Baseline: false } request && EarlierBaseline(request, scheduler.List()) is { } earlier)
+        {
+            ReusedBaseline = earlier;
+            foreach (var e in earlier.Result.BaselineHistory!) baseline[e.Epoch] = e;
+        }
         BuildCharts();
+    }
+
+    /// <summary>
+    /// The baseline shown for the followed run when it trains none because an earlier run here already trained the same
+    /// one (same dataset, student architecture and start, epochs, seed and training images: the no-teacher run depends
+    /// on nothing else and is the same bit for bit); null otherwise.
+    /// </summary>
+    public (JobSnapshot Job, DistillationJobResult Result)? ReusedBaseline { get; private set; }
+
+    /// <summary>The result line: the distilled student's test top-1 against its baseline's, a reused one included.</summary>
+    public string? ResultLine => Result is not { } result
+        ? null
+        : ReusedBaseline is { } reused && result.BaselineTop1 is null
+            ? Describe(result with { BaselineTop1 = reused.Result.BaselineTop1 }) + $" (the baseline of \"{reused.Job.Title}\", the same student without a teacher)"
+            : Describe(result);
+
+    /// <summary>What the no-teacher run of <paramref name="request"/> depends on.</summary>
+    private static string BaselineKey(DistillationRequest request) => string.Create(CultureInfo.InvariantCulture,
+        $"{request.Dataset}|{request.StudentArchitecture}|{request.StudentStart}|{request.Settings().Epochs}|{request.Seed}|{request.TrainingImages}");
+
+    /// <summary>The newest succeeded distillation whose baseline is the one <paramref name="request"/> would train, with its result.</summary>
+    private static (JobSnapshot Job, DistillationJobResult Result)? EarlierBaseline(DistillationRequest request, IReadOnlyList<JobSnapshot> all)
+    {
+        if (request.Dataset is null) return null;
+        var key = BaselineKey(request);
+        foreach (var job in all.Where(j => j is { Kind: DistillationJob.Kind, State: JobState.Succeeded, ResultJson: not null }).OrderByDescending(j => j.CreatedAt))
+        {
+            if (ReadRequest(job) is not { Baseline: true } earlier || earlier.Dataset is null || BaselineKey(earlier) != key) continue;
+            try
+            {
+                if (DistillationJobs.ReadResult(job.ResultJson!) is { BaselineTop1: not null, BaselineHistory.Count: > 0 } result) return (job, result);
+            }
+            catch (Exception e) when (e is JsonException or NotSupportedException or ArgumentException)
+            {
+                // An old or foreign result: not a baseline to show.
+            }
+        }
+        return null;
+    }
+
+    private static DistillationRequest? ReadRequest(JobSnapshot job)
+    {
+        try
+        {
+            return ModelJobJson.Read<DistillationRequest>(job.ParametersJson);
+        }
+        catch (Exception e) when (e is JsonException or NotSupportedException or ArgumentException)
+        {
+            return null;
+        }
     }
 
     private void RefreshResumable(IReadOnlyList<JobSnapshot> all) =>
