@@ -136,7 +136,13 @@ public sealed class WorkspaceRecipeBackend(
         return new RecipeReport(result, new RecipeDownload(name, new FileInfo(result.Out).Length, RecipeDownload.HrefOf(job.Id, name)));
     }
 
-    public override string? DownloadPath(JobSnapshot job, string fileName)
+    public override string? DownloadPath(JobSnapshot job, string fileName) => FileOf(job, fileName);
+
+    /// <summary>
+    /// The file <paramref name="fileName"/> a finished build, ONNX export or report job lists in its result, when it still
+    /// exists; null for any other name (a path, "..", a file of the folder the job did not write), job state or kind.
+    /// </summary>
+    public static string? FileOf(JobSnapshot job, string fileName)
     {
         ArgumentNullException.ThrowIfNull(job);
         if (job is not { State: JobState.Succeeded, ResultJson: { } json } || string.IsNullOrEmpty(fileName)) return null;
