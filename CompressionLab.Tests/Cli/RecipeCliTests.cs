@@ -46,7 +46,7 @@ public sealed class RecipeCliTests : IDisposable
     public void CalibrateWritesTheFileExportReadsAndApplyReproducesTheRecordedNumbers()
     {
         var calibration = Json(Run(["calibrate", "--model", _model, "--dataset", "fashion-mnist", "--method", "percentile:99.99", "--limit", "64",
-            "--workspace", Path("ws"), "--out", Path("calibration.json"), "--json"]));
+            "--workspace", Path("ws"), "--out", Path("calibration.json"), "--stats-yaml", Path("stats.yaml"), "--json"]));
         Assert.Equal(Path("calibration.json"), calibration.GetProperty("calibration_file").GetString());
 
         var export = Json(Run(["recipe", "export", "--model", _model, "--plan", Plan(), "--calibration", Path("calibration.json"), "--out", Path("out"), "--limit", "200", "--json"]));
@@ -58,6 +58,16 @@ public sealed class RecipeCliTests : IDisposable
         Assert.Equal(listed.Order(StringComparer.Ordinal), Directory.GetFiles(Path("out")).Order(StringComparer.Ordinal));
         Assert.True(export.GetProperty("pruning").GetBoolean() && export.GetProperty("quantization").GetBoolean());
         Assert.Equal(["distillation", "dialects"], export.GetProperty("gaps").EnumerateArray().Select(g => g.GetProperty("section").GetString()));
+
+        // With the calibration's statistics (calibrate --stats-yaml) Distiller's statistics file is written too and the gap is gone;
+        // statistics without a calibration are refused naming --stats-yaml.
+        var withStats = Json(Run(["recipe", "export", "--model", _model, "--calibration", Path("calibration.json"), "--stats-yaml", Path("stats.yaml"),
+            "--out", Path("out-stats"), "--limit", "50", "--json"]));
+        Assert.Contains(Path("out-stats/distiller_activation_stats.yaml"), withStats.GetProperty("files").EnumerateArray().Select(f => f.GetString()));
+        Assert.Equal(["distillation", "pruning"], withStats.GetProperty("gaps").EnumerateArray().Select(g => g.GetProperty("section").GetString()).Order(StringComparer.Ordinal));
+        var (statsCode, _, statsErr) = Run(["recipe", "export", "--model", _model, "--stats-yaml", Path("stats.yaml"), "--out", Path("out-refused"), "--json"]);
+        Assert.Equal(CliApp.BadArguments, statsCode);
+        Assert.Contains("error: --stats-yaml:", statsErr, StringComparison.Ordinal);
 
         // export onnx --recipe: the recipe's INT8 parameters on its own model; another model's is refused naming --recipe.
         // Exit 1 only when ORT's INT8 top-1 strays from the simulation's by more than 0.3 points (one image of 100); the file is written either way.

@@ -1,4 +1,5 @@
 using CompressionLab.Core.Data;
+using CompressionLab.Core.Export;
 using CompressionLab.Core.Jobs;
 using CompressionLab.Core.Models;
 using CompressionLab.Core.Pruning;
@@ -333,4 +334,37 @@ public sealed class RecipePageModelTests : IDisposable
     [Fact]
     public void ADownloadRouteEscapesTheFileName() =>
         Assert.Equal("/recipes/00000000-0000-0000-0000-000000000001/a%20b.yaml", RecipeDownload.HrefOf(new Guid("00000000-0000-0000-0000-000000000001"), "a b.yaml"));
+}
+
+/// <summary>What the app's download route serves (<see cref="CompressionLab.Web.Services.WorkspaceRecipeBackend.FileOf"/>): only files a finished job lists.</summary>
+public sealed class RecipeDownloadRouteTests : IDisposable
+{
+    private readonly string folder = Directory.CreateTempSubdirectory("clab-recipe-route-").FullName;
+
+    public void Dispose() => Directory.Delete(folder, recursive: true);
+
+    private static JobSnapshot Job(string kind, JobState state, string? result) =>
+        FakeJobScheduler.Job("job", state, kind: kind) with { ResultJson = result };
+
+    [Fact]
+    public void OnlyAFileTheFinishedJobListsIsServed()
+    {
+        foreach (var name in new[] { "recipe.yaml", "pytorch_model.safetensors", "secret.txt" }) File.WriteAllText(Path.Combine(folder, name), name);
+        var onnx = Path.Combine(folder, "m.int8.onnx");
+        File.WriteAllBytes(onnx, [1, 2, 3]);
+        var build = ModelJobJson.Write(new CompressionLab.Web.Services.RecipeBuildResult(folder, ["recipe.yaml", "pytorch_model.safetensors", "gone.json"]));
+        var served = Job(RecipeBackend.BuildKind, JobState.Succeeded, build);
+
+        Assert.Equal(Path.Combine(folder, "pytorch_model.safetensors"), CompressionLab.Web.Services.WorkspaceRecipeBackend.FileOf(served, "pytorch_model.safetensors"));
+        Assert.Null(CompressionLab.Web.Services.WorkspaceRecipeBackend.FileOf(served, "secret.txt")); // in the folder, not listed
+        Assert.Null(CompressionLab.Web.Services.WorkspaceRecipeBackend.FileOf(served, "../secret.txt"));
+        Assert.Null(CompressionLab.Web.Services.WorkspaceRecipeBackend.FileOf(served, "gone.json")); // listed, deleted since
+        Assert.Null(CompressionLab.Web.Services.WorkspaceRecipeBackend.FileOf(Job(RecipeBackend.BuildKind, JobState.Running, build), "recipe.yaml"));
+        Assert.Null(CompressionLab.Web.Services.WorkspaceRecipeBackend.FileOf(Job(RecipeApplyJob.Kind, JobState.Succeeded, build), "recipe.yaml"));
+        Assert.Null(CompressionLab.Web.Services.WorkspaceRecipeBackend.FileOf(Job(RecipeBackend.BuildKind, JobState.Succeeded, "not json"), "recipe.yaml"));
+
+        var export = ModelJobJson.Write(RecipePageTests.SampleExport(0.5, 0.5, 0) with { Out = onnx });
+        Assert.Equal(onnx, CompressionLab.Web.Services.WorkspaceRecipeBackend.FileOf(Job(OnnxExportJob.Kind, JobState.Succeeded, export), "m.int8.onnx"));
+        Assert.Null(CompressionLab.Web.Services.WorkspaceRecipeBackend.FileOf(Job(OnnxExportJob.Kind, JobState.Succeeded, export), "recipe.yaml"));
+    }
 }

@@ -115,6 +115,7 @@ public sealed class WorkspaceRecipeBackend(
         var images = choice.Calibration is { } calibration ? ImagesOf(calibration.Subset) : 0;
         var request = new ReportRequest(new StoredModel(choice.Model.Id), choice.Model.Dataset,
             CalibrationMethod: choice.Calibration is null ? null : choice.CalibrationMethod,
+            Teachers: TeachersOf(choice.Model),
             SubsetSize: plan?.SubsetSize ?? choice.SubsetSize,
             CalibrationSize: images > 0 ? images : CalibrationRequest.DefaultSubsetSize);
         var name = "report-" + Path.GetFileNameWithoutExtension(CompressionLabWebExtensions.CheckpointFileName(choice.Model)) + ".html";
@@ -136,7 +137,13 @@ public sealed class WorkspaceRecipeBackend(
         return new RecipeReport(result, new RecipeDownload(name, new FileInfo(result.Out).Length, RecipeDownload.HrefOf(job.Id, name)));
     }
 
-    public override string? DownloadPath(JobSnapshot job, string fileName)
+    public override string? DownloadPath(JobSnapshot job, string fileName) => FileOf(job, fileName);
+
+    /// <summary>
+    /// The file <paramref name="fileName"/> a finished build, ONNX export or report job lists in its result, when it still
+    /// exists; null for any other name (a path, "..", a file of the folder the job did not write), job state or kind.
+    /// </summary>
+    public static string? FileOf(JobSnapshot job, string fileName)
     {
         ArgumentNullException.ThrowIfNull(job);
         if (job is not { State: JobState.Succeeded, ResultJson: { } json } || string.IsNullOrEmpty(fileName)) return null;
@@ -155,6 +162,32 @@ public sealed class WorkspaceRecipeBackend(
         {
             return null;
         }
+    }
+
+    /// <summary>
+    /// The workspace models the chosen model was distilled from (its own lineage's teachers, or its distilled parent's), for
+    /// the report's soft-target section; null when it was not distilled or a teacher is not in the workspace (a gap).
+    /// </summary>
+    private IReadOnlyList<ModelSource>? TeachersOf(ModelRecord model)
+    {
+        var header = Metadata(model);
+        var hashes = header.Lineage is { Operation: "distill", Teachers: { Count: > 0 } own } ? own
+            : Distillation(model, header) is { IsParent: true } parent && store.Get(parent.ModelId) is { } distilled ? Metadata(distilled).Lineage?.Teachers
+            : null;
+        if (hashes is not { Count: > 0 }) return null;
+        var byHash = new Dictionary<string, Guid>(StringComparer.OrdinalIgnoreCase);
+        foreach (var candidate in store.List())
+        {
+            try
+            {
+                byHash.TryAdd(Metadata(candidate).ContentHash, candidate.Id);
+            }
+            catch (CheckpointException)
+            {
+                // An unreadable checkpoint is no teacher.
+            }
+        }
+        return hashes.All(byHash.ContainsKey) ? [.. hashes.Select(h => (ModelSource)new StoredModel(byHash[h]))] : null;
     }
 
     private static RecipeBuildResult BuildResult(JobSnapshot job) =>

@@ -59,11 +59,13 @@ public sealed record RecipeDownload(string FileName, long Bytes, string Href)
     public string TestId => "download-" + FileName.Replace('.', '-');
 
     /// <summary>The size as a person reads it: "1.2 kB", "686.8 kB", "1.3 MB" (decimal units, as file managers show).</summary>
-    public string Size => Bytes switch
+    public string Size => SizeOf(Bytes);
+
+    public static string SizeOf(long bytes) => bytes switch
     {
-        < 1000 => string.Create(CultureInfo.InvariantCulture, $"{Bytes} B"),
-        < 1_000_000 => string.Create(CultureInfo.InvariantCulture, $"{Bytes / 1e3:0.0} kB"),
-        _ => string.Create(CultureInfo.InvariantCulture, $"{Bytes / 1e6:0.0} MB"),
+        < 1000 => string.Create(CultureInfo.InvariantCulture, $"{bytes} B"),
+        < 1_000_000 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1e3:0.0} kB"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1e6:0.0} MB"),
     };
 
     /// <summary>Where the app serves a job's file.</summary>

@@ -138,7 +138,7 @@ public sealed class RecipePageModel : IDisposable
         new("Top-1", RecipeText.Top1(o.Check.OrtTop1), RecipeText.Top1(o.Check.TorchSharpTop1)),
         new("Max |Δlogit| (ONNX Runtime − engine)", RecipeText.Scientific(o.Check.MaxAbsDiff), ""),
         new("Predictions that differ", string.Create(CultureInfo.InvariantCulture, $"{o.Check.Disagreements:N0} of {o.Check.Images:N0} images"), ""),
-        new("File size", Exported.File.Size, new RecipeDownload("checkpoint", o.CheckpointBytes, "").Size + " (checkpoint)"),
+        new("File size", Exported.File.Size, RecipeDownload.SizeOf(o.CheckpointBytes) + " (checkpoint)"),
     ];
 
     /// <summary>What the engine's column is in <see cref="OnnxRows"/>: the float evaluation, or the INT8 simulation with the same grids.</summary>
