@@ -66,8 +66,8 @@ public sealed class WorkspaceRecipeBackend(
     {
         ArgumentNullException.ThrowIfNull(job);
         var result = ModelJobJson.Read<RecipeBuildResult>(job.ResultJson ?? throw new IOException($"The build job {job.Id} has no result."));
-        // The page offers text files; the safetensors state dicts (binary) are in the folder for the CLI and the file system.
-        var files = result.Files.Where(name => !name.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)).Select(name => new RecipeFileText(name, MediaType(name), File.ReadAllText(Path.Combine(result.Folder, name)))).ToList();
+        // The page offers text files; the safetensors state dicts and the thinned checkpoint (binary) are in the folder for the CLI and the file system.
+        var files = result.Files.Where(name => !name.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) && !name.EndsWith(".ckpt", StringComparison.OrdinalIgnoreCase)).Select(name => new RecipeFileText(name, MediaType(name), File.ReadAllText(Path.Combine(result.Folder, name)))).ToList();
         var yaml = files.First(f => f.FileName == RecipeFile.YamlFileName);
         return new BuiltRecipe(RecipeFile.Parse(yaml.Text, yaml.FileName), files);
     }
