@@ -43,7 +43,8 @@ public sealed record RecipeExportOutcome(CompressionRecipe Recipe, IReadOnlyList
 /// <summary>
 /// Builds a model's recipe from its checkpoint and the files given (<see cref="RecipeBuilder"/>), measures it, and writes
 /// recipe.yaml, recipe.json, the field's dialects of the same plan and calibration (<see cref="DialectWriter"/>: Distiller,
-/// SparseML, NNI, the PyTorch twin's definition) and the weights as a PyTorch state dict into the output folder. Inputs are
+/// SparseML, NNI, the PyTorch twin's definition) and the weights as a PyTorch state dict into the output folder; a filter
+/// recipe also thinned (<see cref="RecipeThinning"/>: checkpoint, twin and state dict at the kept widths). Inputs are
 /// all read and checked before anything is written, so a refused input leaves the folder as it was.
 /// </summary>
 public static class RecipeExportJob
