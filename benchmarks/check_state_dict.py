@@ -3,12 +3,16 @@
 
     compressionlab export state-dict --model vgg-small.ckpt --out vgg.safetensors --python vgg_model.py
     python3 benchmarks/check_state_dict.py --state-dict vgg.safetensors --model-py vgg_model.py [--data DIR] [--reference-logits FILE]
+        [--compare-state-dict FILE --compare-model-py FILE]
 
 Reads the safetensors file with the `safetensors` package when it is installed, else with the few lines of the format below
 (8-byte little-endian header length, JSON header, raw little-endian data), builds the twin (`build()` of --model-py), loads the
 weights with `load_state_dict(strict=True)`, evaluates the Fashion-MNIST test split with the engine's normalisation
 ((x/255 - 0.2860)/0.3530) and prints one JSON line: top-1, and with --reference-logits (one row of logits per test image, in
-order, as the engine computed them) the largest absolute difference from them.
+order, as the engine computed them) the largest absolute difference from them. With --compare-state-dict and --compare-model-py
+(e.g. a recipe's pytorch_model_pruned.safetensors and pytorch_model.py beside its thinned pytorch_model_thin.*) the second
+network is loaded and evaluated the same way, and the line adds its top-1, the largest |logit difference| between the two
+over every test image and how many predictions differ: the thinned network must compute what the masked one computes.
 Needs any PyTorch (Debian's python3-torch 1.13 works); no numpy.
 """
 import argparse
@@ -60,29 +64,51 @@ def read_idx(folder, name):
     return None
 
 
+def load_twin(model_py, state_dict):
+    """build() of the twin's file, with the state dict loaded strictly (every name and shape must match), in eval mode."""
+    spec = importlib.util.spec_from_file_location("twin_" + os.path.basename(model_py).replace(".", "_"), model_py)
+    twin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(twin)
+    model = twin.build()
+    state, reader = load_safetensors(state_dict)
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    return model, state, reader
+
+
+def evaluate(model, images):
+    with torch.no_grad():
+        return torch.cat([model(images[i:i + 64]) for i in range(0, images.shape[0], 64)])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--state-dict", required=True)
     parser.add_argument("--model-py", required=True)
     parser.add_argument("--data")
     parser.add_argument("--reference-logits")
-    args = parser.parse_args()
 
-    spec = importlib.util.spec_from_file_location("twin", args.model_py)
-    twin = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(twin)
-    model = twin.build()
-    state, reader = load_safetensors(args.state_dict)
-    model.load_state_dict(state, strict=True)
-    model.eval()
+    parser.add_argument("--compare-state-dict")
+    parser.add_argument("--compare-model-py")
+    args = parser.parse_args()
+    if bool(args.compare_state_dict) != bool(args.compare_model_py):
+        parser.error("--compare-state-dict and --compare-model-py go together")
+
+    model, state, reader = load_twin(args.model_py, args.state_dict)
 
     folder = next(f for f in ([args.data] if args.data else DATA_FOLDERS) if read_idx(f, "t10k-labels-idx1-ubyte") is not None)
     images = read_idx(folder, "t10k-images-idx3-ubyte").unsqueeze(1).float().div(255.0).sub(MEAN).div(STD)
     labels = read_idx(folder, "t10k-labels-idx1-ubyte").long()
-    with torch.no_grad():
-        logits = torch.cat([model(images[i:i + 64]) for i in range(0, images.shape[0], 64)])
+    logits = evaluate(model, images)
     result = {"top1": round(logits.argmax(1).eq(labels).float().mean().item(), 6), "images": images.shape[0], "tensors": len(state),
-              "reader": reader, "torch": torch.__version__}
+              "parameters": sum(p.numel() for p in model.parameters()), "reader": reader, "torch": torch.__version__}
+    if args.compare_state_dict:
+        other, other_state, _ = load_twin(args.compare_model_py, args.compare_state_dict)
+        other_logits = evaluate(other, images)
+        result["compare_top1"] = round(other_logits.argmax(1).eq(labels).float().mean().item(), 6)
+        result["compare_parameters"] = sum(p.numel() for p in other.parameters())
+        result["compare_max_abs_diff"] = (logits - other_logits).abs().max().item()
+        result["compare_disagreements"] = int(logits.argmax(1).ne(other_logits.argmax(1)).sum().item())
     if args.reference_logits:
         with open(args.reference_logits) as f:
             reference = torch.tensor([[float(v) for v in line.split()] for line in f if line.strip()])

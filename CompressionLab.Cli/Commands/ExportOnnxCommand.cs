@@ -14,7 +14,8 @@ namespace CompressionLab.Cli.Commands;
 /// <see cref="OnnxExportJob.Run"/> on a checkpoint file. The file is run in ONNX Runtime on the evaluation images beside the
 /// engine (float: its evaluation; INT8: the simulated INT8 network with the same thresholds); a result outside the bounds
 /// (float logits 1e-4, INT8 top-1 0.3 points) is still written and reported, and the exit code is 1. With <c>--recipe</c> the
-/// recipe's masks are applied to the weights and, with <c>--int8</c>, its recorded scales are the thresholds (no calibration).
+/// recipe's masks are applied to the weights (a filter recipe's are cut out: the graph is the thinned network) and, with
+/// <c>--int8</c>, its recorded scales are the thresholds (no calibration).
 /// </summary>
 public sealed class ExportOnnxCommand : CliCommand
 {
@@ -28,7 +29,7 @@ public sealed class ExportOnnxCommand : CliCommand
     private readonly Option<int?> _calibration = QuantInputs.Calibration();
     private readonly Option<string?> _split = QuantInputs.Split();
     private readonly Option<int?> _limit = QuantInputs.Limit();
-    private readonly Option<string?> _recipe = new("--recipe") { Description = "a recipe of the model (recipe export): its pruning masks are applied and, with --int8, its recorded quantization parameters used", HelpName = "FILE" };
+    private readonly Option<string?> _recipe = new("--recipe") { Description = "a recipe of the model (recipe export): its pruning masks are applied (a filter recipe exports the thinned network) and, with --int8, its recorded quantization parameters used", HelpName = "FILE" };
     private readonly Option<string> _out = new("--out") { Description = "the .onnx file to write", HelpName = "FILE", Required = true };
     private readonly Option<string?> _workspace = QuantInputs.Workspace();
     private readonly Option<bool> _json = JsonOption();
@@ -114,7 +115,7 @@ public sealed class ExportOnnxCommand : CliCommand
         {
             var engine = outcome.Quantization == "float32" ? "TorchSharp" : "simulated INT8";
             context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{outcome.Out} ({outcome.OnnxBytes:N0} bytes; checkpoint {outcome.CheckpointBytes:N0}): {outcome.Architecture}, {outcome.Quantization}"));
+                $"{outcome.Out} ({outcome.OnnxBytes:N0} bytes; checkpoint {outcome.CheckpointBytes:N0}): {outcome.Architecture}{(outcome.Widths is { } widths ? $" thinned to {string.Join(", ", widths.Select(w => $"{w.Key}={w.Value}"))}" : "")}, {outcome.Quantization}"));
             context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"on {outcome.Check.Images:N0} images ({outcome.EvaluationSubset}): ONNX Runtime top-1 {QuantInputs.Percent(outcome.Check.OrtTop1)}, {engine} {QuantInputs.Percent(outcome.Check.TorchSharpTop1)}, max |Δlogit| {outcome.Check.MaxAbsDiff:0.###e+0}, {outcome.Check.Disagreements} predictions differ"));
         }
@@ -139,7 +140,10 @@ public sealed class ExportOnnxCommand : CliCommand
     }
 }
 
-/// <summary><c>export onnx --json</c>: the issue's four fields first (fractions), then what they were measured on and the sizes.</summary>
+/// <summary>
+/// <c>export onnx --json</c>: the issue's four fields first (fractions), then what they were measured on and the sizes;
+/// <c>widths</c> the graph's channels per layer when a filter recipe was exported thinned (else null).
+/// </summary>
 internal sealed record ExportOnnxJson(
     string Out,
     double OrtTop1,
@@ -156,9 +160,10 @@ internal sealed record ExportOnnxJson(
     string Dataset,
     string EvaluationSubset,
     string? CalibrationSubset,
-    double Seconds)
+    double Seconds,
+    IReadOnlyDictionary<string, int>? Widths)
 {
     public static ExportOnnxJson From(OnnxExportOutcome o) => new(
         o.Out, CliJson.Round(o.Check.OrtTop1), CliJson.Round(o.Check.TorchSharpTop1), o.Check.MaxAbsDiff, o.Quantization, o.Check.Images, o.Check.Disagreements,
-        o.WithinTolerance, o.OnnxBytes, o.CheckpointBytes, o.Architecture, o.WeightsHash, o.Dataset, o.EvaluationSubset, o.CalibrationSubset, CliJson.Round(o.Seconds, 3));
+        o.WithinTolerance, o.OnnxBytes, o.CheckpointBytes, o.Architecture, o.WeightsHash, o.Dataset, o.EvaluationSubset, o.CalibrationSubset, CliJson.Round(o.Seconds, 3), o.Widths);
 }

@@ -57,6 +57,10 @@ public sealed record OnnxRecipe(CompressionRecipe Recipe, string Name)
 /// <param name="Quantization"><c>float32</c>, or the INT8 choice's key (<see cref="QuantizationChoice.Key"/>).</param>
 /// <param name="CalibrationSubset">The calibration images' subset key (INT8 only).</param>
 /// <param name="WithinTolerance">Float: max |Δlogit| ≤ 1e-4; INT8: |ORT top-1 − simulated top-1| ≤ 0.3 points.</param>
+/// <param name="Widths">
+/// The exported graph's output channels per layer when it is thinner than the checkpoint (a filter recipe's masks cut out,
+/// <see cref="RecipeThinning"/>); the check then compares it with the checkpoint's network with the masks applied. Null otherwise.
+/// </param>
 public sealed record OnnxExportOutcome(
     string Out,
     string Quantization,
@@ -69,7 +73,8 @@ public sealed record OnnxExportOutcome(
     long OnnxBytes,
     long CheckpointBytes,
     bool WithinTolerance,
-    double Seconds);
+    double Seconds,
+    IReadOnlyDictionary<string, int>? Widths = null);
 
 /// <summary>
 /// Exports a model to ONNX and checks the file in ONNX Runtime, as a job: the float graph against the engine's evaluation,
@@ -136,10 +141,15 @@ public static class OnnxExportJob
             }
             thresholds = QuantizationThresholds.For(profile, choice);
         }
-        // The masks stay applied through the export and its check (the engine's side runs the same masked weights); the
-        // checkpoint's weights are restored afterwards.
+        // A filter recipe is exported thinned: its masks cut out of the network, so the graph has fewer channels and the
+        // INT8 weight scales are those of the kept channels. Masks that cannot be cut out are exported as zeros, as before.
+        using var thin = request.Recipe is { } thinRecipe ? RecipeThinning.TryThin(thinRecipe.Recipe, checkpoint.Model, masks).Thin : null;
+        // The masks stay applied through the export and its check (the engine's side runs the same masked weights, which
+        // the thin graph must reproduce); the checkpoint's weights are restored afterwards.
         using var masked = RecipeMasks.Apply(checkpoint.Model, masks);
-        var outcome = Export(checkpoint, thresholds, evaluation, request.Out, progress, cancellationToken);
+        var outcome = thin is null
+            ? Export(checkpoint, thresholds, evaluation, request.Out, progress, cancellationToken)
+            : Export(checkpoint, thresholds, thin.Model, thresholds is null ? null : RecipeThinning.Thresholds(thresholds, thin), evaluation, request.Out, progress, cancellationToken);
         return outcome with { Dataset = dataset.Name, CalibrationSubset = calibrationKey };
     }
 
@@ -153,12 +163,25 @@ public static class OnnxExportJob
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
+        return Export(checkpoint, thresholds, checkpoint.Model, thresholds, evaluation, @out, progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// The export of <paramref name="exported"/> (the checkpoint's network, or a thinned equivalent of it with
+    /// <paramref name="exportedThresholds"/> for its channels), checked in ONNX Runtime against the checkpoint's network
+    /// as it is (with any masks applied) and <paramref name="thresholds"/>: the file must compute what that network computes.
+    /// </summary>
+    private static OnnxExportOutcome Export(Checkpoint checkpoint, QuantizationThresholds? thresholds, ClassifierNetwork exported, QuantizationThresholds? exportedThresholds,
+        AnalysisSubset evaluation, string @out, IJobProgress progress, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
         ArgumentNullException.ThrowIfNull(evaluation);
         ArgumentNullException.ThrowIfNull(progress);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var network = checkpoint.Model;
-        progress.Report(0.3, thresholds is null ? "Building the float32 ONNX graph" : "Building the INT8 QDQ ONNX graph");
-        var bytes = (thresholds is null ? OnnxExport.Float(network) : OnnxExport.Int8(network, thresholds)).ToByteArray();
+        var thinned = !ReferenceEquals(exported, network);
+        progress.Report(0.3, (thresholds is null ? "Building the float32 ONNX graph" : "Building the INT8 QDQ ONNX graph") + (thinned ? " of the thinned network" : ""));
+        var bytes = (exportedThresholds is null ? OnnxExport.Float(exported) : OnnxExport.Int8(exported, exportedThresholds)).ToByteArray();
         cancellationToken.ThrowIfCancellationRequested();
 
         progress.Report(0.4, string.Create(CultureInfo.InvariantCulture,
@@ -189,7 +212,7 @@ public static class OnnxExportJob
         progress.Report(1, string.Create(CultureInfo.InvariantCulture,
             $"Wrote {full} ({bytes.Length:N0} bytes): ORT top-1 {check.OrtTop1 * 100:0.00}%, {(thresholds is null ? "TorchSharp" : "simulated INT8")} {check.TorchSharpTop1 * 100:0.00}%, max |Δlogit| {check.MaxAbsDiff:0.###e+0}"));
         return new OnnxExportOutcome(full, thresholds?.Choice.Key ?? "float32", network.Architecture, checkpoint.Metadata.ContentHash, "", evaluation.Key, null, check,
-            bytes.Length, new FileInfo(checkpoint.FilePath).Length, within, clock.Elapsed.TotalSeconds);
+            bytes.Length, new FileInfo(checkpoint.FilePath).Length, within, clock.Elapsed.TotalSeconds, thinned ? exported.Widths : null);
     }
 }
 

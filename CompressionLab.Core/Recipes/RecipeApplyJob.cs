@@ -204,7 +204,9 @@ public static class RecipeApplyJob
         }
         if (!string.Equals(provenance.WeightsHash, metadata.ContentHash, StringComparison.OrdinalIgnoreCase))
         {
-            var parent = metadata.Lineage?.ParentWeightsHash == provenance.WeightsHash ? " (the recipe's model is this model's parent)"
+            var parent = metadata.Lineage is { Operation: "thin", Selection: "recipe" } thin && thin.ParentWeightsHash == provenance.WeightsHash
+                    ? $" (this model is the recipe's model thinned by a recipe ({RecipeThinning.CheckpointFile}): the masks are already cut out of it; apply the recipe to its parent, or measure this model with eval)"
+                : metadata.Lineage?.ParentWeightsHash == provenance.WeightsHash ? " (the recipe's model is this model's parent)"
                 : provenance.Lineage?.ParentWeightsHash == metadata.ContentHash ? " (this model is the recipe's model's parent: the recipe's was made from it by " + provenance.Lineage.Operation + ")"
                 : "";
             differences.Add($"weights hash: the recipe's is {RecipeBuilder.Short(provenance.WeightsHash)}, the model's {RecipeBuilder.Short(metadata.ContentHash)}{parent}");

@@ -51,7 +51,8 @@ public sealed record RecipeExportOutcome(CompressionRecipe Recipe, IReadOnlyList
 /// <summary>
 /// Builds a model's recipe from its checkpoint and the files given (<see cref="RecipeBuilder"/>), measures it, and writes
 /// recipe.yaml, recipe.json, the field's dialects of the same plan and calibration (<see cref="DialectWriter"/>: Distiller,
-/// SparseML, NNI, the PyTorch twin's definition) and the weights as a PyTorch state dict into the output folder. Inputs are
+/// SparseML, NNI, the PyTorch twin's definition) and the weights as a PyTorch state dict into the output folder; a filter
+/// recipe also thinned (<see cref="RecipeThinning"/>: checkpoint, twin and state dict at the kept widths). Inputs are
 /// all read and checked before anything is written, so a refused input leaves the folder as it was.
 /// </summary>
 public static class RecipeExportJob
@@ -142,6 +143,14 @@ public static class RecipeExportJob
         var source = $"{model.DisplayName}, weights {RecipeBuilder.Short(metadata.ContentHash)}";
         var (dialects, dialectGaps) = Dialects(recipe, network, metadata, plan, calibration, source, statistics);
         if (dialectGaps.Count > 0) recipe = recipe with { Gaps = [.. recipe.Gaps, .. dialectGaps] };
+        // A filter recipe is also written thinned; the thin network is built before anything is written, so a recipe
+        // whose masks cannot be cut out says so as a gap in the files it writes.
+        var (thin, thinProblem) = RecipeThinning.Thins(recipe)
+            ? RecipeThinning.TryThin(recipe, network, RecipeMasks.Reproduce(network, recipe.Pruning!))
+            : (null, null);
+        using var thinned = thin;
+        if (thinProblem is not null)
+            recipe = recipe with { Gaps = [.. recipe.Gaps, new RecipeGap("thinning", $"the filter masks are not cut out ({RecipeThinning.CheckpointFile} is not written): {thinProblem}")] };
         Directory.CreateDirectory(folder);
         var texts = new List<(string File, string Text)>
         {
@@ -152,6 +161,7 @@ public static class RecipeExportJob
         foreach (var (file, text) in texts) RecipeFile.WriteFile(file, text);
         var files = texts.Select(t => t.File).ToList();
         files.AddRange(StateDicts(recipe, network, metadata, folder));
+        if (thinned is not null) files.AddRange(ThinFiles(recipe.Pruning!, thinned, metadata, model.DisplayName, folder));
 
         var result = recipe.Results!;
         progress.Report(1, string.Create(CultureInfo.InvariantCulture,
@@ -196,6 +206,29 @@ public static class RecipeExportJob
             gaps.Add(new RecipeGap("dialects", $"no Distiller activation statistics ({DialectWriter.DistillerStatsFile}): a calibration file holds thresholds, not the statistics; " +
                 $"write them with 'calibrate --stats-yaml FILE' and pass them to 'recipe export --stats-yaml FILE' (the dashboard does this from the workspace's calibration profile)"));
         return (files, gaps);
+    }
+
+    /// <summary>
+    /// Writes the thinned network three ways: <see cref="RecipeThinning.CheckpointFile"/> (a CompressionLab checkpoint with
+    /// widths and a <c>thin</c> lineage naming the recipe's weights and plan), <see cref="RecipeThinning.PyTorchModelFile"/>
+    /// (the PyTorch twin at those widths) and <see cref="RecipeThinning.StateDictFile"/> (its weights under the twin's names).
+    /// </summary>
+    private static IReadOnlyList<string> ThinFiles(RecipePruning pruning, ThinnedNetwork thin, CheckpointMetadata metadata, string parentName, string folder)
+    {
+        var checkpoint = Path.Combine(folder, RecipeThinning.CheckpointFile);
+        // Not measured as a checkpoint of its own: the recipe's result is its accuracy (the masked network's, to float rounding).
+        var saved = Checkpoint.Save(thin.Model, checkpoint, metadata.Dataset, metadata.ClassNames, lineage: RecipeThinning.Lineage(pruning, metadata.ContentHash, parentName));
+        var python = Path.Combine(folder, RecipeThinning.PyTorchModelFile);
+        RecipeFile.WriteFile(python, PyTorchNames.Of(thin.Model, PyTorchNaming.Sequential).PythonSource());
+        var header = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["source_weights_hash"] = metadata.ContentHash,
+            ["thin_weights_hash"] = saved.ContentHash,
+            ["dataset"] = metadata.Dataset,
+            ["recipe_plan_hash"] = pruning.PlanHash,
+        };
+        var stateDict = PyTorchStateDict.Write(thin.Model, Path.Combine(folder, RecipeThinning.StateDictFile), PyTorchNaming.Sequential, header).Path;
+        return [Path.GetFullPath(checkpoint), python, stateDict];
     }
 
     /// <summary>

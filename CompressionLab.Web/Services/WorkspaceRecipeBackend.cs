@@ -20,7 +20,8 @@ public sealed record RecipeBuildResult(string Folder, IReadOnlyList<string> File
 /// The app's <see cref="RecipeBackend"/>. A build writes the chosen workspace inputs as the files <c>recipe export</c>
 /// reads (the plan as a plan file, the calibration profile with the chosen method as a calibration file, the distilled
 /// parent's checkpoint) and runs the export job's own body (<see cref="RecipeExportJob"/>) into
-/// <c>&lt;workspace&gt;/recipes/&lt;job id&gt;/</c>, so the dashboard's recipe is the CLI's to the byte. Applying goes through
+/// <c>&lt;workspace&gt;/recipes/build-&lt;hash of the choice&gt;/</c> (<see cref="BuildFolderName"/>: a rebuild of the same choice
+/// replaces its files), so the dashboard's recipe is the CLI's to the byte. Applying goes through
 /// <see cref="RecipeJobs"/>, the ONNX export through <see cref="OnnxJobs"/> (the body of <c>export onnx --recipe</c>) into
 /// the build's folder, and the report through <see cref="ReportJobs"/> (the body of <c>report</c>) into
 /// <c>&lt;workspace&gt;/reports/&lt;id&gt;/</c>.
@@ -203,7 +204,29 @@ public sealed class WorkspaceRecipeBackend(
 
     private RecipeBuildResult Run(RecipeBuildChoice choice, JobContext job, CancellationToken cancellationToken)
     {
-        var folder = database.PathInside(Path.Combine("recipes", job.Id.ToString("N")));
+        var folder = database.PathInside(Path.Combine("recipes", BuildFolderName(choice)));
+        // One build of a choice at a time (the scheduler may run several jobs at once): they would write the same files.
+        lock (BuildLocks.GetOrAdd(folder, _ => new object()))
+            return Build(choice, folder, job, cancellationToken);
+    }
+
+    private static readonly ConcurrentDictionary<string, object> BuildLocks = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The build folder's name: a hash of the whole choice (model, plan, calibration and method, distillation, images), so
+    /// building the same choice again replaces its files in place instead of leaving one folder per job in the workspace.
+    /// The same inputs give the same files (the same weights measured on the same images), so an earlier job of the choice
+    /// reads equivalent files — only the recipe's <c>created_at</c> is the newer build's.
+    /// </summary>
+    public static string BuildFolderName(RecipeBuildChoice choice)
+    {
+        ArgumentNullException.ThrowIfNull(choice);
+        var json = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(choice, ModelJobJson.Options);
+        return "build-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(json))[..16];
+    }
+
+    private RecipeBuildResult Build(RecipeBuildChoice choice, string folder, JobContext job, CancellationToken cancellationToken)
+    {
         var inputs = Path.Combine(folder, "inputs");
         Directory.CreateDirectory(inputs);
         string? planFile = null;
