@@ -6,7 +6,7 @@ using CompressionLab.Core.Recipes;
 namespace CompressionLab.Cli.Commands;
 
 /// <summary>
-/// <c>recipe export --model FILE [--plan FILE] [--calibration FILE] [--distillation FILE] --out DIR [--dataset NAME]
+/// <c>recipe export --model FILE [--plan FILE] [--calibration FILE [--stats-yaml FILE]] [--distillation FILE] --out DIR [--dataset NAME]
 /// [--limit N] [--json]</c>: the model's recipe (<see cref="RecipeExportJob"/>), measured on the validation subset, written
 /// as recipe.yaml, recipe.json and the registered dialects. JSON: <c>{"files":[...],...}</c>.
 /// </summary>
