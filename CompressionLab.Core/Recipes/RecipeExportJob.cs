@@ -216,7 +216,7 @@ public static class RecipeExportJob
     private static IReadOnlyList<string> ThinFiles(RecipePruning pruning, ThinnedNetwork thin, CheckpointMetadata metadata, string parentName, string folder)
     {
         var checkpoint = Path.Combine(folder, RecipeThinning.CheckpointFile);
-        // Not measured as a checkpoint of its own: the recipe's result is its accuracy (the masked network's, to float rounding).
+        // No top-1 of its own: it computes what the masked network computes (to float rounding), which the recipe measured.
         var saved = Checkpoint.Save(thin.Model, checkpoint, metadata.Dataset, metadata.ClassNames, lineage: RecipeThinning.Lineage(pruning, metadata.ContentHash, parentName));
         var python = Path.Combine(folder, RecipeThinning.PyTorchModelFile);
         RecipeFile.WriteFile(python, PyTorchNames.Of(thin.Model, PyTorchNaming.Sequential).PythonSource());

@@ -98,6 +98,21 @@ public sealed class RecipeThinTests(ThinRecipeFixture fixture) : IClassFixture<T
     }
 
     [Fact]
+    public void MasksThatCannotBeCutOutGiveTheReasonInsteadOfAThinNetwork()
+    {
+        using var checkpoint = Checkpoint.Load(fixture.Model);
+        var layer = checkpoint.Model.Layer("stage2.conv1");
+        // Every filter of a layer removed: the layer would have no output, which thinning refuses.
+        var all = PruningMask.FromUnits(layer.Name, PruningCriterion.Filter, layer.WeightShape, Enumerable.Range(0, (int)layer.OutputChannels));
+        var (thin, problem) = RecipeThinning.TryThin(fixture.Recipe, checkpoint.Model, [all]);
+        Assert.Null(thin);
+        Assert.Contains("stage2.conv1", problem, StringComparison.Ordinal);
+        var (none, notFilter) = RecipeThinning.TryThin(fixture.Recipe with { Pruning = null }, checkpoint.Model, []);
+        Assert.Null(none);
+        Assert.NotNull(notFilter);
+    }
+
+    [Fact]
     public void ThinStateDictHasTheKeptWidthsUnderPyTorchNamesAndReloadsIntoAModelComputingTheMaskedLogits()
     {
         var bytes = System.IO.File.ReadAllBytes(fixture.File(RecipeThinning.StateDictFile));
