@@ -160,7 +160,8 @@ public sealed class ClassifierNetwork : nn.Module<Tensor, Tensor>
             {
                 foreach (var (name, module) in block.Modules)
                 {
-                    x = module.call(x);
+                    // As the forward pass runs it, so no NCHW conv reaches oneDNN in a channels-last-only process (TorchRuntime).
+                    x = SingleChannelConv.ForwardModule(module, x);
                     if (name != block.LayerName) continue;
                     var (kind, weight, bias) = module switch
                     {

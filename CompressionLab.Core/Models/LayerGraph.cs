@@ -167,7 +167,7 @@ public sealed class LayerGraph
             foreach (var (name, module) in network.Blocks.SelectMany(b => b.Modules))
             {
                 var input = nodes[^1];
-                x = module.call(x);
+                x = SingleChannelConv.ForwardModule(module, x); // as the forward pass runs it (TorchRuntime.ChannelsLastConvolutionsOnly)
                 nodes.Add(NodeOf(name, module, input, ShapeOf(name, x)));
             }
         }
