@@ -74,7 +74,7 @@ internal sealed class TensorAccumulator(string layer, TensorRole role)
         // |x| bin, and the batch is binned once and its counts added to both. The same counts either way, for half the work.
         var shared = binMagnitude && binSigned && min >= 0 && Magnitude.Lower == Signed.Lower && Magnitude.BinWidth == Signed.BinWidth
             && Magnitude.BinCount == Signed.BinCount;
-        var m2 = Bin(view, mean, min, max, binMagnitude ? Magnitude.BinWidth : 0, binSigned && !shared ? Signed.BinWidth : 0, shared);
+        var m2 = Bin(view, mean, Math.Max(Math.Abs(min), Math.Abs(max)), binMagnitude ? Magnitude.BinWidth : 0, binSigned && !shared ? Signed.BinWidth : 0, shared);
         if (binMagnitude) Magnitude.CountBinned(count);
         if (binSigned) Signed.CountBinned(count);
         Statistics.AddSummary(shape, count, min, max, sumMin, sumMax, extremes, mean, m2);
@@ -122,14 +122,13 @@ internal sealed class TensorAccumulator(string layer, TensorRole role)
     /// count arrays, added afterwards; M2 = first + second): the evaluation's convs use every core, and a single-threaded
     /// scan would stand alone as the slow part of the pass.
     /// </summary>
-    private double Bin(TensorScan.DenseView view, double mean, double min, double max, double magnitudeWidth, double signedWidth, bool shared)
+    private double Bin(TensorScan.DenseView view, double mean, double maxAbs, double magnitudeWidth, double signedWidth, bool shared)
     {
-        var maxAbs = Math.Max(Math.Abs(min), Math.Abs(max));
         if (shared) _shared ??= new long[Magnitude.BinCount];
         double m2;
         if (view.Count < SplitThreshold || Environment.ProcessorCount < 2)
         {
-            m2 = TensorScan.BinBoth(view.Values, mean, maxAbs, Magnitude.Lower, magnitudeWidth, shared ? _shared : Magnitude.BinCounts, Signed.Lower, signedWidth, Signed.BinCounts, min, max);
+            m2 = TensorScan.BinBoth(view.Values, mean, maxAbs, Magnitude.Lower, magnitudeWidth, shared ? _shared : Magnitude.BinCounts, Signed.Lower, signedWidth, Signed.BinCounts);
         }
         else
         {
@@ -139,7 +138,7 @@ internal sealed class TensorAccumulator(string layer, TensorRole role)
             double first = 0, second = 0;
             Parallel.Invoke(
                 () => first = TensorScan.BinBoth(view.Values[..half], mean, maxAbs, Magnitude.Lower, magnitudeWidth, shared ? _shared : Magnitude.BinCounts, Signed.Lower, signedWidth, Signed.BinCounts),
-                () => second = TensorScan.BinBoth(view.Values[half..], mean, maxAbs, Magnitude.Lower, magnitudeWidth, _magnitudeHalf, Signed.Lower, signedWidth, _signedHalf, min, max));
+                () => second = TensorScan.BinBoth(view.Values[half..], mean, maxAbs, Magnitude.Lower, magnitudeWidth, _magnitudeHalf, Signed.Lower, signedWidth, _signedHalf));
             Merge(_magnitudeHalf, shared ? _shared : Magnitude.BinCounts);
             Merge(_signedHalf, Signed.BinCounts);
             m2 = first + second;

@@ -192,8 +192,7 @@ internal static class TensorScan
     /// </remarks>
     public static double BinBoth(ReadOnlySpan<float> values, double mean, double maxAbs,
         double magnitudeLower, double magnitudeWidth, Span<long> magnitudeCounts,
-        double signedLower, double signedWidth, Span<long> signedCounts,
-        double valueMin = double.NegativeInfinity, double valueMax = double.PositiveInfinity)
+        double signedLower, double signedWidth, Span<long> signedCounts)
     {
         var bins = magnitudeCounts.Length;
         var last = bins - 1;
@@ -230,14 +229,6 @@ internal static class TensorScan
             var highest = Vector256.Create(last + 0.5f);
             // Lane k's zeros go to slot bins + k.
             var slots = Vector256.Create(bins) + Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
-            // Both histograms with float bins and a |x| bin that the x bin pins to one of 4 (JointBins): one counter per value.
-            // Only when no value is clamped into an end bin (the collector's batches never are; a caller that passes no
-            // range gets the separate counting).
-            var joint = magnitudeFast && signedFast && magnitudeLower == 0 && valueMin >= signedLower && valueMax < signedLower + ((last + 1) * signedWidth)
-                && JointBins(signedLower, signedWidth, magnitudeWidth, last, Lowest(bins));
-            var jointCounts = joint ? Joint(bins) : Array.Empty<long>();
-            ref var jc = ref MemoryMarshal.GetArrayDataReference(jointCounts);
-            var residue = Vector256.Create(3);
             for (; i <= values.Length - Vector256<float>.Count; i += Vector256<float>.Count)
             {
                 var v = Vector256.LoadUnsafe(ref start, (nuint)i);
@@ -245,16 +236,6 @@ internal static class TensorScan
                 var dl = low - mu;
                 var dh = high - mu;
                 acc += (dl * dl) + (dh * dh);
-                if (joint)
-                {
-                    var magnitudeOk = TryIndex(Vector256.Abs(v), mlf, mif, mEdge, highest, out var magnitudeIndex);
-                    var signedOk = TryIndex(v, slf, sif, sEdge, highest, out var signedIndex);
-                    if (magnitudeOk && signedOk)
-                    {
-                        Count(ref jc, (signedIndex << 2) | (magnitudeIndex & residue));
-                        continue;
-                    }
-                }
                 var zero = Vector256.Equals(v, Vector256<float>.Zero).AsInt32();
                 if (magnitudeOn)
                 {
@@ -282,7 +263,6 @@ internal static class TensorScan
                 }
             }
             m2 = Vector256.Sum(acc);
-            if (joint) FlushJoint(jointCounts, _lowest!, magnitude, signed);
         }
         for (; i < values.Length; i++)
         {
@@ -297,79 +277,6 @@ internal static class TensorScan
     }
 
     [ThreadStatic] private static long[]? _magnitudeScratch, _signedScratch;
-    [ThreadStatic] private static long[]? _jointScratch;
-    [ThreadStatic] private static int[]? _lowest;
-
-    private static long[] Joint(int bins)
-    {
-        if (_jointScratch is null || _jointScratch.Length != bins * 4) _jointScratch = new long[bins * 4];
-        return _jointScratch;
-    }
-
-    internal static int[] Lowest(int bins)
-    {
-        if (_lowest is null || _lowest.Length != bins) _lowest = new int[bins];
-        return _lowest;
-    }
-
-    /// <summary>
-    /// Whether every x bin s of the signed histogram (lower <paramref name="signedLower"/>, width
-    /// <paramref name="signedWidth"/>) can only hold values whose |x| bin (lower 0, width <paramref name="magnitudeWidth"/>)
-    /// is one of the 4 from <paramref name="lowest"/>[s] on; fills <paramref name="lowest"/>.
-    /// </summary>
-    /// <remarks>
-    /// <para>The pair (x bin, |x| bin) of a value is then known from (x bin, |x| bin mod 4): one counter per value in a
-    /// table of bins × 4 (<see cref="FlushJoint"/> splits it into both histograms) instead of one increment in each
-    /// histogram. Exact: the same pairs are counted, only stored differently.</para>
-    /// <para>Why the bound holds: a value the double rule puts in x bin s lies in [lower + s·w, lower + (s+1)·w) up to the
-    /// rule's rounding (relative 2⁻⁵², far inside the margin δ of 1e-9 of the range used here), so |x| lies in [u − δ, v + δ]
-    /// with u, v the least and largest |x| of that interval (u = 0 when it holds 0), and the |x| bin, floor(|x|/w'),
-    /// is monotone in |x|: it lies between the bins of u − δ and v + δ, computed here by the same scalar rule. The float
-    /// fast path gives the double rule's bins exactly (<see cref="TryIndex"/>). When an x bin is wider than about twice an
-    /// |x| bin (after the two histograms grew differently) some s spans more than 4 and the batch is counted in both
-    /// histograms as before.</para>
-    /// </remarks>
-    internal static bool JointBins(double signedLower, double signedWidth, double magnitudeWidth, int last, int[] lowest)
-    {
-        var upper = signedLower + ((last + 1) * signedWidth);
-        var delta = 1e-9 * Math.Max(Math.Abs(signedLower), Math.Abs(upper));
-        for (var s = 0; s <= last; s++)
-        {
-            var low = signedLower + (s * signedWidth);
-            var high = s == last ? upper : signedLower + ((s + 1) * signedWidth);
-            double u, v;
-            if (low <= 0 && high >= 0)
-            {
-                (u, v) = (0, Math.Max(-low, high));
-            }
-            else
-            {
-                (u, v) = (Math.Min(Math.Abs(low), Math.Abs(high)), Math.Max(Math.Abs(low), Math.Abs(high)));
-            }
-            var first = ScalarIndex(Math.Max(u - delta, 0), 0, magnitudeWidth, last);
-            var end = ScalarIndex(v + delta, 0, magnitudeWidth, last);
-            if (end - first > 3) return false;
-            lowest[s] = first;
-        }
-        return true;
-    }
-
-    /// <summary>Adds the joint counts (x bin s, |x| bin mod 4) to both scratch histograms and zeroes them.</summary>
-    private static void FlushJoint(long[] joint, int[] lowest, long[] magnitude, long[] signed)
-    {
-        for (var s = 0; s < lowest.Length; s++)
-        {
-            var first = lowest[s];
-            for (var r = 0; r < 4; r++)
-            {
-                var count = joint[(s * 4) + r];
-                if (count == 0) continue;
-                signed[s] += count;
-                magnitude[first + ((r - first) & 3)] += count;
-                joint[(s * 4) + r] = 0;
-            }
-        }
-    }
 
     /// <summary>A zeroed scratch array of the bins plus one zero slot per vector lane (kept zeroed between calls).</summary>
     private static long[] Scratch(ref long[]? scratch, int bins)
