@@ -82,10 +82,11 @@ public static class RecipeBuilder
             // A plan measured as is: its masks at once on these weights.
             schedule = new RecipeSchedule("one-shot", null, null, null, null);
         }
-        else if (lineage is { Operation: "fine-tune", Levels: { Count: > 0 } levels })
+        else if (lineage is { Operation: "fine-tune" or RecipeExportJob.PruneOperation, Levels: { Count: > 0 } levels })
         {
-            // Only a fine-tuning's levels are levels of this model's layers: a thinned model's are of its parent's widths
-            // (its filters are gone, not masked), and ranking them again here would prune it a second time.
+            // Only a fine-tuning's or a recipe's masked checkpoint's levels are levels of this model's layers: a thinned
+            // model's are of its parent's widths (its filters are gone, not masked), and ranking them again here would prune
+            // it a second time.
             plan = PlanContent.ToPlan(layers, levels.Select(l => new PlanLevel(l.Layer, l.Level, l.Method)));
             source = "lineage";
             var epochs = lineage.Epochs;

@@ -162,6 +162,7 @@ public static class RecipeExportJob
         var files = texts.Select(t => t.File).ToList();
         files.AddRange(StateDicts(recipe, network, metadata, folder));
         if (thinned is not null) files.AddRange(ThinFiles(recipe.Pruning!, thinned, metadata, model.DisplayName, folder));
+        else if (recipe.Pruning is { Layers.Count: > 0 } pruning) files.Add(PrunedCheckpoint(pruning, network, metadata, model.DisplayName, folder));
 
         var result = recipe.Results!;
         progress.Report(1, string.Create(CultureInfo.InvariantCulture,
@@ -230,6 +231,28 @@ public static class RecipeExportJob
         var stateDict = PyTorchStateDict.Write(thin.Model, Path.Combine(folder, RecipeThinning.StateDictFile), PyTorchNaming.Sequential, header).Path;
         return [Path.GetFullPath(checkpoint), python, stateDict];
     }
+
+    /// <summary>The recipe's model with its masks applied, as a CompressionLab checkpoint (written when the recipe prunes and is not thinned).</summary>
+    public const string PrunedCheckpointFile = "model_pruned.ckpt";
+
+    /// <summary>
+    /// Writes <see cref="PrunedCheckpointFile"/>: the recipe's masks applied to the weights (then the weights restored), with a
+    /// <c>prune</c> lineage naming the recipe's weights, plan and levels, so it loads, evaluates, sweeps, fine-tunes and
+    /// exports like any model, and a recipe built from it again finds its levels.
+    /// </summary>
+    private static string PrunedCheckpoint(RecipePruning pruning, ClassifierNetwork network, CheckpointMetadata metadata, string parentName, string folder)
+    {
+        var path = Path.Combine(folder, PrunedCheckpointFile);
+        var lineage = new CheckpointLineage(PruneOperation, metadata.ContentHash, parentName, pruning.PlanHash,
+            [.. pruning.Layers.Select(l => new LineageLevel(l.Name, l.Level, l.Method))]);
+        // No top-1 of its own in the metadata: the recipe's result is what it measures on the recipe's images.
+        using (RecipeMasks.Apply(network, RecipeMasks.Reproduce(network, pruning)))
+            Checkpoint.Save(network, path, metadata.Dataset, metadata.ClassNames, lineage: lineage);
+        return Path.GetFullPath(path);
+    }
+
+    /// <summary>The lineage operation of <see cref="PrunedCheckpointFile"/>: masks applied once, no training after them.</summary>
+    public const string PruneOperation = "prune";
 
     /// <summary>
     /// Writes <see cref="StateDictFile"/> (the weights as they are) and, when the recipe prunes, <see cref="PrunedStateDictFile"/>

@@ -110,9 +110,9 @@ public class RecipeTests(DashboardApp app, ITestOutputHelper output)
         var links = page.Locator("[data-testid=download-list] a[download]");
         var names = new List<string>();
         foreach (var link in await links.AllAsync()) names.Add((await link.GetAttributeAsync("download"))!);
-        var href = (await page.GetByTestId("download-recipe-yaml").GetAttributeAsync("href"))!;
-        var buildId = Guid.Parse(href.Split('/')[2]);
-        var buildFolder = Assert.Single(Directory.GetDirectories(app.WorkspaceFolder, buildId.ToString("N"), SearchOption.AllDirectories));
+        // The build's folder is keyed by what was chosen (recipes/build-<hash>): the one this build wrote last.
+        var buildFolder = Directory.GetDirectories(Path.Combine(app.WorkspaceFolder, "recipes"), "build-*")
+            .OrderByDescending(d => File.GetLastWriteTimeUtc(Path.Combine(d, RecipeFile.YamlFileName))).First();
         Assert.Equal(Directory.GetFiles(buildFolder).Select(Path.GetFileName).Order(StringComparer.Ordinal), names.Order(StringComparer.Ordinal));
         Assert.Contains("distiller_activation_stats.yaml", names);
         Assert.DoesNotContain(recipe.Gaps, g => g.Section == "dialects");

@@ -29,7 +29,7 @@ public sealed class RecipeWireTests(RecipeFixture fixture) : IClassFixture<Recip
         {
             DialectWriter.DistillerQuantizationFile, DialectWriter.DistillerScheduleFile, "nni_config_list.l2normpruner.json", "nni_config_list.levelpruner.json",
             DialectWriter.PyTorchModelFile, RecipeExportJob.StateDictFile, RecipeExportJob.PrunedStateDictFile, RecipeFile.JsonFileName, RecipeFile.YamlFileName,
-            DialectWriter.SparseMlFile,
+            DialectWriter.SparseMlFile, RecipeExportJob.PrunedCheckpointFile,
         }.Order(StringComparer.Ordinal), names);
         Assert.Equal(files.Select(Path.GetFullPath).Order(StringComparer.Ordinal), Directory.GetFiles(fixture.OutputFolder).Order(StringComparer.Ordinal));
 
@@ -67,6 +67,34 @@ public sealed class RecipeWireTests(RecipeFixture fixture) : IClassFixture<Recip
         int Zeros(byte[] file, SafetensorsHeader header) => Safetensors.Floats(file, header, header.Entries.Single(e => e.Name == names2.Weight("stage1.conv1"))).Count(v => v == 0);
         Assert.Equal(0, Zeros(dense, denseHeader));
         Assert.Equal(layer.PrunedUnits, Zeros(pruned, prunedHeader));
+    }
+
+    [Fact]
+    public void TheMaskedCheckpointHoldsTheRecipesMasksAndARecipeBuiltFromItFindsTheSameMasksInItsLineage()
+    {
+        // The fixture's plan mixes element and filter stages, so it is not thinned: the masked model is a checkpoint.
+        var recipe = RecipeFile.Read(fixture.YamlFile);
+        var file = Path.Combine(fixture.OutputFolder, RecipeExportJob.PrunedCheckpointFile);
+        using (var pruned = Checkpoint.Load(file))
+        {
+            var lineage = Assert.IsType<CheckpointLineage>(pruned.Metadata.Lineage);
+            Assert.Equal((RecipeExportJob.PruneOperation, recipe.Provenance.WeightsHash, recipe.Pruning!.PlanHash), (lineage.Operation, lineage.ParentWeightsHash, lineage.PlanHash));
+            Assert.Equal(recipe.Pruning.Layers.Select(l => (l.Name, l.Level, l.Method)), lineage.Levels!.Select(l => (l.Layer, l.Level, l.Method)));
+            // Random weights have no zeros of their own: the element layer's zeros are exactly the recipe's pruned weights.
+            using var weight = pruned.Model.state_dict()["stage1.conv1.weight"];
+            var zeros = weight.data<float>().ToArray().Count(v => v == 0);
+            Assert.Equal(recipe.Pruning.Layers.Single(l => l.Name == "stage1.conv1").PrunedUnits, zeros);
+        }
+
+        // Exported again with no plan, the masked checkpoint's recipe ranks the same units from its lineage, and since they
+        // are already zero, applying them changes no image's answer.
+        var again = RecipeExportJob.Run(new RecipeExportRequest(new CheckpointFile(file), Path.Combine(fixture.Folder, "pruned-again"), SubsetSize: RecipeFixture.Images),
+            fixture.Catalog, null, new RecordingProgress(), CancellationToken.None).Recipe;
+        var pruning = Assert.IsType<RecipePruning>(again.Pruning);
+        Assert.Equal("lineage", pruning.Source);
+        Assert.Equal(recipe.Pruning.Layers.Select(l => l.MaskSha256), pruning.Layers.Select(l => l.MaskSha256));
+        Assert.Equal(again.Results!.Baseline.CorrectPerClass, again.Results.Result.CorrectPerClass);
+        Assert.NotEqual(recipe.Provenance.WeightsHash, again.Provenance.WeightsHash);
     }
 
     [Fact]
