@@ -54,6 +54,14 @@ public sealed class KdTrainCommand : CliCommand
 
     public override bool ComputesWithTorch => true;
 
+    /// <remarks>
+    /// Every conv a distillation runs is channels-last (docs/models.md, "Training step against PyTorch"): the student's, the
+    /// peer's and FitNets' stage maps go through <c>ModelBlock.Forward</c>, the teacher's targets, its hint maps and every
+    /// evaluation through the folded inference forward (its convs take channels-last inputs and weights), and the hint
+    /// regressors' 1×1 convs get their student map channels-last (<c>HintObjective.HintLoss</c>).
+    /// </remarks>
+    public override bool ChannelsLastConvolutionsOnly => true;
+
     public override IReadOnlyDictionary<string, string> SettingOptions { get; } = new Dictionary<string, string>
     {
         [nameof(DistillationRequest.Teachers)] = "--teacher",

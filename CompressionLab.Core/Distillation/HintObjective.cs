@@ -239,7 +239,13 @@ public sealed class HintObjective : IModuleTrainingObjective, ITrainingConstrain
         Tensor? sum = null;
         foreach (var (student, teacher, weight, bias) in stages)
         {
-            var regressed = nn.functional.conv2d(student, weight, bias);
+            // In a process that promised channels-last convs only (TorchRuntime.ChannelsLastConvolutionsOnly), oneDNN's
+            // AVX-512 NCHW convs may be wrong: the map goes in channels-last (it already is from the zoo's forward; the
+            // copy is for a map that is not, e.g. one given by a caller).
+            using var input = TorchRuntime.ChannelsLastConvolutionsOnly && student.dim() == 4 && student.shape[1] > 1 && !ChannelsLast.Is(student)
+                ? ChannelsLast.Of(student)
+                : student.alias();
+            var regressed = nn.functional.conv2d(input, weight, bias);
             var mse = nn.functional.mse_loss(regressed, teacher);
             sum = sum is null ? mse : sum + mse;
         }

@@ -44,7 +44,8 @@ public sealed class ChannelsLastTrainingProcessTests
     [InlineData("bench train --arch lenet-5 --dataset synthetic", true)]
     [InlineData("eval --model m.ckpt --dataset synthetic", false)]
     [InlineData("sweep --model m.ckpt", false)]
-    [InlineData("kd train --student-arch vgg-tiny", false)] // its 1×1 hint convs are not the zoo network's
+    [InlineData("kd train --student-arch vgg-tiny", true)] // hint regressors' 1×1 convs too (HintObjective.HintLoss)
+    [InlineData("kd compare --teacher t.ckpt --student s.ckpt --dataset synthetic", false)]
     [InlineData("train --help", false)]
     [InlineData("", false)]
     public void OnlyTheTrainingCommandsPromiseChannelsLastConvolutions(string commandLine, bool promise)
@@ -61,7 +62,7 @@ public sealed class ChannelsLastTrainingProcessTests
         Assert.InRange(error, 1e-9, TorchRuntime.ChannelsLastTolerance);
     }
 
-    private static (int Code, string Output, string Error) RunCli(params string[] args)
+    internal static (int Code, string Output, string Error) RunCli(params string[] args)
     {
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet")
         {
