@@ -3,6 +3,7 @@ using CompressionLab.Cli;
 using CompressionLab.Core.Data;
 using CompressionLab.Core.Models;
 using CompressionLab.Tests.Pruning;
+using static TorchSharp.torch;
 
 namespace CompressionLab.Tests.Cli;
 
@@ -41,5 +42,28 @@ public sealed class ChannelsLastDistillationProcessTests : IDisposable
         // The child's evaluation ran AVX-512 convs, this one AVX2: the same predictions up to float rounding (one image in 2,000).
         Assert.InRange(Math.Abs(again.Top1 - reported), 0, (1.0 / test.Count) + 1e-9);
         Assert.InRange(reported, 0.0, 1.0);
+    }
+
+    [Theory]
+    [InlineData(ModelZoo.VggTiny)]
+    [InlineData(ModelZoo.VggSmall)]
+    [InlineData(ModelZoo.Lenet5)]
+    public void EveryBlockOutputAHintRegressorCanReadIsChannelsLastInTraining(string architecture)
+    {
+        // FitNets' 1×1 regressors read the student's stage outputs (block outputs): the zoo's forward leaves them channels-last,
+        // so in a channels-last-only process HintObjective.HintLoss copies nothing, and an NCHW map would be a regression.
+        using var network = PruningTestModels.RandomZooModel(architecture, 3);
+        network.train();
+        using var scope = NewDisposeScope();
+        var x = randn(4, 1, network.InputHeight, network.InputWidth);
+        var checkedMaps = 0;
+        for (var b = 0; b < network.Blocks.Count; b++)
+        {
+            x = network.ForwardRange(b, b + 1, x);
+            if (x.dim() != 4 || x.shape[1] <= 1) continue;
+            Assert.True(Core.Pruning.ChannelsLast.Is(x), $"{architecture}: block {b} ({network.Blocks[b].LayerName}) gives an NCHW map");
+            checkedMaps++;
+        }
+        Assert.True(checkedMaps > 0);
     }
 }
