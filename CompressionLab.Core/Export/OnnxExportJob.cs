@@ -199,16 +199,7 @@ public static class OnnxExportJob
 
         var full = Path.GetFullPath(@out);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var temporary = full + $".{Guid.NewGuid():N}.tmp";
-        try
-        {
-            File.WriteAllBytes(temporary, bytes);
-            File.Move(temporary, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temporary)) File.Delete(temporary);
-        }
+        AtomicFile.WriteAllBytes(full, bytes);
         progress.Report(1, string.Create(CultureInfo.InvariantCulture,
             $"Wrote {full} ({bytes.Length:N0} bytes): ORT top-1 {check.OrtTop1 * 100:0.00}%, {(thresholds is null ? "TorchSharp" : "simulated INT8")} {check.TorchSharpTop1 * 100:0.00}%, max |Δlogit| {check.MaxAbsDiff:0.###e+0}"));
         return new OnnxExportOutcome(full, thresholds?.Choice.Key ?? "float32", network.Architecture, checkpoint.Metadata.ContentHash, "", evaluation.Key, null, check,

@@ -102,18 +102,7 @@ public static class CalibrationFile
     /// <summary>Writes the file (next to it, then renamed).</summary>
     public static void Write(string path, QuantizationThresholds thresholds, CalibrationProfile profile)
     {
-        var full = Path.GetFullPath(path);
-        var temporary = full + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
-        try
-        {
-            File.WriteAllText(temporary, ToJson(thresholds, profile));
-            File.Move(temporary, full, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temporary);
-            throw;
-        }
+        AtomicFile.WriteAllText(path, ToJson(thresholds, profile));
     }
 
     /// <summary>Reads a calibration file back into its thresholds, exactly as written.</summary>

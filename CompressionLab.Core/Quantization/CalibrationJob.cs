@@ -189,7 +189,7 @@ public static class CalibrationJob
         if (request.StatsYamlFile is { } yamlFile)
         {
             progress.Report(collectShare, $"Writing Distiller's activation statistics to {yamlFile}");
-            WriteAtomically(yamlFile, DistillerStatsYaml.Write(profile));
+            AtomicFile.WriteAllText(yamlFile, DistillerStatsYaml.Write(profile));
         }
 
         var tensors = Clip(profile, method, request.Mode);
@@ -224,23 +224,6 @@ public static class CalibrationJob
                 rows.Add(new CalibratedTensor(layer.Layer, tensor.Role, ClippingMethods.Calibrate(method, histogram, tensor.Statistics, tensorMode)));
             }
         return rows;
-    }
-
-    /// <summary>Writes next to the target and renames, so an interrupted run never leaves half a file where a good one was.</summary>
-    private static void WriteAtomically(string path, string text)
-    {
-        var full = Path.GetFullPath(path);
-        var temporary = full + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
-        try
-        {
-            File.WriteAllText(temporary, text);
-            File.Move(temporary, full, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temporary);
-            throw;
-        }
     }
 }
 

@@ -65,18 +65,7 @@ public static class RecipeFile
     /// <summary>Writes next to <paramref name="path"/> and renames, so a reader never sees half a recipe.</summary>
     public static void WriteFile(string path, string text)
     {
-        var full = Path.GetFullPath(path);
-        var temporary = full + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
-        try
-        {
-            File.WriteAllText(temporary, text, new UTF8Encoding(false));
-            File.Move(temporary, full, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temporary);
-            throw;
-        }
+        AtomicFile.WriteAllText(path, text);
     }
 
     /// <summary>Reads and checks a recipe file (YAML or JSON, by its extension; otherwise by its first character).</summary>

@@ -73,19 +73,7 @@ public static class ReportHtml
     public static void WriteFile(string path, CompressionReport report)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        var text = Write(report);
-        var full = Path.GetFullPath(path);
-        var temporary = full + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
-        try
-        {
-            File.WriteAllText(temporary, text, new UTF8Encoding(false));
-            File.Move(temporary, full, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temporary);
-            throw;
-        }
+        AtomicFile.WriteAllText(path, Write(report));
     }
 
     public static string SectionTitle(string section) => section switch

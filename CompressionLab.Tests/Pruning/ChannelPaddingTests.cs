@@ -46,7 +46,7 @@ public class ChannelPaddingTests
         };
         manual_seed(21);
         using var network = ModelZoo.Create(ModelZoo.VggSmall, widths: widths);
-        RandomiseNorms(network);
+        PruningTestModels.RandomiseNorms(network);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var images = randn(5, 1, 28, 28);
@@ -79,20 +79,5 @@ public class ChannelPaddingTests
             Assert.False(foldedMasked.allclose(expected, rtol: 1e-3, atol: 1e-3), $"{layer} {criterion} should change the output.");
         }
         Assert.True(folded.ForwardRange(0, folded.BlockCount, images).allclose(expected, rtol: 1e-4, atol: 1e-5), "the dense layer is back");
-    }
-
-    private static void RandomiseNorms(ClassifierNetwork network)
-    {
-        using var noGrad = no_grad();
-        foreach (var module in network.modules())
-        {
-            if (module is not TorchSharp.Modules.BatchNorm norm) continue;
-            var channels = norm.running_mean!.shape[0];
-            norm.running_mean!.copy_(randn(channels) * 0.2);
-            norm.running_var!.copy_(rand(channels) + 0.5);
-            norm.weight!.copy_(1 + (randn(channels) * 0.2));
-            norm.bias!.copy_(0.2 + (randn(channels) * 0.1));
-        }
-        network.eval();
     }
 }

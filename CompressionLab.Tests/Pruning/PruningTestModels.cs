@@ -48,6 +48,13 @@ internal static class PruningTestModels
     {
         manual_seed(seed);
         var network = ModelZoo.Create(architecture);
+        RandomiseNorms(network);
+        return network;
+    }
+
+    /// <summary>Random (but valid) BatchNorm statistics and affine parameters from the global generator, then eval mode.</summary>
+    public static void RandomiseNorms(ClassifierNetwork network)
+    {
         using var noGrad = no_grad();
         foreach (var module in network.modules())
         {
@@ -59,7 +66,6 @@ internal static class PruningTestModels
             norm.bias!.copy_(0.2 + (randn(channels) * 0.1));
         }
         network.eval();
-        return network;
     }
 
     /// <summary>The first <paramref name="count"/> Fashion-MNIST test images.</summary>
